@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what Berth needs on a fresh Debian machine, skipping what is already there:
+#   - Debian packages: docker.io (engine), busybox-static (test images), python3-venv
+#   - a running Docker engine (starts dockerd when no engine answers)
+#   - the Python virtualenv in .venv with every pinned dependency (constraints.txt)
+# Usage: scripts/bootstrap.sh [--dev]   (--dev adds the test and lint tools)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
+[ -x /bin/busybox ] && file_is_static=$(ldd /bin/busybox 2>&1 | grep -c 'not a dynamic' || true) || file_is_static=0
+[ "${file_is_static:-0}" = "1" ] || need_apt+=(busybox-static)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "bootstrap: need root to install: ${need_apt[*]}" >&2; exit 1
+  fi
+  echo "bootstrap: installing ${need_apt[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  echo "bootstrap: no Docker engine answers; starting dockerd"
+  mkdir -p /var/log
+  nohup dockerd >/var/log/berth-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { echo "bootstrap: dockerd did not start; see /var/log/berth-dockerd.log" >&2; exit 1; }
+fi
+
+stamp=.venv/.berth-installed
+inputs=(constraints.txt shared/pyproject.toml services/*/pyproject.toml cli/pyproject.toml)
+if [ ! -f "$stamp" ] || [ -n "$(find "${inputs[@]}" -newer "$stamp" 2>/dev/null)" ] || { [ "${1:-}" = --dev ] && ! [ -x .venv/bin/pytest ]; }; then
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  export PIP_DISABLE_PIP_VERSION_CHECK=1
+  pkgs=(-e shared -e services/api -e services/runtime-agent -e services/router -e services/logs -e services/health -e cli)
+  dev=()
+  [ "${1:-}" = --dev ] && dev=(pytest pytest-asyncio pytest-timeout ruff mypy asyncpg-stubs)
+  .venv/bin/pip install -q -c constraints.txt "${pkgs[@]}" "${dev[@]}"
+  touch "$stamp"
+fi

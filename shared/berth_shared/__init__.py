@@ -1,0 +1,1 @@
+"""Berth's contracts package: everything two services must agree on lives here."""

@@ -1,0 +1,170 @@
+"""Thin helpers over nats-py: connect, declare streams/consumers, consume, request/reply.
+
+Handlers are idempotent (JetStream is at-least-once). A handler that raises
+:class:`Poison` has its message terminated; any other exception naks it for redelivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar, cast
+
+import msgspec
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js import api as js_api
+from nats.js.errors import BadRequestError, NotFoundError
+
+from berth_shared.contracts.base import encode
+from berth_shared.errors import BerthError, ErrorReply, InternalError, from_reply, to_reply
+from berth_shared.streams import ConsumerSpec, StreamSpec
+
+log = logging.getLogger("berth.bus")
+
+T = TypeVar("T")
+
+
+class Poison(Exception):
+    """A message that can never be handled; it is terminated, not redelivered."""
+
+
+async def connect(url: str, user: str | None = None, password: str | None = None, name: str = "") -> Client:
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats error: %s", exc)
+
+    return await nats.connect(
+        servers=[url],
+        user=user,
+        password=password,
+        name=name or None,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        error_cb=on_error,
+        connect_timeout=5,
+        allow_reconnect=True,
+    )
+
+
+def _stream_config(spec: StreamSpec) -> js_api.StreamConfig:
+    return js_api.StreamConfig(
+        name=spec.name,
+        subjects=list(spec.subjects),
+        retention=js_api.RetentionPolicy.WORK_QUEUE if spec.work_queue else js_api.RetentionPolicy.LIMITS,
+        storage=js_api.StorageType.FILE,
+        max_age=float(spec.max_age_seconds),
+        max_bytes=spec.max_bytes,
+        duplicate_window=float(spec.duplicate_window_seconds),
+    )
+
+
+async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
+    config = _stream_config(spec)
+    try:
+        await js.stream_info(spec.name)
+    except NotFoundError:
+        try:
+            await js.add_stream(config)
+            return
+        except BadRequestError:
+            pass  # created concurrently by another service: fall through to update
+    await js.update_stream(config)
+
+
+async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
+    config = js_api.ConsumerConfig(
+        durable_name=spec.durable,
+        filter_subject=spec.filter_subject,
+        ack_policy=js_api.AckPolicy.EXPLICIT,
+        deliver_policy=js_api.DeliverPolicy.ALL,
+        ack_wait=float(spec.ack_wait_seconds),
+        max_deliver=spec.max_deliver,
+        max_ack_pending=spec.max_ack_pending,
+        backoff=list(spec.backoff_seconds) or None,
+    )
+    await js.add_consumer(spec.stream, config)
+
+
+Handler = Callable[[Msg], Awaitable[None]]
+
+
+async def consume(
+    js: JetStreamContext,
+    spec: ConsumerSpec,
+    handler: Handler,
+    *,
+    batch: int = 16,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Pull from a durable consumer forever (or until ``stop``), acking handled messages."""
+    sub = await js.pull_subscribe_bind(spec.durable, stream=spec.stream)
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
+        try:
+            msgs = await sub.fetch(batch, timeout=1.0)
+        except TimeoutError:
+            continue
+        except nats.errors.TimeoutError:
+            continue
+        except (nats.errors.ConnectionClosedError, nats.errors.NoServersError):
+            await asyncio.sleep(0.5)
+            continue
+        for msg in msgs:
+            await _handle_one(msg, handler, spec)
+
+
+async def _handle_one(msg: Msg, handler: Handler, spec: ConsumerSpec) -> None:
+    try:
+        await handler(msg)
+    except (Poison, msgspec.ValidationError, msgspec.DecodeError) as exc:
+        log.error("terminating poison message on %s (%s): %s", msg.subject, spec.durable, exc)
+        with contextlib.suppress(Exception):
+            await msg.term()
+        return
+    except Exception:
+        log.exception("handler for %s failed; message will be redelivered", msg.subject)
+        with contextlib.suppress(Exception):
+            await msg.nak(delay=1.0)
+        return
+    with contextlib.suppress(Exception):
+        await msg.ack()
+
+
+async def publish(js: JetStreamContext, subject: str, message: msgspec.Struct, msg_id: str | None = None) -> None:
+    headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+    await js.publish(subject, encode(message), headers=headers)
+
+
+async def request(nc: Client, subject: str, message: msgspec.Struct, reply_type: type[T], timeout: float = 5.0) -> T:
+    """Send a request and decode the reply; an :class:`ErrorReply` is raised as its BerthError."""
+    response = await nc.request(subject, encode(message), timeout=timeout)
+    reply: object = msgspec.json.decode(response.data, type=reply_type | ErrorReply)
+    if isinstance(reply, ErrorReply):
+        raise from_reply(reply)
+    return cast(T, reply)
+
+
+Responder = Callable[[bytes], Awaitable[msgspec.Struct]]
+
+
+async def serve(nc: Client, subject: str, queue: str, responder: Responder) -> None:
+    """Answer requests on ``subject`` (queue group ``queue``); errors become ErrorReply."""
+
+    async def on_request(msg: Msg) -> None:
+        try:
+            reply: msgspec.Struct = await responder(msg.data)
+        except BerthError as exc:
+            reply = to_reply(exc)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            reply = to_reply(InternalError(f"bad request on {subject}: {exc}"))
+        except Exception as exc:
+            log.exception("responder for %s failed", subject)
+            reply = to_reply(InternalError(f"{type(exc).__name__}: {exc}"))
+        if msg.reply:
+            await msg.respond(encode(reply))
+
+    await nc.subscribe(subject, queue=queue, cb=on_request)

@@ -1,0 +1,1 @@
+"""Message contracts, one module per family. Messages only ever gain fields (with defaults)."""

@@ -1,0 +1,35 @@
+"""Container family: what the runtime agent saw Docker do to app containers.
+
+Subjects: ``berth.evt.agent.container.<event>.<app_id>`` (BERTH_EVT).
+"""
+
+from __future__ import annotations
+
+from berth_shared.contracts.base import Message
+
+
+def container_event_subject(event: str, app_id: str) -> str:
+    return f"berth.evt.agent.container.{event}.{app_id}"
+
+
+class ContainerStarted(Message, kw_only=True):
+    app_id: str
+    release_id: str
+    slot: str
+    container_id: str
+
+
+class ContainerExited(Message, kw_only=True):
+    app_id: str
+    release_id: str
+    slot: str
+    container_id: str
+    exit_code: int
+    expected: bool = False
+
+
+class ContainerOomKilled(Message, kw_only=True):
+    app_id: str
+    release_id: str
+    slot: str
+    container_id: str

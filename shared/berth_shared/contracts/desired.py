@@ -1,0 +1,60 @@
+"""Desired-state queries: the runtime agent asks the API what should run (core NATS request/reply).
+
+Nothing on this path is persisted, which is why environment values travel here.
+Subjects: ``berth.rpc.api.desired.get`` and ``berth.rpc.api.desired.list`` (queue group ``api``).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from berth_shared.contracts.base import Message
+
+DESIRED_GET = "berth.rpc.api.desired.get"
+DESIRED_LIST = "berth.rpc.api.desired.list"
+
+
+class Resources(msgspec.Struct, kw_only=True):
+    memory_mb: int = 256
+    cpus: float = 0.5
+    pids: int = 256
+
+
+class DesiredRelease(msgspec.Struct, kw_only=True):
+    release_id: str
+    image: str
+    env: dict[str, str] = {}
+    # The API's view of this release: pending, starting, live, failed, superseded.
+    status: str = "pending"
+    deadline_seconds: int = 60
+    stop_timeout_seconds: int = 10
+
+
+class DesiredApp(msgspec.Struct, kw_only=True):
+    app_id: str
+    name: str
+    hostname: str
+    port: int
+    subnet: str
+    resources: Resources = msgspec.field(default_factory=Resources)
+    health_path: str = "/"
+    deleted: bool = False
+    # The release that should be serving; None before the first deploy.
+    release: DesiredRelease | None = None
+    generation: int = 0
+
+
+class GetDesired(Message, kw_only=True):
+    app_id: str
+
+
+class ListDesired(Message, kw_only=True):
+    host: str
+
+
+class DesiredReply(Message, kw_only=True):
+    app: DesiredApp | None
+
+
+class DesiredListReply(Message, kw_only=True):
+    apps: list[DesiredApp]

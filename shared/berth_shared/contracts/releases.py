@@ -1,0 +1,89 @@
+"""Release family: the reconcile command to a runtime agent and the rollout events it emits.
+
+Command subject: ``berth.cmd.agent.<host>.reconcile`` (BERTH_CMD, work queue; the
+message id doubles as ``Nats-Msg-Id`` so a retried publish is deduplicated).
+Event subjects: ``berth.evt.agent.release.<event>.<app_id>`` (BERTH_EVT).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from berth_shared.contracts.base import Message
+
+
+def reconcile_subject(host: str) -> str:
+    return f"berth.cmd.agent.{host}.reconcile"
+
+
+def agent_commands(host: str) -> str:
+    return f"berth.cmd.agent.{host}.>"
+
+
+def release_event_subject(event: str, app_id: str) -> str:
+    return f"berth.evt.agent.release.{event}.{app_id}"
+
+
+AGENT_EVENTS = "berth.evt.agent.>"
+
+
+class ReconcileApp(Message, kw_only=True):
+    """Ask the agent to converge one app on its desired state now (level-triggered)."""
+
+    app_id: str
+    reason: str = ""
+
+
+# Lifecycle steps of a rollout, in order. The dashboard's timeline explains each one.
+Step = Literal[
+    "image.resolved",
+    "network.ready",
+    "container.created",
+    "container.started",
+    "health.passed",
+    "proxy.switched",
+    "old.drained",
+    "old.stopped",
+]
+
+
+class ReleaseStep(Message, kw_only=True):
+    app_id: str
+    release_id: str
+    step: str
+    slot: str = ""
+    detail: str = ""
+    duration_ms: int = 0
+
+
+class ReleaseLive(Message, kw_only=True):
+    app_id: str
+    release_id: str
+    slot: str
+    image_digest: str = ""
+    container_id: str = ""
+
+
+class ReleaseFailed(Message, kw_only=True):
+    app_id: str
+    release_id: str
+    reason: str
+
+
+class AppCrashed(Message, kw_only=True):
+    """The live container kept dying; the agent stopped restarting it."""
+
+    app_id: str
+    release_id: str
+    exit_code: int
+    restarts: int
+
+
+class AppCleanedUp(Message, kw_only=True):
+    """Containers and network of a deleted app are gone from this host."""
+
+    app_id: str
+    host: str
+
+
+AgentEvent = ReleaseStep | ReleaseLive | ReleaseFailed | AppCrashed | AppCleanedUp

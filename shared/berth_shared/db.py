@@ -1,0 +1,54 @@
+"""Versioned migrations for a service's own schema, applied at start.
+
+Each service passes its ordered list of SQL migrations; applied versions are recorded in
+``<schema>.schema_migrations``. The service's role owns only its schema (set up by the
+launcher), and its ``search_path`` points there, so SQL can use bare table names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import asyncpg
+
+log = logging.getLogger("berth.db")
+
+
+async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int = 5) -> asyncpg.Pool:
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        try:
+            pool = await asyncpg.create_pool(
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                server_settings={"search_path": schema, "application_name": f"berth-{schema}"},
+            )
+            assert pool is not None
+            return pool
+        except (OSError, asyncpg.CannotConnectNowError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+
+
+async def migrate(pool: asyncpg.Pool, schema: str, migrations: Sequence[str]) -> int:
+    """Apply the migrations not yet applied; returns the schema version afterwards."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.execute(
+            f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations '
+            "(version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        # One migrator at a time, even if two processes of a service start together.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", schema)
+        applied = {r["version"] for r in await conn.fetch(f'SELECT version FROM "{schema}".schema_migrations')}
+        for version, sql in enumerate(migrations, start=1):
+            if version in applied:
+                continue
+            log.info("applying migration %s.%d", schema, version)
+            await conn.execute(sql)
+            await conn.execute(f'INSERT INTO "{schema}".schema_migrations(version) VALUES ($1)', version)
+        return len(migrations)

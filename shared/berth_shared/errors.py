@@ -1,0 +1,107 @@
+"""One error hierarchy with stable codes, mapped once to HTTP statuses and bus replies."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import msgspec
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    """A problem with one input field, named by its dotted path (e.g. ``resources.memoryMb``)."""
+
+    field: str
+    message: str
+
+
+class BerthError(Exception):
+    """Base of every error Berth reports on purpose. ``code`` is stable and documented."""
+
+    code: ClassVar[str] = "internal"
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, details: list[FieldError] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class ValidationFailed(BerthError):
+    code = "validation_failed"
+    http_status = 422
+
+    @classmethod
+    def on(cls, field: str, message: str) -> ValidationFailed:
+        return cls(f"{field}: {message}", details=[FieldError(field, message)])
+
+
+class Unauthorized(BerthError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class NotFound(BerthError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(BerthError):
+    code = "conflict"
+    http_status = 409
+
+
+class EngineUnavailable(BerthError):
+    code = "engine_unavailable"
+    http_status = 503
+
+
+class BusUnavailable(BerthError):
+    code = "bus_unavailable"
+    http_status = 503
+
+
+class InternalError(BerthError):
+    code = "internal"
+    http_status = 500
+
+
+ERROR_TYPES: dict[str, type[BerthError]] = {
+    cls.code: cls
+    for cls in (
+        ValidationFailed,
+        Unauthorized,
+        NotFound,
+        Conflict,
+        EngineUnavailable,
+        BusUnavailable,
+        InternalError,
+    )
+}
+
+
+class ErrorReply(msgspec.Struct, tag="error", kw_only=True):
+    """What a bus responder sends back instead of its normal reply when it fails."""
+
+    code: str
+    message: str
+    details: list[FieldError] = []
+
+
+def to_reply(error: BerthError) -> ErrorReply:
+    return ErrorReply(code=error.code, message=error.message, details=list(error.details))
+
+
+def from_reply(reply: ErrorReply) -> BerthError:
+    cls = ERROR_TYPES.get(reply.code, InternalError)
+    return cls(reply.message, details=list(reply.details))
+
+
+def to_http_body(error: BerthError) -> dict[str, object]:
+    """The JSON body of every error response: ``{"error": {code, message, details}}``."""
+    return {
+        "error": {
+            "code": error.code,
+            "message": error.message,
+            "details": [{"field": d.field, "message": d.message} for d in error.details],
+        }
+    }

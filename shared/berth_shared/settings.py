@@ -1,0 +1,106 @@
+"""Platform settings, read once from the environment. Every variable is documented in README.md."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from berth_shared.errors import ValidationFailed
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int = 1, hi: int = 65535) -> int:
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationFailed.on(name, f"must be an integer, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ValidationFailed.on(name, f"must be between {lo} and {hi}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    domain: str
+    http_port: int
+    https_port: int
+    api_port: int
+    admin_token: str | None
+    nats_url: str | None
+    nats_port: int
+    database_url: str | None
+    pg_port: int
+    caddy_admin_port: int
+    subnet_pool: ipaddress.IPv4Network
+    host_id: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        home = Path(env.get("BERTH_HOME") or Path.home() / ".berth").expanduser().resolve()
+        pool_raw = env.get("BERTH_SUBNET_POOL", "10.240.0.0/16")
+        try:
+            pool = ipaddress.IPv4Network(pool_raw)
+        except ValueError as exc:
+            raise ValidationFailed.on("BERTH_SUBNET_POOL", str(exc)) from None
+        if pool.prefixlen > 26:
+            raise ValidationFailed.on("BERTH_SUBNET_POOL", "must hold at least four /28 subnets")
+        return cls(
+            home=home,
+            domain=(env.get("BERTH_DOMAIN") or "localhost").lower().strip("."),
+            http_port=_int(env, "BERTH_HTTP_PORT", 80),
+            https_port=_int(env, "BERTH_HTTPS_PORT", 443),
+            api_port=_int(env, "BERTH_API_PORT", 8000),
+            admin_token=env.get("BERTH_ADMIN_TOKEN") or None,
+            nats_url=env.get("BERTH_NATS_URL") or None,
+            nats_port=_int(env, "BERTH_NATS_PORT", 4222),
+            database_url=env.get("BERTH_DATABASE_URL") or None,
+            pg_port=_int(env, "BERTH_PG_PORT", 5433),
+            caddy_admin_port=_int(env, "BERTH_CADDY_ADMIN_PORT", 2019),
+            subnet_pool=pool,
+            host_id=env.get("BERTH_HOST_ID") or "local",
+        )
+
+
+@dataclass(frozen=True)
+class ServiceEnv:
+    """What the launcher hands each service process: its own credentials and nothing more."""
+
+    name: str
+    database_url: str
+    nats_url: str
+    nats_user: str
+    nats_password: str
+    instance: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ServiceEnv:
+        env = os.environ if env is None else env
+        missing = [
+            k
+            for k in (
+                "BERTH_SERVICE",
+                "BERTH_SERVICE_DATABASE_URL",
+                "BERTH_SERVICE_NATS_URL",
+                "BERTH_SERVICE_NATS_USER",
+                "BERTH_SERVICE_NATS_PASSWORD",
+                "BERTH_INSTANCE",
+            )
+            if not env.get(k)
+        ]
+        if missing:
+            raise ValidationFailed.on(missing[0], "must be set (services are started by `berth up`)")
+        return cls(
+            name=env["BERTH_SERVICE"],
+            database_url=env["BERTH_SERVICE_DATABASE_URL"],
+            nats_url=env["BERTH_SERVICE_NATS_URL"],
+            nats_user=env["BERTH_SERVICE_NATS_USER"],
+            nats_password=env["BERTH_SERVICE_NATS_PASSWORD"],
+            instance=env["BERTH_INSTANCE"],
+        )

@@ -1,0 +1,67 @@
+"""Every JetStream stream and durable consumer Berth uses, declared in one place.
+
+Services call :func:`berth_shared.bus.ensure_stream` / ``ensure_consumer`` with these at
+start; creation is idempotent, so any service may start first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from berth_shared.contracts.apps import APP_DELETED_EVENTS, APP_EVENTS
+from berth_shared.contracts.releases import AGENT_EVENTS, agent_commands
+
+DAY = 24 * 3600
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    work_queue: bool = False
+    max_age_seconds: int = 7 * DAY
+    max_bytes: int = 256 * 1024 * 1024
+    duplicate_window_seconds: int = 120
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    stream: str
+    durable: str
+    filter_subject: str
+    ack_wait_seconds: int = 60
+    max_deliver: int = 20
+    max_ack_pending: int = 256
+    backoff_seconds: tuple[float, ...] = field(default_factory=tuple)
+
+
+COMMANDS = StreamSpec(
+    name="BERTH_CMD",
+    subjects=("berth.cmd.>",),
+    work_queue=True,
+    max_age_seconds=DAY,
+)
+
+EVENTS = StreamSpec(
+    name="BERTH_EVT",
+    subjects=("berth.evt.>",),
+)
+
+ALL_STREAMS = (COMMANDS, EVENTS)
+
+
+def agent_command_consumer(host: str) -> ConsumerSpec:
+    # Rollouts can take a deploy deadline plus a stop timeout; the agent also
+    # sends in-progress acks while it works, so this is a ceiling, not a wait.
+    return ConsumerSpec(
+        stream=COMMANDS.name,
+        durable=f"agent-{host}",
+        filter_subject=agent_commands(host),
+        ack_wait_seconds=120,
+    )
+
+
+API_AGENT_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="api-agent-events", filter_subject=AGENT_EVENTS)
+ROUTER_APP_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="router-app-events", filter_subject=APP_EVENTS)
+LOGS_APP_DELETED = ConsumerSpec(stream=EVENTS.name, durable="logs-app-deleted", filter_subject=APP_DELETED_EVENTS)
+HEALTH_APP_DELETED = ConsumerSpec(stream=EVENTS.name, durable="health-app-deleted", filter_subject=APP_DELETED_EVENTS)
