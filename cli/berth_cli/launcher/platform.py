@@ -1,0 +1,310 @@
+"""The whole platform on one host, in start order: Postgres, NATS, Caddy, then the services.
+
+Used by `berth up` and by the test fixtures, so tests exercise the code users run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+from berth_shared.settings import Settings
+
+from berth_cli.launcher import caddy, nats_server, postgres
+from berth_cli.launcher.home import (
+    NATS_USERS,
+    SCHEMAS,
+    SERVICES,
+    Credentials,
+    Home,
+    load_or_create_admin_token,
+    load_or_create_credentials,
+)
+from berth_cli.launcher.supervisor import ChildSpec, Supervisor
+
+log = logging.getLogger("berth.platform")
+
+SERVICE_MODULES = {
+    "router": "berth_router",
+    "api": "berth_api",
+    "runtime-agent": "berth_agent",
+    "logs": "berth_logs",
+    "health": "berth_health",
+}
+# Start order: the router first so routes exist, the API before the agent that asks it for desired state.
+START_ORDER = ("router", "api", "runtime-agent", "logs", "health")
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+async def _tcp_open(host: str, port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        return False
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+    return True
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    services: tuple[str, ...] = START_ORDER
+    on_event: Callable[[str], None] | None = None
+    home: Home = field(init=False)
+    credentials: Credentials = field(init=False)
+    admin_token: str = field(init=False)
+    admin_token_created: bool = field(init=False)
+    supervisor: Supervisor = field(init=False)
+    _lock_fd: int | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.home = Home(self.settings.home)
+        self.supervisor = Supervisor(self.on_event)
+
+    # -- addresses -------------------------------------------------------------
+    @property
+    def nats_url(self) -> str:
+        return self.settings.nats_url or f"nats://127.0.0.1:{self.settings.nats_port}"
+
+    def service_database_url(self, service: str) -> str:
+        role = SCHEMAS[service]
+        if self.settings.database_url:
+            base = self.settings.database_url.split("@", 1)[-1]
+            return f"postgresql://{role}:{self.credentials.db_passwords[service]}@{base}"
+        return (
+            f"postgresql://{role}:{self.credentials.db_passwords[service]}"
+            f"@127.0.0.1:{self.settings.pg_port}/{postgres.DATABASE}"
+        )
+
+    def admin_database_url(self) -> str:
+        if self.settings.database_url:
+            return self.settings.database_url
+        return postgres.socket_dsn(self.home.pg_run, self.settings.pg_port)
+
+    def observer_nats(self) -> tuple[str, str, str]:
+        return self.nats_url, "observer", self.credentials.observer_password
+
+    def service_env(self, service: str) -> dict[str, str]:
+        user = NATS_USERS[service]
+        s = self.settings
+        env = {
+            "BERTH_SERVICE": service,
+            "BERTH_INSTANCE": self.credentials.instance,
+            "BERTH_SERVICE_DATABASE_URL": self.service_database_url(service),
+            "BERTH_SERVICE_NATS_URL": self.nats_url,
+            "BERTH_SERVICE_NATS_USER": "" if s.nats_url else user,
+            "BERTH_SERVICE_NATS_PASSWORD": "" if s.nats_url else self.credentials.nats_passwords[service],
+            "BERTH_HOME": str(s.home),
+            "BERTH_DOMAIN": s.domain,
+            "BERTH_HTTP_PORT": str(s.http_port),
+            "BERTH_HTTPS_PORT": str(s.https_port),
+            "BERTH_API_PORT": str(s.api_port),
+            "BERTH_CADDY_ADMIN_PORT": str(s.caddy_admin_port),
+            "BERTH_SUBNET_POOL": str(s.subnet_pool),
+            "BERTH_HOST_ID": s.host_id,
+            "PYTHONUNBUFFERED": "1",
+        }
+        if service == "api":
+            env["BERTH_BOOTSTRAP_TOKEN"] = self.admin_token
+        return env
+
+    # -- lifecycle -------------------------------------------------------------
+    def _take_lock(self) -> None:
+        fd = os.open(self.home.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise AlreadyRunning(
+                f"Berth is already running on {self.home.root} (pid {holder}); "
+                "stop it first or set BERTH_HOME to another directory"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    async def start(self) -> None:
+        self.home.prepare()
+        self._take_lock()
+        self.credentials = load_or_create_credentials(self.home)
+        self.admin_token, self.admin_token_created = load_or_create_admin_token(self.home, self.settings.admin_token)
+        _block_unrouted_pool(str(self.settings.subnet_pool))
+        try:
+            if not self.settings.database_url:
+                await self._start_postgres()
+            await self._provision_database()
+            if not self.settings.nats_url:
+                await self._start_nats()
+            await self._start_caddy()
+            for service in START_ORDER:
+                if service in self.services:
+                    await self._start_service(service)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        await self.supervisor.stop_all()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    async def _start_postgres(self) -> None:
+        h, s = self.home, self.settings
+        stale = postgres.stale_postmaster_pid(h.pg_data)
+        if stale is not None:
+            self._event(f"stopping a Postgres left running on {h.pg_data} by an earlier run (pid {stale})")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stale, signal.SIGINT)
+            for _ in range(100):
+                if postgres.stale_postmaster_pid(h.pg_data) is None:
+                    break
+                await asyncio.sleep(0.1)
+        await asyncio.to_thread(
+            postgres.ensure_initialized, h.pg_data, h.pg_run, self.credentials.pg_superuser_password
+        )
+
+        async def ready() -> bool:
+            conn = await asyncpg.connect(postgres.socket_dsn(h.pg_run, s.pg_port, "postgres"), timeout=2)
+            await conn.close()
+            return True
+
+        await self.supervisor.start(
+            ChildSpec(
+                name="postgres",
+                argv=postgres.command(h.pg_data, h.pg_run, s.pg_port),
+                log_file=h.logs / "postgres.log",
+                user=postgres.system_user(),
+                stop_signal=signal.SIGINT,
+                stop_timeout=20,
+                ready=ready,
+            )
+        )
+
+    async def _provision_database(self) -> None:
+        if not self.settings.database_url:
+            conn = await asyncpg.connect(postgres.socket_dsn(self.home.pg_run, self.settings.pg_port, "postgres"))
+            try:
+                exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", postgres.DATABASE)
+                if not exists:
+                    await conn.execute(f'CREATE DATABASE "{postgres.DATABASE}"')
+            finally:
+                await conn.close()
+        conn = await asyncpg.connect(self.admin_database_url())
+        try:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            for sql in postgres.database_sql():
+                await conn.execute(sql)
+            for service in SERVICES:
+                for sql in postgres.provision_sql(
+                    SCHEMAS[service], SCHEMAS[service], self.credentials.db_passwords[service]
+                ):
+                    await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    async def _start_nats(self) -> None:
+        h, s = self.home, self.settings
+        conf = h.root / "nats.conf"
+        passwords = {NATS_USERS[svc]: pw for svc, pw in self.credentials.nats_passwords.items()}
+        text = nats_server.render_config(
+            port=s.nats_port,
+            store_dir=h.nats_store,
+            passwords=passwords,
+            observer_password=self.credentials.observer_password,
+        )
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        await self.supervisor.start(
+            ChildSpec(
+                name="nats",
+                argv=nats_server.command(conf),
+                log_file=h.logs / "nats.log",
+                ready=lambda: _tcp_open("127.0.0.1", s.nats_port),
+            )
+        )
+
+    async def _start_caddy(self) -> None:
+        h, s = self.home, self.settings
+        conf = h.caddy_dir / "bootstrap.json"
+        conf.write_text(caddy.bootstrap_config(s.caddy_admin_port))
+        await self.supervisor.start(
+            ChildSpec(
+                name="caddy",
+                argv=caddy.command(conf),
+                env=caddy.environment(h.caddy_dir),
+                log_file=h.logs / "caddy.log",
+                ready=lambda: _tcp_open("127.0.0.1", s.caddy_admin_port),
+            )
+        )
+
+    async def _start_service(self, service: str) -> None:
+        await self.supervisor.start(
+            ChildSpec(
+                name=service,
+                argv=[sys.executable, "-m", SERVICE_MODULES[service]],
+                env=self.service_env(service),
+                log_file=self.home.logs / f"{service}.log",
+                ready=self._api_ready if service == "api" else None,
+            )
+        )
+
+    async def _api_ready(self) -> bool:
+        return await _http_ok(f"http://127.0.0.1:{self.settings.api_port}/healthz")
+
+    def _event(self, text: str) -> None:
+        (self.on_event or log.warning)(text)
+
+
+async def _http_ok(url: str) -> bool:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=2) as client:
+        response = await client.get(url)
+        return response.status_code == 200
+
+
+def _block_unrouted_pool(pool: str) -> None:
+    """Make addresses of the app pool without a Docker network unreachable on this host.
+
+    Docker adds a more specific route per app network, so live slots are reached; an
+    address whose network does not exist fails at once instead of leaving the host.
+    """
+    if os.geteuid() != 0:
+        return
+    with contextlib.suppress(FileNotFoundError):
+        subprocess.run(["ip", "route", "replace", "unreachable", pool], check=False, capture_output=True)
+
+
+def run_forever(platform: Platform, announce: Callable[[Platform], None]) -> int:
+    """Start the platform, block until SIGINT/SIGTERM, stop everything. Returns an exit code."""
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await platform.start()
+        announce(platform)
+        await stop.wait()
+        print("berth: stopping...", file=sys.stderr, flush=True)
+        await platform.stop()
+        return 0
+
+    return asyncio.run(main())
