@@ -53,3 +53,79 @@ async def infra(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platf
         yield platform
     finally:
         await platform.stop()
+
+
+# -- test images: built locally FROM scratch with Debian's static busybox (no registry here) --
+
+_HTTPD = ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]
+
+_CGI_ENV = """#!/bin/sh
+echo "Content-Type: text/plain"
+echo ""
+env | sort
+"""
+
+_CGI_HEALTH = """#!/bin/sh
+# 200 unless /tmp/sick exists; /cgi-bin/sick and /cgi-bin/well switch it.
+if [ -e /tmp/sick ]; then echo "Status: 500 Sick"; echo ""; echo sick; else echo "Content-Type: text/plain"; echo ""; echo ok; fi
+"""
+
+_CGI_SICK = """#!/bin/sh
+touch /tmp/sick; echo "Content-Type: text/plain"; echo ""; echo now sick
+"""
+
+_CGI_WELL = """#!/bin/sh
+rm -f /tmp/sick; echo "Content-Type: text/plain"; echo ""; echo now well
+"""
+
+_CGI_SLOW = """#!/bin/sh
+sleep "${QUERY_STRING:-1}"; echo "Content-Type: text/plain"; echo ""; echo slow
+"""
+
+
+def build_busybox_image(tag: str, index_text: str, cmd: list[str] | None = None) -> str:
+    """Build ``tag`` FROM scratch: busybox httpd on 8080 serving ``index_text`` at / and CGI
+    scripts at /cgi-bin/{env,health,sick,well,slow}. ``cmd`` replaces the httpd command."""
+    import json
+    import shutil
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as ctx:
+        root = Path(ctx)
+        (root / "www" / "cgi-bin").mkdir(parents=True)
+        (root / "tmp").mkdir()
+        shutil.copy("/bin/busybox", root / "busybox")
+        (root / "www" / "index.html").write_text(index_text)
+        for name, body in {
+            "env": _CGI_ENV,
+            "health": _CGI_HEALTH,
+            "sick": _CGI_SICK,
+            "well": _CGI_WELL,
+            "slow": _CGI_SLOW,
+        }.items():
+            script = root / "www" / "cgi-bin" / name
+            script.write_text(body)
+            script.chmod(0o755)
+        (root / "Dockerfile").write_text(
+            "FROM scratch\n"
+            "COPY busybox /bin/busybox\n"
+            'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+            "COPY www /www\n"
+            "COPY tmp /tmp\n"
+            f"CMD {json.dumps(cmd or _HTTPD)}\n"
+        )
+        subprocess.run(["docker", "build", "-q", "-t", tag, str(root)], check=True, capture_output=True)
+    return tag
+
+
+@pytest.fixture(scope="session")
+def test_images() -> dict[str, str]:
+    """Local images: ``v1``/``v2`` answer their name at /; ``crash`` exits 3 at once;
+    ``deaf`` runs but never answers HTTP on its port."""
+    return {
+        "v1": build_busybox_image("berth-test/web:v1", "v1\n"),
+        "v2": build_busybox_image("berth-test/web:v2", "v2\n"),
+        "crash": build_busybox_image("berth-test/web:crash", "x", ["/bin/sh", "-c", "echo boom >&2; exit 3"]),
+        "deaf": build_busybox_image("berth-test/web:deaf", "x", ["/bin/sh", "-c", "exec sleep 3600"]),
+    }
