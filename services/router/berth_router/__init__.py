@@ -1,0 +1,1 @@
+"""Berth's router: a routes table of its own, rendered into the whole Caddy config."""

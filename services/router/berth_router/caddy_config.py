@@ -1,0 +1,125 @@
+"""The whole Caddy JSON config, rendered from the routes table by one pure function.
+
+Every app gets one route that lists both of its blue/green slots permanently, with active
+and passive health checks and a retry window (design §5): a deploy flips slots underneath
+and never changes this config, so Caddy is reloaded only when apps, ports or hosts change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from berth_shared.netplan import SLOTS, slot_address
+
+from berth_router import pages
+
+SERVER_NAME = "berth"
+
+HEALTH_INTERVAL = "500ms"
+HEALTH_TIMEOUT = "1s"
+PASSIVE_FAIL_DURATION = "3s"
+PASSIVE_MAX_FAILS = 1
+TRY_DURATION = "5s"
+TRY_INTERVAL = "100ms"
+DIAL_TIMEOUT = "1s"
+
+# What Caddy's reverse proxy reports when no upstream is available (503) or none answered (502).
+NO_UPSTREAM_STATUSES = (502, 503)
+
+Config = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One app as the router sees it: where its host is served from."""
+
+    app_id: str
+    name: str
+    hostname: str
+    port: int
+    subnet: str
+    health_path: str = "/"
+
+
+def render(routes: Iterable[Route], *, http_port: int, admin_port: int) -> Config:
+    """The full config Caddy should run: equal inputs (in any order) give equal output."""
+    ordered = sorted(routes, key=lambda r: (r.hostname, r.app_id))
+    return {
+        "admin": {"listen": f"127.0.0.1:{admin_port}"},
+        "logging": {"logs": {"default": {"level": "WARN"}}},
+        "apps": {
+            "http": {
+                "servers": {
+                    SERVER_NAME: {
+                        "listen": [f":{http_port}"],
+                        "automatic_https": {"disable": True},
+                        "routes": [*(app_route(r) for r in ordered), not_found_route()],
+                        "errors": {"routes": [no_release_route(r) for r in ordered]},
+                    }
+                }
+            }
+        },
+    }
+
+
+def upstreams(route: Route) -> list[dict[str, str]]:
+    return [{"dial": f"{slot_address(route.subnet, slot)}:{route.port}"} for slot in SLOTS]
+
+
+def app_route(route: Route) -> Config:
+    return {
+        "match": [{"host": [route.hostname]}],
+        "handle": [reverse_proxy(route)],
+        "terminal": True,
+    }
+
+
+def reverse_proxy(route: Route) -> Config:
+    return {
+        "handler": "reverse_proxy",
+        "upstreams": upstreams(route),
+        "health_checks": {
+            "active": {"uri": route.health_path, "interval": HEALTH_INTERVAL, "timeout": HEALTH_TIMEOUT},
+            "passive": {"fail_duration": PASSIVE_FAIL_DURATION, "max_fails": PASSIVE_MAX_FAILS},
+        },
+        "load_balancing": {"try_duration": TRY_DURATION, "try_interval": TRY_INTERVAL},
+        "transport": {"protocol": "http", "dial_timeout": DIAL_TIMEOUT},
+    }
+
+
+def not_found_route() -> Config:
+    """Catch-all after every app route: a host Berth does not know."""
+    return html_response(404, pages.not_found_page())
+
+
+def no_release_route(route: Route) -> Config:
+    """For the app's host, a proxy error (no healthy slot) becomes Berth's 503 page."""
+    statuses = ", ".join(str(s) for s in NO_UPSTREAM_STATUSES)
+    return {
+        "match": [
+            {
+                "host": [route.hostname],
+                "expression": f"{{http.error.status_code}} in [{statuses}]",
+            }
+        ],
+        **html_response(503, pages.no_release_page(route.name)),
+        "terminal": True,
+    }
+
+
+def html_response(status: int, body: str) -> Config:
+    return {
+        "handle": [
+            {
+                "handler": "static_response",
+                "status_code": status,
+                "headers": {
+                    "Content-Type": ["text/html; charset=utf-8"],
+                    "Cache-Control": ["no-store"],
+                },
+                "body": body,
+            }
+        ]
+    }

@@ -1,0 +1,22 @@
+"""Versioned migrations of the router's own schema (applied in order by berth_shared.db.migrate)."""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE routes (
+        app_id      text PRIMARY KEY,
+        name        text NOT NULL,
+        hostname    text NOT NULL,
+        port        integer NOT NULL CHECK (port BETWEEN 1 AND 65535),
+        subnet      text NOT NULL,
+        health_path text NOT NULL,
+        updated_at  timestamptz NOT NULL
+    );
+    -- Deleted apps are remembered so a late redelivery of an older event cannot bring a route back.
+    CREATE TABLE deleted_apps (
+        app_id     text PRIMARY KEY,
+        deleted_at timestamptz NOT NULL
+    );
+    """,
+)

@@ -1,0 +1,61 @@
+"""The router process: app events update the routes table, and Caddy follows the table."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from berth_shared import bus
+from berth_shared.contracts.apps import AppEvent
+from berth_shared.contracts.base import decode
+from berth_shared.service import ServiceContext
+from berth_shared.streams import ROUTER_APP_EVENTS
+from nats.aio.msg import Msg
+
+from berth_router.caddy_admin import CaddyAdmin
+from berth_router.changes import InvalidRoute, route_change
+from berth_router.store import RouteStore
+from berth_router.sync import CaddySync
+
+log = logging.getLogger("berth.router")
+
+
+class Router:
+    def __init__(self, store: RouteStore, admin: CaddyAdmin, sync: CaddySync) -> None:
+        self.store = store
+        self.admin = admin
+        self.sync = sync
+
+    @classmethod
+    def from_context(cls, ctx: ServiceContext) -> Router:
+        store = RouteStore(ctx.pool)
+        admin = CaddyAdmin(ctx.settings.caddy_admin_port)
+        sync = CaddySync(admin, store.all, http_port=ctx.settings.http_port, admin_port=ctx.settings.caddy_admin_port)
+        return cls(store, admin, sync)
+
+    async def on_app_event(self, msg: Msg) -> None:
+        """Store the route change (raising makes the bus redeliver), then let Caddy catch up.
+
+        Loading into Caddy is the sync loop's job, retried there, so an event is acked as soon
+        as its change is stored.
+        """
+        event = decode(msg.data, AppEvent)
+        try:
+            change = route_change(event)
+        except InvalidRoute as exc:
+            raise bus.Poison(f"app {event.app_id}: {exc}") from None
+        await self.store.apply(change)
+        log.info("route %s: %s", type(change).__name__.lower(), event.app_id, extra={"app_id": event.app_id})
+        self.sync.routes_changed()
+
+    async def run(self, ctx: ServiceContext) -> None:
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.sync.run(ctx.stop))
+                tasks.create_task(bus.consume(ctx.js, ROUTER_APP_EVENTS, self.on_app_event, stop=ctx.stop))
+        finally:
+            await self.admin.close()
+
+
+async def main(ctx: ServiceContext) -> None:
+    await Router.from_context(ctx).run(ctx)

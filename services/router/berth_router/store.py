@@ -1,0 +1,51 @@
+"""The routes table: idempotent writes (safe under redelivery) and the full list to render."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from berth_router.caddy_config import Route
+from berth_router.changes import Remove, RouteChange, Upsert
+
+# Newer-wins, and never for an app already deleted: a redelivered or reordered event is a no-op.
+_UPSERT = """
+INSERT INTO routes (app_id, name, hostname, port, subnet, health_path, updated_at)
+SELECT $1, $2, $3, $4, $5, $6, $7
+WHERE NOT EXISTS (SELECT 1 FROM deleted_apps WHERE app_id = $1)
+ON CONFLICT (app_id) DO UPDATE SET
+    name = EXCLUDED.name,
+    hostname = EXCLUDED.hostname,
+    port = EXCLUDED.port,
+    subnet = EXCLUDED.subnet,
+    health_path = EXCLUDED.health_path,
+    updated_at = EXCLUDED.updated_at
+WHERE routes.updated_at < EXCLUDED.updated_at
+"""
+
+_REMEMBER_DELETED = "INSERT INTO deleted_apps (app_id, deleted_at) VALUES ($1, $2) ON CONFLICT (app_id) DO NOTHING"
+_DELETE = "DELETE FROM routes WHERE app_id = $1"
+_SELECT_ALL = "SELECT app_id, name, hostname, port, subnet, health_path FROM routes ORDER BY hostname, app_id"
+
+
+class RouteStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def apply(self, change: RouteChange) -> None:
+        if isinstance(change, Upsert):
+            await self.upsert(change)
+        else:
+            await self.remove(change)
+
+    async def upsert(self, change: Upsert) -> None:
+        r = change.route
+        await self.pool.execute(_UPSERT, r.app_id, r.name, r.hostname, r.port, r.subnet, r.health_path, change.at)
+
+    async def remove(self, change: Remove) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_REMEMBER_DELETED, change.app_id, change.at)
+            await conn.execute(_DELETE, change.app_id)
+
+    async def all(self) -> list[Route]:
+        rows = await self.pool.fetch(_SELECT_ALL)
+        return [Route(**dict(row)) for row in rows]
