@@ -10,10 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 log = logging.getLogger("berth.db")
+
+# A connection as handlers see it: plain, or borrowed from a pool.
+Connection: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
 
 
 async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int = 5) -> asyncpg.Pool:
@@ -35,9 +40,10 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int
 
 
 async def migrate(pool: asyncpg.Pool, schema: str, migrations: Sequence[str]) -> int:
-    """Apply the migrations not yet applied; returns the schema version afterwards."""
+    """Apply the migrations not yet applied; returns the schema version afterwards.
+
+    The schema itself is created (and owned by the service's role) by the launcher."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         await conn.execute(
             f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations '
             "(version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"

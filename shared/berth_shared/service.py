@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
@@ -79,10 +80,8 @@ def run(service: str, schema: str, migrations: Sequence[str], consumers: Sequenc
             await close_context(ctx)
             raise error
         task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass
         await close_context(ctx)
         log.info("%s stopped", service)
 

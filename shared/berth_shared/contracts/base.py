@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import msgspec
 
@@ -37,7 +37,11 @@ def encode(message: msgspec.Struct) -> bytes:
     return _encoder.encode(message)
 
 
-def decode(data: bytes, kind: type[M]) -> M:
+@overload
+def decode(data: bytes, kind: type[M]) -> M: ...
+@overload
+def decode(data: bytes, kind: Any) -> Any: ...
+def decode(data: bytes, kind: Any) -> Any:
     """Decode ``data`` as ``kind`` (a Struct type or a Union of tagged Structs)."""
     return msgspec.json.decode(data, type=kind)
 

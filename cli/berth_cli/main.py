@@ -1,0 +1,75 @@
+"""`berth`: the command-line front door. `berth up` runs the platform on this host."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from berth_shared.errors import BerthError
+from berth_shared.settings import Settings
+
+EXIT_USAGE = 2
+EXIT_ERROR = 1
+
+
+def _announce(platform: object) -> None:
+    from berth_cli.launcher.platform import Platform
+
+    assert isinstance(platform, Platform)
+    s = platform.settings
+    lines = [
+        "Berth is up.",
+        f"  API        http://127.0.0.1:{s.api_port}  (health: /healthz)",
+        f"  Apps       http://<app>.{s.domain}" + ("" if s.http_port == 80 else f":{s.http_port}"),
+        f"  Home       {s.home}  (process logs in {s.home / 'logs'})",
+    ]
+    if platform.admin_token_created:
+        lines += [
+            "",
+            "  Admin token (shown once; also stored with mode 0600 in "
+            f"{platform.home.admin_token_file}):",
+            f"    {platform.admin_token}",
+        ]
+    lines += ["", "Press Ctrl-C to stop."]
+    print("\n".join(lines), flush=True)
+
+
+def cmd_up(_: argparse.Namespace) -> int:
+    from berth_cli.launcher.platform import AlreadyRunning, Platform, run_forever
+
+    logging.basicConfig(level=logging.WARNING, format="berth: %(message)s")
+    settings = Settings.from_env()
+    platform = Platform(settings, on_event=lambda text: print(f"berth: {text}", file=sys.stderr, flush=True))
+    try:
+        return run_forever(platform, _announce)
+    except AlreadyRunning as exc:
+        print(f"berth: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except (RuntimeError, OSError) as exc:
+        print(f"berth: could not start: {exc} (process logs: {settings.home / 'logs'})", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="berth", description="Berth: a personal cloud on your own server.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run the platform on this host in the foreground")
+    up.set_defaults(func=cmd_up)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BerthError as exc:
+        print(f"berth: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

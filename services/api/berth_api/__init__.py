@@ -1,0 +1,1 @@
+"""Berth's API gateway: the HTTP API, auth, and the only writer of desired state."""

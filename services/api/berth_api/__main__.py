@@ -1,0 +1,69 @@
+"""`python -m berth_api`: the API gateway process (started by `berth up`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+
+import uvicorn
+from berth_shared import bus, service
+from berth_shared.contracts.base import decode
+from berth_shared.contracts.desired import DESIRED_GET, DESIRED_LIST
+from berth_shared.contracts.releases import AgentEvent
+from berth_shared.streams import API_AGENT_EVENTS
+from nats.aio.msg import Msg
+
+from berth_api import desired, release_events
+from berth_api.app import create_app
+from berth_api.auth import seed_admin_token
+from berth_api.migrations import MIGRATIONS
+from berth_api.outbox import OutboxPublisher
+from berth_api.state import ApiState
+
+log = logging.getLogger("berth.api")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the service runner owns SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def main(ctx: service.ServiceContext) -> None:
+    settings = ctx.settings
+    await seed_admin_token(ctx.pool, os.environ.get("BERTH_BOOTSTRAP_TOKEN"))
+    outbox = OutboxPublisher(ctx.pool, ctx.js)
+    state = ApiState(pool=ctx.pool, nc=ctx.nc, settings=settings, outbox=outbox)
+
+    await bus.serve(ctx.nc, DESIRED_GET, "api", lambda data: desired.get(ctx.pool, data, settings.domain))
+    await bus.serve(ctx.nc, DESIRED_LIST, "api", lambda data: desired.list_all(ctx.pool, data, settings.domain))
+
+    async def on_agent_event(msg: Msg) -> None:
+        event: AgentEvent = decode(msg.data, AgentEvent)
+        async with ctx.pool.acquire() as conn:
+            await release_events.apply(conn, event)
+
+    server = _Server(
+        uvicorn.Config(create_app(state), host="127.0.0.1", port=settings.api_port, log_config=None, access_log=False)
+    )
+    tasks = [
+        asyncio.create_task(outbox.run(), name="outbox"),
+        asyncio.create_task(bus.consume(ctx.js, API_AGENT_EVENTS, on_agent_event, stop=ctx.stop), name="agent-events"),
+    ]
+    outbox.notify()
+    try:
+        await server.serve()
+    finally:
+        server.should_exit = True
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+if __name__ == "__main__":
+    service.run("api", "api", MIGRATIONS, [API_AGENT_EVENTS], main)

@@ -1,0 +1,43 @@
+"""The FastAPI application: routes, error mapping, and /healthz."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from berth_api import errors
+from berth_api.routes import apps
+from berth_api.state import ApiState
+
+
+def create_app(state: ApiState) -> FastAPI:
+    app = FastAPI(title="Berth API", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app.state.berth = state
+    errors.install(app)
+    app.include_router(apps.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz(request: Request) -> JSONResponse:
+        problems = await _problems(request.app.state.berth)
+        body: dict[str, Any] = {"ok": not problems, "problems": problems}
+        return JSONResponse(body, status_code=200 if not problems else 503)
+
+    return app
+
+
+async def _problems(s: ApiState) -> list[str]:
+    problems = []
+    try:
+        await s.pool.fetchval("SELECT count(*) FROM schema_migrations")
+    except Exception as exc:
+        problems.append(f"database: {exc}")
+    if not s.nc.is_connected:
+        problems.append("bus: not connected to NATS")
+    else:
+        try:
+            await s.nc.jetstream().account_info()
+        except Exception as exc:
+            problems.append(f"bus: JetStream unavailable: {exc}")
+    return problems

@@ -1,0 +1,23 @@
+"""Asks this host's runtime agent whether it can reach the Docker engine before accepting work."""
+
+from __future__ import annotations
+
+import nats.errors
+from berth_shared.bus import request
+from berth_shared.contracts.agent import AgentStatus, AgentStatusRequest, agent_status_subject
+from berth_shared.errors import EngineUnavailable
+from nats.aio.client import Client
+
+
+async def require_engine(nc: Client, host: str) -> None:
+    """Raise EngineUnavailable when the agent says Docker is unreachable. If the agent itself
+    does not answer (restarting), the work is accepted: it waits on the bus until it is back."""
+    try:
+        status = await request(nc, agent_status_subject(host), AgentStatusRequest(), AgentStatus, timeout=1.5)
+    except (nats.errors.TimeoutError, nats.errors.NoRespondersError, TimeoutError):
+        return
+    if not status.engine_ok:
+        raise EngineUnavailable(
+            f"the Docker engine on host {host!r} is unreachable ({status.engine_error or 'no answer'}); "
+            "nothing was changed — start Docker and try again"
+        )

@@ -1,0 +1,77 @@
+"""Versioned migrations of the ``api`` schema. Append only; never edit an applied one."""
+
+MIGRATIONS = [
+    """
+    CREATE TABLE apps (
+        id uuid PRIMARY KEY,
+        name text NOT NULL,
+        port int NOT NULL,
+        memory_mb int NOT NULL,
+        cpus numeric(6, 2) NOT NULL,
+        subnet cidr NOT NULL,
+        health_path text NOT NULL DEFAULT '/',
+        status text NOT NULL DEFAULT 'created',
+        status_reason text,
+        desired_release_id uuid,
+        current_release_id uuid,
+        generation bigint NOT NULL DEFAULT 1,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        last_deployed_at timestamptz,
+        deleted_at timestamptz
+    );
+    CREATE UNIQUE INDEX apps_live_name ON apps (name) WHERE deleted_at IS NULL;
+    CREATE UNIQUE INDEX apps_subnet ON apps (subnet);
+
+    CREATE TABLE releases (
+        id uuid PRIMARY KEY,
+        app_id uuid NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+        version int NOT NULL,
+        kind text NOT NULL,
+        image text NOT NULL,
+        image_digest text,
+        status text NOT NULL DEFAULT 'pending',
+        reason text,
+        slot text,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        started_at timestamptz,
+        live_at timestamptz,
+        finished_at timestamptz,
+        UNIQUE (app_id, version)
+    );
+
+    CREATE TABLE release_steps (
+        event_id text PRIMARY KEY,
+        release_id uuid NOT NULL REFERENCES releases (id) ON DELETE CASCADE,
+        step text NOT NULL,
+        slot text NOT NULL DEFAULT '',
+        detail text NOT NULL DEFAULT '',
+        duration_ms int NOT NULL DEFAULT 0,
+        at timestamptz NOT NULL
+    );
+    CREATE INDEX release_steps_release ON release_steps (release_id, at);
+
+    CREATE TABLE tokens (
+        id uuid PRIMARY KEY,
+        name text NOT NULL,
+        token_hash text NOT NULL UNIQUE,
+        created_at timestamptz NOT NULL DEFAULT now()
+    );
+
+    CREATE TABLE outbox (
+        id bigserial PRIMARY KEY,
+        subject text NOT NULL,
+        payload bytea NOT NULL,
+        msg_id text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+    );
+
+    CREATE TABLE audit_log (
+        id bigserial PRIMARY KEY,
+        at timestamptz NOT NULL DEFAULT now(),
+        actor text NOT NULL,
+        action text NOT NULL,
+        app_id uuid,
+        detail jsonb NOT NULL DEFAULT '{}'
+    );
+    """,
+]

@@ -1,0 +1,119 @@
+"""Applies what the runtime agent reports to releases and apps. Idempotent: each handler
+moves state forward only from the states it expects, so a redelivered event changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+
+from berth_shared.contracts.releases import (
+    AgentEvent,
+    AppCleanedUp,
+    AppCrashed,
+    ReleaseFailed,
+    ReleaseLive,
+    ReleaseStep,
+)
+from berth_shared.db import Connection
+
+
+async def apply(conn: Connection, event: AgentEvent) -> None:
+    async with conn.transaction():
+        match event:
+            case ReleaseStep():
+                await _on_step(conn, event)
+            case ReleaseLive():
+                await _on_live(conn, event)
+            case ReleaseFailed():
+                await _on_failed(conn, event)
+            case AppCrashed():
+                await _on_crashed(conn, event)
+            case AppCleanedUp():
+                await conn.execute("DELETE FROM apps WHERE id = $1 AND deleted_at IS NOT NULL", uuid.UUID(event.app_id))
+
+
+async def _on_step(conn: Connection, e: ReleaseStep) -> None:
+    release_id = uuid.UUID(e.release_id)
+    exists = await conn.fetchval("SELECT 1 FROM releases WHERE id = $1", release_id)
+    if not exists:
+        return
+    await conn.execute(
+        "INSERT INTO release_steps (event_id, release_id, step, slot, detail, duration_ms, at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
+        e.id,
+        release_id,
+        e.step,
+        e.slot,
+        e.detail,
+        e.duration_ms,
+        e.at,
+    )
+    await conn.execute(
+        "UPDATE releases SET status = 'starting', started_at = coalesce(started_at, $2), "
+        "slot = coalesce(nullif($3, ''), slot) WHERE id = $1 AND status = 'pending'",
+        release_id,
+        e.at,
+        e.slot,
+    )
+
+
+async def _on_live(conn: Connection, e: ReleaseLive) -> None:
+    release_id, app_id = uuid.UUID(e.release_id), uuid.UUID(e.app_id)
+    updated = await conn.fetchval(
+        "UPDATE releases SET status = 'live', live_at = $2, slot = $3, "
+        "image_digest = coalesce(nullif($4, ''), image_digest), started_at = coalesce(started_at, $2), reason = NULL "
+        "WHERE id = $1 AND status IN ('pending', 'starting') RETURNING id",
+        release_id,
+        e.at,
+        e.slot,
+        e.image_digest,
+    )
+    if updated is None:
+        return
+    await conn.execute(
+        "UPDATE releases SET status = 'superseded', finished_at = $3 "
+        "WHERE app_id = $1 AND id <> $2 AND status = 'live'",
+        app_id,
+        release_id,
+        e.at,
+    )
+    await conn.execute(
+        "UPDATE apps SET current_release_id = $2, last_deployed_at = $3, "
+        "status = CASE WHEN desired_release_id = $2 THEN 'running' ELSE status END, status_reason = NULL "
+        "WHERE id = $1 AND deleted_at IS NULL",
+        app_id,
+        release_id,
+        e.at,
+    )
+
+
+async def _on_failed(conn: Connection, e: ReleaseFailed) -> None:
+    release_id, app_id = uuid.UUID(e.release_id), uuid.UUID(e.app_id)
+    updated = await conn.fetchval(
+        "UPDATE releases SET status = 'failed', reason = $2, finished_at = $3 "
+        "WHERE id = $1 AND status IN ('pending', 'starting') RETURNING id",
+        release_id,
+        e.reason,
+        e.at,
+    )
+    if updated is None:
+        return
+    # The previous live release keeps serving and is desired again.
+    await conn.execute(
+        "UPDATE apps SET desired_release_id = current_release_id, generation = generation + 1, "
+        "status = CASE WHEN current_release_id IS NULL THEN 'created' ELSE 'running' END, "
+        "status_reason = $3 "
+        "WHERE id = $1 AND desired_release_id = $2 AND deleted_at IS NULL",
+        app_id,
+        release_id,
+        f"release failed: {e.reason}",
+    )
+
+
+async def _on_crashed(conn: Connection, e: AppCrashed) -> None:
+    await conn.execute(
+        "UPDATE apps SET status = 'crashed', status_reason = $3 "
+        "WHERE id = $1 AND current_release_id = $2 AND deleted_at IS NULL",
+        uuid.UUID(e.app_id),
+        uuid.UUID(e.release_id),
+        f"exited with code {e.exit_code} after {e.restarts} restarts; Berth stopped restarting it",
+    )

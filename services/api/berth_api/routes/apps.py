@@ -1,0 +1,109 @@
+"""/api/apps: create, list, show, delete apps; deploy, restart, list releases."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from berth_shared.errors import Conflict
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from berth_api import apps_store
+from berth_api.auth import authenticate
+from berth_api.engine_check import require_engine
+from berth_api.state import ApiState
+from berth_api.validation import CreateApp, Deploy
+from berth_api.views import app_view, release_view, step_view
+
+
+def state_of(request: Request) -> ApiState:
+    state: ApiState = request.app.state.berth
+    return state
+
+
+async def require_token(request: Request) -> str:
+    return await authenticate(state_of(request).pool, request.headers.get("authorization"))
+
+
+router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+State = Annotated[ApiState, Depends(state_of)]
+
+
+async def _app_json(s: ApiState, app: Any) -> dict[str, Any]:
+    current = await apps_store.current_release(s.pool, app)
+    return app_view(app, s.settings.domain, s.settings.http_port, current)
+
+
+@router.post("/apps", status_code=201)
+async def create_app(body: CreateApp, s: State) -> dict[str, Any]:
+    async with s.pool.acquire() as conn:
+        row = await apps_store.create_app(conn, body, s.settings.subnet_pool, s.settings.domain)
+    s.outbox.notify()
+    return await _app_json(s, row)
+
+
+@router.get("/apps")
+async def list_apps(s: State) -> dict[str, Any]:
+    rows = await s.pool.fetch("SELECT * FROM apps WHERE deleted_at IS NULL ORDER BY name")
+    return {"items": [await _app_json(s, r) for r in rows]}
+
+
+@router.get("/apps/{ref}")
+async def show_app(ref: str, s: State) -> dict[str, Any]:
+    return await _app_json(s, await apps_store.find_app(s.pool, ref))
+
+
+@router.delete("/apps/{ref}", status_code=202)
+async def delete_app(ref: str, s: State) -> dict[str, Any]:
+    async with s.pool.acquire() as conn:
+        row = await apps_store.delete_app(conn, ref, s.settings.domain, s.settings.host_id)
+    s.outbox.notify()
+    return await _app_json(s, row)
+
+
+@router.post("/apps/{ref}/deploy", status_code=202)
+async def deploy(ref: str, body: Deploy, s: State) -> dict[str, Any]:
+    await apps_store.find_app(s.pool, ref)
+    await require_engine(s.nc, s.settings.host_id)
+    async with s.pool.acquire() as conn:
+        _, release = await apps_store.create_release(conn, ref, body.image, "deploy", s.settings.host_id)
+    s.outbox.notify()
+    return release_view(release)
+
+
+@router.post("/apps/{ref}/restart", status_code=202)
+async def restart(ref: str, s: State) -> dict[str, Any]:
+    app = await apps_store.find_app(s.pool, ref)
+    current = await apps_store.current_release(s.pool, app)
+    if current is None:
+        raise Conflict(f"app {app['name']!r} has no live release to restart; deploy an image first")
+    await require_engine(s.nc, s.settings.host_id)
+    async with s.pool.acquire() as conn:
+        _, release = await apps_store.create_release(conn, ref, current["image"], "restart", s.settings.host_id)
+    s.outbox.notify()
+    return release_view(release)
+
+
+@router.get("/apps/{ref}/releases")
+async def releases(ref: str, s: State) -> dict[str, Any]:
+    app = await apps_store.find_app(s.pool, ref)
+    rows = await s.pool.fetch("SELECT * FROM releases WHERE app_id = $1 ORDER BY version DESC", app["id"])
+    return {"items": [release_view(r) for r in rows]}
+
+
+@router.get("/apps/{ref}/releases/{release_id}")
+async def release_detail(ref: str, release_id: str, s: State) -> JSONResponse:
+    import uuid
+
+    from berth_shared.errors import NotFound
+
+    app = await apps_store.find_app(s.pool, ref)
+    try:
+        rid = uuid.UUID(release_id)
+    except ValueError:
+        raise NotFound(f"release {release_id!r} not found") from None
+    row = await s.pool.fetchrow("SELECT * FROM releases WHERE id = $1 AND app_id = $2", rid, app["id"])
+    if row is None:
+        raise NotFound(f"release {release_id!r} not found")
+    steps = await s.pool.fetch("SELECT * FROM release_steps WHERE release_id = $1 ORDER BY at", rid)
+    return JSONResponse({**release_view(row), "steps": [step_view(x) for x in steps]})

@@ -1,0 +1,60 @@
+"""Rows to JSON, with the field names of the user's data model (camelCase)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def app_view(row: asyncpg.Record, domain: str, http_port: int, current: asyncpg.Record | None = None) -> dict[str, Any]:
+    hostname = f"{row['name']}.{domain}"
+    port_suffix = "" if http_port == 80 else f":{http_port}"
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "status": row["status"],
+        "statusReason": row["status_reason"],
+        "generatedHostname": hostname,
+        "url": f"http://{hostname}{port_suffix}",
+        "port": row["port"],
+        "resources": {"memoryMb": row["memory_mb"], "cpus": float(row["cpus"])},
+        "createdAt": _ts(row["created_at"]),
+        "lastDeployedAt": _ts(row["last_deployed_at"]),
+        "currentReleaseId": str(row["current_release_id"]) if row["current_release_id"] else None,
+        "image": current["image"] if current else None,
+        "imageDigest": current["image_digest"] if current else None,
+    }
+
+
+def release_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "appId": str(row["app_id"]),
+        "version": row["version"],
+        "kind": row["kind"],
+        "image": row["image"],
+        "imageDigest": row["image_digest"],
+        "status": row["status"],
+        "reason": row["reason"],
+        "slot": row["slot"],
+        "createdAt": _ts(row["created_at"]),
+        "startedAt": _ts(row["started_at"]),
+        "liveAt": _ts(row["live_at"]),
+        "finishedAt": _ts(row["finished_at"]),
+    }
+
+
+def step_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "step": row["step"],
+        "slot": row["slot"],
+        "detail": row["detail"],
+        "durationMs": row["duration_ms"],
+        "at": _ts(row["at"]),
+    }
