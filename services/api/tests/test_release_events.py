@@ -1,0 +1,133 @@
+"""Agent events move releases and apps forward, idempotently (real Postgres)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from berth_api import apps_store, release_events
+from berth_api.migrations import MIGRATIONS
+from berth_api.validation import CreateApp
+from berth_shared import db
+from berth_shared.contracts.releases import AppCleanedUp, AppCrashed, ReleaseFailed, ReleaseLive, ReleaseStep
+from berth_shared.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def pool(infra: Any) -> AsyncIterator[asyncpg.Pool]:
+    p = await db.create_pool(infra.service_database_url("api"), "api")
+    await db.migrate(p, "api", MIGRATIONS)
+    yield p
+    await p.close()
+
+
+async def new_app(pool: asyncpg.Pool, infra: Any) -> asyncpg.Record:
+    settings: Settings = infra.settings
+    async with pool.acquire() as conn:
+        return await apps_store.create_app(
+            conn, CreateApp(name=f"a{uuid.uuid4().hex[:10]}"), settings.subnet_pool, "test"
+        )
+
+
+async def deploy(pool: asyncpg.Pool, app: asyncpg.Record, image: str) -> asyncpg.Record:
+    async with pool.acquire() as conn:
+        _, rel = await apps_store.create_release(conn, str(app["id"]), image, "deploy", "local")
+        return rel
+
+
+async def apply(pool: asyncpg.Pool, event: Any) -> None:
+    async with pool.acquire() as conn:
+        await release_events.apply(conn, event)
+
+
+async def state(pool: asyncpg.Pool, app: asyncpg.Record, rel: asyncpg.Record) -> tuple[Any, Any]:
+    a = await pool.fetchrow("SELECT * FROM apps WHERE id = $1", app["id"])
+    r = await pool.fetchrow("SELECT * FROM releases WHERE id = $1", rel["id"])
+    return a, r
+
+
+async def test_step_then_live_makes_the_release_current(pool: asyncpg.Pool, infra: Any) -> None:
+    app = await new_app(pool, infra)
+    rel = await deploy(pool, app, "img:1")
+    ids = {"app_id": str(app["id"]), "release_id": str(rel["id"])}
+    step = ReleaseStep(**ids, step="container.started", slot="a")
+    await apply(pool, step)
+    await apply(pool, step)  # redelivered
+    a, r = await state(pool, app, rel)
+    assert r["status"] == "starting" and a["status"] == "deploying"
+    assert await pool.fetchval("SELECT count(*) FROM release_steps WHERE release_id = $1", rel["id"]) == 1
+
+    live = ReleaseLive(**ids, slot="a", image_digest="sha256:abc")
+    await apply(pool, live)
+    await apply(pool, live)
+    a, r = await state(pool, app, rel)
+    assert r["status"] == "live" and r["image_digest"] == "sha256:abc"
+    assert a["status"] == "running" and a["current_release_id"] == rel["id"] and a["last_deployed_at"]
+
+
+async def test_newer_live_release_supersedes_the_old_one(pool: asyncpg.Pool, infra: Any) -> None:
+    app = await new_app(pool, infra)
+    first = await deploy(pool, app, "img:1")
+    await apply(pool, ReleaseLive(app_id=str(app["id"]), release_id=str(first["id"]), slot="a"))
+    second = await deploy(pool, app, "img:2")
+    await apply(pool, ReleaseLive(app_id=str(app["id"]), release_id=str(second["id"]), slot="b"))
+    _, r1 = await state(pool, app, first)
+    a, r2 = await state(pool, app, second)
+    assert r1["status"] == "superseded" and r2["status"] == "live"
+    assert a["current_release_id"] == second["id"]
+
+
+async def test_failure_reverts_desired_to_the_live_release(pool: asyncpg.Pool, infra: Any) -> None:
+    app = await new_app(pool, infra)
+    good = await deploy(pool, app, "img:1")
+    await apply(pool, ReleaseLive(app_id=str(app["id"]), release_id=str(good["id"]), slot="a"))
+    bad = await deploy(pool, app, "img:broken")
+    failed = ReleaseFailed(app_id=str(app["id"]), release_id=str(bad["id"]), reason="image not found: img:broken")
+    await apply(pool, failed)
+    await apply(pool, failed)
+    a, r = await state(pool, app, bad)
+    assert r["status"] == "failed" and r["reason"] == "image not found: img:broken"
+    assert a["desired_release_id"] == good["id"] and a["current_release_id"] == good["id"]
+    assert a["status"] == "running" and "image not found" in a["status_reason"]
+
+
+async def test_late_failure_of_a_live_release_is_ignored(pool: asyncpg.Pool, infra: Any) -> None:
+    app = await new_app(pool, infra)
+    rel = await deploy(pool, app, "img:1")
+    ids = {"app_id": str(app["id"]), "release_id": str(rel["id"])}
+    await apply(pool, ReleaseLive(**ids, slot="a"))
+    await apply(pool, ReleaseFailed(**ids, reason="stale"))
+    _, r = await state(pool, app, rel)
+    assert r["status"] == "live"
+
+
+async def test_queued_release_is_superseded_by_a_newer_request(pool: asyncpg.Pool, infra: Any) -> None:
+    app = await new_app(pool, infra)
+    first = await deploy(pool, app, "img:1")
+    second = await deploy(pool, app, "img:2")
+    _, r1 = await state(pool, app, first)
+    a, _ = await state(pool, app, second)
+    assert r1["status"] == "superseded"
+    assert a["desired_release_id"] == second["id"]
+
+
+async def test_crash_and_cleanup(pool: asyncpg.Pool, infra: Any) -> None:
+    app = await new_app(pool, infra)
+    rel = await deploy(pool, app, "img:1")
+    ids = {"app_id": str(app["id"]), "release_id": str(rel["id"])}
+    await apply(pool, ReleaseLive(**ids, slot="a"))
+    await apply(pool, AppCrashed(**ids, exit_code=137, restarts=5))
+    a, _ = await state(pool, app, rel)
+    assert a["status"] == "crashed" and "137" in a["status_reason"]
+
+    await apply(pool, AppCleanedUp(app_id=str(app["id"]), host="local"))
+    assert await pool.fetchval("SELECT 1 FROM apps WHERE id = $1", app["id"]) == 1  # not deleted: ignored
+    async with pool.acquire() as conn:
+        await apps_store.delete_app(conn, str(app["id"]), "test", "local")
+    await apply(pool, AppCleanedUp(app_id=str(app["id"]), host="local"))
+    assert await pool.fetchval("SELECT 1 FROM apps WHERE id = $1", app["id"]) is None
