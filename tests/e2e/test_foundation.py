@@ -214,8 +214,6 @@ def test_api_errors(platform: Any) -> None:
 
 
 def test_second_berth_up_on_the_same_home_refuses(platform: Any) -> None:
-    result = subprocess.run(
-        [platform.proc.args[0], "up"], env=platform.env, capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([platform.proc.args[0], "up"], env=platform.env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "already running" in result.stderr
