@@ -75,10 +75,7 @@ def _write_private(path: Path, text: str) -> None:
 
 def load_or_create_credentials(home: Home) -> Credentials:
     path = home.credentials_file
-    if path.exists():
-        data = json.loads(path.read_text())
-    else:
-        data = {}
+    data = json.loads(path.read_text()) if path.exists() else {}
 
     def pw() -> str:
         return secrets.token_urlsafe(24)

@@ -23,7 +23,10 @@ async def _until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-u
 
 async def test_crashed_child_is_restarted_and_reported(tmp_path: Path) -> None:
     marker = tmp_path / "runs"
-    script = f"import pathlib,sys; p=pathlib.Path({str(marker)!r}); p.write_text(p.read_text()+'x' if p.exists() else 'x'); sys.exit(7)"
+    script = (
+        f"import pathlib,sys; p=pathlib.Path({str(marker)!r}); "
+        "p.write_text(p.read_text()+'x' if p.exists() else 'x'); sys.exit(7)"
+    )
     events: list[str] = []
     supervisor = Supervisor(events.append)
     await supervisor.start(ChildSpec(name="flaky", argv=[sys.executable, "-c", script]))
