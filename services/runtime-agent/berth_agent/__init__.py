@@ -1,0 +1,1 @@
+"""Berth's runtime agent: converges one Docker host on the desired state the API publishes."""

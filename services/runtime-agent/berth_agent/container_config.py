@@ -1,0 +1,114 @@
+"""Pure builders of the Docker create configs for an app's network and its slot containers.
+
+Design §6 security rules are applied here and nowhere relaxed: nothing in a DesiredApp
+or DesiredRelease can turn them off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from berth_shared import labels
+from berth_shared.contracts.desired import DesiredApp, DesiredRelease, Resources
+from berth_shared.netplan import Slot, gateway_address, slot_address
+
+LOG_MAX_SIZE = "10m"
+LOG_MAX_FILE = "3"
+PLATFORM_ENV_KEYS = frozenset({"PORT", "BERTH_APP", "BERTH_RELEASE", "BERTH_HOSTNAME"})
+
+
+def network_name(instance: str, app_id: str) -> str:
+    return f"berth-{instance}-{app_id[:12]}"
+
+
+def container_name(instance: str, app_name: str, slot: Slot, release_id: str) -> str:
+    return f"berth-{instance}-{app_name}-{slot}-{release_id[:8]}"
+
+
+def app_labels(app: DesiredApp, instance: str) -> dict[str, str]:
+    return {
+        labels.MANAGED: "true",
+        labels.INSTANCE: instance,
+        labels.APP: app.app_id,
+        labels.APP_NAME: app.name,
+    }
+
+
+def container_labels(app: DesiredApp, release: DesiredRelease, slot: Slot, instance: str) -> dict[str, str]:
+    return {**app_labels(app, instance), labels.RELEASE: release.release_id, labels.SLOT: slot}
+
+
+def container_env(app: DesiredApp, release: DesiredRelease) -> list[str]:
+    """The release's env plus the platform's variables, which always win."""
+    platform = {
+        "PORT": str(app.port),
+        "BERTH_APP": app.name,
+        "BERTH_RELEASE": release.release_id,
+        "BERTH_HOSTNAME": app.hostname,
+    }
+    merged = {k: v for k, v in release.env.items() if k not in PLATFORM_ENV_KEYS} | platform
+    return [f"{key}={value}" for key, value in sorted(merged.items())]
+
+
+def limits(resources: Resources) -> dict[str, int]:
+    memory = resources.memory_mb * 1024 * 1024
+    return {
+        "Memory": memory,
+        "MemorySwap": memory,  # no swap on top of the memory limit
+        "NanoCpus": round(resources.cpus * 1_000_000_000),
+        "PidsLimit": resources.pids,
+    }
+
+
+def host_config(app: DesiredApp, instance: str) -> dict[str, Any]:
+    return {
+        "Privileged": False,
+        "CapDrop": ["ALL"],
+        "CapAdd": [],
+        "SecurityOpt": ["no-new-privileges:true"],
+        **limits(app.resources),
+        "Binds": [],
+        "Mounts": [],
+        "Devices": [],
+        "PortBindings": {},
+        "PublishAllPorts": False,
+        "NetworkMode": network_name(instance, app.app_id),
+        "IpcMode": "private",
+        "PidMode": "",
+        "UTSMode": "",
+        "ReadonlyRootfs": False,
+        "RestartPolicy": {"Name": "no"},  # the agent restarts with backoff and gives up
+        "LogConfig": {"Type": "json-file", "Config": {"max-size": LOG_MAX_SIZE, "max-file": LOG_MAX_FILE}},
+    }
+
+
+def container_config(app: DesiredApp, release: DesiredRelease, slot: Slot, instance: str) -> dict[str, Any]:
+    """The body of ``POST /containers/create`` for ``release`` of ``app`` in ``slot``."""
+    network = network_name(instance, app.app_id)
+    return {
+        "Image": release.image,
+        "Env": container_env(app, release),
+        "Labels": container_labels(app, release, slot, instance),
+        "Hostname": f"{app.name}-{slot}"[:63],
+        "StopTimeout": release.stop_timeout_seconds,
+        "HostConfig": host_config(app, instance),
+        "NetworkingConfig": {
+            "EndpointsConfig": {network: {"IPAMConfig": {"IPv4Address": slot_address(app.subnet, slot)}}}
+        },
+    }
+
+
+def network_config(app: DesiredApp, instance: str) -> dict[str, Any]:
+    """The body of ``POST /networks/create``: the app's own bridge on its fixed /28."""
+    return {
+        "Name": network_name(instance, app.app_id),
+        "Driver": "bridge",
+        "CheckDuplicate": True,
+        "Attachable": False,
+        "Internal": False,
+        "Labels": app_labels(app, instance),
+        "IPAM": {
+            "Driver": "default",
+            "Config": [{"Subnet": app.subnet, "Gateway": gateway_address(app.subnet)}],
+        },
+    }

@@ -1,0 +1,35 @@
+"""The agent service's main: Docker client, status responder, command consumer, reconcile loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import aiodocker
+from berth_shared.service import ServiceContext
+from berth_shared.streams import agent_command_consumer
+
+from berth_agent import commands
+from berth_agent.loop import Agent
+from berth_agent.state import CrashPolicy
+from berth_agent.status import serve_status
+
+log = logging.getLogger("berth.agent")
+
+# The agent keeps no state of its own: identity lives on the containers, truth in the API.
+MIGRATIONS: list[str] = []
+
+
+async def main(ctx: ServiceContext, policy: CrashPolicy | None = None) -> None:
+    host = ctx.settings.host_id
+    async with aiodocker.Docker() as docker:
+        agent = Agent(docker, ctx.nc, ctx.js, instance=ctx.env.instance, host=host, policy=policy or CrashPolicy())
+        status = await serve_status(ctx.nc, docker, ctx.env.instance, host)
+        log.info("runtime agent for host %s, instance %s", host, ctx.env.instance)
+        try:
+            consumer = agent_command_consumer(host)
+            await asyncio.gather(agent.run(), commands.consume(ctx.js, consumer, agent.reconcile_app))
+        finally:
+            with contextlib.suppress(Exception):
+                await status.unsubscribe()

@@ -1,0 +1,340 @@
+"""Carries out the planner's steps against Docker and reports each one on the bus.
+
+Thin on purpose: every decision was made by the planner; this module only does I/O, times it,
+publishes what happened and records outcomes in the agent's memory. Engine connection errors
+propagate (the caller naks the command); Docker refusing a rollout fails the release.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+
+import aiodocker
+from berth_shared.contracts.desired import DesiredApp, DesiredRelease
+from berth_shared.contracts.releases import AppCleanedUp, AppCrashed, ReleaseFailed, ReleaseLive
+from berth_shared.netplan import Slot, slot_address
+
+from berth_agent import container_config as config
+from berth_agent.memory import MemoryStore
+from berth_agent.planner import (
+    CleanUp,
+    ConfirmLive,
+    Deploy,
+    GiveUp,
+    RecheckAt,
+    RemoveContainers,
+    Restart,
+    Restore,
+    Step,
+)
+from berth_agent.publisher import Publisher
+from berth_agent.readiness import NotReady, Probe, health_url, wait_ready
+from berth_agent.state import ObservedContainer, ObservedNetwork
+
+log = logging.getLogger("berth.agent.executor")
+
+# Caddy's active health check runs every 0.5 s (design §5); wait a little over two intervals
+# after the new slot is ready so the proxy has marked it healthy before the old slot stops.
+PROXY_HEALTH_INTERVAL_SECONDS = 0.5
+PROXY_SWITCH_SECONDS = 2 * PROXY_HEALTH_INTERVAL_SECONDS + 0.2
+PULL_TIMEOUT_SECONDS = 120.0
+
+
+class RolloutFailed(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+
+    def lap_ms(self) -> int:
+        now = time.monotonic()
+        elapsed, self._start = now - self._start, now
+        return int(elapsed * 1000)
+
+
+class Executor:
+    def __init__(
+        self,
+        docker: aiodocker.Docker,
+        *,
+        instance: str,
+        host: str,
+        publisher: Publisher,
+        memory: MemoryStore,
+        expected_stops: set[str],
+        schedule_recheck: Callable[[str, float], None],
+    ) -> None:
+        self._docker = docker
+        self._instance = instance
+        self._host = host
+        self._publish = publisher
+        self._memory = memory
+        self._expected_stops = expected_stops
+        self._schedule_recheck = schedule_recheck
+
+    async def run(self, step: Step) -> None:
+        match step:
+            case Deploy():
+                await self.deploy(step)
+            case ConfirmLive():
+                await self.confirm_live(step)
+            case Restore():
+                await self.restore(step)
+            case Restart():
+                await self.restart(step)
+            case RecheckAt():
+                self._schedule_recheck(step.app_id, step.at)
+            case GiveUp():
+                await self.give_up(step)
+            case RemoveContainers():
+                await self.remove_all(step.containers)
+            case CleanUp():
+                await self.clean_up(step)
+
+    # -- rollouts ------------------------------------------------------------------------
+    async def deploy(self, step: Deploy) -> None:
+        app, release, slot = step.app, step.release, step.slot
+        log.info("deploying %s in slot %s", release.release_id, slot, extra={"app_id": app.app_id})
+        try:
+            digest = await self.resolve_image(app, release, slot)
+            await self.ensure_network(app, release, slot)
+            await self.remove_all(step.evict)
+            container_id = step.adopt.container_id if step.adopt else await self.create(app, release, slot)
+        except RolloutFailed as exc:
+            await self.fail(app.app_id, release.release_id, exc.reason)
+            return
+        try:
+            await self.start(app, release, slot, container_id)
+            await self.await_ready(app, release, slot, container_id)
+        except RolloutFailed as exc:
+            await self.remove(container_id)
+            await self.fail(app.app_id, release.release_id, exc.reason)
+            return
+        await self.let_proxy_switch(app, release, slot)
+        await self.retire(app, release, step.retire)
+        await self.go_live(app, release, slot, container_id, digest)
+
+    async def confirm_live(self, step: ConfirmLive) -> None:
+        app, release, container = step.app, step.release, step.container
+        try:
+            await self.await_ready(app, release, container.slot, container.container_id)
+        except RolloutFailed as exc:
+            await self.fail(app.app_id, release.release_id, exc.reason)
+            return
+        digest = await self.image_digest(release.image)
+        await self.go_live(app, release, container.slot, container.container_id, digest)
+
+    async def restore(self, step: Restore) -> None:
+        app, release, slot = step.app, step.release, step.slot
+        log.info("restoring live release %s", release.release_id, extra={"app_id": app.app_id})
+        try:
+            await self.resolve_image(app, release, slot)
+            await self.ensure_network(app, release, slot)
+            container_id = await self.create(app, release, slot)
+            await self.start(app, release, slot, container_id)
+        except RolloutFailed as exc:
+            await self.fail(app.app_id, release.release_id, exc.reason)
+            return
+        self._memory.release_live(app.app_id, release.release_id)
+
+    async def resolve_image(self, app: DesiredApp, release: DesiredRelease, slot: Slot) -> str:
+        watch = Stopwatch()
+        digest = await self.image_digest(release.image)
+        if not digest:
+            digest = await self.pull(release.image)
+        await self._publish.step(
+            app.app_id, release.release_id, "image.resolved", slot=slot, detail=digest, duration_ms=watch.lap_ms()
+        )
+        return digest
+
+    async def image_digest(self, image: str) -> str:
+        try:
+            found = await self._docker.images.inspect(image)
+        except aiodocker.DockerError as exc:
+            if exc.status == 404:
+                return ""
+            raise
+        return str(found.get("Id", ""))
+
+    async def pull(self, image: str) -> str:
+        try:
+            async with asyncio.timeout(PULL_TIMEOUT_SECONDS):
+                await self._docker.images.pull(image)
+        except (aiodocker.DockerError, TimeoutError) as exc:
+            log.info("pull of %s failed: %s", image, exc)
+            raise RolloutFailed(f"image not found: {image}") from None
+        digest = await self.image_digest(image)
+        if not digest:
+            raise RolloutFailed(f"image not found: {image}")
+        return digest
+
+    async def ensure_network(self, app: DesiredApp, release: DesiredRelease, slot: Slot) -> None:
+        watch = Stopwatch()
+        name = config.network_name(self._instance, app.app_id)
+        existing = await self._docker.networks.list(filters={"name": [name]})
+        if any(n.get("Name") == name for n in existing):
+            detail = f"{name} {app.subnet} (existing)"
+        else:
+            await self.create_network(app, name)
+            detail = f"{name} {app.subnet} (created)"
+        await self._publish.step(
+            app.app_id, release.release_id, "network.ready", slot=slot, detail=detail, duration_ms=watch.lap_ms()
+        )
+
+    async def create_network(self, app: DesiredApp, name: str) -> None:
+        try:
+            await self._docker.networks.create(config.network_config(app, self._instance))
+        except aiodocker.DockerError as exc:
+            if exc.status == 409:  # created concurrently: fine
+                return
+            raise RolloutFailed(f"could not create network {name} on {app.subnet}: {exc.message}") from None
+
+    async def create(self, app: DesiredApp, release: DesiredRelease, slot: Slot) -> str:
+        watch = Stopwatch()
+        name = config.container_name(self._instance, app.name, slot, release.release_id)
+        body = config.container_config(app, release, slot, self._instance)
+        try:
+            container = await self._docker.containers.create(body, name=name)
+            container_id = container.id
+        except aiodocker.DockerError as exc:
+            if exc.status != 409:
+                raise RolloutFailed(f"Docker refused to create the container: {exc.message}") from None
+            container_id = (await self._docker.containers.get(name)).id  # a create that raced a restart
+        await self._publish.step(
+            app.app_id, release.release_id, "container.created", slot=slot, detail=name, duration_ms=watch.lap_ms()
+        )
+        return container_id
+
+    async def start(self, app: DesiredApp, release: DesiredRelease, slot: Slot, container_id: str) -> None:
+        watch = Stopwatch()
+        container = self._docker.containers.container(container_id)
+        if (await container.show())["State"].get("Running"):
+            return
+        try:
+            await container.start()
+        except aiodocker.DockerError as exc:
+            raise RolloutFailed(f"container failed to start: {exc.message}") from None
+        detail = f"{slot_address(app.subnet, slot)}:{app.port}"
+        await self._publish.step(
+            app.app_id, release.release_id, "container.started", slot=slot, detail=detail, duration_ms=watch.lap_ms()
+        )
+
+    async def await_ready(self, app: DesiredApp, release: DesiredRelease, slot: Slot, container_id: str) -> None:
+        url = health_url(slot_address(app.subnet, slot), app.port, app.health_path)
+        try:
+            took = await wait_ready(self._docker, container_id, Probe(url, release.deadline_seconds))
+        except NotReady as exc:
+            raise RolloutFailed(exc.reason) from None
+        await self._publish.step(
+            app.app_id,
+            release.release_id,
+            "health.passed",
+            slot=slot,
+            detail=f"GET {url}",
+            duration_ms=int(took * 1000),
+        )
+
+    async def let_proxy_switch(self, app: DesiredApp, release: DesiredRelease, slot: Slot) -> None:
+        watch = Stopwatch()
+        await asyncio.sleep(PROXY_SWITCH_SECONDS)
+        detail = f"waited for the proxy's health check (every {PROXY_HEALTH_INTERVAL_SECONDS:g}s) to see slot {slot}"
+        await self._publish.step(
+            app.app_id, release.release_id, "proxy.switched", slot=slot, detail=detail, duration_ms=watch.lap_ms()
+        )
+
+    async def retire(self, app: DesiredApp, release: DesiredRelease, old: Iterable[ObservedContainer]) -> None:
+        for container in old:
+            watch = Stopwatch()
+            await self.stop(container.container_id, release.stop_timeout_seconds)
+            await self._publish.step(
+                app.app_id,
+                release.release_id,
+                "old.drained",
+                slot=container.slot,
+                detail=f"{container.name} stopped (timeout {release.stop_timeout_seconds}s)",
+                duration_ms=watch.lap_ms(),
+            )
+            await self.remove(container.container_id)
+            await self._publish.step(
+                app.app_id,
+                release.release_id,
+                "old.stopped",
+                slot=container.slot,
+                detail=f"{container.name} removed",
+                duration_ms=watch.lap_ms(),
+            )
+
+    async def go_live(
+        self, app: DesiredApp, release: DesiredRelease, slot: Slot, container_id: str, digest: str
+    ) -> None:
+        self._memory.release_live(app.app_id, release.release_id)
+        live = ReleaseLive(
+            app_id=app.app_id, release_id=release.release_id, slot=slot, image_digest=digest, container_id=container_id
+        )
+        await self._publish.release_event("live", app.app_id, live)
+        log.info("release %s is live in slot %s", release.release_id, slot, extra={"app_id": app.app_id})
+
+    async def fail(self, app_id: str, release_id: str, reason: str) -> None:
+        self._memory.release_failed(app_id, release_id)
+        failed = ReleaseFailed(app_id=app_id, release_id=release_id, reason=reason)
+        await self._publish.release_event("failed", app_id, failed)
+        log.warning("release %s failed: %s", release_id, reason, extra={"app_id": app_id})
+
+    # -- crashes ---------------------------------------------------------------------------
+    async def restart(self, step: Restart) -> None:
+        log.info("restarting dead container (attempt %d)", step.attempt, extra={"app_id": step.app_id})
+        try:
+            await self._docker.containers.container(step.container_id).start()
+        except aiodocker.DockerError as exc:
+            log.warning("restart failed: %s", exc.message, extra={"app_id": step.app_id})
+
+    async def give_up(self, step: GiveUp) -> None:
+        self._memory.gave_up(step.app_id, step.release_id)
+        crashed = AppCrashed(
+            app_id=step.app_id, release_id=step.release_id, exit_code=step.exit_code, restarts=step.restarts
+        )
+        await self._publish.release_event("crashed", step.app_id, crashed)
+        log.warning("gave up restarting after %d restarts", step.restarts, extra={"app_id": step.app_id})
+
+    # -- removal ---------------------------------------------------------------------------
+    async def clean_up(self, step: CleanUp) -> None:
+        await self.remove_all(step.containers)
+        await self.remove_networks(step.networks)
+        self._memory.cleaned_up(step.app_id)
+        await self._publish.release_event("cleaned_up", step.app_id, AppCleanedUp(app_id=step.app_id, host=self._host))
+        log.info("cleaned up", extra={"app_id": step.app_id})
+
+    async def remove_all(self, containers: Iterable[ObservedContainer]) -> None:
+        for container in containers:
+            await self.remove(container.container_id)
+
+    async def stop(self, container_id: str, timeout: int) -> None:
+        self._expected_stops.add(container_id)
+        await self._ignore_missing(self._docker.containers.container(container_id).stop(t=timeout))
+
+    async def remove(self, container_id: str) -> None:
+        self._expected_stops.add(container_id)
+        await self._ignore_missing(self._docker.containers.container(container_id).delete(force=True))
+
+    async def remove_networks(self, networks: Iterable[ObservedNetwork]) -> None:
+        for network in networks:
+            await self._ignore_missing(self.delete_network(network.network_id))
+
+    async def delete_network(self, network_id: str) -> None:
+        network = await self._docker.networks.get(network_id)
+        await network.delete()
+
+    @staticmethod
+    async def _ignore_missing(operation: Awaitable[object]) -> None:
+        try:
+            await operation
+        except aiodocker.DockerError as exc:
+            if exc.status not in (304, 404):  # already stopped / already gone
+                raise

@@ -1,0 +1,194 @@
+"""The reconcile loop: desired state from the API, actual state from Docker, plan, execute.
+
+One app at a time per app (a lock each), many apps at once. It runs on every command, on every
+Docker event that matters (a container died), after every event-stream reconnect, at backoff
+deadlines the planner asks for, and every ``resync_seconds`` for every app of this host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from typing import Any
+
+import aiodocker
+import nats.errors
+from berth_shared import bus
+from berth_shared.contracts.desired import (
+    DESIRED_GET,
+    DESIRED_LIST,
+    DesiredApp,
+    DesiredListReply,
+    DesiredReply,
+    GetDesired,
+    ListDesired,
+)
+from berth_shared.errors import BusUnavailable
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from berth_agent.docker_events import follow, to_container_event
+from berth_agent.engine import ENGINE_DOWN_ERRORS, engine_unavailable
+from berth_agent.executor import Executor
+from berth_agent.memory import MemoryStore
+from berth_agent.observe import observe
+from berth_agent.planner import DEFAULT_POLICY, plan
+from berth_agent.publisher import Publisher
+from berth_agent.state import ActualState, CrashPolicy, DesiredState, live_release_id, unrecorded_deaths
+
+log = logging.getLogger("berth.agent.loop")
+
+RESYNC_SECONDS = 10.0
+DESIRED_TIMEOUT_SECONDS = 5.0
+
+
+class Agent:
+    def __init__(
+        self,
+        docker: aiodocker.Docker,
+        nc: Client,
+        js: JetStreamContext,
+        *,
+        instance: str,
+        host: str,
+        policy: CrashPolicy = DEFAULT_POLICY,
+        resync_seconds: float = RESYNC_SECONDS,
+    ) -> None:
+        self.docker = docker
+        self.nc = nc
+        self.instance = instance
+        self.host = host
+        self.policy = policy
+        self.resync_seconds = resync_seconds
+        self.memory = MemoryStore(policy.window_seconds)
+        self.expected_stops: set[str] = set()
+        self.publisher = Publisher(js)
+        self.executor = Executor(
+            docker,
+            instance=instance,
+            host=host,
+            publisher=self.publisher,
+            memory=self.memory,
+            expected_stops=self.expected_stops,
+            schedule_recheck=self.schedule_recheck,
+        )
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._dirty: set[str] = set()
+        self._runners: dict[str, asyncio.Task[None]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._resync: asyncio.Task[None] | None = None
+
+    # -- one app ---------------------------------------------------------------------------
+    async def reconcile_app(self, app_id: str) -> None:
+        """Converge one app now. Raises EngineUnavailable / BusUnavailable when it could not."""
+        async with self._locks[app_id]:
+            app = await self.fetch_desired(app_id)
+            try:
+                actual = await observe(self.docker, self.instance, app_id)
+                await self.converge(app_id, app, actual)
+            except ENGINE_DOWN_ERRORS as exc:
+                raise engine_unavailable(exc) from exc
+
+    async def converge(self, app_id: str, app: DesiredApp | None, actual: ActualState) -> None:
+        now = time.time()
+        if app is not None:
+            live = live_release_id(app, self.memory.of(app_id))
+            self.memory.record_deaths(app_id, unrecorded_deaths(actual.containers, self.memory.of(app_id), live), now)
+        desired = DesiredState(apps=(app,) if app else (), scope=frozenset({app_id}))
+        for step in plan(desired, actual, now, self.memory.snapshot(), self.policy):
+            log.info("step %s", type(step).__name__, extra={"app_id": app_id})
+            await self.executor.run(step)
+
+    async def fetch_desired(self, app_id: str) -> DesiredApp | None:
+        try:
+            reply = await bus.request(
+                self.nc, DESIRED_GET, GetDesired(app_id=app_id), DesiredReply, timeout=DESIRED_TIMEOUT_SECONDS
+            )
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise BusUnavailable(f"desired state for {app_id} unavailable: {type(exc).__name__}") from exc
+        return reply.app
+
+    # -- triggers --------------------------------------------------------------------------
+    def trigger(self, app_id: str) -> None:
+        """Reconcile ``app_id`` in the background, soon; repeated triggers coalesce."""
+        self._dirty.add(app_id)
+        if app_id not in self._runners:
+            self._runners[app_id] = asyncio.create_task(self._run_triggered(app_id))
+
+    async def _run_triggered(self, app_id: str) -> None:
+        try:
+            while app_id in self._dirty:
+                self._dirty.discard(app_id)
+                await self._reconcile_logged(app_id)
+        finally:
+            self._runners.pop(app_id, None)
+
+    async def _reconcile_logged(self, app_id: str) -> None:
+        try:
+            await self.reconcile_app(app_id)
+        except Exception as exc:
+            log.warning("reconcile failed: %s", exc, extra={"app_id": app_id})
+
+    def schedule_recheck(self, app_id: str, at: float) -> None:
+        if (previous := self._timers.pop(app_id, None)) is not None:
+            previous.cancel()
+        delay = max(0.0, at - time.time())
+        self._timers[app_id] = asyncio.get_running_loop().call_later(delay, self.trigger, app_id)
+
+    # -- every app -------------------------------------------------------------------------
+    async def resync(self) -> None:
+        """Reconcile every app the API lists for this host and every app found in Docker."""
+        try:
+            listed = await bus.request(
+                self.nc, DESIRED_LIST, ListDesired(host=self.host), DesiredListReply, timeout=DESIRED_TIMEOUT_SECONDS
+            )
+            actual = await observe(self.docker, self.instance)
+        except Exception as exc:
+            log.warning("resync skipped: %s", exc)
+            return
+        for app_id in sorted({app.app_id for app in listed.apps} | actual.app_ids()):
+            self.trigger(app_id)
+
+    def request_resync(self) -> None:
+        if self._resync is None or self._resync.done():
+            self._resync = asyncio.create_task(self.resync())
+
+    async def resync_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.resync_seconds)
+            self.request_resync()
+
+    # -- docker events ---------------------------------------------------------------------
+    async def on_docker_event(self, raw: dict[str, Any]) -> None:
+        event = to_container_event(raw, self.expected_stops)
+        if event is None:
+            return
+        await self.publisher.container_event(event.event, event.app_id, event.message)
+        if event.died:
+            if event.container_id in self.expected_stops:
+                self.expected_stops.discard(event.container_id)
+            else:
+                self.trigger(event.app_id)
+
+    async def follow_docker(self) -> None:
+        await follow(self.docker, self.instance, self.on_docker_event, self.request_resync)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Follow Docker and resync periodically until cancelled (commands are consumed elsewhere)."""
+        try:
+            await asyncio.gather(self.follow_docker(), self.resync_periodically())
+        finally:
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        tasks = [*self._runners.values(), *([self._resync] if self._resync else [])]
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,42 @@
+"""The agent's in-process memory of outcomes (failed releases, live releases, deaths, give-ups).
+
+The planner never sees this mutable store, only :meth:`MemoryStore.snapshot`. It is lost on
+restart on purpose: everything that must survive a restart is on the containers or in the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from berth_agent.state import AppMemory, Death, Memory
+
+
+class MemoryStore:
+    def __init__(self, window_seconds: float = 300.0) -> None:
+        self._apps: dict[str, AppMemory] = {}
+        self._window = window_seconds
+
+    def snapshot(self) -> Memory:
+        return Memory(apps=dict(self._apps))
+
+    def of(self, app_id: str) -> AppMemory:
+        return self._apps.get(app_id, AppMemory())
+
+    def release_failed(self, app_id: str, release_id: str) -> None:
+        current = self.of(app_id)
+        self._apps[app_id] = replace(current, failed_releases=current.failed_releases | {release_id})
+
+    def release_live(self, app_id: str, release_id: str) -> None:
+        self._apps[app_id] = replace(self.of(app_id), live_release=release_id, cleaned_up=False)
+
+    def record_deaths(self, app_id: str, deaths: Iterable[Death], now: float) -> None:
+        current = self.of(app_id)
+        recent = tuple(d for d in (*current.deaths, *deaths) if d.at >= now - self._window)
+        self._apps[app_id] = replace(current, deaths=recent)
+
+    def gave_up(self, app_id: str, release_id: str) -> None:
+        self._apps[app_id] = replace(self.of(app_id), gave_up_release=release_id)
+
+    def cleaned_up(self, app_id: str) -> None:
+        self._apps[app_id] = replace(AppMemory(), cleaned_up=True)

@@ -1,0 +1,203 @@
+"""The pure planner: ``plan(desired, actual, now, memory) -> list[Step]``.
+
+Level-triggered: it looks only at what should run, what Docker has and what the agent
+remembers, so the same inputs always give the same steps, and a converged app gives none.
+The executor carries the steps out; the loop feeds their outcomes back into memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from berth_shared.contracts.desired import DesiredApp, DesiredRelease
+from berth_shared.netplan import SLOTS, Slot
+
+from berth_agent.state import (
+    ActualState,
+    AppMemory,
+    CrashPolicy,
+    DesiredState,
+    Memory,
+    ObservedContainer,
+    ObservedNetwork,
+    live_release_id,
+)
+
+DEFAULT_POLICY = CrashPolicy()
+
+
+@dataclass(frozen=True)
+class Deploy:
+    """Roll ``release`` out in ``slot``: start it (or adopt it), wait until ready, retire the rest."""
+
+    app: DesiredApp
+    release: DesiredRelease
+    slot: Slot
+    adopt: ObservedContainer | None = None  # the release's own container, found mid-rollout
+    evict: tuple[ObservedContainer, ...] = ()  # other containers holding the target slot: removed first
+    retire: tuple[ObservedContainer, ...] = ()  # other containers: stopped once the new one is ready
+
+
+@dataclass(frozen=True)
+class ConfirmLive:
+    """The release runs alone but the API does not know it is live: re-verify and say so again."""
+
+    app: DesiredApp
+    release: DesiredRelease
+    container: ObservedContainer
+
+
+@dataclass(frozen=True)
+class Restore:
+    """A live release lost its container (removed, engine wiped): run it again, no deploy gate."""
+
+    app: DesiredApp
+    release: DesiredRelease
+    slot: Slot
+
+
+@dataclass(frozen=True)
+class Restart:
+    """Start the live release's dead container again (after its backoff)."""
+
+    app_id: str
+    release_id: str
+    container_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class RecheckAt:
+    """Nothing to do until ``at`` (epoch seconds): the backoff of a dead live container."""
+
+    app_id: str
+    at: float
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    """The live release died too often: stop restarting it and report the app crashed."""
+
+    app_id: str
+    release_id: str
+    exit_code: int
+    restarts: int
+
+
+@dataclass(frozen=True)
+class RemoveContainers:
+    """Containers of an app that has no release to run."""
+
+    app_id: str
+    containers: tuple[ObservedContainer, ...]
+
+
+@dataclass(frozen=True)
+class CleanUp:
+    """Remove everything of a deleted or orphaned app, then report it cleaned up."""
+
+    app_id: str
+    containers: tuple[ObservedContainer, ...] = ()
+    networks: tuple[ObservedNetwork, ...] = ()
+
+
+Step = Deploy | ConfirmLive | Restore | Restart | RecheckAt | GiveUp | RemoveContainers | CleanUp
+
+
+def plan(
+    desired: DesiredState,
+    actual: ActualState,
+    now: float,
+    memory: Memory,
+    policy: CrashPolicy = DEFAULT_POLICY,
+) -> list[Step]:
+    steps: list[Step] = []
+    for app in desired.apps:
+        steps.extend(plan_app(app, actual, now, memory.of(app.app_id), policy))
+    wanted = {app.app_id for app in desired.apps}
+    for app_id in sorted(actual.app_ids() - wanted):
+        if desired.covers(app_id):
+            steps.append(CleanUp(app_id, actual.containers_of(app_id), actual.networks_of(app_id)))
+    return steps
+
+
+def plan_app(app: DesiredApp, actual: ActualState, now: float, memory: AppMemory, policy: CrashPolicy) -> list[Step]:
+    containers = actual.containers_of(app.app_id)
+    if app.deleted:
+        return plan_deletion(app.app_id, containers, actual.networks_of(app.app_id), memory)
+    release = app.release
+    if release is None:
+        return [RemoveContainers(app.app_id, containers)] if containers else []
+    if release.release_id in memory.failed_releases:
+        return []
+    own = [c for c in containers if c.release_id == release.release_id]
+    others = [c for c in containers if c.release_id != release.release_id]
+    current, duplicates = pick_current(own)
+    stale = (*others, *duplicates)
+    if current is None:
+        return [plan_rollout(app, release, stale, memory)]
+    if stale:
+        return [Deploy(app, release, current.slot, adopt=current, retire=stale)]
+    is_live = live_release_id(app, memory) == release.release_id
+    if current.running:
+        return [] if is_live else [ConfirmLive(app, release, current)]
+    if not is_live:
+        return [Deploy(app, release, current.slot, adopt=current)]
+    return plan_crash_recovery(app.app_id, current, now, memory, policy)
+
+
+def plan_deletion(
+    app_id: str,
+    containers: tuple[ObservedContainer, ...],
+    networks: tuple[ObservedNetwork, ...],
+    memory: AppMemory,
+) -> list[Step]:
+    if containers or networks or not memory.cleaned_up:
+        return [CleanUp(app_id, containers, networks)]
+    return []
+
+
+def pick_current(own: Sequence[ObservedContainer]) -> tuple[ObservedContainer | None, tuple[ObservedContainer, ...]]:
+    """The release's container to keep (a running one first) and any duplicates of it."""
+    if not own:
+        return None, ()
+    ordered = sorted(own, key=lambda c: (not c.running, c.slot, c.container_id))
+    return ordered[0], tuple(ordered[1:])
+
+
+def plan_rollout(
+    app: DesiredApp, release: DesiredRelease, stale: tuple[ObservedContainer, ...], memory: AppMemory
+) -> Step:
+    if not stale and live_release_id(app, memory) == release.release_id:
+        return Restore(app, release, SLOTS[0])
+    slot = choose_slot(stale)
+    evict = tuple(c for c in stale if c.slot == slot)
+    retire = tuple(c for c in stale if c.slot != slot)
+    return Deploy(app, release, slot, evict=evict, retire=retire)
+
+
+def choose_slot(stale: Sequence[ObservedContainer]) -> Slot:
+    """A free slot; else one whose container is not running; else slot a."""
+    occupied = {c.slot for c in stale}
+    serving = {c.slot for c in stale if c.running}
+    for candidates in ([s for s in SLOTS if s not in occupied], [s for s in SLOTS if s not in serving]):
+        if candidates:
+            return candidates[0]
+    return SLOTS[0]
+
+
+def plan_crash_recovery(
+    app_id: str, container: ObservedContainer, now: float, memory: AppMemory, policy: CrashPolicy
+) -> list[Step]:
+    release_id = container.release_id
+    if memory.gave_up_release == release_id:
+        return []
+    deaths = memory.deaths_of(release_id, since=now - policy.window_seconds)
+    if len(deaths) >= policy.limit:
+        return [GiveUp(app_id, release_id, exit_code=container.exit_code, restarts=len(deaths) - 1)]
+    last = max((d.at for d in deaths), default=container.finished_at)
+    at = last + policy.delay_after(len(deaths)) if deaths else now
+    if now < at:
+        return [RecheckAt(app_id, at)]
+    return [Restart(app_id, release_id, container.container_id, attempt=len(deaths))]
