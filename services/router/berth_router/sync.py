@@ -41,6 +41,8 @@ class CaddySync:
         self.http_port = http_port
         self.admin_port = admin_port
         self.wake = asyncio.Event()
+        self.passes = 0
+        """How many passes compared Caddy's config with the routes table."""
         self.loads = 0
         """How many configs this router has loaded into Caddy."""
 
@@ -51,7 +53,9 @@ class CaddySync:
         """One pass; True when a config was loaded."""
         routes = await self.routes()
         rendered = render(routes, http_port=self.http_port, admin_port=self.admin_port)
-        if not needs_load(rendered, await self.admin.config()):
+        live = await self.admin.config()
+        self.passes += 1
+        if not needs_load(rendered, live):
             return False
         await self.admin.load(rendered)
         self.loads += 1

@@ -1,0 +1,121 @@
+"""The pure Caddy config: what each app route, health check and Berth page looks like."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from berth_router.caddy_config import Route, render
+
+DEMO = Route(app_id="app1", name="demo", hostname="demo.berth.test", port=8080, subnet="10.240.0.16/28")
+SHOP = Route(
+    app_id="app2", name="shop", hostname="shop.berth.test", port=3000, subnet="10.240.0.32/28", health_path="/healthz"
+)
+
+
+def server(config: dict[str, Any]) -> dict[str, Any]:
+    servers = config["apps"]["http"]["servers"]
+    assert len(servers) == 1
+    return next(iter(servers.values()))
+
+
+def route_for(config: dict[str, Any], hostname: str) -> dict[str, Any]:
+    matching = [r for r in server(config)["routes"] if r.get("match") == [{"host": [hostname]}]]
+    assert len(matching) == 1
+    return matching[0]
+
+
+def proxy_for(config: dict[str, Any], hostname: str) -> dict[str, Any]:
+    (handler,) = route_for(config, hostname)["handle"]
+    assert handler["handler"] == "reverse_proxy"
+    return handler
+
+
+def test_admin_listens_on_loopback_so_a_resumed_config_keeps_the_admin_port() -> None:
+    config = render([], http_port=8081, admin_port=2999)
+    assert config["admin"] == {"listen": "127.0.0.1:2999"}
+
+
+def test_logs_at_warn() -> None:
+    assert render([], http_port=80, admin_port=2019)["logging"]["logs"]["default"]["level"] == "WARN"
+
+
+def test_one_plain_http_server_on_the_http_port() -> None:
+    s = server(render([DEMO], http_port=8081, admin_port=2019))
+    assert s["listen"] == [":8081"]
+    assert s["automatic_https"] == {"disable": True}
+
+
+def test_both_slots_are_listed_permanently() -> None:
+    proxy = proxy_for(render([DEMO], http_port=80, admin_port=2019), "demo.berth.test")
+    assert proxy["upstreams"] == [{"dial": "10.240.0.18:8080"}, {"dial": "10.240.0.19:8080"}]
+
+
+def test_active_and_passive_health_checks_use_the_apps_health_path() -> None:
+    proxy = proxy_for(render([SHOP], http_port=80, admin_port=2019), "shop.berth.test")
+    assert proxy["health_checks"] == {
+        "active": {"uri": "/healthz", "interval": "500ms", "timeout": "1s"},
+        "passive": {"fail_duration": "3s", "max_fails": 1},
+    }
+
+
+def test_requests_retry_across_slots_for_a_few_seconds_and_dial_fails_fast() -> None:
+    proxy = proxy_for(render([DEMO], http_port=80, admin_port=2019), "demo.berth.test")
+    assert proxy["load_balancing"] == {"try_duration": "5s", "try_interval": "100ms"}
+    assert proxy["transport"] == {"protocol": "http", "dial_timeout": "1s"}
+
+
+def test_unknown_hosts_fall_through_to_berths_404_page() -> None:
+    routes = server(render([DEMO, SHOP], http_port=80, admin_port=2019))["routes"]
+    catch_all = routes[-1]
+    assert "match" not in catch_all
+    (handler,) = catch_all["handle"]
+    assert handler["handler"] == "static_response"
+    assert handler["status_code"] == 404
+    assert handler["headers"]["Content-Type"] == ["text/html; charset=utf-8"]
+    assert "No app here" in handler["body"]
+
+
+def test_an_app_without_a_healthy_slot_gets_its_own_503_page() -> None:
+    errors = server(render([DEMO, SHOP], http_port=80, admin_port=2019))["errors"]["routes"]
+    assert len(errors) == 2
+    by_host = {e["match"][0]["host"][0]: e for e in errors}
+    demo = by_host["demo.berth.test"]
+    assert demo["match"][0]["expression"] == "{http.error.status_code} in [502, 503]"
+    (handler,) = demo["handle"]
+    assert handler["status_code"] == 503
+    assert "demo has no running release" in handler["body"]
+    assert "shop" not in handler["body"]
+
+
+def test_page_text_is_html_escaped() -> None:
+    evil = Route(app_id="x", name="<b>x</b>", hostname="x.berth.test", port=80, subnet="10.240.0.0/28")
+    (error_route,) = server(render([evil], http_port=80, admin_port=2019))["errors"]["routes"]
+    assert "<b>" not in error_route["handle"][0]["body"]
+    assert "&lt;b&gt;x&lt;/b&gt;" in error_route["handle"][0]["body"]
+
+
+def test_rendering_is_deterministic_whatever_the_input_order() -> None:
+    a = render([DEMO, SHOP], http_port=80, admin_port=2019)
+    b = render([SHOP, DEMO], http_port=80, admin_port=2019)
+    assert json.dumps(a) == json.dumps(b)
+    hosts = [r["match"][0]["host"][0] for r in server(a)["routes"][:-1]]
+    assert hosts == ["demo.berth.test", "shop.berth.test"]
+
+
+def test_an_app_not_in_the_routes_has_no_route_or_error_page() -> None:
+    config = render([SHOP], http_port=80, admin_port=2019)
+    assert "demo.berth.test" not in json.dumps(config)
+    assert len(server(config)["routes"]) == 2
+
+
+def test_no_apps_still_serves_the_404_page() -> None:
+    s = server(render([], http_port=80, admin_port=2019))
+    assert len(s["routes"]) == 1
+    assert s["routes"][0]["handle"][0]["status_code"] == 404
+    assert s["errors"] == {"routes": []}
+
+
+def test_the_config_is_plain_json() -> None:
+    config = render([DEMO, SHOP], http_port=80, admin_port=2019)
+    assert json.loads(json.dumps(config)) == config

@@ -1,0 +1,305 @@
+"""The router in-process against real Postgres, NATS and Caddy, with a real app container.
+
+App events are published with the API's own bus credentials, as the API would; requests go
+through Caddy on 127.0.0.1:<http_port> with the app's Host header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import httpx
+import pytest
+from berth_cli.launcher.platform import Platform
+from berth_router.caddy_config import render
+from berth_router.migrations import MIGRATIONS
+from berth_router.router import Router
+from berth_shared import bus
+from berth_shared.contracts.apps import AppCreated, AppDeleted, app_event_subject
+from berth_shared.contracts.base import encode
+from berth_shared.netplan import slot_address
+from berth_shared.service import ServiceContext, close_context, open_context
+from berth_shared.settings import ServiceEnv, Settings
+from berth_shared.streams import ROUTER_APP_EVENTS
+from nats.js import JetStreamContext
+
+pytestmark = pytest.mark.integration
+
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, within: float = 20.0, what: str = "") -> T:
+    """Poll ``probe`` until it returns something truthy, or fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {within}s waiting for {what or probe}")
+        await asyncio.sleep(0.1)
+
+
+async def sh(*argv: str, check: bool = True) -> str:
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {err.decode().strip()}")
+    return out.decode().strip()
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def router(infra: Platform) -> AsyncIterator[tuple[Router, ServiceContext]]:
+    env = infra.service_env("router")
+    ctx = await open_context(
+        "router", MIGRATIONS, [ROUTER_APP_EVENTS], env=ServiceEnv.from_env(env), settings=Settings.from_env(env)
+    )
+    router = Router.from_context(ctx)
+    task = asyncio.create_task(router.run(ctx))
+
+    async def first_pass_done() -> bool:
+        return router.sync.passes > 0
+
+    try:
+        await eventually(first_pass_done, what="the router's first sync with Caddy")
+        yield router, ctx
+    finally:
+        ctx.stop.set()
+        await asyncio.wait_for(task, timeout=10)
+        await close_context(ctx)
+
+
+@pytest.fixture(scope="module")
+async def api_js(infra: Platform) -> AsyncIterator[JetStreamContext]:
+    env = ServiceEnv.from_env(infra.service_env("api"))
+    nc = await bus.connect(env.nats_url, env.nats_user, env.nats_password, name="test-as-api")
+    try:
+        yield nc.jetstream()
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+async def caddy(infra: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{infra.settings.caddy_admin_port}") as client:
+        yield client
+
+
+@pytest.fixture
+async def web(infra: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{infra.settings.http_port}", timeout=15) as client:
+        yield client
+
+
+@dataclass
+class SampleApp:
+    app_id: str
+    name: str
+    hostname: str
+    subnet: str
+    network: str
+    port: int = 8080
+
+    def created(self) -> AppCreated:
+        return AppCreated(
+            app_id=self.app_id, name=self.name, hostname=self.hostname, port=self.port, subnet=self.subnet
+        )
+
+    def deleted(self) -> AppDeleted:
+        return AppDeleted(app_id=self.app_id, name=self.name, hostname=self.hostname, subnet=self.subnet)
+
+
+@pytest.fixture
+async def app(infra: Platform) -> AsyncIterator[SampleApp]:
+    """A fresh app with its own Docker network on a random /28 of the infra's subnet pool."""
+    suffix = uuid.uuid4().hex[:8]
+    network = f"berth-test-router-{suffix}"
+    candidates = list(infra.settings.subnet_pool.subnets(new_prefix=28))
+    for subnet in random.sample(candidates, 5):
+        gateway = str(ipaddress.IPv4Network(subnet).network_address + 1)
+        created = await sh(
+            "docker", "network", "create", "--subnet", str(subnet), "--gateway", gateway, network, check=False
+        )
+        if created:
+            break
+    else:
+        pytest.fail("could not create a test network in the subnet pool")
+    test_app = SampleApp(
+        app_id=f"app-{suffix}",
+        name=f"web{suffix}",
+        hostname=f"web{suffix}.berth.test",
+        subnet=str(subnet),
+        network=network,
+    )
+    try:
+        yield test_app
+    finally:
+        containers = await sh("docker", "ps", "-aq", "--filter", f"network={network}", check=False)
+        if containers:
+            await sh("docker", "rm", "-f", *containers.split(), check=False)
+        await sh("docker", "network", "rm", network, check=False)
+
+
+async def publish(js: JetStreamContext, event: AppCreated | AppDeleted) -> int:
+    """Publish as the API does; returns the event's stream sequence."""
+    kind = "deleted" if isinstance(event, AppDeleted) else "created"
+    ack = await js.publish(app_event_subject(kind, event.app_id), encode(event))
+    return int(ack.seq)
+
+
+async def run_slot_a(test_app: SampleApp, image: str) -> None:
+    await sh(
+        "docker", "run", "-d", "--name", f"{test_app.network}-a",
+        "--network", test_app.network, "--ip", slot_address(test_app.subnet, "a"),
+        "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+        "--memory", "64m", "--pids-limit", "64", "--read-only",
+        image,
+    )  # fmt: skip
+
+
+async def host_in_caddy(caddy: httpx.AsyncClient, hostname: str) -> bool:
+    response = await caddy.get("/config/")
+    return hostname in response.text
+
+
+async def page(web: httpx.AsyncClient, hostname: str) -> httpx.Response:
+    return await web.get("/", headers={"Host": hostname})
+
+
+async def acked_through(ctx: ServiceContext, seq: int) -> bool:
+    info = await ctx.js.consumer_info(ROUTER_APP_EVENTS.stream, ROUTER_APP_EVENTS.durable)
+    return info.ack_floor.stream_seq >= seq and info.num_ack_pending == 0
+
+
+async def last_caddy_reload(caddy: httpx.AsyncClient) -> str:
+    metrics = (await caddy.get("/metrics")).text
+    (line,) = [m for m in metrics.splitlines() if m.startswith("caddy_config_last_reload_success_timestamp_seconds ")]
+    return line.split()[1]
+
+
+# -- tests -------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("router")
+async def test_unknown_host_gets_berths_404_page(web: httpx.AsyncClient) -> None:
+    async def not_found() -> httpx.Response | None:
+        response = await page(web, f"nobody-{uuid.uuid4().hex[:6]}.berth.test")
+        return response if response.status_code == 404 else None
+
+    response = await eventually(not_found, what="the router's first config in Caddy")
+    assert "No app here" in response.text
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+
+
+@pytest.mark.usefixtures("router")
+async def test_app_gets_503_without_a_release_then_its_container_answers(
+    api_js: JetStreamContext, caddy: httpx.AsyncClient, web: httpx.AsyncClient, app: SampleApp,
+    test_images: dict[str, str],
+) -> None:  # fmt: skip
+    await publish(api_js, app.created())
+    await eventually(lambda: host_in_caddy(caddy, app.hostname), what="the app's route in Caddy")
+
+    response = await page(web, app.hostname)
+    assert response.status_code == 503
+    assert f"{app.name} has no running release" in response.text
+
+    await run_slot_a(app, test_images["v1"])
+
+    async def served() -> httpx.Response | None:
+        response = await page(web, app.hostname)
+        return response if response.status_code == 200 else None
+
+    response = await eventually(served, what="v1 through Caddy")
+    assert response.text.strip() == "v1"
+
+    await publish(api_js, app.deleted())
+
+
+async def test_deleting_an_app_removes_its_route_for_good(
+    router: tuple[Router, ServiceContext],
+    api_js: JetStreamContext,
+    caddy: httpx.AsyncClient,
+    web: httpx.AsyncClient,
+    app: SampleApp,
+) -> None:
+    created = app.created()
+    await publish(api_js, created)
+    await eventually(lambda: host_in_caddy(caddy, app.hostname), what="the app's route in Caddy")
+
+    await publish(api_js, app.deleted())
+
+    async def not_found() -> bool:
+        return (await page(web, app.hostname)).status_code == 404
+
+    await eventually(not_found, what="the deleted app's host to answer 404")
+
+    # A late redelivery of the creation must not bring the route back.
+    _, ctx = router
+    seq = await publish(api_js, created)
+    await eventually(lambda: acked_through(ctx, seq), what="the redelivered event to be acked")
+    assert not await host_in_caddy(caddy, app.hostname)
+
+
+async def test_a_duplicate_event_changes_nothing_and_does_not_reload_caddy(
+    router: tuple[Router, ServiceContext], api_js: JetStreamContext, caddy: httpx.AsyncClient, app: SampleApp
+) -> None:
+    the_router, ctx = router
+    created = app.created()
+    seq = await publish(api_js, created)
+    await eventually(lambda: acked_through(ctx, seq), what="the event to be acked")
+    await eventually(lambda: host_in_caddy(caddy, app.hostname), what="the app's route in Caddy")
+    config_before = (await caddy.get("/config/")).json()
+    loads_before = the_router.sync.loads
+    reload_before = await last_caddy_reload(caddy)
+
+    seq = await publish(api_js, created)  # the very same event again, as a redelivery would bring it
+    await eventually(lambda: acked_through(ctx, seq), what="the duplicate to be acked")
+    passes = the_router.sync.passes
+
+    async def two_more_passes() -> bool:
+        return the_router.sync.passes >= passes + 2
+
+    await eventually(two_more_passes, what="the router to compare its config with Caddy's twice")
+
+    assert the_router.sync.loads == loads_before
+    assert await last_caddy_reload(caddy) == reload_before
+    assert (await caddy.get("/config/")).json() == config_before
+
+    await publish(api_js, app.deleted())
+
+
+async def test_config_lost_by_caddy_is_restored_by_the_periodic_check(
+    infra: Platform, router: tuple[Router, ServiceContext], api_js: JetStreamContext, caddy: httpx.AsyncClient,
+    app: SampleApp,
+) -> None:  # fmt: skip
+    the_router, _ = router
+    await publish(api_js, app.created())
+    await eventually(lambda: host_in_caddy(caddy, app.hostname), what="the app's route in Caddy")
+    expected = (await caddy.get("/config/")).json()
+    loads_before = the_router.sync.loads
+
+    # What a Caddy restarted without its saved config would run: the bootstrap config alone.
+    bootstrap = {"admin": {"listen": f"127.0.0.1:{infra.settings.caddy_admin_port}"}}
+    assert (await caddy.post("/load", json=bootstrap)).status_code == 200
+    assert not await host_in_caddy(caddy, app.hostname)
+
+    async def restored() -> bool:
+        return (await caddy.get("/config/")).json() == expected
+
+    await eventually(restored, within=15, what="the router to reload its config")
+    assert the_router.sync.loads == loads_before + 1
+    assert expected == render(
+        await the_router.store.all(), http_port=infra.settings.http_port, admin_port=infra.settings.caddy_admin_port
+    )
+
+    await publish(api_js, app.deleted())
