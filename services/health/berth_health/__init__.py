@@ -1,0 +1,1 @@
+"""Berth's health service: keeps the history of app health checks in its own schema."""

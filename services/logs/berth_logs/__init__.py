@@ -1,0 +1,1 @@
+"""Berth's logs service: keeps app log lines in its own schema."""

@@ -1,0 +1,108 @@
+"""Deleting an app deletes its log lines and only its lines, however often the event arrives."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+from berth_cli.launcher.platform import Platform
+from berth_logs.cleanup import deleted_rows
+from berth_logs.migrations import MIGRATIONS
+from berth_logs.service import main
+from berth_shared import bus
+from berth_shared.contracts.apps import AppDeleted, app_event_subject
+from berth_shared.contracts.base import encode
+from berth_shared.service import ServiceContext, close_context, open_context
+from berth_shared.settings import ServiceEnv, Settings
+from berth_shared.streams import LOGS_APP_DELETED
+from nats.js import JetStreamContext
+
+
+async def eventually(probe: Callable[[], Awaitable[bool]], *, within: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + within
+    while not await probe():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+def test_deleted_rows_reads_the_delete_command_status() -> None:
+    assert deleted_rows("DELETE 0") == 0
+    assert deleted_rows("DELETE 42") == 42
+
+
+@pytest.fixture(scope="module")
+async def logs(infra: Platform) -> AsyncIterator[ServiceContext]:
+    env = infra.service_env("logs")
+    ctx = await open_context(
+        "logs", MIGRATIONS, [LOGS_APP_DELETED], env=ServiceEnv.from_env(env), settings=Settings.from_env(env)
+    )
+    task = asyncio.create_task(main(ctx))
+    try:
+        yield ctx
+    finally:
+        ctx.stop.set()
+        await asyncio.wait_for(task, timeout=10)
+        await close_context(ctx)
+
+
+@pytest.fixture(scope="module")
+async def api_js(infra: Platform) -> AsyncIterator[JetStreamContext]:
+    env = ServiceEnv.from_env(infra.service_env("api"))
+    nc = await bus.connect(env.nats_url, env.nats_user, env.nats_password, name="test-as-api")
+    try:
+        yield nc.jetstream()
+    finally:
+        await nc.close()
+
+
+async def insert_lines(pool: asyncpg.Pool, app_id: str, count: int) -> None:
+    now = datetime.now(UTC)
+    await pool.executemany(
+        "INSERT INTO lines (app_id, release_id, stream, ts, message) VALUES ($1, $2, $3, $4, $5)",
+        [(app_id, "rel1", "stdout", now, f"line {i}") for i in range(count)],
+    )
+
+
+async def lines_of(pool: asyncpg.Pool, app_id: str) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM lines WHERE app_id = $1", app_id))
+
+
+async def publish_deleted(js: JetStreamContext, app_id: str) -> int:
+    event = AppDeleted(app_id=app_id, name="gone", hostname="gone.berth.test", subnet="10.240.0.16/28")
+    ack = await js.publish(app_event_subject("deleted", app_id), encode(event))
+    return int(ack.seq)
+
+
+async def acked_through(ctx: ServiceContext, seq: int) -> bool:
+    info = await ctx.js.consumer_info(LOGS_APP_DELETED.stream, LOGS_APP_DELETED.durable)
+    return info.ack_floor.stream_seq >= seq and info.num_ack_pending == 0
+
+
+@pytest.mark.integration
+async def test_app_deleted_removes_that_apps_lines_and_keeps_the_others(
+    logs: ServiceContext, api_js: JetStreamContext
+) -> None:
+    gone, kept = f"app-{uuid.uuid4().hex[:8]}", f"app-{uuid.uuid4().hex[:8]}"
+    await insert_lines(logs.pool, gone, 5)
+    await insert_lines(logs.pool, kept, 3)
+
+    await publish_deleted(api_js, gone)
+
+    async def gone_lines_deleted() -> bool:
+        return await lines_of(logs.pool, gone) == 0
+
+    await eventually(gone_lines_deleted, what="the deleted app's lines to go")
+    assert await lines_of(logs.pool, kept) == 3
+
+    seq = await publish_deleted(api_js, gone)
+    await eventually(lambda: acked_through(logs, seq), what="the duplicate to be handled")
+    assert await lines_of(logs.pool, gone) == 0
+    assert await lines_of(logs.pool, kept) == 3
+
+    await logs.pool.execute("DELETE FROM lines WHERE app_id = $1", kept)
