@@ -24,7 +24,7 @@ from berth_router.router import Router
 from berth_shared import bus
 from berth_shared.contracts.apps import AppCreated, AppDeleted, app_event_subject
 from berth_shared.contracts.base import encode
-from berth_shared.netplan import slot_address
+from berth_shared.netplan import Slot, slot_address
 from berth_shared.service import ServiceContext, close_context, open_context
 from berth_shared.settings import ServiceEnv, Settings
 from berth_shared.streams import ROUTER_APP_EVENTS
@@ -157,10 +157,10 @@ async def publish(js: JetStreamContext, event: AppCreated | AppDeleted) -> int:
     return int(ack.seq)
 
 
-async def run_slot_a(test_app: SampleApp, image: str) -> None:
+async def run_slot(test_app: SampleApp, slot: Slot, image: str) -> None:
     await sh(
-        "docker", "run", "-d", "--name", f"{test_app.network}-a",
-        "--network", test_app.network, "--ip", slot_address(test_app.subnet, "a"),
+        "docker", "run", "-d", "--name", f"{test_app.network}-{slot}",
+        "--network", test_app.network, "--ip", slot_address(test_app.subnet, slot),
         "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
         "--memory", "64m", "--pids-limit", "64", "--read-only",
         image,
@@ -213,7 +213,7 @@ async def test_app_gets_503_without_a_release_then_its_container_answers(
     assert response.status_code == 503
     assert f"{app.name} has no running release" in response.text
 
-    await run_slot_a(app, test_images["v1"])
+    await run_slot(app, "a", test_images["v1"])
 
     async def served() -> httpx.Response | None:
         response = await page(web, app.hostname)
@@ -303,3 +303,53 @@ async def test_config_lost_by_caddy_is_restored_by_the_periodic_check(
     )
 
     await publish(api_js, app.deleted())
+
+
+async def test_a_slot_flip_serves_every_request_without_touching_caddys_config(
+    *,
+    router: tuple[Router, ServiceContext],
+    api_js: JetStreamContext,
+    caddy: httpx.AsyncClient,
+    web: httpx.AsyncClient,
+    app: SampleApp,
+    test_images: dict[str, str],
+) -> None:
+    the_router, _ = router
+    await publish(api_js, app.created())
+    await eventually(lambda: host_in_caddy(caddy, app.hostname), what="the app's route in Caddy")
+    await run_slot(app, "a", test_images["v1"])
+    await eventually(lambda: answers(web, app.hostname, "v1"), what="v1 through Caddy")
+    loads_before = the_router.sync.loads
+    reload_before = await last_caddy_reload(caddy)
+
+    answered: list[str] = []
+    flipped = asyncio.Event()
+
+    async def traffic() -> None:
+        while not flipped.is_set():
+            response = await page(web, app.hostname)
+            assert response.status_code == 200, response.text
+            answered.append(response.text.strip())
+
+    client = asyncio.create_task(traffic())
+    # A deploy as the agent does it: start the new slot, wait until it serves, stop the old one.
+    await run_slot(app, "b", test_images["v2"])
+    await eventually(lambda: answers(web, app.hostname, "v2"), what="v2 through Caddy")
+    await sh("docker", "stop", "-t", "5", f"{app.network}-a")
+    await eventually(lambda: only_v2_for_a_while(answered), what="v1 to stop answering")
+    flipped.set()
+    await client
+
+    assert set(answered) == {"v1", "v2"}
+    assert the_router.sync.loads == loads_before
+    assert await last_caddy_reload(caddy) == reload_before
+
+    await publish(api_js, app.deleted())
+
+
+async def answers(web: httpx.AsyncClient, hostname: str, text: str) -> bool:
+    return (await page(web, hostname)).text.strip() == text
+
+
+async def only_v2_for_a_while(answered: list[str]) -> bool:
+    return len(answered) > 50 and set(answered[-50:]) == {"v2"}
