@@ -100,35 +100,10 @@ async def consume(
     batch: int = 16,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Pull from a durable consumer forever (or until ``stop``), acking handled messages."""
-    sub = await js.pull_subscribe_bind(spec.durable, stream=spec.stream)
-    stop = stop or asyncio.Event()
-    while not stop.is_set():
-        try:
-            msgs = await sub.fetch(batch, timeout=1.0)
-        except TimeoutError:
-            continue
-        except nats.errors.TimeoutError:
-            continue
-        except (nats.errors.ConnectionClosedError, nats.errors.NoServersError):
-            await asyncio.sleep(0.5)
-            continue
-        for msg in msgs:
-            await _handle_one(msg, handler, spec)
+    """Pull from a durable consumer until ``stop`` (or cancellation), acking handled messages.
 
-
-async def consume_then_unsubscribe(
-    js: JetStreamContext,
-    spec: ConsumerSpec,
-    handler: Handler,
-    *,
-    batch: int = 16,
-    stop: asyncio.Event | None = None,
-) -> None:
-    """Like :func:`consume`, but unsubscribes its pull subscription when it returns or is cancelled.
-
-    An idle pull subscription left behind keeps unread status messages, and ``Client.drain()``
-    then waits out its whole timeout (30 s) at shutdown; unsubscribing first avoids that.
+    The pull subscription is unsubscribed on the way out: an idle one left behind keeps
+    unread status messages, and ``Client.drain()`` would then wait out its whole timeout.
     """
     sub = await js.pull_subscribe_bind(spec.durable, stream=spec.stream)
     stop = stop or asyncio.Event()

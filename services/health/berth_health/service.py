@@ -11,4 +11,4 @@ from berth_health.cleanup import AppChecksCleanup
 
 async def main(ctx: ServiceContext) -> None:
     cleanup = AppChecksCleanup(ctx.pool)
-    await bus.consume_then_unsubscribe(ctx.js, HEALTH_APP_DELETED, cleanup.on_app_deleted, stop=ctx.stop)
+    await bus.consume(ctx.js, HEALTH_APP_DELETED, cleanup.on_app_deleted, stop=ctx.stop)

@@ -11,4 +11,4 @@ from berth_logs.cleanup import AppLinesCleanup
 
 async def main(ctx: ServiceContext) -> None:
     cleanup = AppLinesCleanup(ctx.pool)
-    await bus.consume_then_unsubscribe(ctx.js, LOGS_APP_DELETED, cleanup.on_app_deleted, stop=ctx.stop)
+    await bus.consume(ctx.js, LOGS_APP_DELETED, cleanup.on_app_deleted, stop=ctx.stop)

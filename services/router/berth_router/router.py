@@ -52,9 +52,7 @@ class Router:
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.sync.run(ctx.stop))
-                tasks.create_task(
-                    bus.consume_then_unsubscribe(ctx.js, ROUTER_APP_EVENTS, self.on_app_event, stop=ctx.stop)
-                )
+                tasks.create_task(bus.consume(ctx.js, ROUTER_APP_EVENTS, self.on_app_event, stop=ctx.stop))
         finally:
             await self.admin.close()
 
