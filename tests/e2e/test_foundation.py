@@ -48,7 +48,7 @@ def body_at(p: Any, hostname: str) -> str:
 
 
 def test_health_endpoint_needs_no_token(platform: Any) -> None:
-    response = httpx.get(f"{platform.api.base_url}healthz")
+    response = httpx.get(f"{platform.base}/healthz")
     assert response.status_code == 200
     assert response.json()["ok"] is True
 
@@ -185,9 +185,9 @@ def test_unknown_host_gets_berths_404_page_and_undeployed_app_a_503(platform: An
 
 
 def test_api_errors(platform: Any) -> None:
-    base = platform.api.base_url
-    assert httpx.get(f"{base}api/apps").status_code == 401
-    assert httpx.get(f"{base}api/apps", headers={"Authorization": "Bearer nope"}).status_code == 401
+    base = platform.base
+    assert httpx.get(f"{base}/api/apps").status_code == 401
+    assert httpx.get(f"{base}/api/apps", headers={"Authorization": "Bearer nope"}).status_code == 401
 
     assert platform.api.get("/api/apps/missing").status_code == 404
     assert platform.api.post("/api/apps/missing/deploy", json={"image": "x"}).status_code == 404

@@ -154,6 +154,10 @@ class RunningPlatform:
     instance: str
     token: str
 
+    @property
+    def base(self) -> str:
+        return str(self.api.base_url).rstrip("/")
+
     def proxy_get(self, hostname: str, path: str = "/", timeout: float = 10) -> httpx.Response:
         return httpx.get(f"http://127.0.0.1:{self.proxy_port}{path}", headers={"Host": hostname}, timeout=timeout)
 
@@ -192,8 +196,8 @@ def start_platform(home: Path, **overrides: str) -> RunningPlatform:
         "BERTH_SUBNET_POOL": str(settings.subnet_pool),
         **overrides,
     }
-    log = open(home / "berth-up.out", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([BERTH, "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(home / "berth-up.out", "wb") as log:
+        proc = subprocess.Popen([BERTH, "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{settings.api_port}"
 
     def healthy() -> bool:
