@@ -235,3 +235,76 @@ def remove_instance_containers(instance: str) -> None:
     ).stdout.split()
     if nets:
         subprocess.run(["docker", "network", "rm", *nets], capture_output=True)
+
+
+class DockerSocketProxy:
+    """A Unix-socket relay to the real Docker socket that a test can cut and restore, to make
+    the engine unreachable for one platform (via DOCKER_HOST) without touching dockerd."""
+
+    def __init__(self, path: Path, target: str = "/var/run/docker.sock") -> None:
+        import threading
+
+        self.path = path
+        self.target = target
+        self._lock = threading.Lock()
+        self._conns: list[socket.socket] = []
+        self._server: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.path}"
+
+    def start(self) -> None:
+        import threading
+
+        self.path.unlink(missing_ok=True)
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(str(self.path))
+        server.listen(64)
+        self._server = server
+        self._thread = threading.Thread(target=self._accept, args=(server,), daemon=True)
+        self._thread.start()
+
+    def cut(self) -> None:
+        """Stop accepting and drop every open connection: the engine looks gone."""
+        if self._server is not None:
+            with contextlib.suppress(OSError):
+                self._server.shutdown(socket.SHUT_RDWR)
+            self._server.close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            for conn in self._conns:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+            self._conns.clear()
+        self.path.unlink(missing_ok=True)
+
+    def _accept(self, server: socket.socket) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect(self.target)
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
