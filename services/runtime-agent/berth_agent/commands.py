@@ -96,3 +96,5 @@ async def consume(js: JetStreamContext, spec: ConsumerSpec, reconcile: Reconcile
         for task in in_flight:
             task.cancel()
         await asyncio.gather(*in_flight, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
