@@ -18,6 +18,7 @@ from berth_shared.contracts.releases import AppCleanedUp, AppCrashed, ReleaseFai
 from berth_shared.netplan import Slot, slot_address
 
 from berth_agent import container_config as config
+from berth_agent.engine import raise_if_engine_down
 from berth_agent.memory import MemoryStore
 from berth_agent.planner import (
     CleanUp,
@@ -168,6 +169,7 @@ class Executor:
             async with asyncio.timeout(PULL_TIMEOUT_SECONDS):
                 await self._docker.images.pull(image)
         except (aiodocker.DockerError, TimeoutError) as exc:
+            raise_if_engine_down(exc)
             log.info("pull of %s failed: %s", image, exc)
             raise RolloutFailed(f"image not found: {image}") from None
         digest = await self.image_digest(image)
@@ -192,6 +194,7 @@ class Executor:
         try:
             await self._docker.networks.create(config.network_config(app, self._instance))
         except aiodocker.DockerError as exc:
+            raise_if_engine_down(exc)
             if exc.status == 409:  # created concurrently: fine
                 return
             raise RolloutFailed(f"could not create network {name} on {app.subnet}: {exc.message}") from None
@@ -204,6 +207,7 @@ class Executor:
             container = await self._docker.containers.create(body, name=name)
             container_id = container.id
         except aiodocker.DockerError as exc:
+            raise_if_engine_down(exc)
             if exc.status != 409:
                 raise RolloutFailed(f"Docker refused to create the container: {exc.message}") from None
             container_id = (await self._docker.containers.get(name)).id  # a create that raced a restart
@@ -220,6 +224,7 @@ class Executor:
         try:
             await container.start()
         except aiodocker.DockerError as exc:
+            raise_if_engine_down(exc)
             raise RolloutFailed(f"container failed to start: {exc.message}") from None
         detail = f"{slot_address(app.subnet, slot)}:{app.port}"
         await self._publish.step(
@@ -293,6 +298,7 @@ class Executor:
         try:
             await self._docker.containers.container(step.container_id).start()
         except aiodocker.DockerError as exc:
+            raise_if_engine_down(exc)
             log.warning("restart failed: %s", exc.message, extra={"app_id": step.app_id})
 
     async def give_up(self, step: GiveUp) -> None:

@@ -31,7 +31,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from berth_agent.docker_events import follow, to_container_event
-from berth_agent.engine import ENGINE_DOWN_ERRORS, engine_unavailable
+from berth_agent.engine import raise_if_engine_down
 from berth_agent.executor import Executor
 from berth_agent.memory import MemoryStore
 from berth_agent.observe import observe
@@ -89,8 +89,9 @@ class Agent:
             try:
                 actual = await observe(self.docker, self.instance, app_id)
                 await self.converge(app_id, app, actual)
-            except ENGINE_DOWN_ERRORS as exc:
-                raise engine_unavailable(exc) from exc
+            except Exception as exc:
+                raise_if_engine_down(exc)
+                raise
 
     async def converge(self, app_id: str, app: DesiredApp | None, actual: ActualState) -> None:
         now = time.time()
