@@ -27,8 +27,7 @@ def _announce(platform: object) -> None:
     if platform.admin_token_created:
         lines += [
             "",
-            "  Admin token (shown once; also stored with mode 0600 in "
-            f"{platform.home.admin_token_file}):",
+            f"  Admin token (shown once; also stored with mode 0600 in {platform.home.admin_token_file}):",
             f"    {platform.admin_token}",
         ]
     lines += ["", "Press Ctrl-C to stop."]

@@ -108,6 +108,12 @@ def test_restart_flips_to_a_fresh_container_and_keeps_serving(platform: Any, tes
     assert after["Id"] != before["Id"]
     assert after["Config"]["Labels"]["berth.slot"] != before["Config"]["Labels"]["berth.slot"]
     wait_for(lambda: body_at(platform, "restarty.berth.test") == "v1\n", what="served after restart")
+    drained = next(
+        s
+        for s in platform.api.get(f"/api/apps/restarty/releases/{response.json()['id']}").json()["steps"]
+        if s["step"] == "old.drained"
+    )
+    assert drained["durationMs"] < 5000, "the old slot should stop on SIGTERM, not wait for the kill timeout"
 
 
 def test_broken_deploy_fails_with_a_reason_and_the_old_release_keeps_serving(

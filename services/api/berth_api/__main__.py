@@ -13,7 +13,7 @@ from berth_shared import bus, service
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.desired import DESIRED_GET, DESIRED_LIST
 from berth_shared.contracts.releases import AgentEvent
-from berth_shared.streams import API_AGENT_EVENTS
+from berth_shared.streams import API_RELEASE_EVENTS
 from nats.aio.msg import Msg
 
 from berth_api import desired, release_events
@@ -53,7 +53,9 @@ async def main(ctx: service.ServiceContext) -> None:
     )
     tasks = [
         asyncio.create_task(outbox.run(), name="outbox"),
-        asyncio.create_task(bus.consume(ctx.js, API_AGENT_EVENTS, on_agent_event, stop=ctx.stop), name="agent-events"),
+        asyncio.create_task(
+            bus.consume(ctx.js, API_RELEASE_EVENTS, on_agent_event, stop=ctx.stop), name="agent-events"
+        ),
     ]
     outbox.notify()
     try:
@@ -66,4 +68,4 @@ async def main(ctx: service.ServiceContext) -> None:
 
 
 if __name__ == "__main__":
-    service.run("api", "api", MIGRATIONS, [API_AGENT_EVENTS], main)
+    service.run("api", "api", MIGRATIONS, [API_RELEASE_EVENTS], main)

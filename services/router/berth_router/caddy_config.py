@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from berth_shared.netplan import SLOTS, slot_address
+from berth_shared.proxy import ACTIVE_HEALTH_INTERVAL_SECONDS
 
 from berth_router import pages
 
 SERVER_NAME = "berth"
 
-HEALTH_INTERVAL = "500ms"
+HEALTH_INTERVAL = f"{int(ACTIVE_HEALTH_INTERVAL_SECONDS * 1000)}ms"
 HEALTH_TIMEOUT = "1s"
 PASSIVE_FAIL_DURATION = "3s"
 PASSIVE_MAX_FAILS = 1

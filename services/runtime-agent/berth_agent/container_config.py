@@ -63,6 +63,8 @@ def limits(resources: Resources) -> dict[str, int]:
 def host_config(app: DesiredApp, instance: str) -> dict[str, Any]:
     return {
         "Privileged": False,
+        # tini as PID 1: forwards SIGTERM to the app (a PID 1 ignores it by default) and reaps zombies.
+        "Init": True,
         "CapDrop": ["ALL"],
         "CapAdd": [],
         "SecurityOpt": ["no-new-privileges:true"],

@@ -16,6 +16,7 @@ import aiodocker
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease
 from berth_shared.contracts.releases import AppCleanedUp, AppCrashed, ReleaseFailed, ReleaseLive
 from berth_shared.netplan import Slot, slot_address
+from berth_shared.proxy import ACTIVE_HEALTH_INTERVAL_SECONDS, PROXY_SWITCH_SECONDS
 
 from berth_agent import container_config as config
 from berth_agent.engine import raise_if_engine_down
@@ -39,8 +40,6 @@ log = logging.getLogger("berth.agent.executor")
 
 # Caddy's active health check runs every 0.5 s (design §5); wait a little over two intervals
 # after the new slot is ready so the proxy has marked it healthy before the old slot stops.
-PROXY_HEALTH_INTERVAL_SECONDS = 0.5
-PROXY_SWITCH_SECONDS = 2 * PROXY_HEALTH_INTERVAL_SECONDS + 0.2
 PULL_TIMEOUT_SECONDS = 120.0
 
 
@@ -249,7 +248,7 @@ class Executor:
     async def let_proxy_switch(self, app: DesiredApp, release: DesiredRelease, slot: Slot) -> None:
         watch = Stopwatch()
         await asyncio.sleep(PROXY_SWITCH_SECONDS)
-        detail = f"waited for the proxy's health check (every {PROXY_HEALTH_INTERVAL_SECONDS:g}s) to see slot {slot}"
+        detail = f"waited for the proxy's health check (every {ACTIVE_HEALTH_INTERVAL_SECONDS:g}s) to see slot {slot}"
         await self._publish.step(
             app.app_id, release.release_id, "proxy.switched", slot=slot, detail=detail, duration_ms=watch.lap_ms()
         )

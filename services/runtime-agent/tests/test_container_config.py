@@ -45,6 +45,10 @@ def test_hardening_is_always_applied() -> None:
     assert host["RestartPolicy"] == {"Name": "no"}
 
 
+def test_an_init_process_forwards_sigterm_so_the_old_slot_stops_promptly() -> None:
+    assert container_config(app(), release(), "a", INSTANCE)["HostConfig"]["Init"] is True
+
+
 def test_default_limits() -> None:
     host = container_config(app(), release(), "a", INSTANCE)["HostConfig"]
     assert host["Memory"] == 256 * 1024 * 1024

@@ -25,6 +25,7 @@ def release_event_subject(event: str, app_id: str) -> str:
 
 
 AGENT_EVENTS = "berth.evt.agent.>"
+RELEASE_EVENTS = "berth.evt.agent.release.>"
 
 
 class ReconcileApp(Message, kw_only=True):
