@@ -42,6 +42,8 @@ class DesiredApp(msgspec.Struct, kw_only=True):
     # The release that should be serving; None before the first deploy.
     release: DesiredRelease | None = None
     generation: int = 0
+    # Images (digests where known) of the app's last releases: never pruned from the host.
+    keep_images: list[str] = []
 
 
 class GetDesired(Message, kw_only=True):

@@ -16,6 +16,10 @@ def reconcile_subject(host: str) -> str:
     return f"berth.cmd.agent.{host}.reconcile"
 
 
+def restart_subject(host: str) -> str:
+    return f"berth.cmd.agent.{host}.restart"
+
+
 def agent_commands(host: str) -> str:
     return f"berth.cmd.agent.{host}.>"
 
@@ -35,6 +39,17 @@ class ReconcileApp(Message, kw_only=True):
     reason: str = ""
 
 
+class RestartInPlace(Message, kw_only=True):
+    """Restart the live container of ``release_id`` where it is (``restart?hard=true``): the
+    user accepts a short outage. Reported as a ``container.restarted`` ReleaseStep."""
+
+    app_id: str
+    release_id: str
+
+
+AgentCommand = ReconcileApp | RestartInPlace
+
+
 # Lifecycle steps of a rollout, in order. The dashboard's timeline explains each one.
 Step = Literal[
     "image.resolved",
@@ -45,6 +60,7 @@ Step = Literal[
     "proxy.switched",
     "old.drained",
     "old.stopped",
+    "container.restarted",
 ]
 
 
