@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from berth_shared.contracts.apps import APP_DELETED_EVENTS, APP_EVENTS
+from berth_shared.contracts.containers import CONTAINER_EVENTS
 from berth_shared.contracts.releases import RELEASE_EVENTS, agent_commands
 
 DAY = 24 * 3600
@@ -62,6 +63,7 @@ def agent_command_consumer(host: str) -> ConsumerSpec:
 
 
 API_RELEASE_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="api-release-events", filter_subject=RELEASE_EVENTS)
+API_CONTAINER_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="api-container-events", filter_subject=CONTAINER_EVENTS)
 ROUTER_APP_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="router-app-events", filter_subject=APP_EVENTS)
 LOGS_APP_DELETED = ConsumerSpec(stream=EVENTS.name, durable="logs-app-deleted", filter_subject=APP_DELETED_EVENTS)
 HEALTH_APP_DELETED = ConsumerSpec(stream=EVENTS.name, durable="health-app-deleted", filter_subject=APP_DELETED_EVENTS)

@@ -11,12 +11,13 @@ from collections.abc import Iterator
 import uvicorn
 from berth_shared import bus, service
 from berth_shared.contracts.base import decode
+from berth_shared.contracts.containers import ContainerEvent
 from berth_shared.contracts.desired import DESIRED_GET, DESIRED_LIST
 from berth_shared.contracts.releases import AgentEvent
-from berth_shared.streams import API_RELEASE_EVENTS
+from berth_shared.streams import API_CONTAINER_EVENTS, API_RELEASE_EVENTS
 from nats.aio.msg import Msg
 
-from berth_api import desired, release_events
+from berth_api import container_events, desired, release_events
 from berth_api.app import create_app
 from berth_api.auth import seed_admin_token
 from berth_api.migrations import MIGRATIONS
@@ -48,6 +49,11 @@ async def main(ctx: service.ServiceContext) -> None:
         async with ctx.pool.acquire() as conn:
             await release_events.apply(conn, event)
 
+    async def on_container_event(msg: Msg) -> None:
+        event: ContainerEvent = decode(msg.data, ContainerEvent)
+        async with ctx.pool.acquire() as conn:
+            await container_events.record(conn, event)
+
     server = _Server(
         uvicorn.Config(create_app(state), host="127.0.0.1", port=settings.api_port, log_config=None, access_log=False)
     )
@@ -68,4 +74,4 @@ async def main(ctx: service.ServiceContext) -> None:
 
 
 if __name__ == "__main__":
-    service.run("api", "api", MIGRATIONS, [API_RELEASE_EVENTS], main)
+    service.run("api", "api", MIGRATIONS, [API_RELEASE_EVENTS, API_CONTAINER_EVENTS], main)

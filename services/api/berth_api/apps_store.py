@@ -8,14 +8,14 @@ import json
 import uuid
 
 import asyncpg
-from berth_shared.contracts.apps import AppCreated, AppDeleted, app_event_subject
-from berth_shared.contracts.releases import ReconcileApp, reconcile_subject
+from berth_shared.contracts.apps import AppCreated, AppDeleted, AppUpdated, app_event_subject
+from berth_shared.contracts.releases import ReconcileApp, RestartInPlace, reconcile_subject, restart_subject
 from berth_shared.db import Connection
-from berth_shared.errors import Conflict, NotFound
+from berth_shared.errors import Conflict, NotFound, ValidationFailed
 from berth_shared.netplan import first_free_subnet
 
 from berth_api.outbox import enqueue
-from berth_api.validation import CreateApp
+from berth_api.validation import CreateApp, UpdateApp
 
 ACTIVE_RELEASE_STATES = ("pending", "starting")
 
@@ -48,13 +48,16 @@ async def create_app(conn: Connection, body: CreateApp, pool_net: ipaddress.IPv4
         if subnet is None:
             raise Conflict(f"no free subnet left in BERTH_SUBNET_POOL {pool_net}; delete an app or widen the pool")
         row = await conn.fetchrow(
-            "INSERT INTO apps (id, name, port, memory_mb, cpus, subnet) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+            "INSERT INTO apps (id, name, port, memory_mb, cpus, subnet, deploy_timeout_seconds, stop_timeout_seconds) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
             uuid.uuid4(),
             body.name,
             body.port,
             body.resources.memory_mb,
             body.resources.cpus,
             subnet,
+            body.deploy_timeout_seconds,
+            body.stop_timeout_seconds,
         )
         assert row is not None
         app_id = str(row["id"])
@@ -97,7 +100,7 @@ async def delete_app(conn: Connection, ref: str, domain: str, host: str) -> asyn
 
 
 async def create_release(
-    conn: Connection, ref: str, image: str, kind: str, host: str
+    conn: Connection, ref: str, image: str, kind: str, host: str, *, rollback_of: uuid.UUID | None = None
 ) -> tuple[asyncpg.Record, asyncpg.Record]:
     """A new release that becomes the app's desired one. Releases queued behind the one in
     flight and not started yet are superseded: the newest request wins (coalescing queue)."""
@@ -110,12 +113,14 @@ async def create_release(
             app["id"],
         )
         release = await conn.fetchrow(
-            "INSERT INTO releases (id, app_id, version, kind, image) VALUES ($1, $2, $3, $4, $5) RETURNING *",
+            "INSERT INTO releases (id, app_id, version, kind, image, rollback_of) "
+            "VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
             uuid.uuid4(),
             app["id"],
             version,
             kind,
             image,
+            rollback_of,
         )
         assert release is not None
         updated = await conn.fetchrow(
@@ -128,6 +133,110 @@ async def create_release(
         await enqueue(conn, reconcile_subject(host), ReconcileApp(app_id=str(app["id"]), reason=f"{kind} v{version}"))
         await audit(conn, "admin", f"release.{kind}", app["id"], {"image": image, "version": version})
         return updated, release
+
+
+async def update_app(conn: Connection, ref: str, body: UpdateApp, domain: str, host: str) -> asyncpg.Record:
+    """Change settings. A port or resources change of a running app rolls out as a new release
+    (a health-gated flip); timeouts apply from the next rollout."""
+    async with conn.transaction():
+        app = await find_app(conn, ref, for_update=True)
+        changes: dict[str, object] = {}
+        if body.port is not None and body.port != app["port"]:
+            changes["port"] = body.port
+        if body.resources is not None:
+            if body.resources.memory_mb != app["memory_mb"]:
+                changes["memory_mb"] = body.resources.memory_mb
+            if float(body.resources.cpus) != float(app["cpus"]):
+                changes["cpus"] = body.resources.cpus
+        if body.deploy_timeout_seconds is not None:
+            changes["deploy_timeout_seconds"] = body.deploy_timeout_seconds
+        if body.stop_timeout_seconds is not None:
+            changes["stop_timeout_seconds"] = body.stop_timeout_seconds
+        if not changes:
+            return app
+        assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
+        row = await conn.fetchrow(
+            f"UPDATE apps SET {assignments}, generation = generation + 1 WHERE id = $1 RETURNING *",
+            app["id"],
+            *changes.values(),
+        )
+        assert row is not None
+        app_id = str(row["id"])
+        await audit(conn, "admin", "app.update", row["id"], {"changed": sorted(changes)})
+        if "port" in changes:
+            await enqueue(
+                conn,
+                app_event_subject("updated", app_id),
+                AppUpdated(
+                    app_id=app_id,
+                    name=row["name"],
+                    hostname=hostname_of(row["name"], domain),
+                    port=row["port"],
+                    subnet=str(row["subnet"]),
+                    health_path=row["health_path"],
+                ),
+            )
+        rolls_out = {"port", "memory_mb", "cpus"} & changes.keys()
+        current = await current_release(conn, row)
+        if rolls_out and current is not None:
+            image = current["image_digest"] or current["image"]
+            row, _ = await create_release(conn, app_id, image, "config", host)
+        return row
+
+
+async def rollback(conn: Connection, ref: str, release_id: str | None, host: str) -> asyncpg.Record:
+    """Deploy the image digest of an earlier release again, as a new release. Default target:
+    the release that was live before the current one. The current one is marked rolled back."""
+    async with conn.transaction():
+        app = await find_app(conn, ref, for_update=True)
+        if release_id is None:
+            target = await conn.fetchrow(
+                "SELECT * FROM releases WHERE app_id = $1 AND live_at IS NOT NULL "
+                "AND id IS DISTINCT FROM $2 ORDER BY live_at DESC LIMIT 1",
+                app["id"],
+                app["current_release_id"],
+            )
+            if target is None:
+                raise Conflict(f"app {app['name']!r} has no earlier live release to roll back to")
+        else:
+            try:
+                target_id = uuid.UUID(release_id)
+            except ValueError:
+                raise ValidationFailed.on("releaseId", "must be a release id") from None
+            target = await conn.fetchrow("SELECT * FROM releases WHERE id = $1 AND app_id = $2", target_id, app["id"])
+            if target is None:
+                raise NotFound(f"release {release_id!r} of app {app['name']!r} not found")
+            if target["live_at"] is None:
+                raise Conflict(f"release v{target['version']} never went live; roll back to one that did")
+        if app["current_release_id"] is not None:
+            await conn.execute(
+                "UPDATE releases SET rolled_back_at = now() WHERE id = $1 AND rolled_back_at IS NULL",
+                app["current_release_id"],
+            )
+        image = target["image_digest"] or target["image"]
+        _, release = await create_release(conn, str(app["id"]), image, "rollback", host, rollback_of=target["id"])
+        return release
+
+
+async def restart_in_place(conn: Connection, ref: str, host: str) -> asyncpg.Record:
+    async with conn.transaction():
+        app = await find_app(conn, ref, for_update=True)
+        current = await current_release(conn, app)
+        if current is None:
+            raise Conflict(f"app {app['name']!r} has no live release to restart; deploy an image first")
+        await enqueue(conn, restart_subject(host), RestartInPlace(app_id=str(app["id"]), release_id=str(current["id"])))
+        await audit(conn, "admin", "release.restart_in_place", app["id"], {"version": current["version"]})
+        return current
+
+
+async def keep_images(conn: Connection | asyncpg.Pool, app_id: uuid.UUID, count: int = 5) -> list[str]:
+    """Images of the app's last ``count`` releases (by digest when known): never pruned."""
+    rows = await conn.fetch(
+        "SELECT coalesce(image_digest, image) AS ref FROM releases WHERE app_id = $1 ORDER BY version DESC LIMIT $2",
+        app_id,
+        count,
+    )
+    return [r["ref"] for r in rows]
 
 
 async def current_release(conn: Connection | asyncpg.Pool, app: asyncpg.Record) -> asyncpg.Record | None:

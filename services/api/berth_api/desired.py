@@ -16,8 +16,12 @@ from berth_shared.contracts.desired import (
     Resources,
 )
 
+from berth_api import apps_store
 
-def desired_app(app: asyncpg.Record, release: asyncpg.Record | None, domain: str) -> DesiredApp:
+
+def desired_app(
+    app: asyncpg.Record, release: asyncpg.Record | None, domain: str, keep_images: list[str] | None = None
+) -> DesiredApp:
     return DesiredApp(
         app_id=str(app["id"]),
         name=app["name"],
@@ -33,8 +37,11 @@ def desired_app(app: asyncpg.Record, release: asyncpg.Record | None, domain: str
             release_id=str(release["id"]),
             image=release["image"],
             status=release["status"],
+            deadline_seconds=app["deploy_timeout_seconds"],
+            stop_timeout_seconds=app["stop_timeout_seconds"],
         ),
         generation=app["generation"],
+        keep_images=keep_images or [],
     )
 
 
@@ -53,10 +60,16 @@ async def get(pool: asyncpg.Pool, data: bytes, domain: str) -> DesiredReply:
     app = await pool.fetchrow("SELECT * FROM apps WHERE id = $1", app_id)
     if app is None:
         return DesiredReply(app=None)
-    return DesiredReply(app=desired_app(app, await _release(pool, app), domain))
+    keep = await apps_store.keep_images(pool, app["id"])
+    return DesiredReply(app=desired_app(app, await _release(pool, app), domain, keep))
 
 
 async def list_all(pool: asyncpg.Pool, data: bytes, domain: str) -> DesiredListReply:
     decode(data, ListDesired)
     apps = await pool.fetch("SELECT * FROM apps ORDER BY created_at")
-    return DesiredListReply(apps=[desired_app(app, await _release(pool, app), domain) for app in apps])
+    return DesiredListReply(
+        apps=[
+            desired_app(app, await _release(pool, app), domain, await apps_store.keep_images(pool, app["id"]))
+            for app in apps
+        ]
+    )

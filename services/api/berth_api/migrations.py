@@ -74,4 +74,20 @@ MIGRATIONS = [
         detail jsonb NOT NULL DEFAULT '{}'
     );
     """,
+    """
+    ALTER TABLE apps ADD COLUMN deploy_timeout_seconds int NOT NULL DEFAULT 60;
+    ALTER TABLE apps ADD COLUMN stop_timeout_seconds int NOT NULL DEFAULT 10;
+    ALTER TABLE releases ADD COLUMN rolled_back_at timestamptz;
+    ALTER TABLE releases ADD COLUMN rollback_of uuid;
+
+    CREATE TABLE app_events (
+        event_id text PRIMARY KEY,
+        app_id uuid NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+        release_id uuid,
+        kind text NOT NULL,
+        detail jsonb NOT NULL DEFAULT '{}',
+        at timestamptz NOT NULL
+    );
+    CREATE INDEX app_events_app_at ON app_events (app_id, at);
+    """,
 ]

@@ -15,6 +15,8 @@ from berth_shared.contracts.releases import (
 )
 from berth_shared.db import Connection
 
+from berth_api.container_events import HistoryEntry, record_event
+
 
 async def apply(conn: Connection, event: AgentEvent) -> None:
     async with conn.transaction():
@@ -110,6 +112,8 @@ async def _on_failed(conn: Connection, e: ReleaseFailed) -> None:
 
 
 async def _on_crashed(conn: Connection, e: AppCrashed) -> None:
+    detail: dict[str, object] = {"exitCode": e.exit_code, "restarts": e.restarts}
+    await record_event(conn, HistoryEntry(e.id, e.app_id, e.release_id, "app.crashed", detail, e.at))
     await conn.execute(
         "UPDATE apps SET status = 'crashed', status_reason = $3 "
         "WHERE id = $1 AND current_release_id = $2 AND deleted_at IS NULL",

@@ -21,10 +21,16 @@ class ResourcesIn(Body):
     cpus: Annotated[float, Field(ge=0.05, le=64)] = 0.5
 
 
+DeployTimeout = Annotated[int, Field(alias="deployTimeoutSeconds", ge=5, le=3600)]
+StopTimeout = Annotated[int, Field(alias="stopTimeoutSeconds", ge=0, le=600)]
+
+
 class CreateApp(Body):
     name: str
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     resources: ResourcesIn = Field(default_factory=ResourcesIn)
+    deploy_timeout_seconds: DeployTimeout = 60
+    stop_timeout_seconds: StopTimeout = 10
 
     @field_validator("name")
     @classmethod
@@ -45,3 +51,16 @@ class Deploy(Body):
         if not IMAGE_REF.match(value):
             raise ValueError("must be a Docker image reference such as nginx:1.27 or ghcr.io/me/app@sha256:...")
         return value
+
+
+class UpdateApp(Body):
+    """PATCH /api/apps/{id}: only the fields given change."""
+
+    port: Annotated[int | None, Field(ge=1, le=65535)] = None
+    resources: ResourcesIn | None = None
+    deploy_timeout_seconds: Annotated[int | None, Field(alias="deployTimeoutSeconds", ge=5, le=3600)] = None
+    stop_timeout_seconds: Annotated[int | None, Field(alias="stopTimeoutSeconds", ge=0, le=600)] = None
+
+
+class Rollback(Body):
+    release_id: Annotated[str | None, Field(alias="releaseId")] = None

@@ -24,6 +24,8 @@ def app_view(row: asyncpg.Record, domain: str, http_port: int, current: asyncpg.
         "url": f"http://{hostname}{port_suffix}",
         "port": row["port"],
         "resources": {"memoryMb": row["memory_mb"], "cpus": float(row["cpus"])},
+        "deployTimeoutSeconds": row["deploy_timeout_seconds"],
+        "stopTimeoutSeconds": row["stop_timeout_seconds"],
         "createdAt": _ts(row["created_at"]),
         "lastDeployedAt": _ts(row["last_deployed_at"]),
         "currentReleaseId": str(row["current_release_id"]) if row["current_release_id"] else None,
@@ -47,6 +49,8 @@ def release_view(row: asyncpg.Record) -> dict[str, Any]:
         "startedAt": _ts(row["started_at"]),
         "liveAt": _ts(row["live_at"]),
         "finishedAt": _ts(row["finished_at"]),
+        "rolledBackAt": _ts(row["rolled_back_at"]),
+        "rollbackOf": str(row["rollback_of"]) if row["rollback_of"] else None,
     }
 
 
@@ -56,5 +60,16 @@ def step_view(row: asyncpg.Record) -> dict[str, Any]:
         "slot": row["slot"],
         "detail": row["detail"],
         "durationMs": row["duration_ms"],
+        "at": _ts(row["at"]),
+    }
+
+
+def event_view(row: asyncpg.Record) -> dict[str, Any]:
+    import json
+
+    return {
+        "kind": row["kind"],
+        "releaseId": str(row["release_id"]) if row["release_id"] else None,
+        "detail": json.loads(row["detail"]) if isinstance(row["detail"], str) else row["detail"],
         "at": _ts(row["at"]),
     }

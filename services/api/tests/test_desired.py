@@ -21,6 +21,8 @@ def app_row(**overrides: Any) -> dict[str, Any]:
         "health_path": "/up",
         "deleted_at": None,
         "generation": 7,
+        "deploy_timeout_seconds": 90,
+        "stop_timeout_seconds": 3,
     }
     row.update(overrides)
     return row
@@ -39,6 +41,12 @@ def test_app_with_a_release() -> None:
     assert d.release is not None
     assert d.release.image == "web:v3" and d.release.release_id == str(rel["id"]) and d.release.status == "pending"
     assert d.generation == 7 and d.deleted is False
+    assert d.release.deadline_seconds == 90 and d.release.stop_timeout_seconds == 3
+
+
+def test_images_of_recent_releases_are_kept() -> None:
+    d = desired_app(app_row(), release_row(), "x", ["sha256:a", "web:v2"])  # type: ignore[arg-type]
+    assert d.keep_images == ["sha256:a", "web:v2"]
 
 
 def test_app_before_first_deploy_has_no_release() -> None:

@@ -131,3 +131,56 @@ async def test_crash_and_cleanup(pool: asyncpg.Pool, infra: Any) -> None:
         await apps_store.delete_app(conn, str(app["id"]), "test", "local")
     await apply(pool, AppCleanedUp(app_id=str(app["id"]), host="local"))
     assert await pool.fetchval("SELECT 1 FROM apps WHERE id = $1", app["id"]) is None
+
+
+async def test_rollback_targets_the_previous_live_release_by_digest(pool: asyncpg.Pool, infra: Any) -> None:
+    app = await new_app(pool, infra)
+    first = await deploy(pool, app, "img:1")
+    await apply(
+        pool, ReleaseLive(app_id=str(app["id"]), release_id=str(first["id"]), slot="a", image_digest="sha256:1")
+    )
+    second = await deploy(pool, app, "img:2")
+    await apply(pool, ReleaseLive(app_id=str(app["id"]), release_id=str(second["id"]), slot="b"))
+    async with pool.acquire() as conn:
+        rolled = await apps_store.rollback(conn, str(app["id"]), None, "local")
+    assert rolled["image"] == "sha256:1" and rolled["kind"] == "rollback" and rolled["rollback_of"] == first["id"]
+    _, undone = await state(pool, app, second)
+    assert undone["rolled_back_at"] is not None
+    a, _ = await state(pool, app, rolled)
+    assert a["desired_release_id"] == rolled["id"]
+
+
+async def test_rollback_refuses_releases_that_never_went_live(pool: asyncpg.Pool, infra: Any) -> None:
+    from berth_shared.errors import Conflict
+
+    app = await new_app(pool, infra)
+    only = await deploy(pool, app, "img:1")
+    async with pool.acquire() as conn:
+        with pytest.raises(Conflict):
+            await apps_store.rollback(conn, str(app["id"]), None, "local")
+        with pytest.raises(Conflict):
+            await apps_store.rollback(conn, str(app["id"]), str(only["id"]), "local")
+
+
+async def test_keep_images_are_the_last_five_releases(pool: asyncpg.Pool, infra: Any) -> None:
+    app = await new_app(pool, infra)
+    for i in range(7):
+        await deploy(pool, app, f"img:{i}")
+    assert await apps_store.keep_images(pool, app["id"]) == [f"img:{i}" for i in (6, 5, 4, 3, 2)]
+
+
+async def test_port_change_of_a_running_app_rolls_out_a_config_release(pool: asyncpg.Pool, infra: Any) -> None:
+    from berth_api.validation import UpdateApp
+
+    app = await new_app(pool, infra)
+    rel = await deploy(pool, app, "img:1")
+    await apply(pool, ReleaseLive(app_id=str(app["id"]), release_id=str(rel["id"]), slot="a", image_digest="sha256:9"))
+    async with pool.acquire() as conn:
+        updated = await apps_store.update_app(conn, str(app["id"]), UpdateApp(port=9000), "test", "local")
+    assert updated["port"] == 9000
+    newest = await pool.fetchrow("SELECT * FROM releases WHERE app_id = $1 ORDER BY version DESC LIMIT 1", app["id"])
+    assert newest["kind"] == "config" and newest["image"] == "sha256:9"
+    async with pool.acquire() as conn:
+        same = await apps_store.update_app(conn, str(app["id"]), UpdateApp(stopTimeoutSeconds=3), "test", "local")
+    assert same["stop_timeout_seconds"] == 3
+    assert await pool.fetchval("SELECT count(*) FROM releases WHERE app_id = $1", app["id"]) == 2

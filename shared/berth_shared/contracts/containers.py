@@ -12,6 +12,9 @@ def container_event_subject(event: str, app_id: str) -> str:
     return f"berth.evt.agent.container.{event}.{app_id}"
 
 
+CONTAINER_EVENTS = "berth.evt.agent.container.>"
+
+
 class ContainerStarted(Message, kw_only=True):
     app_id: str
     release_id: str
@@ -33,3 +36,6 @@ class ContainerOomKilled(Message, kw_only=True):
     release_id: str
     slot: str
     container_id: str
+
+
+ContainerEvent = ContainerStarted | ContainerExited | ContainerOomKilled

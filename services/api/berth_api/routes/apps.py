@@ -12,8 +12,8 @@ from berth_api import apps_store
 from berth_api.auth import authenticate
 from berth_api.engine_check import require_engine
 from berth_api.state import ApiState
-from berth_api.validation import CreateApp, Deploy
-from berth_api.views import app_view, release_view, step_view
+from berth_api.validation import CreateApp, Deploy, Rollback, UpdateApp
+from berth_api.views import app_view, event_view, release_view, step_view
 
 
 def state_of(request: Request) -> ApiState:
@@ -53,6 +53,14 @@ async def show_app(ref: str, s: State) -> dict[str, Any]:
     return await _app_json(s, await apps_store.find_app(s.pool, ref))
 
 
+@router.patch("/apps/{ref}")
+async def update_app(ref: str, body: UpdateApp, s: State) -> dict[str, Any]:
+    async with s.pool.acquire() as conn:
+        row = await apps_store.update_app(conn, ref, body, s.settings.domain, s.settings.host_id)
+    s.outbox.notify()
+    return await _app_json(s, row)
+
+
 @router.delete("/apps/{ref}", status_code=202)
 async def delete_app(ref: str, s: State) -> dict[str, Any]:
     async with s.pool.acquire() as conn:
@@ -72,8 +80,15 @@ async def deploy(ref: str, body: Deploy, s: State) -> dict[str, Any]:
 
 
 @router.post("/apps/{ref}/restart", status_code=202)
-async def restart(ref: str, s: State) -> dict[str, Any]:
+async def restart(ref: str, s: State, hard: bool = False) -> dict[str, Any]:
+    """A flip to a fresh container of the live release; ``?hard=true`` restarts it in place."""
     app = await apps_store.find_app(s.pool, ref)
+    if hard:
+        await require_engine(s.nc, s.settings.host_id)
+        async with s.pool.acquire() as conn:
+            live = await apps_store.restart_in_place(conn, ref, s.settings.host_id)
+        s.outbox.notify()
+        return release_view(live)
     current = await apps_store.current_release(s.pool, app)
     if current is None:
         raise Conflict(f"app {app['name']!r} has no live release to restart; deploy an image first")
@@ -82,6 +97,28 @@ async def restart(ref: str, s: State) -> dict[str, Any]:
         _, release = await apps_store.create_release(conn, ref, current["image"], "restart", s.settings.host_id)
     s.outbox.notify()
     return release_view(release)
+
+
+@router.post("/apps/{ref}/rollback", status_code=202)
+async def rollback(ref: str, s: State, body: Rollback | None = None) -> dict[str, Any]:
+    await apps_store.find_app(s.pool, ref)
+    await require_engine(s.nc, s.settings.host_id)
+    async with s.pool.acquire() as conn:
+        release = await apps_store.rollback(conn, ref, body.release_id if body else None, s.settings.host_id)
+    s.outbox.notify()
+    return release_view(release)
+
+
+@router.get("/apps/{ref}/events")
+async def events(ref: str, s: State, limit: int = 200) -> dict[str, Any]:
+    """The app's history: container starts, exits (with exit codes), OOM kills, crashes."""
+    app = await apps_store.find_app(s.pool, ref)
+    rows = await s.pool.fetch(
+        "SELECT * FROM (SELECT * FROM app_events WHERE app_id = $1 ORDER BY at DESC LIMIT $2) e ORDER BY at",
+        app["id"],
+        max(1, min(limit, 5000)),
+    )
+    return {"items": [event_view(r) for r in rows]}
 
 
 @router.get("/apps/{ref}/releases")
