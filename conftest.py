@@ -27,10 +27,14 @@ async def infra(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platf
 @pytest.fixture(scope="session")
 def test_images() -> dict[str, str]:
     """Local images: ``v1``/``v2`` answer their name at /; ``crash`` exits 3 at once;
-    ``deaf`` runs but never answers HTTP on its port."""
+    ``deaf`` runs but never answers HTTP on its port; ``flaky`` serves for 2 s then exits 3."""
     return {
         "v1": build_busybox_image("berth-test/web:v1", "v1\n"),
         "v2": build_busybox_image("berth-test/web:v2", "v2\n"),
         "crash": build_busybox_image("berth-test/web:crash", "x", ["/bin/sh", "-c", "echo boom >&2; exit 3"]),
         "deaf": build_busybox_image("berth-test/web:deaf", "x", ["/bin/sh", "-c", "exec sleep 3600"]),
+        # Passes the deploy gate, then dies with code 3 after two seconds, every time.
+        "flaky": build_busybox_image(
+            "berth-test/web:flaky", "flaky\n", ["/bin/sh", "-c", "httpd -p 8080 -h /www; sleep 2; exit 3"]
+        ),
     }

@@ -308,3 +308,74 @@ class DockerSocketProxy:
         finally:
             with contextlib.suppress(OSError):
                 dst.shutdown(socket.SHUT_WR)
+
+
+@dataclass
+class Sample:
+    at: float
+    status: int  # 0 when the request failed without an HTTP response
+    latency: float
+    body: str
+    error: str = ""
+
+
+class LoadGenerator:
+    """Continuous GETs through the proxy from a few threads with keep-alive, bounded in time and
+    count, recording every outcome. Only ever targets 127.0.0.1 (the proxy)."""
+
+    def __init__(
+        self, port: int, hostname: str, *, workers: int = 4, max_seconds: float = 300, max_requests: int = 500_000
+    ) -> None:
+        import threading
+
+        self.url = f"http://127.0.0.1:{port}/"
+        self.hostname = hostname
+        self.workers = workers
+        self.max_seconds = max_seconds
+        self.max_requests = max_requests
+        self.samples: list[Sample] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> LoadGenerator:
+        import threading
+
+        self._deadline = time.monotonic() + self.max_seconds
+        for _ in range(self.workers):
+            t = threading.Thread(target=self._run, daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
+
+    def _run(self) -> None:
+        with httpx.Client(headers={"Host": self.hostname}, timeout=30) as client:
+            while not self._stop.is_set() and time.monotonic() < self._deadline:
+                with self._lock:
+                    if len(self.samples) >= self.max_requests:
+                        return
+                t0 = time.monotonic()
+                try:
+                    r = client.get(self.url)
+                    sample = Sample(t0, r.status_code, time.monotonic() - t0, r.text)
+                except httpx.HTTPError as exc:
+                    sample = Sample(t0, 0, time.monotonic() - t0, "", f"{type(exc).__name__}: {exc}")
+                with self._lock:
+                    self.samples.append(sample)
+
+    def failures(self) -> list[Sample]:
+        with self._lock:
+            return [s for s in self.samples if s.status != 200]
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self.samples)
+
+    def bodies_since(self, t: float) -> set[str]:
+        with self._lock:
+            return {s.body for s in self.samples if s.at >= t and s.status == 200}
