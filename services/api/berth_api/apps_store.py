@@ -186,13 +186,17 @@ async def update_app(conn: Connection, ref: str, body: UpdateApp, domain: str, h
 
 async def rollback(conn: Connection, ref: str, release_id: str | None, host: str) -> asyncpg.Record:
     """Deploy the image digest of an earlier release again, as a new release. Default target:
-    the release that was live before the current one. The current one is marked rolled back."""
+    the most recent earlier live release with a different image (the deploy before this one).
+    The current one is marked rolled back."""
     async with conn.transaction():
         app = await find_app(conn, ref, for_update=True)
         if release_id is None:
+            # Restarts and config changes re-run the same image: skip them to undo the last deploy.
             target = await conn.fetchrow(
-                "SELECT * FROM releases WHERE app_id = $1 AND live_at IS NOT NULL "
-                "AND id IS DISTINCT FROM $2 ORDER BY live_at DESC LIMIT 1",
+                "SELECT r.* FROM releases r WHERE r.app_id = $1 AND r.live_at IS NOT NULL AND r.id IS DISTINCT FROM $2 "
+                "AND coalesce(r.image_digest, r.image) IS DISTINCT FROM "
+                "(SELECT coalesce(image_digest, image) FROM releases WHERE id = $2) "
+                "ORDER BY r.live_at DESC LIMIT 1",
                 app["id"],
                 app["current_release_id"],
             )

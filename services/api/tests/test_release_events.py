@@ -141,10 +141,12 @@ async def test_rollback_targets_the_previous_live_release_by_digest(pool: asyncp
     )
     second = await deploy(pool, app, "img:2")
     await apply(pool, ReleaseLive(app_id=str(app["id"]), release_id=str(second["id"]), slot="b"))
+    restart = await deploy(pool, app, "img:2")  # a restart re-runs the same image
+    await apply(pool, ReleaseLive(app_id=str(app["id"]), release_id=str(restart["id"]), slot="a"))
     async with pool.acquire() as conn:
         rolled = await apps_store.rollback(conn, str(app["id"]), None, "local")
     assert rolled["image"] == "sha256:1" and rolled["kind"] == "rollback" and rolled["rollback_of"] == first["id"]
-    _, undone = await state(pool, app, second)
+    _, undone = await state(pool, app, restart)
     assert undone["rolled_back_at"] is not None
     a, _ = await state(pool, app, rolled)
     assert a["desired_release_id"] == rolled["id"]
