@@ -24,6 +24,7 @@ bench:
 	scripts/bootstrap.sh --dev
 	.venv/bin/python bench/deploy_latency.py
 	.venv/bin/python bench/memory.py
+	.venv/bin/python bench/zero_downtime.py
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
