@@ -9,8 +9,9 @@ import sys
 from berth_shared.errors import BerthError
 from berth_shared.settings import Settings
 
-EXIT_USAGE = 2
-EXIT_ERROR = 1
+from berth_cli.client import EXIT_FAILED as EXIT_ERROR
+from berth_cli.client import EXIT_USAGE, Api, CliError, load_config
+from berth_cli.commands import apps, env, releases, session
 
 
 def _announce(platform: object) -> None:
@@ -51,18 +52,30 @@ def cmd_up(_: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="berth", description="Berth: a personal cloud on your own server.")
+    parser = argparse.ArgumentParser(
+        prog="berth",
+        description="Berth: a personal cloud on your own server. Set BERTH_URL and BERTH_TOKEN, or run `berth login`.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run the platform on this host in the foreground")
-    up.set_defaults(func=cmd_up)
+    up.set_defaults(func=lambda _api, args: cmd_up(args), needs_api=False)
+    for family in (session, apps, releases, env):
+        family.register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) and EXIT_USAGE
+    try:
+        api = Api(load_config()) if getattr(args, "needs_api", True) else None
+        return int(args.func(api, args))
+    except CliError as exc:
+        print(f"berth: {exc.message}", file=sys.stderr)
+        return exc.exit_code
     except BerthError as exc:
         print(f"berth: {exc.message}", file=sys.stderr)
         return EXIT_ERROR

@@ -1,0 +1,125 @@
+"""`berth deploy`, `releases`, `rollback`, `restart`, `events`: releases and their lifecycle."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from berth_cli.client import EXIT_FAILED, EXIT_USAGE, Api, CliError
+from berth_cli.output import ago, print_json, table
+
+POLL_SECONDS = 0.25
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    deploy = sub.add_parser("deploy", help="deploy an image (or a directory, with the builds issue)")
+    deploy.add_argument("app")
+    deploy.add_argument("--image", required=True, help="a local or pullable image reference")
+    deploy.add_argument("--no-wait", action="store_true", help="return once the release is queued")
+    deploy.add_argument("--json", action="store_true")
+    deploy.set_defaults(func=deploy_image)
+    releases = sub.add_parser("releases", help="an app's releases, newest first")
+    releases.add_argument("app")
+    releases.add_argument("--json", action="store_true")
+    releases.set_defaults(func=list_releases)
+    rollback = sub.add_parser("rollback", help="deploy an earlier release again (default: the previous deploy)")
+    rollback.add_argument("app")
+    rollback.add_argument("release", nargs="?", help="release id (default: the last live release with another image)")
+    rollback.add_argument("--no-wait", action="store_true")
+    rollback.add_argument("--json", action="store_true")
+    rollback.set_defaults(func=roll_back)
+    restart = sub.add_parser("restart", help="restart an app with a zero-downtime flip")
+    restart.add_argument("app")
+    restart.add_argument("--hard", action="store_true", help="restart the container in place (short outage)")
+    restart.add_argument("--no-wait", action="store_true")
+    restart.add_argument("--json", action="store_true")
+    restart.set_defaults(func=restart_app)
+    events = sub.add_parser("events", help="the app's lifecycle: releases' steps and container events")
+    events.add_argument("app")
+    events.add_argument("--json", action="store_true")
+    events.set_defaults(func=show_events)
+
+
+def deploy_image(api: Api, args: argparse.Namespace) -> int:
+    release = api.post(f"/api/apps/{args.app}/deploy", json={"image": args.image})
+    return follow(api, args, release)
+
+
+def roll_back(api: Api, args: argparse.Namespace) -> int:
+    body = {"releaseId": args.release} if args.release else {}
+    return follow(api, args, api.post(f"/api/apps/{args.app}/rollback", json=body))
+
+
+def restart_app(api: Api, args: argparse.Namespace) -> int:
+    release = api.post(f"/api/apps/{args.app}/restart", params={"hard": "true"} if args.hard else None)
+    if args.hard:
+        print(f"Restarting {args.app} in place (release v{release['version']}).")
+        return 0
+    return follow(api, args, release)
+
+
+def follow(api: Api, args: argparse.Namespace, release: dict[str, Any]) -> int:
+    """Print the release's lifecycle steps as they happen; exit 0 when live, 1 when failed."""
+    if args.no_wait:
+        if args.json:
+            print_json(release)
+        else:
+            print(f"Release v{release['version']} queued ({release['id']}).")
+        return 0
+
+    def say(text: str) -> None:
+        if not args.json:
+            print(text, flush=True)
+
+    say(f"Release v{release['version']} ({release['kind']}) of {release['image']}")
+    shown = 0
+    while True:
+        current = api.get(f"/api/apps/{args.app}/releases/{release['id']}")
+        for step in current["steps"][shown:]:
+            slot = f" [slot {step['slot']}]" if step["slot"] else ""
+            say(f"  {step['step']:<20}{slot} {step['detail']}  ({step['durationMs']} ms)")
+        shown = len(current["steps"])
+        if current["status"] in ("live", "failed", "superseded"):
+            break
+        time.sleep(POLL_SECONDS)
+    if args.json:
+        print_json(current)
+    if current["status"] == "live":
+        app = api.get(f"/api/apps/{args.app}")
+        say(f"Live: {app['url']}")
+        return 0
+    reason = current.get("reason") or current["status"]
+    print(f"berth: release v{current['version']} {current['status']}: {reason}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def list_releases(api: Api, args: argparse.Namespace) -> int:
+    items = api.get(f"/api/apps/{args.app}/releases")["items"]
+    if args.json:
+        print_json(items)
+        return 0
+    rows = [
+        (f"v{r['version']}", r["kind"], r["status"], r["image"], ago(r["createdAt"]), r["reason"] or "") for r in items
+    ]
+    print(table(rows, ["release", "kind", "status", "image", "created", "reason"]))
+    return 0
+
+
+def show_events(api: Api, args: argparse.Namespace) -> int:
+    history = api.get(f"/api/apps/{args.app}/events")["items"]
+    releases = api.get(f"/api/apps/{args.app}/releases")["items"]
+    lines: list[tuple[str, str, str]] = []
+    for r in releases[:10]:
+        detail = api.get(f"/api/apps/{args.app}/releases/{r['id']}")
+        lines += [(s["at"], f"v{r['version']} {s['step']}", s["detail"]) for s in detail["steps"]]
+    lines += [(e["at"], e["kind"], ", ".join(f"{k}={v}" for k, v in e["detail"].items())) for e in history]
+    lines.sort()
+    if args.json:
+        print_json([{"at": at, "event": what, "detail": d} for at, what, d in lines])
+        return 0
+    if not lines:
+        raise CliError(f"no events for {args.app} yet; deploy it first", EXIT_USAGE)
+    print(table(lines, ["at", "event", "detail"]))
+    return 0

@@ -1,0 +1,117 @@
+"""The real `berth` CLI against the real platform: commands, --json, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from berth_testing import RunningPlatform, free_port
+
+pytestmark = pytest.mark.e2e
+
+BERTH = str(Path(sys.executable).parent / "berth")
+
+
+def berth(p: RunningPlatform, *args: str, token: str | None = None, url: str | None = None, stdin: str = "",
+          home: Path | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    env = {
+        **os.environ,
+        "BERTH_URL": url or p.base,
+        "BERTH_TOKEN": p.token if token is None else token,
+        "XDG_CONFIG_HOME": str(home or p.home / "cli-config"),
+    }
+    return subprocess.run([BERTH, *args], env=env, input=stdin, capture_output=True, text=True, timeout=180)
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, (result.args, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def as_json(result: subprocess.CompletedProcess[str]) -> Any:
+    return json.loads(ok(result))
+
+
+def fails(result: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert result.returncode == code, (result.args, result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
+def test_app_lifecycle_through_the_cli(platform: RunningPlatform, test_images: dict[str, str]) -> None:
+    p = platform
+    created = as_json(berth(p, "apps", "create", "clidemo", "--memory", "128", "--json"))
+    assert created["resources"]["memoryMb"] == 128
+    assert "clidemo" in [a["name"] for a in as_json(berth(p, "apps", "list", "--json"))]
+    assert "clidemo" in ok(berth(p, "apps", "list"))
+
+    out = ok(berth(p, "deploy", "clidemo", "--image", test_images["v1"]))
+    for step in ("container.created", "container.started", "health.passed"):
+        assert step in out
+    assert "Live: http://clidemo.berth.test" in out
+    assert p.proxy_get("clidemo.berth.test").text == "v1\n"
+
+    ok(berth(p, "deploy", "clidemo", "--image", test_images["v2"]))
+    assert as_json(berth(p, "status", "clidemo", "--json"))["image"] == test_images["v2"]
+    assert "running" in ok(berth(p, "status", "clidemo"))
+
+    ok(berth(p, "restart", "clidemo"))
+    rolled = as_json(berth(p, "rollback", "clidemo", "--json"))
+    assert rolled["status"] == "live" and rolled["kind"] == "rollback"
+    assert p.proxy_get("clidemo.berth.test").text == "v1\n"
+
+    releases = as_json(berth(p, "releases", "clidemo", "--json"))
+    assert [r["kind"] for r in releases] == ["rollback", "restart", "deploy", "deploy"]
+    assert "rollback" in ok(berth(p, "releases", "clidemo"))
+    events = as_json(berth(p, "events", "clidemo", "--json"))
+    assert any(e["event"].endswith("health.passed") for e in events)
+
+    fails(berth(p, "apps", "delete", "clidemo"), 2, "--yes")
+    ok(berth(p, "apps", "delete", "clidemo", "--yes"))
+    fails(berth(p, "status", "clidemo"), 5, "not found")
+
+
+def test_failed_deploy_exits_non_zero_with_the_reason(platform: RunningPlatform) -> None:
+    p = platform
+    ok(berth(p, "apps", "create", "clifail"))
+    result = berth(p, "deploy", "clifail", "--image", "berth-test/nowhere:none")
+    assert result.returncode == 1
+    assert "image not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_calls_say_what_to_do(platform: RunningPlatform) -> None:
+    p = platform
+    fails(berth(p, "apps", "list", token="wrong"), 4, "berth login")
+    fails(berth(p, "apps", "list", url=f"http://127.0.0.1:{free_port()}"), 3, "cannot reach", "berth up")
+    fails(berth(p, "apps", "create", "Bad_Name"), 2, "name:")
+    fails(berth(p, "deploy", "ghost", "--image", "x:1"), 5, "ghost")
+    ok(berth(p, "apps", "create", "clitwice"))
+    fails(berth(p, "apps", "create", "clitwice"), 6, "already exists")
+    assert berth(p, "no-such-command").returncode == 2
+
+
+def test_login_stores_the_token_privately(platform: RunningPlatform, tmp_path: Path) -> None:
+    p = platform
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    env.pop("BERTH_TOKEN", None)
+    env.pop("BERTH_URL", None)
+    login = subprocess.run(
+        [BERTH, "login", "--url", p.base], input=p.token + "\n", env=env, capture_output=True, text=True, timeout=60
+    )
+    assert login.returncode == 0, login.stderr
+    config = tmp_path / "berth" / "config.json"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    listed = subprocess.run([BERTH, "apps", "list", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and isinstance(json.loads(listed.stdout), list)
+    bad = subprocess.run(
+        [BERTH, "login", "--url", p.base, "--token", "nope"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 4
