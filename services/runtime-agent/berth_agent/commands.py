@@ -1,4 +1,5 @@
-"""The command consumer: ReconcileApp messages from BERTH_CMD, handled concurrently per app.
+"""The command consumer: agent commands from BERTH_CMD (``ReconcileApp``, ``RestartInPlace``),
+handled concurrently; the agent's per-app lock serializes the commands of one app.
 
 A message is acked only after its reconcile finished, kept alive with ``in_progress()`` during
 long rollouts, and naked with a delay when the engine or the API cannot be reached, so no
@@ -15,7 +16,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 import nats.errors
 from berth_shared.contracts.base import decode
-from berth_shared.contracts.releases import ReconcileApp
+from berth_shared.contracts.releases import AgentCommand
 from berth_shared.errors import BusUnavailable, EngineUnavailable
 from berth_shared.streams import ConsumerSpec
 from nats.aio.msg import Msg
@@ -28,7 +29,7 @@ FETCH_BATCH = 16
 RETRY_DELAY_SECONDS = 5.0
 IN_PROGRESS_EVERY_SECONDS = 15.0
 
-Reconcile = Callable[[str], Awaitable[None]]
+Dispatch = Callable[[AgentCommand], Awaitable[None]]
 
 
 async def keep_alive(msg: Msg, every: float = IN_PROGRESS_EVERY_SECONDS) -> None:
@@ -38,9 +39,9 @@ async def keep_alive(msg: Msg, every: float = IN_PROGRESS_EVERY_SECONDS) -> None
             await msg.in_progress()
 
 
-async def handle(msg: Msg, reconcile: Reconcile) -> None:
+async def handle(msg: Msg, dispatch: Dispatch) -> None:
     try:
-        command = decode(msg.data, ReconcileApp)
+        command: AgentCommand = decode(msg.data, AgentCommand)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         log.error("terminating undecodable command on %s: %s", msg.subject, exc)
         with contextlib.suppress(Exception):
@@ -48,13 +49,13 @@ async def handle(msg: Msg, reconcile: Reconcile) -> None:
         return
     alive = asyncio.create_task(keep_alive(msg))
     try:
-        await reconcile(command.app_id)
+        await dispatch(command)
     except (EngineUnavailable, BusUnavailable) as exc:
-        log.warning("reconcile postponed: %s", exc.message, extra={"app_id": command.app_id})
+        log.warning("%s postponed: %s", type(command).__name__, exc.message, extra={"app_id": command.app_id})
         await settle(msg.nak(delay=RETRY_DELAY_SECONDS))
         return
     except Exception:
-        log.exception("reconcile failed; the command will be redelivered", extra={"app_id": command.app_id})
+        log.exception("%s failed; it will be redelivered", type(command).__name__, extra={"app_id": command.app_id})
         await settle(msg.nak(delay=RETRY_DELAY_SECONDS))
         return
     except asyncio.CancelledError:
@@ -70,7 +71,7 @@ async def settle(operation: Awaitable[None]) -> None:
         await operation
 
 
-async def consume(js: JetStreamContext, spec: ConsumerSpec, reconcile: Reconcile) -> None:
+async def consume(js: JetStreamContext, spec: ConsumerSpec, dispatch: Dispatch) -> None:
     """Pull commands forever; each is handled in its own task (the per-app lock serializes)."""
     sub = await js.pull_subscribe_bind(spec.durable, stream=spec.stream)
     in_flight: set[asyncio.Task[None]] = set()
@@ -88,7 +89,7 @@ async def consume(js: JetStreamContext, spec: ConsumerSpec, reconcile: Reconcile
                 continue
             for msg in msgs:
                 await room.acquire()
-                task = asyncio.create_task(handle(msg, reconcile))
+                task = asyncio.create_task(handle(msg, dispatch))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
                 task.add_done_callback(lambda _: room.release())

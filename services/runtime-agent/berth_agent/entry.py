@@ -5,31 +5,46 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 import aiodocker
 from berth_shared.service import ServiceContext
 from berth_shared.streams import agent_command_consumer
 
 from berth_agent import commands
+from berth_agent.image_store import MIGRATION_IMAGES
 from berth_agent.loop import Agent
 from berth_agent.state import CrashPolicy
 from berth_agent.status import serve_status
 
 log = logging.getLogger("berth.agent")
 
-# The agent keeps no state of its own: identity lives on the containers, truth in the API.
-MIGRATIONS: list[str] = []
+# Identity lives on the containers, truth in the API; the agent's only table records the
+# images it brought into use, so pruning never touches anything else on the host.
+MIGRATIONS: list[str] = [MIGRATION_IMAGES]
 
 
-async def main(ctx: ServiceContext, policy: CrashPolicy | None = None) -> None:
+async def main(
+    ctx: ServiceContext, policy: CrashPolicy | None = None, *, started: Callable[[Agent], None] | None = None
+) -> None:
     host = ctx.settings.host_id
     async with aiodocker.Docker() as docker:
-        agent = Agent(docker, ctx.nc, ctx.js, instance=ctx.env.instance, host=host, policy=policy or CrashPolicy())
+        agent = Agent(
+            docker,
+            ctx.nc,
+            ctx.js,
+            instance=ctx.env.instance,
+            host=host,
+            policy=policy or CrashPolicy(),
+            pool=ctx.pool,
+        )
+        if started is not None:
+            started(agent)
         status = await serve_status(ctx.nc, docker, ctx.env.instance, host)
         log.info("runtime agent for host %s, instance %s", host, ctx.env.instance)
         try:
             consumer = agent_command_consumer(host)
-            await asyncio.gather(agent.run(), commands.consume(ctx.js, consumer, agent.reconcile_app))
+            await asyncio.gather(agent.run(), commands.consume(ctx.js, consumer, agent.dispatch))
         finally:
             with contextlib.suppress(Exception):
                 await status.unsubscribe()

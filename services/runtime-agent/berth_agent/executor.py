@@ -20,26 +20,31 @@ from berth_shared.proxy import ACTIVE_HEALTH_INTERVAL_SECONDS, PROXY_SWITCH_SECO
 
 from berth_agent import container_config as config
 from berth_agent.engine import raise_if_engine_down
+from berth_agent.firewall import Firewall
 from berth_agent.memory import MemoryStore
+from berth_agent.netfilter import DrainRule
 from berth_agent.planner import (
     CleanUp,
     ConfirmLive,
     Deploy,
     GiveUp,
+    HardRestart,
     RecheckAt,
     RemoveContainers,
     Restart,
     Restore,
     Step,
 )
+from berth_agent.pruner import ImagePruner
 from berth_agent.publisher import Publisher
 from berth_agent.readiness import NotReady, Probe, health_url, wait_ready
 from berth_agent.state import ObservedContainer, ObservedNetwork
 
 log = logging.getLogger("berth.agent.executor")
 
-# Caddy's active health check runs every 0.5 s (design §5); wait a little over two intervals
-# after the new slot is ready so the proxy has marked it healthy before the old slot stops.
+# Caddy's active health check runs every 0.5 s (design §5); the agent waits PROXY_SWITCH_SECONDS
+# (a little over two intervals) after the new slot is ready, so the proxy has marked it healthy,
+# and again after it refused new connections to the old slot, so the proxy has marked it down.
 PULL_TIMEOUT_SECONDS = 120.0
 
 
@@ -70,6 +75,9 @@ class Executor:
         memory: MemoryStore,
         expected_stops: set[str],
         schedule_recheck: Callable[[str, float], None],
+        firewall: Firewall,
+        images: ImagePruner,
+        on_live: Callable[[], None] = lambda: None,
     ) -> None:
         self._docker = docker
         self._instance = instance
@@ -78,6 +86,9 @@ class Executor:
         self._memory = memory
         self._expected_stops = expected_stops
         self._schedule_recheck = schedule_recheck
+        self._firewall = firewall
+        self._images = images
+        self._on_live = on_live
 
     async def run(self, step: Step) -> None:
         match step:
@@ -100,12 +111,17 @@ class Executor:
 
     # -- rollouts ------------------------------------------------------------------------
     async def deploy(self, step: Deploy) -> None:
+        async with self._images.using(step.release.image):
+            await self._deploy(step)
+
+    async def _deploy(self, step: Deploy) -> None:
         app, release, slot = step.app, step.release, step.slot
         log.info("deploying %s in slot %s", release.release_id, slot, extra={"app_id": app.app_id})
         try:
             digest = await self.resolve_image(app, release, slot)
             await self.ensure_network(app, release, slot)
             await self.remove_all(step.evict)
+            await self._firewall.unblock(app.app_id, slot)  # the slot's address may still be drained
             container_id = step.adopt.container_id if step.adopt else await self.create(app, release, slot)
         except RolloutFailed as exc:
             await self.fail(app.app_id, release.release_id, exc.reason)
@@ -120,6 +136,7 @@ class Executor:
         await self.let_proxy_switch(app, release, slot)
         await self.retire(app, release, step.retire)
         await self.go_live(app, release, slot, container_id, digest)
+        self._on_live()
 
     async def confirm_live(self, step: ConfirmLive) -> None:
         app, release, container = step.app, step.release, step.container
@@ -129,14 +146,20 @@ class Executor:
             await self.fail(app.app_id, release.release_id, exc.reason)
             return
         digest = await self.image_digest(release.image)
+        await self._images.record(digest, app.app_id, release.image)
         await self.go_live(app, release, container.slot, container.container_id, digest)
 
     async def restore(self, step: Restore) -> None:
+        async with self._images.using(step.release.image):
+            await self._restore(step)
+
+    async def _restore(self, step: Restore) -> None:
         app, release, slot = step.app, step.release, step.slot
         log.info("restoring live release %s", release.release_id, extra={"app_id": app.app_id})
         try:
             await self.resolve_image(app, release, slot)
             await self.ensure_network(app, release, slot)
+            await self._firewall.unblock(app.app_id, slot)
             container_id = await self.create(app, release, slot)
             await self.start(app, release, slot, container_id)
         except RolloutFailed as exc:
@@ -149,6 +172,7 @@ class Executor:
         digest = await self.image_digest(release.image)
         if not digest:
             digest = await self.pull(release.image)
+        await self._images.record(digest, app.app_id, release.image)
         await self._publish.step(
             app.app_id, release.release_id, "image.resolved", slot=slot, detail=digest, duration_ms=watch.lap_ms()
         )
@@ -255,25 +279,46 @@ class Executor:
 
     async def retire(self, app: DesiredApp, release: DesiredRelease, old: Iterable[ObservedContainer]) -> None:
         for container in old:
-            watch = Stopwatch()
-            await self.stop(container.container_id, release.stop_timeout_seconds)
-            await self._publish.step(
-                app.app_id,
-                release.release_id,
-                "old.drained",
+            try:
+                await self.drain(app, release, container)
+            finally:
+                await self._firewall.end_drain(app.app_id, container.slot)
+
+    async def drain(self, app: DesiredApp, release: DesiredRelease, container: ObservedContainer) -> None:
+        """Refuse new connections to the old slot, let the proxy mark it down, then stop it:
+        in-flight requests (established connections) go on until SIGTERM, then the stop timeout."""
+        watch = Stopwatch()
+        timeout = release.stop_timeout_seconds
+        refused = ""
+        if container.running:
+            rule = DrainRule(
+                instance=self._instance,
+                app_id=app.app_id,
                 slot=container.slot,
-                detail=f"{container.name} stopped (timeout {release.stop_timeout_seconds}s)",
-                duration_ms=watch.lap_ms(),
+                address=slot_address(app.subnet, container.slot),
+                port=container.port or app.port,
             )
-            await self.remove(container.container_id)
-            await self._publish.step(
-                app.app_id,
-                release.release_id,
-                "old.stopped",
-                slot=container.slot,
-                detail=f"{container.name} removed",
-                duration_ms=watch.lap_ms(),
-            )
+            if await self._firewall.block(rule):
+                await asyncio.sleep(PROXY_SWITCH_SECONDS)
+                refused = f"new connections to {rule.address}:{rule.port} refused; "
+        await self.stop(container.container_id, timeout)
+        await self._publish.step(
+            app.app_id,
+            release.release_id,
+            "old.drained",
+            slot=container.slot,
+            detail=f"{refused}{container.name} stopped (timeout {timeout}s)",
+            duration_ms=watch.lap_ms(),
+        )
+        await self.remove(container.container_id)
+        await self._publish.step(
+            app.app_id,
+            release.release_id,
+            "old.stopped",
+            slot=container.slot,
+            detail=f"{container.name} removed",
+            duration_ms=watch.lap_ms(),
+        )
 
     async def go_live(
         self, app: DesiredApp, release: DesiredRelease, slot: Slot, container_id: str, digest: str
@@ -300,6 +345,36 @@ class Executor:
             raise_if_engine_down(exc)
             log.warning("restart failed: %s", exc.message, extra={"app_id": step.app_id})
 
+    async def hard_restart(self, step: HardRestart) -> None:
+        """``restart?hard=true``: ``docker restart`` with the release's stop timeout, then readiness."""
+        app, release, container = step.app, step.release, step.container
+        log.info("restarting %s in place", container.name, extra={"app_id": app.app_id})
+        watch = Stopwatch()
+        if container.running:
+            self._expected_stops.add(container.container_id)  # its death is asked for, not a crash
+        try:
+            await self._docker.containers.container(container.container_id).restart(t=release.stop_timeout_seconds)
+        except aiodocker.DockerError as exc:
+            raise_if_engine_down(exc)
+            self._expected_stops.discard(container.container_id)
+            log.warning("restart in place refused: %s", exc.message, extra={"app_id": app.app_id})
+            return
+        url = health_url(slot_address(app.subnet, container.slot), app.port, app.health_path)
+        try:
+            await wait_ready(self._docker, container.container_id, Probe(url, release.deadline_seconds))
+            detail = f"{container.name} restarted in place (timeout {release.stop_timeout_seconds}s); ready: GET {url}"
+        except NotReady as exc:
+            detail = f"{container.name} restarted in place; not ready: {exc.reason}"
+            log.warning("restarted in place but not ready: %s", exc.reason, extra={"app_id": app.app_id})
+        await self._publish.step(
+            app.app_id,
+            release.release_id,
+            "container.restarted",
+            slot=container.slot,
+            detail=detail,
+            duration_ms=watch.lap_ms(),
+        )
+
     async def give_up(self, step: GiveUp) -> None:
         self._memory.gave_up(step.app_id, step.release_id)
         crashed = AppCrashed(
@@ -312,6 +387,8 @@ class Executor:
     async def clean_up(self, step: CleanUp) -> None:
         await self.remove_all(step.containers)
         await self.remove_networks(step.networks)
+        await self._firewall.unblock(step.app_id)
+        await self._images.forget_app(step.app_id)
         self._memory.cleaned_up(step.app_id)
         await self._publish.release_event("cleaned_up", step.app_id, AppCleanedUp(app_id=step.app_id, host=self._host))
         log.info("cleaned up", extra={"app_id": step.app_id})

@@ -3,6 +3,8 @@
 One app at a time per app (a lock each), many apps at once. It runs on every command, on every
 Docker event that matters (a container died), after every event-stream reconnect, at backoff
 deadlines the planner asks for, and every ``resync_seconds`` for every app of this host.
+Hard restarts run under the same per-app lock; image pruning runs every ``prune_seconds`` and
+after every rollout that went live.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections import defaultdict
 from typing import Any
 
 import aiodocker
+import asyncpg
 import nats.errors
 from berth_shared import bus
 from berth_shared.contracts.desired import (
@@ -26,6 +29,7 @@ from berth_shared.contracts.desired import (
     GetDesired,
     ListDesired,
 )
+from berth_shared.contracts.releases import AgentCommand, ReconcileApp, RestartInPlace
 from berth_shared.errors import BusUnavailable
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -33,9 +37,13 @@ from nats.js import JetStreamContext
 from berth_agent.docker_events import follow, to_container_event
 from berth_agent.engine import raise_if_engine_down
 from berth_agent.executor import Executor
+from berth_agent.firewall import Firewall
+from berth_agent.image_store import ImageStore
+from berth_agent.images import PrunePlan
 from berth_agent.memory import MemoryStore
 from berth_agent.observe import observe
-from berth_agent.planner import DEFAULT_POLICY, plan
+from berth_agent.planner import DEFAULT_POLICY, HardRestart, plan, plan_hard_restart
+from berth_agent.pruner import PRUNE_EVERY_SECONDS, ImagePruner
 from berth_agent.publisher import Publisher
 from berth_agent.state import ActualState, CrashPolicy, DesiredState, live_release_id, unrecorded_deaths
 
@@ -56,6 +64,9 @@ class Agent:
         host: str,
         policy: CrashPolicy = DEFAULT_POLICY,
         resync_seconds: float = RESYNC_SECONDS,
+        pool: asyncpg.Pool | None = None,
+        prune_seconds: float = PRUNE_EVERY_SECONDS,
+        firewall: Firewall | None = None,
     ) -> None:
         self.docker = docker
         self.nc = nc
@@ -63,9 +74,12 @@ class Agent:
         self.host = host
         self.policy = policy
         self.resync_seconds = resync_seconds
+        self.prune_seconds = prune_seconds
         self.memory = MemoryStore(policy.window_seconds)
         self.expected_stops: set[str] = set()
         self.publisher = Publisher(js)
+        self.firewall = firewall or Firewall(instance)
+        self.images = ImagePruner(docker, ImageStore(pool, instance, host) if pool is not None else None)
         self.executor = Executor(
             docker,
             instance=instance,
@@ -74,24 +88,55 @@ class Agent:
             memory=self.memory,
             expected_stops=self.expected_stops,
             schedule_recheck=self.schedule_recheck,
+            firewall=self.firewall,
+            images=self.images,
+            on_live=self.request_prune,
         )
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._dirty: set[str] = set()
         self._runners: dict[str, asyncio.Task[None]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._resync: asyncio.Task[None] | None = None
+        self._prune: asyncio.Task[None] | None = None
 
     # -- one app ---------------------------------------------------------------------------
     async def reconcile_app(self, app_id: str) -> None:
         """Converge one app now. Raises EngineUnavailable / BusUnavailable when it could not."""
         async with self._locks[app_id]:
             app = await self.fetch_desired(app_id)
+            # No drain runs outside this lock, so any rule of this app now is a leftover.
+            await self.firewall.sweep_app(app_id)
             try:
                 actual = await observe(self.docker, self.instance, app_id)
                 await self.converge(app_id, app, actual)
             except Exception as exc:
                 raise_if_engine_down(exc)
                 raise
+
+    async def restart_in_place(self, command: RestartInPlace) -> None:
+        """``restart?hard=true``: restart the live container of the release where it is."""
+        app_id = command.app_id
+        async with self._locks[app_id]:
+            app = await self.fetch_desired(app_id)
+            await self.firewall.sweep_app(app_id)
+            try:
+                actual = await observe(self.docker, self.instance, app_id)
+                decided = plan_hard_restart(app, actual, self.memory.of(app_id), command.release_id)
+                if not isinstance(decided, HardRestart):
+                    log.warning("hard restart of %s ignored: %s", command.release_id, decided, extra={"app_id": app_id})
+                    return
+                await self.executor.hard_restart(decided)
+            except Exception as exc:
+                raise_if_engine_down(exc)
+                raise
+
+    async def dispatch(self, command: AgentCommand) -> None:
+        """Carry out one command from the agent's consumer."""
+        match command:
+            case ReconcileApp():
+                await self.reconcile_app(command.app_id)
+            case RestartInPlace():
+                await self.restart_in_place(command)
 
     async def converge(self, app_id: str, app: DesiredApp | None, actual: ActualState) -> None:
         now = time.time()
@@ -147,10 +192,11 @@ class Agent:
                 self.nc, DESIRED_LIST, ListDesired(host=self.host), DesiredListReply, timeout=DESIRED_TIMEOUT_SECONDS
             )
             actual = await observe(self.docker, self.instance)
+            drained = await self.firewall.stale_apps()  # rules left by a crash, of apps maybe gone
         except Exception as exc:
             log.warning("resync skipped: %s", exc)
             return
-        for app_id in sorted({app.app_id for app in listed.apps} | actual.app_ids()):
+        for app_id in sorted({app.app_id for app in listed.apps} | actual.app_ids() | drained):
             self.trigger(app_id)
 
     def request_resync(self) -> None:
@@ -161,6 +207,35 @@ class Agent:
         while True:
             await asyncio.sleep(self.resync_seconds)
             self.request_resync()
+
+    # -- images ----------------------------------------------------------------------------
+    async def prune_images(self) -> PrunePlan:
+        """Remove the images this agent used that no app keeps and nothing uses.
+        Skipped (empty plan) when the API cannot say what every app keeps."""
+        try:
+            listed = await bus.request(
+                self.nc, DESIRED_LIST, ListDesired(host=self.host), DesiredListReply, timeout=DESIRED_TIMEOUT_SECONDS
+            )
+        except (nats.errors.Error, TimeoutError) as exc:
+            log.warning("image prune skipped: desired state unavailable (%s)", type(exc).__name__)
+            return PrunePlan()
+        keep = [image for app in listed.apps if not app.deleted for image in app.keep_images]
+        return await self.images.prune(keep)
+
+    async def _prune_logged(self) -> None:
+        try:
+            await self.prune_images()
+        except Exception as exc:
+            log.warning("image prune failed: %s", exc)
+
+    def request_prune(self) -> None:
+        if self._prune is None or self._prune.done():
+            self._prune = asyncio.create_task(self._prune_logged())
+
+    async def prune_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.prune_seconds)
+            self.request_prune()
 
     # -- docker events ---------------------------------------------------------------------
     async def on_docker_event(self, raw: dict[str, Any]) -> None:
@@ -181,14 +256,14 @@ class Agent:
     async def run(self) -> None:
         """Follow Docker and resync periodically until cancelled (commands are consumed elsewhere)."""
         try:
-            await asyncio.gather(self.follow_docker(), self.resync_periodically())
+            await asyncio.gather(self.follow_docker(), self.resync_periodically(), self.prune_periodically())
         finally:
             await self.shutdown()
 
     async def shutdown(self) -> None:
         for timer in self._timers.values():
             timer.cancel()
-        tasks = [*self._runners.values(), *([self._resync] if self._resync else [])]
+        tasks = [*self._runners.values(), *(t for t in (self._resync, self._prune) if t is not None)]
         for task in tasks:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

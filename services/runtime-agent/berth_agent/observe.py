@@ -48,7 +48,16 @@ def parse_container(inspect: dict[str, Any]) -> ObservedContainer | None:
         exit_code=int(state.get("ExitCode") or 0),
         finished_at=docker_time(state.get("FinishedAt")),
         oom_killed=bool(state.get("OOMKilled")),
+        port=env_port(inspect.get("Config", {}).get("Env") or []),
     )
+
+
+def env_port(env: list[str]) -> int:
+    for entry in env:
+        key, _, value = entry.partition("=")
+        if key == "PORT" and value.isdigit():
+            return int(value)
+    return 0
 
 
 def parse_network(listed: dict[str, Any]) -> ObservedNetwork | None:

@@ -201,3 +201,31 @@ def plan_crash_recovery(
     if now < at:
         return [RecheckAt(app_id, at)]
     return [Restart(app_id, release_id, container.container_id, attempt=len(deaths))]
+
+
+@dataclass(frozen=True)
+class HardRestart:
+    """``restart?hard=true``: restart the live release's container where it is (a short outage)."""
+
+    app: DesiredApp
+    release: DesiredRelease
+    container: ObservedContainer
+
+
+def plan_hard_restart(
+    app: DesiredApp | None, actual: ActualState, memory: AppMemory, release_id: str
+) -> HardRestart | str:
+    """The restart to carry out, or why there is none (the command is then acked and dropped:
+    a stale or mistaken hard restart must never touch another release's container)."""
+    if app is None or app.deleted:
+        return "the app is gone"
+    release = app.release
+    if release is None or release.release_id != release_id:
+        return f"release {release_id} is not the app's current release"
+    if live_release_id(app, memory) != release_id:
+        return f"release {release_id} is not live"
+    own = [c for c in actual.containers_of(app.app_id) if c.release_id == release_id]
+    current, _ = pick_current(own)
+    if current is None:
+        return f"release {release_id} has no container on this host"
+    return HardRestart(app, release, current)

@@ -27,6 +27,7 @@ class ObservedContainer:
     exit_code: int = 0
     finished_at: float = 0.0  # epoch seconds; 0 when it never finished
     oom_killed: bool = False
+    port: int = 0  # the PORT it was given (0 when unknown); a port change leaves old slots on the old one
 
     @property
     def running(self) -> bool:

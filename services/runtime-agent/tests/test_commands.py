@@ -4,8 +4,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from berth_agent.commands import RETRY_DELAY_SECONDS, handle
+from berth_agent.loop import Agent
 from berth_shared.contracts.base import encode
-from berth_shared.contracts.releases import ReconcileApp
+from berth_shared.contracts.releases import AgentCommand, ReconcileApp, RestartInPlace, restart_subject
 from berth_shared.errors import BusUnavailable, EngineUnavailable
 
 
@@ -35,31 +36,83 @@ def command(app_id: str = "app1") -> FakeMsg:
 
 
 async def test_acked_after_the_reconcile_finished() -> None:
-    seen: list[str] = []
+    seen: list[AgentCommand] = []
 
-    async def reconcile(app_id: str) -> None:
-        seen.append(app_id)
+    async def dispatch(command: AgentCommand) -> None:
+        seen.append(command)
 
     msg = command()
-    await handle(msg, reconcile)  # type: ignore[arg-type]
-    assert seen == ["app1"] and msg.settled == [("ack", None)]
+    await handle(msg, dispatch)  # type: ignore[arg-type]
+    assert [(type(c), c.app_id) for c in seen] == [(ReconcileApp, "app1")] and msg.settled == [("ack", None)]
+
+
+async def test_restart_in_place_is_decoded_and_dispatched_as_such() -> None:
+    seen: list[AgentCommand] = []
+
+    async def dispatch(command: AgentCommand) -> None:
+        seen.append(command)
+
+    sent = RestartInPlace(app_id="app1", release_id="rel1")
+    msg = FakeMsg(encode(sent), subject=restart_subject("h1"))
+    await handle(msg, dispatch)  # type: ignore[arg-type]
+    assert seen == [sent] and isinstance(seen[0], RestartInPlace)
+    assert msg.settled == [("ack", None)]
+
+
+async def test_a_restart_that_cannot_reach_the_engine_is_redelivered() -> None:
+    async def dispatch(command: AgentCommand) -> None:
+        raise EngineUnavailable("docker down")
+
+    msg = FakeMsg(encode(RestartInPlace(app_id="app1", release_id="rel1")), subject=restart_subject("h1"))
+    await handle(msg, dispatch)  # type: ignore[arg-type]
+    assert msg.settled == [("nak", RETRY_DELAY_SECONDS)]
 
 
 async def test_unreachable_engine_or_api_naks_with_a_delay() -> None:
     for error in (EngineUnavailable("docker down"), BusUnavailable("api down")):
 
-        async def reconcile(app_id: str, error: Exception = error) -> None:
+        async def failing(command: AgentCommand, error: Exception = error) -> None:
             raise error
 
         msg = command()
-        await handle(msg, reconcile)  # type: ignore[arg-type]
+        await handle(msg, failing)  # type: ignore[arg-type]
         assert msg.settled == [("nak", RETRY_DELAY_SECONDS)]
 
 
 async def test_undecodable_command_is_terminated() -> None:
-    async def reconcile(app_id: str) -> None:
+    async def dispatch(command: AgentCommand) -> None:
         raise AssertionError("must not run")
 
-    msg = FakeMsg(b"not json")
-    await handle(msg, reconcile)  # type: ignore[arg-type]
-    assert msg.settled == [("term", None)]
+    for data in (b"not json", b'{"type": "SomethingElse", "app_id": "app1"}'):
+        msg = FakeMsg(data)
+        await handle(msg, dispatch)  # type: ignore[arg-type]
+        assert msg.settled == [("term", None)]
+
+
+async def test_unknown_fields_of_a_known_command_are_ignored() -> None:
+    seen: list[AgentCommand] = []
+
+    async def dispatch(command: AgentCommand) -> None:
+        seen.append(command)
+
+    msg = FakeMsg(b'{"type": "RestartInPlace", "app_id": "a", "release_id": "r", "future": 1}')
+    await handle(msg, dispatch)  # type: ignore[arg-type]
+    assert [(c.app_id, getattr(c, "release_id", None)) for c in seen] == [("a", "r")]
+    assert msg.settled == [("ack", None)]
+
+
+async def test_the_agent_routes_each_command_to_its_handler() -> None:
+    agent = Agent(None, None, None, instance="i1", host="h1")  # type: ignore[arg-type]  # no I/O on this path
+    calls: list[tuple[str, object]] = []
+
+    async def reconcile_app(app_id: str) -> None:
+        calls.append(("reconcile", app_id))
+
+    async def restart_in_place(command: RestartInPlace) -> None:
+        calls.append(("restart", (command.app_id, command.release_id)))
+
+    agent.reconcile_app = reconcile_app  # type: ignore[method-assign]
+    agent.restart_in_place = restart_in_place  # type: ignore[method-assign]
+    await agent.dispatch(ReconcileApp(app_id="a1"))
+    await agent.dispatch(RestartInPlace(app_id="a2", release_id="r2"))
+    assert calls == [("reconcile", "a1"), ("restart", ("a2", "r2"))]

@@ -4,7 +4,9 @@ import aiodocker
 import pytest
 from berth_agent.engine import is_engine_down
 from berth_agent.executor import Executor
+from berth_agent.firewall import Firewall
 from berth_agent.memory import MemoryStore
+from berth_agent.pruner import ImagePruner
 from berth_agent.publisher import Publisher
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease
 from berth_shared.errors import EngineUnavailable
@@ -31,6 +33,8 @@ async def test_an_unreachable_engine_postpones_instead_of_failing_the_release() 
             memory=MemoryStore(),
             expected_stops=set(),
             schedule_recheck=lambda app_id, at: None,
+            firewall=Firewall("inst1"),
+            images=ImagePruner(docker, None),
         )
         with pytest.raises(EngineUnavailable):
             await executor.create(app, release, "a")

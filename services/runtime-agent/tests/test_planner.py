@@ -5,11 +5,13 @@ from berth_agent.planner import (
     ConfirmLive,
     Deploy,
     GiveUp,
+    HardRestart,
     RecheckAt,
     RemoveContainers,
     Restart,
     Restore,
     plan,
+    plan_hard_restart,
 )
 from berth_agent.state import (
     ActualState,
@@ -226,3 +228,39 @@ def test_apps_outside_the_scope_of_a_partial_answer_are_left_alone() -> None:
     other = container("x1", "a", app_id="other")
     assert plan(desired(scope=frozenset({APP_ID})), actual(other), NOW, Memory()) == []
     assert plan(desired(scope=frozenset({"other"})), actual(other), NOW, Memory()) == [CleanUp("other", (other,))]
+
+
+# -- hard restart (restart?hard=true) ---------------------------------------------------------
+
+
+def test_hard_restart_targets_the_live_release_container() -> None:
+    live = release("r1", status="live")
+    current = container("r1", "b")
+    decided = plan_hard_restart(app(live), actual(current), AppMemory(), "r1")
+    assert decided == HardRestart(app(live), live, current)
+
+
+def test_hard_restart_of_a_release_made_live_by_this_agent() -> None:
+    rel = release("r1", status="starting")
+    decided = plan_hard_restart(app(rel), actual(container("r1", "a")), AppMemory(live_release="r1"), "r1")
+    assert isinstance(decided, HardRestart) and decided.container.slot == "a"
+
+
+def test_hard_restart_prefers_the_running_container_over_a_duplicate() -> None:
+    live = release("r1", status="live")
+    decided = plan_hard_restart(
+        app(live), actual(container("r1", "a", running=False), container("r1", "b")), AppMemory(), "r1"
+    )
+    assert isinstance(decided, HardRestart) and decided.container.slot == "b"
+
+
+def test_hard_restart_is_refused_for_anything_but_the_live_release() -> None:
+    live = release("r1", status="live")
+    others = actual(container("r1", "a"), container("r0", "b"))
+    assert plan_hard_restart(None, others, AppMemory(), "r1") == "the app is gone"
+    assert plan_hard_restart(app(live, deleted=True), others, AppMemory(), "r1") == "the app is gone"
+    assert "not the app's current release" in str(plan_hard_restart(app(live), others, AppMemory(), "r0"))
+    assert "not the app's current release" in str(plan_hard_restart(app(None), others, AppMemory(), "r1"))
+    pending = release("r1", status="pending")  # still rolling out: a deploy, not a restart
+    assert "is not live" in str(plan_hard_restart(app(pending), others, AppMemory(), "r1"))
+    assert "has no container" in str(plan_hard_restart(app(live), actual(container("r0", "b")), AppMemory(), "r1"))

@@ -1,0 +1,129 @@
+"""Runs the drain rules :mod:`berth_agent.netfilter` builds (``iptables -w``, as root, host netns).
+
+Thin: it only spawns iptables with prepared argument lists. When iptables is missing or refuses
+(no privileges, no kernel support) it warns once and every drain falls back to what the agent
+did before: wait for the proxy's health check, then stop the old container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+
+from berth_agent import netfilter
+from berth_agent.netfilter import DrainRule, ListedRule
+
+log = logging.getLogger("berth.agent.firewall")
+
+
+class Firewall:
+    def __init__(self, instance: str, binary: str = "iptables") -> None:
+        self.instance = instance
+        self._binary = shutil.which(binary)
+        self._warned = False
+        self._draining: set[tuple[str, str]] = set()
+        # Apps believed to have rules; None until the first listing. Lets the per-reconcile
+        # sweep skip spawning iptables for the (usual) app that has none.
+        self._known: set[str] | None = None
+
+    @property
+    def available(self) -> bool:
+        return self._binary is not None
+
+    def draining(self) -> frozenset[tuple[str, str]]:
+        return frozenset(self._draining)
+
+    def _warn_once(self, reason: str) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("cannot drain slots with iptables (%s): old slots stop after the proxy switch wait", reason)
+
+    async def _run(self, args: list[str]) -> tuple[int, str, str]:
+        if self._binary is None:
+            self._warn_once("iptables not found")
+            return 127, "", "iptables not found"
+        try:
+            process = await asyncio.create_subprocess_exec(
+                self._binary,
+                *args,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await process.communicate()
+        except OSError as exc:
+            self._warn_once(str(exc))
+            return 126, "", str(exc)
+        return process.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+
+    # -- draining --------------------------------------------------------------------------
+    async def block(self, rule: DrainRule) -> bool:
+        """Refuse new connections to the rule's slot; True when the OUTPUT rule is in place."""
+        self._draining.add((rule.app_id, rule.slot))
+        blocked = False
+        for chain in netfilter.CHAINS:
+            code, _, _ = await self._run(netfilter.check_args(chain, rule))
+            if code == 0:
+                blocked = blocked or chain == "OUTPUT"
+                continue
+            code, _, err = await self._run(netfilter.insert_args(chain, rule))
+            if code != 0:
+                if self.available:
+                    self._warn_once(f"iptables -I {chain} failed: {err.strip()}")
+                continue
+            blocked = blocked or chain == "OUTPUT"
+        if blocked and self._known is not None:
+            self._known.add(rule.app_id)
+        return blocked
+
+    async def end_drain(self, app_id: str, slot: str) -> None:
+        """The drain of ``slot`` is over (its container is gone): let connections through again."""
+        self._draining.discard((app_id, slot))
+        await self.unblock(app_id, slot)
+
+    # -- removal ---------------------------------------------------------------------------
+    async def list_rules(self) -> list[ListedRule]:
+        if not self.available:
+            return []
+        rules: list[ListedRule] = []
+        for chain in netfilter.CHAINS:
+            code, out, _ = await self._run(netfilter.list_args(chain))
+            if code == 0:
+                rules.extend(netfilter.parse_listing(chain, out))
+        return rules
+
+    async def remove(self, rules: list[ListedRule]) -> None:
+        for rule in rules:
+            code, _, err = await self._run(netfilter.delete_args(rule))
+            if code != 0:  # removed concurrently: fine
+                log.debug("iptables -D %s: %s", rule.chain, err.strip())
+
+    async def unblock(self, app_id: str, slot: str | None = None) -> int:
+        """Remove this app's rules (of one slot when given) unless a drain in progress owns them."""
+        listed = await self.list_rules()
+        mine = netfilter.rules_of(listed, self.instance, app_id, slot)
+        doomed = [r for r in mine if (r.app_id, r.slot) not in self._draining]
+        await self.remove(doomed)
+        left = [r for r in netfilter.rules_of(listed, self.instance, app_id) if r not in doomed]
+        if self._known is not None and not left:
+            self._known.discard(app_id)
+        if doomed:
+            log.info("removed %d drain rule(s)", len(doomed), extra={"app_id": app_id})
+        return len(doomed)
+
+    async def sweep_app(self, app_id: str) -> None:
+        """Remove rules left behind for ``app_id`` (crash mid-drain, app gone); cheap when none."""
+        if not self.available:
+            return
+        if self._known is None:
+            await self.stale_apps()
+        if self._known is not None and app_id not in self._known:
+            return
+        await self.unblock(app_id)
+
+    async def stale_apps(self) -> frozenset[str]:
+        """List every rule of this instance; the apps with rules no drain in progress owns."""
+        listed = await self.list_rules()
+        self._known = set(netfilter.apps_with_rules(listed, self.instance)) | {a for a, _ in self._draining}
+        stale = netfilter.stale_rules(listed, self.instance, self.draining())
+        return frozenset(r.app_id for r in stale)

@@ -1,0 +1,97 @@
+"""Which images the agent may prune: a pure decision over plain data (no I/O; mypy strict).
+
+The agent only ever considers images it recorded itself when it brought them into use for a
+Berth release (``agent.images``); anything else on the host is not its business. A recorded
+image is pruned only when none of its names is kept by an app (``DesiredApp.keep_images``: the
+images of each app's last releases), used by a container, or used by a rollout in progress.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+DOCKER_HUB_PREFIXES = ("docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/")
+
+
+@dataclass(frozen=True)
+class RecordedImage:
+    """A row of ``agent.images``: ``ref`` (as the release named it) resolved to ``image_id`` for ``app_id``."""
+
+    image_id: str
+    app_id: str
+    ref: str
+
+
+@dataclass(frozen=True)
+class LocalImage:
+    """What Docker has for an image id now."""
+
+    image_id: str
+    tags: tuple[str, ...] = ()
+    digests: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PruneTarget:
+    """Remove the references the agent used (``refs``; untagging leaves other tags alone), or the id."""
+
+    image_id: str
+    refs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    remove: tuple[PruneTarget, ...] = ()
+    forget: tuple[str, ...] = field(default=())  # image ids no longer on the host: drop their rows
+
+
+def normalize(name: str) -> str:
+    """One spelling per image name: Docker Hub prefixes dropped, ``:latest`` implied."""
+    name = name.strip()
+    if name.startswith("sha256:") or not name:
+        return name
+    for prefix in DOCKER_HUB_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+            break
+    if "@" in name:
+        return name
+    last = name.rsplit("/", 1)[-1]
+    return name if ":" in last else f"{name}:latest"
+
+
+def names_of(image_id: str, refs: Iterable[str], local: LocalImage | None) -> frozenset[str]:
+    names = {image_id, *refs}
+    if local is not None:
+        names.update(local.tags)
+        names.update(local.digests)
+    return frozenset(normalize(n) for n in names if n)
+
+
+def plan_prune(
+    recorded: Iterable[RecordedImage],
+    local: Mapping[str, LocalImage],
+    keep: Iterable[str],
+    in_use: Iterable[str],
+) -> PrunePlan:
+    """``keep``: every app's kept images; ``in_use``: image ids/refs of every container and of
+    every rollout in progress. Images absent from ``local`` are forgotten, not removed."""
+    protected = frozenset(normalize(n) for n in (*keep, *in_use) if n)
+    refs_by_id: defaultdict[str, set[str]] = defaultdict(set)
+    for row in recorded:
+        refs_by_id[row.image_id].add(row.ref)
+    remove: list[PruneTarget] = []
+    forget: list[str] = []
+    for image_id in sorted(refs_by_id):
+        refs = refs_by_id[image_id]
+        present = local.get(image_id)
+        if present is None:
+            forget.append(image_id)
+            continue
+        if names_of(image_id, refs, present) & protected:
+            continue
+        ours = tuple(sorted(r for r in refs if r and not r.startswith("sha256:")))
+        remove.append(PruneTarget(image_id=image_id, refs=ours))
+    return PrunePlan(remove=tuple(remove), forget=tuple(forget))

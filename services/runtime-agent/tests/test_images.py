@@ -1,0 +1,83 @@
+"""Which images the agent prunes, decided on plain data."""
+
+from __future__ import annotations
+
+from berth_agent.images import LocalImage, PrunePlan, PruneTarget, RecordedImage, normalize, plan_prune
+
+
+def rows(*entries: tuple[str, str, str]) -> list[RecordedImage]:
+    return [RecordedImage(image_id=i, app_id=a, ref=r) for i, a, r in entries]
+
+
+def local(*images: LocalImage) -> dict[str, LocalImage]:
+    return {i.image_id: i for i in images}
+
+
+RECORDED = rows(
+    ("sha256:1", "app", "web:1"),
+    ("sha256:2", "app", "web:2"),
+    ("sha256:3", "app", "web:3"),
+    ("sha256:4", "app", "registry.example/team/web@sha256:d4"),
+    ("sha256:5", "other", "busybox"),
+)
+LOCAL = local(
+    LocalImage("sha256:1", tags=("web:1",)),
+    LocalImage("sha256:2", tags=("web:2",)),
+    LocalImage("sha256:3", tags=("web:3",)),
+    LocalImage("sha256:4", digests=("registry.example/team/web@sha256:d4",)),
+    LocalImage("sha256:5", tags=("busybox:latest",)),
+)
+
+
+def test_unkept_unused_images_are_removed_by_the_refs_the_agent_used() -> None:
+    decided = plan_prune(RECORDED, LOCAL, keep=["web:3"], in_use=[])
+    assert decided == PrunePlan(
+        remove=(
+            PruneTarget("sha256:1", ("web:1",)),
+            PruneTarget("sha256:2", ("web:2",)),
+            PruneTarget("sha256:4", ("registry.example/team/web@sha256:d4",)),
+            PruneTarget("sha256:5", ("busybox",)),
+        )
+    )
+
+
+def test_kept_by_id_tag_or_digest_in_any_spelling() -> None:
+    keep = ["sha256:1", "docker.io/library/web:2", "registry.example/team/web@sha256:d4", "docker.io/library/busybox"]
+    decided = plan_prune(RECORDED, LOCAL, keep=keep, in_use=[])
+    assert [t.image_id for t in decided.remove] == ["sha256:3"]
+
+
+def test_images_of_containers_and_rollouts_in_progress_are_never_removed() -> None:
+    decided = plan_prune(RECORDED, LOCAL, keep=[], in_use=["sha256:1", "web:2", "busybox:latest"])
+    assert [t.image_id for t in decided.remove] == ["sha256:3", "sha256:4"]
+
+
+def test_a_tag_moved_by_the_user_does_not_protect_the_old_image_but_one_the_image_still_has_does() -> None:
+    moved = local(LocalImage("sha256:1", tags=()), LocalImage("sha256:2", tags=("mine:prod", "web:2")))
+    decided = plan_prune(rows(("sha256:1", "app", "web:1"), ("sha256:2", "app", "web:2")), moved, ["mine:prod"], [])
+    assert decided.remove == (PruneTarget("sha256:1", ("web:1",)),)
+
+
+def test_only_recorded_images_are_considered_and_missing_ones_are_forgotten() -> None:
+    decided = plan_prune(rows(("sha256:gone", "app", "web:0")), LOCAL, keep=[], in_use=[])
+    assert decided == PrunePlan(remove=(), forget=("sha256:gone",))
+    assert plan_prune([], LOCAL, keep=[], in_use=[]) == PrunePlan()
+
+
+def test_an_image_recorded_by_two_apps_goes_only_when_neither_keeps_it() -> None:
+    shared = rows(("sha256:1", "app", "web:1"), ("sha256:1", "other", "web:1"))
+    assert plan_prune(shared, LOCAL, keep=["web:1"], in_use=[]).remove == ()
+    assert plan_prune(shared, LOCAL, keep=[], in_use=[]).remove == (PruneTarget("sha256:1", ("web:1",)),)
+
+
+def test_an_image_used_by_id_only_is_removed_by_id() -> None:
+    decided = plan_prune(rows(("sha256:1", "app", "sha256:1")), LOCAL, keep=[], in_use=[])
+    assert decided.remove == (PruneTarget("sha256:1", ()),)
+
+
+def test_normalize() -> None:
+    assert normalize("busybox") == "busybox:latest"
+    assert normalize("docker.io/library/busybox:1.36") == "busybox:1.36"
+    assert normalize("localhost:5000/web") == "localhost:5000/web:latest"
+    assert normalize("ghcr.io/a/b@sha256:ff") == "ghcr.io/a/b@sha256:ff"
+    assert normalize("sha256:abc") == "sha256:abc"
