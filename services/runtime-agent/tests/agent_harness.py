@@ -13,6 +13,7 @@ import contextlib
 import ipaddress
 import json
 import random
+import subprocess
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,9 @@ from typing import Any, TypeVar
 import aiodocker
 import httpx
 import msgspec
+from berth_agent import netfilter
 from berth_agent.entry import MIGRATIONS, main
+from berth_agent.loop import Agent
 from berth_agent.state import CrashPolicy
 from berth_shared import bus, labels
 from berth_shared.contracts.base import Message, encode
@@ -42,7 +45,9 @@ from berth_shared.contracts.releases import (
     ReleaseFailed,
     ReleaseLive,
     ReleaseStep,
+    RestartInPlace,
     reconcile_subject,
+    restart_subject,
 )
 from berth_shared.netplan import APP_PREFIX
 from berth_shared.service import ServiceContext, close_context, open_context
@@ -62,6 +67,7 @@ AgentEventMessage = (
     | ContainerOomKilled
 )
 M = TypeVar("M", bound=Message)
+KEEP_RELEASES = 5  # the API keeps the images of each app's last 5 releases
 
 _used_subnets: set[str] = set()
 
@@ -136,8 +142,16 @@ class FakeApi:
         command = ReconcileApp(app_id=app_id, reason="test")
         await bus.publish(self.nc.jetstream(), reconcile_subject(self.host), command, msg_id=command.id)
 
-    async def set_release(self, app_id: str, release: DesiredRelease) -> None:
-        self.apps[app_id] = msgspec.structs.replace(self.apps[app_id], release=release)
+    async def restart_in_place(self, app_id: str, release_id: str) -> None:
+        command = RestartInPlace(app_id=app_id, release_id=release_id)
+        await bus.publish(self.nc.jetstream(), restart_subject(self.host), command, msg_id=command.id)
+
+    async def set_release(self, app_id: str, release: DesiredRelease, keep: list[str] | None = None) -> None:
+        """Make ``release`` the desired one; like the API, keep the images of the last 5 releases
+        (or exactly ``keep``)."""
+        app = self.apps[app_id]
+        kept = keep if keep is not None else [*app.keep_images, release.image][-KEEP_RELEASES:]
+        self.apps[app_id] = msgspec.structs.replace(app, release=release, keep_images=kept)
         await self.reconcile(app_id)
 
 
@@ -150,6 +164,7 @@ class Harness:
     instance: str
     host: str
     agents: list[tuple[ServiceContext, asyncio.Task[None]]] = field(default_factory=list)
+    agent_objects: list[Agent] = field(default_factory=list)
 
     def env(self) -> tuple[ServiceEnv, Settings]:
         raw = {**self.infra.service_env("runtime-agent"), "BERTH_INSTANCE": self.instance, "BERTH_HOST_ID": self.host}
@@ -158,7 +173,7 @@ class Harness:
     async def start_agent(self, policy: CrashPolicy | None = None) -> asyncio.Task[None]:
         env, settings = self.env()
         ctx = await open_context("agent", MIGRATIONS, [agent_command_consumer(self.host)], env=env, settings=settings)
-        task = asyncio.create_task(main(ctx, policy))
+        task = asyncio.create_task(main(ctx, policy, started=self.agent_objects.append))
         self.agents.append((ctx, task))
         return task
 
@@ -200,7 +215,28 @@ class Harness:
         wanted = [*labels.instance_filter(self.instance), f"{labels.APP}={app_id}"]
         return list(await self.docker.networks.list(filters={"label": wanted}))
 
+    async def agent(self) -> Agent:
+        """The most recently started agent object (once its main has built it)."""
+        count = len(self.agents)
+        await eventually(lambda: len(self.agent_objects) >= count, timeout=10)
+        return self.agent_objects[-1]
+
+    def drain_rules(self, app_id: str | None = None) -> list[netfilter.ListedRule]:
+        """This test instance's drain rules in the host's OUTPUT and FORWARD chains."""
+        found: list[netfilter.ListedRule] = []
+        for chain in netfilter.CHAINS:
+            listing = subprocess.run(
+                ["iptables", *netfilter.list_args(chain)], check=True, capture_output=True, text=True
+            ).stdout
+            found.extend(netfilter.rules_of(netfilter.parse_listing(chain, listing), self.instance, app_id))
+        return found
+
+    def remove_drain_rules(self) -> None:
+        for rule in self.drain_rules():
+            subprocess.run(["iptables", *netfilter.delete_args(rule)], check=False, capture_output=True)
+
     async def remove_everything(self) -> None:
+        self.remove_drain_rules()
         selected = {"label": labels.instance_filter(self.instance)}
         for container in await self.docker.containers.list(all=True, filters=json.dumps(selected)):
             with contextlib.suppress(aiodocker.DockerError):
