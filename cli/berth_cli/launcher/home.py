@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 SERVICES = ("api", "runtime-agent", "router", "logs", "health")
@@ -50,6 +53,11 @@ class Home:
     @property
     def admin_token_file(self) -> Path:
         return self.root / "admin-token"
+
+    @property
+    def master_key_file(self) -> Path:
+        """The keyring that seals env values (only the API process is told where it is)."""
+        return self.root / "master.key"
 
     def prepare(self) -> None:
         for d in (self.root, self.pg_data.parent, self.nats_store, self.caddy_dir, self.logs):
@@ -106,3 +114,46 @@ def load_or_create_admin_token(home: Home, from_env: str | None) -> tuple[str, b
     token = from_env or "berth_" + secrets.token_urlsafe(32)
     _write_private(path, token + "\n")
     return token, True
+
+
+KEYRING_FORMAT = "berth-keyring-v1"  # read and rotated by the API (berth_api.keyring)
+
+
+class MasterKeyError(RuntimeError):
+    pass
+
+
+def check_master_key(raw: str) -> None:
+    """``BERTH_MASTER_KEY`` must be base64 of 32 bytes; say so before anything starts."""
+    try:
+        key = base64.b64decode(raw.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise MasterKeyError(
+            "BERTH_MASTER_KEY must be base64 of 32 random bytes (e.g. `openssl rand -base64 32`)"
+        ) from None
+    if len(key) != 32:
+        raise MasterKeyError(f"BERTH_MASTER_KEY must decode to exactly 32 bytes, got {len(key)}")
+
+
+def ensure_master_key_file(home: Home) -> tuple[Path, bool]:
+    """Create ``$BERTH_HOME/master.key`` (mode 0600) with one fresh key at first start; an
+    existing file is never rewritten here (the API rotates it), only kept private."""
+    path = home.master_key_file
+    if path.exists():
+        path.chmod(0o600)
+        return path, False
+    key_id = "k-" + secrets.token_hex(4)
+    ring = {
+        "format": KEYRING_FORMAT,
+        "current": key_id,
+        "keys": [
+            {
+                "id": key_id,
+                "key": base64.b64encode(secrets.token_bytes(32)).decode(),
+                "createdAt": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                "retiredAt": None,
+            }
+        ],
+    }
+    _write_private(path, json.dumps(ring, indent=2) + "\n")
+    return path, True

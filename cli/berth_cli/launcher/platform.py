@@ -26,6 +26,8 @@ from berth_cli.launcher.home import (
     SERVICES,
     Credentials,
     Home,
+    check_master_key,
+    ensure_master_key_file,
     load_or_create_admin_token,
     load_or_create_credentials,
 )
@@ -118,8 +120,15 @@ class Platform:
             "BERTH_HOST_ID": s.host_id,
             "PYTHONUNBUFFERED": "1",
         }
+        # Children inherit the launcher's environment: the master key reaches the API only.
+        env["BERTH_MASTER_KEY"] = ""
+        env["BERTH_KEYRING_FILE"] = ""
         if service == "api":
             env["BERTH_BOOTSTRAP_TOKEN"] = self.admin_token
+            if os.environ.get("BERTH_MASTER_KEY"):
+                env["BERTH_MASTER_KEY"] = os.environ["BERTH_MASTER_KEY"]
+            else:
+                env["BERTH_KEYRING_FILE"] = str(self.home.master_key_file)
         return env
 
     # -- lifecycle -------------------------------------------------------------
@@ -143,6 +152,10 @@ class Platform:
         self._take_lock()
         self.credentials = load_or_create_credentials(self.home)
         self.admin_token, self.admin_token_created = load_or_create_admin_token(self.home, self.settings.admin_token)
+        if os.environ.get("BERTH_MASTER_KEY"):
+            check_master_key(os.environ["BERTH_MASTER_KEY"])
+        else:
+            ensure_master_key_file(self.home)
         _block_unrouted_pool(str(self.settings.subnet_pool))
         try:
             if not self.settings.database_url:

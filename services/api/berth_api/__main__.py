@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Iterator
 
+import asyncpg
 import uvicorn
 from berth_shared import bus, service
 from berth_shared.contracts.base import decode
@@ -17,7 +18,7 @@ from berth_shared.contracts.releases import AgentEvent
 from berth_shared.streams import API_CONTAINER_EVENTS, API_RELEASE_EVENTS
 from nats.aio.msg import Msg
 
-from berth_api import container_events, desired, release_events
+from berth_api import container_events, desired, keyring, release_events
 from berth_api.app import create_app
 from berth_api.auth import seed_admin_token
 from berth_api.migrations import MIGRATIONS
@@ -37,12 +38,18 @@ class _Server(uvicorn.Server):
 
 async def main(ctx: service.ServiceContext) -> None:
     settings = ctx.settings
+    try:
+        chain = keyring.Keychain(keyring.load())
+    except keyring.KeyringError as exc:
+        log.error("cannot start: %s", exc)
+        raise
+    await warn_unknown_keys(ctx.pool, chain)
     await seed_admin_token(ctx.pool, os.environ.get("BERTH_BOOTSTRAP_TOKEN"))
     outbox = OutboxPublisher(ctx.pool, ctx.js)
     state = ApiState(pool=ctx.pool, nc=ctx.nc, settings=settings, outbox=outbox)
 
-    await bus.serve(ctx.nc, DESIRED_GET, "api", lambda data: desired.get(ctx.pool, data, settings.domain))
-    await bus.serve(ctx.nc, DESIRED_LIST, "api", lambda data: desired.list_all(ctx.pool, data, settings.domain))
+    await bus.serve(ctx.nc, DESIRED_GET, "api", lambda data: desired.get(ctx.pool, data, settings.domain, chain))
+    await bus.serve(ctx.nc, DESIRED_LIST, "api", lambda data: desired.list_all(ctx.pool, data, settings.domain, chain))
 
     async def on_agent_event(msg: Msg) -> None:
         event: AgentEvent = decode(msg.data, AgentEvent)
@@ -55,7 +62,9 @@ async def main(ctx: service.ServiceContext) -> None:
             await container_events.record(conn, event)
 
     server = _Server(
-        uvicorn.Config(create_app(state), host="127.0.0.1", port=settings.api_port, log_config=None, access_log=False)
+        uvicorn.Config(
+            create_app(state, chain), host="127.0.0.1", port=settings.api_port, log_config=None, access_log=False
+        )
     )
     tasks = [
         asyncio.create_task(outbox.run(), name="outbox"),
@@ -71,6 +80,20 @@ async def main(ctx: service.ServiceContext) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def warn_unknown_keys(pool: asyncpg.Pool, chain: keyring.Keychain) -> None:
+    """Say at start, not at the next deploy, when stored values name keys this keyring lacks."""
+    ring = chain.ring
+    log.info("master key from %s; current key id %s", ring.source, ring.current)
+    rows = await pool.fetch("SELECT key_id, count(*) AS n FROM env_vars GROUP BY key_id")
+    unknown = {r["key_id"]: r["n"] for r in rows if r["key_id"] not in ring.by_id()}
+    if unknown:
+        log.error(
+            "env values sealed with keys not in the keyring (deploys of their apps will fail): %s; "
+            "was BERTH_MASTER_KEY or $BERTH_HOME/master.key changed?",
+            ", ".join(f"{k} ({n} values)" for k, n in sorted(unknown.items())),
+        )
 
 
 if __name__ == "__main__":

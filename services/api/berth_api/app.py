@@ -8,15 +8,20 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from berth_api import errors
-from berth_api.routes import apps
+from berth_api.keyring import Keychain
+from berth_api.routes import apps, audit, env, secrets
 from berth_api.state import ApiState
 
 
-def create_app(state: ApiState) -> FastAPI:
+def create_app(state: ApiState, keychain: Keychain | None = None) -> FastAPI:
     app = FastAPI(title="Berth API", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.state.berth = state
+    app.state.keychain = keychain
     errors.install(app)
     app.include_router(apps.router)
+    app.include_router(env.router)
+    app.include_router(secrets.router)
+    app.include_router(audit.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> JSONResponse:

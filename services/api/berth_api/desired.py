@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import asyncpg
@@ -15,12 +16,20 @@ from berth_shared.contracts.desired import (
     ListDesired,
     Resources,
 )
+from berth_shared.contracts.releases import ReleaseFailed
 
-from berth_api import apps_store
+from berth_api import apps_store, env_store, release_events
+from berth_api.keyring import Keychain
+
+log = logging.getLogger("berth.api.desired")
 
 
 def desired_app(
-    app: asyncpg.Record, release: asyncpg.Record | None, domain: str, keep_images: list[str] | None = None
+    app: asyncpg.Record,
+    release: asyncpg.Record | None,
+    domain: str,
+    keep_images: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> DesiredApp:
     return DesiredApp(
         app_id=str(app["id"]),
@@ -36,6 +45,7 @@ def desired_app(
         else DesiredRelease(
             release_id=str(release["id"]),
             image=release["image"],
+            env=env or {},
             status=release["status"],
             deadline_seconds=app["deploy_timeout_seconds"],
             stop_timeout_seconds=app["stop_timeout_seconds"],
@@ -51,7 +61,35 @@ async def _release(pool: asyncpg.Pool, app: asyncpg.Record) -> asyncpg.Record | 
     return await pool.fetchrow("SELECT * FROM releases WHERE id = $1", app["desired_release_id"])
 
 
-async def get(pool: asyncpg.Pool, data: bytes, domain: str) -> DesiredReply:
+async def _build(pool: asyncpg.Pool, app: asyncpg.Record, domain: str, chain: Keychain | None) -> DesiredApp | None:
+    """The app's desired state with its full decrypted environment, or None when it must be
+    withheld. A value that does not decrypt never yields a partial environment: the release in
+    flight fails with the reason (naming the key), and the previous live release is not
+    described at all (the agent leaves what runs untouched), because describing it would need
+    the same values. With nothing live, the app is described with no release."""
+    release = await _release(pool, app)
+    keep = await apps_store.keep_images(pool, app["id"])
+    if release is None or app["deleted_at"] is not None:
+        return desired_app(app, release, domain, keep)
+    try:
+        env = await env_store.decrypt_all(pool, chain.ring if chain else None, app["id"])
+    except env_store.UndecryptableEnv as exc:
+        reason = exc.message
+    else:
+        return desired_app(app, release, domain, keep, env)
+    log.error("app %s: %s", app["name"], reason)
+    if release["status"] in apps_store.ACTIVE_RELEASE_STATES:
+        event = ReleaseFailed(app_id=str(app["id"]), release_id=str(release["id"]), reason=reason)
+        async with pool.acquire() as conn:
+            await release_events.apply(conn, event)
+        log.error("app %s: release v%s failed: %s", app["name"], release["version"], reason)
+        after = await pool.fetchrow("SELECT * FROM apps WHERE id = $1", app["id"])
+        if after is not None and after["desired_release_id"] is None:
+            return desired_app(after, None, domain, keep)
+    return None
+
+
+async def get(pool: asyncpg.Pool, data: bytes, domain: str, chain: Keychain | None = None) -> DesiredReply:
     request = decode(data, GetDesired)
     try:
         app_id = uuid.UUID(request.app_id)
@@ -60,16 +98,20 @@ async def get(pool: asyncpg.Pool, data: bytes, domain: str) -> DesiredReply:
     app = await pool.fetchrow("SELECT * FROM apps WHERE id = $1", app_id)
     if app is None:
         return DesiredReply(app=None)
-    keep = await apps_store.keep_images(pool, app["id"])
-    return DesiredReply(app=desired_app(app, await _release(pool, app), domain, keep))
+    built = await _build(pool, app, domain, chain)
+    if built is None:
+        raise env_store.Withheld(
+            f"desired state of app {app['name']!r} withheld: its environment cannot be decrypted "
+            f"(see `GET /api/apps/{app['name']}/releases`); the running release is left as it is"
+        )
+    return DesiredReply(app=built)
 
 
-async def list_all(pool: asyncpg.Pool, data: bytes, domain: str) -> DesiredListReply:
+async def list_all(pool: asyncpg.Pool, data: bytes, domain: str, chain: Keychain | None = None) -> DesiredListReply:
+    """Every app whose desired state can be stated in full. An app withheld here is still
+    reconciled by the agent when it finds its containers; its own query answers with an error,
+    and the agent then leaves it untouched."""
     decode(data, ListDesired)
     apps = await pool.fetch("SELECT * FROM apps ORDER BY created_at")
-    return DesiredListReply(
-        apps=[
-            desired_app(app, await _release(pool, app), domain, await apps_store.keep_images(pool, app["id"]))
-            for app in apps
-        ]
-    )
+    built = [await _build(pool, app, domain, chain) for app in apps]
+    return DesiredListReply(apps=[b for b in built if b is not None])

@@ -90,4 +90,20 @@ MIGRATIONS = [
     );
     CREATE INDEX app_events_app_at ON app_events (app_id, at);
     """,
+    """
+    -- Environment variables, sealed (AES-256-GCM envelope, see berth_api.envelope): never plaintext.
+    CREATE TABLE env_vars (
+        app_id uuid NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+        name text NOT NULL,
+        key_id text NOT NULL,
+        ciphertext bytea NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (app_id, name)
+    );
+    CREATE INDEX env_vars_key_id ON env_vars (key_id);
+    -- Which keys a config release changed: {"set": [...], "unset": [...]}; never values.
+    ALTER TABLE releases ADD COLUMN env_changes jsonb;
+    CREATE INDEX audit_log_app_at ON audit_log (app_id, at);
+    """,
 ]

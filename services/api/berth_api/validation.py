@@ -64,3 +64,19 @@ class UpdateApp(Body):
 
 class Rollback(Body):
     release_id: Annotated[str | None, Field(alias="releaseId")] = None
+
+
+class EnvChange(BaseModel):
+    """POST /api/apps/{id}/env. Values are kept byte for byte (no whitespace stripping); key
+    and value rules live in :mod:`berth_api.env_store` so every error can name its key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vars: dict[str, str] = Field(default_factory=dict)
+    unset: list[str] = Field(default_factory=list)
+
+
+class RotateKey(Body):
+    """POST /api/secrets/rotate-key. ``resumeOnly``: finish an interrupted rotation, never start one."""
+
+    resume_only: Annotated[bool, Field(alias="resumeOnly")] = False

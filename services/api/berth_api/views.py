@@ -51,6 +51,7 @@ def release_view(row: asyncpg.Record) -> dict[str, Any]:
         "finishedAt": _ts(row["finished_at"]),
         "rolledBackAt": _ts(row["rolled_back_at"]),
         "rollbackOf": str(row["rollback_of"]) if row["rollback_of"] else None,
+        "envChanges": _json(row.get("env_changes")),
     }
 
 
@@ -72,4 +73,35 @@ def event_view(row: asyncpg.Record) -> dict[str, Any]:
         "releaseId": str(row["release_id"]) if row["release_id"] else None,
         "detail": json.loads(row["detail"]) if isinstance(row["detail"], str) else row["detail"],
         "at": _ts(row["at"]),
+    }
+
+
+def _json(value: Any) -> Any:
+    import json
+
+    return json.loads(value) if isinstance(value, str) else value
+
+
+ENV_MASK = "********"
+
+
+def env_var_view(row: asyncpg.Record, value: str | None = None) -> dict[str, Any]:
+    """One env var: the value only when revealed, else a fixed mask (which hides its length)."""
+    return {
+        "key": row["name"],
+        "value": ENV_MASK if value is None else value,
+        "masked": value is None,
+        "createdAt": _ts(row["created_at"]),
+        "updatedAt": _ts(row["updated_at"]),
+    }
+
+
+def audit_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "at": _ts(row["at"]),
+        "actor": row["actor"],
+        "action": row["action"],
+        "appId": str(row["app_id"]) if row["app_id"] else None,
+        "detail": _json(row["detail"]),
     }
