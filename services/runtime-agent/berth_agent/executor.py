@@ -135,8 +135,8 @@ class Executor:
             return
         await self.let_proxy_switch(app, release, slot)
         await self.retire(app, release, step.retire)
+        self._on_live()  # requested before ReleaseLive is out, so whoever sees the event sees the prune
         await self.go_live(app, release, slot, container_id, digest)
-        self._on_live()
 
     async def confirm_live(self, step: ConfirmLive) -> None:
         app, release, container = step.app, step.release, step.container

@@ -75,13 +75,19 @@ def plan_prune(
     local: Mapping[str, LocalImage],
     keep: Iterable[str],
     in_use: Iterable[str],
+    keep_apps: Iterable[str] = (),
 ) -> PrunePlan:
     """``keep``: every app's kept images; ``in_use``: image ids/refs of every container and of
-    every rollout in progress. Images absent from ``local`` are forgotten, not removed."""
+    every rollout in progress; ``keep_apps``: apps whose recorded images are all kept (the API
+    did not say which to keep). Images absent from ``local`` are forgotten, not removed."""
     protected = frozenset(normalize(n) for n in (*keep, *in_use) if n)
+    whole_apps = frozenset(keep_apps)
     refs_by_id: defaultdict[str, set[str]] = defaultdict(set)
+    kept_ids: set[str] = set()
     for row in recorded:
         refs_by_id[row.image_id].add(row.ref)
+        if row.app_id in whole_apps:
+            kept_ids.add(row.image_id)
     remove: list[PruneTarget] = []
     forget: list[str] = []
     for image_id in sorted(refs_by_id):
@@ -90,8 +96,15 @@ def plan_prune(
         if present is None:
             forget.append(image_id)
             continue
-        if names_of(image_id, refs, present) & protected:
+        if image_id in kept_ids or names_of(image_id, refs, present) & protected:
             continue
         ours = tuple(sorted(r for r in refs if r and not r.startswith("sha256:")))
         remove.append(PruneTarget(image_id=image_id, refs=ours))
     return PrunePlan(remove=tuple(remove), forget=tuple(forget))
+
+
+def unspoken_apps(apps: Iterable[tuple[str, bool, int]]) -> frozenset[str]:
+    """Of ``(app_id, has_release, len(keep_images))``: the apps with a release but an empty keep
+    list. That cannot come from an API that fills the list (it names at least the current
+    release), so it is an API that does not know the field yet: keep all of such an app's images."""
+    return frozenset(app_id for app_id, has_release, kept in apps if has_release and kept == 0)

@@ -39,7 +39,7 @@ from berth_agent.engine import raise_if_engine_down
 from berth_agent.executor import Executor
 from berth_agent.firewall import Firewall
 from berth_agent.image_store import ImageStore
-from berth_agent.images import PrunePlan
+from berth_agent.images import PrunePlan, unspoken_apps
 from berth_agent.memory import MemoryStore
 from berth_agent.observe import observe
 from berth_agent.planner import DEFAULT_POLICY, HardRestart, plan, plan_hard_restart
@@ -219,8 +219,15 @@ class Agent:
         except (nats.errors.Error, TimeoutError) as exc:
             log.warning("image prune skipped: desired state unavailable (%s)", type(exc).__name__)
             return PrunePlan()
-        keep = [image for app in listed.apps if not app.deleted for image in app.keep_images]
-        return await self.images.prune(keep)
+        apps = [app for app in listed.apps if not app.deleted]
+        keep = [image for app in apps for image in app.keep_images]
+        unspoken = unspoken_apps((app.app_id, app.release is not None, len(app.keep_images)) for app in apps)
+        return await self.images.prune(keep, unspoken)
+
+    @property
+    def pruning(self) -> bool:
+        """A prune is running (or about to)."""
+        return self._prune is not None and not self._prune.done()
 
     async def _prune_logged(self) -> None:
         try:

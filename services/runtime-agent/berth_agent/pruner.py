@@ -65,11 +65,11 @@ class ImagePruner:
             log.warning("could not forget the app's images: %s", exc, extra={"app_id": app_id})
 
     # -- pruning -------------------------------------------------------------------------
-    async def prune(self, keep: Iterable[str]) -> PrunePlan:
+    async def prune(self, keep: Iterable[str], keep_apps: Iterable[str] = ()) -> PrunePlan:
         """Remove the recorded images nothing keeps or uses; returns what was decided."""
         if self._store is None:
             return PrunePlan()
-        kept = list(keep)
+        kept, whole_apps = list(keep), list(keep_apps)
         rows = await self._store.rows()
         if not rows:
             return PrunePlan()
@@ -79,7 +79,7 @@ class ImagePruner:
             for image_id in sorted({r.image_id for r in rows}):
                 if (found := await self.local(image_id)) is not None:
                     local[image_id] = found
-            decided = plan_prune(rows, local, kept, in_use)
+            decided = plan_prune(rows, local, kept, in_use, whole_apps)
             gone = [target.image_id for target in decided.remove if await self.remove(target)]
         await self._store.forget_images([*decided.forget, *gone])
         if decided.remove:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from berth_agent.images import LocalImage, PrunePlan, PruneTarget, RecordedImage, normalize, plan_prune
+from berth_agent.images import (
+    LocalImage,
+    PrunePlan,
+    PruneTarget,
+    RecordedImage,
+    normalize,
+    plan_prune,
+    unspoken_apps,
+)
 
 
 def rows(*entries: tuple[str, str, str]) -> list[RecordedImage]:
@@ -81,3 +89,10 @@ def test_normalize() -> None:
     assert normalize("localhost:5000/web") == "localhost:5000/web:latest"
     assert normalize("ghcr.io/a/b@sha256:ff") == "ghcr.io/a/b@sha256:ff"
     assert normalize("sha256:abc") == "sha256:abc"
+
+
+def test_every_image_of_an_app_whose_keep_list_is_unspoken_is_kept() -> None:
+    decided = plan_prune(RECORDED, LOCAL, keep=[], in_use=[], keep_apps=["app"])
+    assert decided.remove == (PruneTarget("sha256:5", ("busybox",)),)  # only the other app's image goes
+    apps = [("with-list", True, 5), ("old-api", True, 0), ("never-deployed", False, 0)]
+    assert unspoken_apps(apps) == {"old-api"}

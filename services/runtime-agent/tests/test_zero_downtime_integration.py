@@ -184,6 +184,7 @@ async def test_prune_removes_exactly_the_unkept_unused_images_it_recorded(harnes
             live = await deploy_live(harness, app.app_id, tags[i], keep=[tags[j] for j in range(1, i + 1)])
         assert all([await image_exists(harness.docker, tags[i]) for i in range(1, 8)])
 
+        await eventually(lambda: not agent.pruning, timeout=10)  # the prune after release 7 went live
         # The API keeps 5 images, not those of releases 2 and 7; release 7 is serving.
         keep = [tags[1], tags[3], tags[4], tags[5], tags[6]]
         harness.api.apps[app.app_id] = msgspec.structs.replace(harness.api.apps[app.app_id], keep_images=keep)
