@@ -61,8 +61,11 @@ def value_problem(value: str) -> str | None:
 
 
 def _label(name: str) -> str:
-    """A key as it may appear in an error: invalid keys are shown truncated and repr-escaped."""
-    return name if ENV_KEY.match(name) and len(name) <= MAX_KEY_LENGTH else repr(name[:64])
+    """A key as it may appear in an error: as given when short and printable, else truncated
+    and repr-escaped."""
+    if len(name) <= 64 and name.isprintable():
+        return name
+    return repr(name[:64]) + ("..." if len(name) > 64 else "")
 
 
 def check_change(vars: dict[str, str], unset: list[str]) -> None:
