@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from berth_shared.contracts.apps import APP_DELETED_EVENTS, APP_EVENTS
 from berth_shared.contracts.containers import CONTAINER_EVENTS
+from berth_shared.contracts.logs import LOG_SUBJECTS
 from berth_shared.contracts.releases import RELEASE_EVENTS, agent_commands
 
 DAY = 24 * 3600
@@ -48,7 +49,16 @@ EVENTS = StreamSpec(
     subjects=("berth.evt.>",),
 )
 
-ALL_STREAMS = (COMMANDS, EVENTS)
+# App log lines (LogBatch): kept a few days, bounded in size, so the logs service can catch up
+# after an outage; the logs service's own retention decides how long lines stay searchable.
+LOGS = StreamSpec(
+    name="BERTH_LOGS",
+    subjects=(LOG_SUBJECTS,),
+    max_age_seconds=3 * DAY,
+    max_bytes=1024 * 1024 * 1024,
+)
+
+ALL_STREAMS = (COMMANDS, EVENTS, LOGS)
 
 
 def agent_command_consumer(host: str) -> ConsumerSpec:
@@ -67,3 +77,13 @@ API_CONTAINER_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="api-container-e
 ROUTER_APP_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="router-app-events", filter_subject=APP_EVENTS)
 LOGS_APP_DELETED = ConsumerSpec(stream=EVENTS.name, durable="logs-app-deleted", filter_subject=APP_DELETED_EVENTS)
 HEALTH_APP_DELETED = ConsumerSpec(stream=EVENTS.name, durable="health-app-deleted", filter_subject=APP_DELETED_EVENTS)
+# The logs service persists batches and acks them only after they are committed; a failing
+# database never drops lines (max_deliver -1: redelivered until stored, or terminated as poison).
+LOGS_LINES = ConsumerSpec(
+    stream=LOGS.name,
+    durable="logs-lines",
+    filter_subject=LOG_SUBJECTS,
+    ack_wait_seconds=15,
+    max_deliver=-1,
+    max_ack_pending=4096,
+)

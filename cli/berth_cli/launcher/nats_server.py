@@ -15,11 +15,11 @@ from pathlib import Path
 _JS = ["$JS.API.>", "$JS.ACK.>"]
 PERMISSIONS: dict[str, dict[str, list[str]]] = {
     "api": {
-        "publish": ["berth.evt.api.>", "berth.cmd.agent.*.>", "berth.rpc.agent.>", *_JS],
+        "publish": ["berth.evt.api.>", "berth.cmd.agent.*.>", "berth.rpc.agent.>", "berth.rpc.logs.>", *_JS],
         "subscribe": ["berth.rpc.api.>", "_INBOX.>"],
     },
     "agent": {
-        "publish": ["berth.evt.agent.>", "berth.rpc.api.desired.>", *_JS],
+        "publish": ["berth.evt.agent.>", "berth.rpc.api.desired.>", "berth.logs.>", *_JS],
         "subscribe": ["berth.rpc.agent.>", "_INBOX.>"],
     },
     "router": {

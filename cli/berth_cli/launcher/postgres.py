@@ -176,6 +176,9 @@ def provision_sql(schema: str, role: str, password: str) -> list[str]:
         f'ALTER SCHEMA "{schema}" OWNER TO "{role}"',
         f'ALTER ROLE "{role}" SET search_path = "{schema}"',
         f'GRANT CONNECT ON DATABASE "{DATABASE}" TO "{role}"',
+        # Extensions (pg_trgm, for the logs service's search index) live in `public`; USAGE
+        # lets a role use their operator classes. Nobody may create anything there.
+        f'GRANT USAGE ON SCHEMA public TO "{role}"',
     ]
 
 

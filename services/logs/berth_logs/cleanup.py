@@ -1,4 +1,8 @@
-"""When an app is deleted, every log line it left is deleted too (idempotent: redelivery is harmless)."""
+"""When an app is deleted, every log line it left is deleted too (idempotent: redelivery is harmless).
+
+A tombstone in ``deleted_apps`` makes the ingester drop batches of the app that arrive late
+(a collector still flushing), so its lines never come back.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,10 @@ class AppLinesCleanup:
         self.pool = pool
 
     async def delete_app_lines(self, app_id: str) -> int:
-        return deleted_rows(await self.pool.execute("DELETE FROM lines WHERE app_id = $1", app_id))
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("INSERT INTO deleted_apps (app_id) VALUES ($1) ON CONFLICT DO NOTHING", app_id)
+            await conn.execute("DELETE FROM retention WHERE app_id = $1", app_id)
+            return deleted_rows(await conn.execute("DELETE FROM lines WHERE app_id = $1", app_id))
 
     async def on_app_deleted(self, msg: Msg) -> None:
         event = decode(msg.data, AppDeleted)

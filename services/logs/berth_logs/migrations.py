@@ -14,4 +14,30 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX lines_app_id_ts ON lines (app_id, ts);
     """,
+    # The logs issue: where each line came from, a key that makes a redelivered batch add
+    # nothing, substring search (pg_trgm, created in `public` by the launcher), per-app
+    # retention, and tombstones so late batches of a deleted app are dropped.
+    """
+    ALTER TABLE lines
+        ADD COLUMN slot         text NOT NULL DEFAULT '',
+        ADD COLUMN container_id text NOT NULL DEFAULT '',
+        ADD COLUMN ts_raw       text NOT NULL DEFAULT '',
+        ADD COLUMN seq          int  NOT NULL DEFAULT 0;
+    UPDATE lines SET ts_raw = 'legacy:' || id WHERE ts_raw = '';
+    CREATE UNIQUE INDEX lines_origin ON lines (container_id, stream, ts_raw, seq);
+    CREATE INDEX lines_app_id_id ON lines (app_id, id);
+    CREATE INDEX lines_message_trgm ON lines USING gin (message public.gin_trgm_ops);
+
+    CREATE TABLE retention (
+        app_id       text PRIMARY KEY,
+        max_age_days int CHECK (max_age_days IS NULL OR max_age_days > 0),
+        max_lines    int CHECK (max_lines IS NULL OR max_lines > 0),
+        updated_at   timestamptz NOT NULL DEFAULT now()
+    );
+
+    CREATE TABLE deleted_apps (
+        app_id     text PRIMARY KEY,
+        deleted_at timestamptz NOT NULL DEFAULT now()
+    );
+    """,
 )

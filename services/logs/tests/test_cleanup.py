@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 from berth_cli.launcher.platform import Platform
+from berth_logs.__main__ import CONSUMERS
 from berth_logs.cleanup import deleted_rows
 from berth_logs.migrations import MIGRATIONS
 from berth_logs.service import main
@@ -40,7 +41,7 @@ def test_deleted_rows_reads_the_delete_command_status() -> None:
 async def logs(infra: Platform) -> AsyncIterator[ServiceContext]:
     env = infra.service_env("logs")
     ctx = await open_context(
-        "logs", MIGRATIONS, [LOGS_APP_DELETED], env=ServiceEnv.from_env(env), settings=Settings.from_env(env)
+        "logs", MIGRATIONS, CONSUMERS, env=ServiceEnv.from_env(env), settings=Settings.from_env(env)
     )
     task = asyncio.create_task(main(ctx))
     try:
@@ -64,8 +65,9 @@ async def api_js(infra: Platform) -> AsyncIterator[JetStreamContext]:
 async def insert_lines(pool: asyncpg.Pool, app_id: str, count: int) -> None:
     now = datetime.now(UTC)
     await pool.executemany(
-        "INSERT INTO lines (app_id, release_id, stream, ts, message) VALUES ($1, $2, $3, $4, $5)",
-        [(app_id, "rel1", "stdout", now, f"line {i}") for i in range(count)],
+        "INSERT INTO lines (app_id, release_id, container_id, stream, ts, ts_raw, seq, message) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        [(app_id, "rel1", f"c-{app_id}", "stdout", now, now.isoformat(), i, f"line {i}") for i in range(count)],
     )
 
 

@@ -5,7 +5,8 @@ stream (limits: age and size), persisted in batches by the logs service. One mes
 batch of consecutive lines of one container and stream; ``Nats-Msg-Id`` is
 ``<container_id>:<stream>:<first timestamp>`` so a republished batch is dropped by JetStream,
 and each line's ``(container_id, stream, ts, seq)`` makes a redelivered batch add nothing.
-Queries: ``berth.rpc.logs.query`` (LogQuery -> LogPage).
+Queries: ``berth.rpc.logs.query`` (LogQuery -> LogPage); per-app retention:
+``berth.rpc.logs.retention.get`` (GetRetention -> Retention) and ``.set`` (SetRetention -> Retention).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from berth_shared.contracts.base import Message
 
 LOG_SUBJECTS = "berth.logs.>"
 LOGS_QUERY = "berth.rpc.logs.query"
+LOGS_RETENTION_GET = "berth.rpc.logs.retention.get"
+LOGS_RETENTION_SET = "berth.rpc.logs.retention.set"
+LOG_STREAMS = ("stdout", "stderr")
 
 
 def log_subject(app_id: str, stream: str) -> str:
@@ -55,6 +59,11 @@ class LogQuery(Message, kw_only=True):
     after_id: int | None = None
     # Newest lines first when no cursor is given ("the recent lines").
     tail: bool = False
+    # With ``tail``: the newest lines before this line id (paging backwards).
+    before_id: int | None = None
+    # When > 0: also count the app's lines after the page (up to this many), for live tails
+    # that must notice a client falling behind.
+    lag_cap: int = 0
 
 
 class LogItem(msgspec.Struct, kw_only=True):
@@ -68,3 +77,28 @@ class LogItem(msgspec.Struct, kw_only=True):
 class LogPage(Message, kw_only=True):
     items: list[LogItem]
     next_cursor: int | None = None
+    # Tail pages: pass as ``before_id`` to read the lines before these (None: no older ones).
+    prev_cursor: int | None = None
+    # With ``lag_cap``: the app's lines after this page, counted up to ``lag_cap + 1``.
+    lag: int | None = None
+
+
+class GetRetention(Message, kw_only=True):
+    app_id: str
+
+
+class SetRetention(Message, kw_only=True):
+    app_id: str
+    # None: back to the default.
+    max_age_days: int | None = None
+    max_lines: int | None = None
+
+
+class Retention(Message, kw_only=True):
+    """An app's effective retention, and whether each value is the platform default."""
+
+    app_id: str
+    max_age_days: int
+    max_lines: int
+    custom_age: bool = False
+    custom_lines: bool = False

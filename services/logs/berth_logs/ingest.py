@@ -1,0 +1,204 @@
+"""From LogBatch messages to rows: parse Docker timestamps, order lines, store a fetch at once.
+
+A whole pull (up to :data:`FETCH` messages) goes into one multi-row ``INSERT ... SELECT FROM
+unnest(...) ON CONFLICT DO NOTHING`` in one transaction, and the messages are acked only
+after it commits. The unique key ``(container_id, stream, ts_raw, seq)`` makes a redelivered
+or republished batch add nothing; lines of apps already deleted are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import msgspec
+import nats
+from berth_shared.contracts.base import decode
+from berth_shared.contracts.logs import LOG_STREAMS, LogBatch
+from berth_shared.db import Connection
+from berth_shared.streams import LOGS_LINES
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+log = logging.getLogger("berth.logs.ingest")
+
+# Messages per pull: one transaction and one INSERT for all of them.
+FETCH = 256
+
+_TS = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def parse_docker_ts(raw: str) -> tuple[datetime, int] | None:
+    """Docker's RFC 3339 timestamp (nanoseconds, trailing zeros trimmed) -> (UTC datetime to the
+    microsecond, nanoseconds within the second for ordering); None when it is not one."""
+    m = _TS.match(raw.strip())
+    if not m:
+        return None
+    day, clock, frac, zone = m.groups()
+    frac = (frac or "").ljust(9, "0")
+    offset = zone or "Z"
+    if offset != "Z" and ":" not in offset:
+        offset = f"{offset[:3]}:{offset[3:]}"
+    try:
+        base = datetime.fromisoformat(f"{day}T{clock}{'+00:00' if offset == 'Z' else offset}")
+    except ValueError:
+        return None
+    nanos = int(frac)
+    return (base + timedelta(microseconds=nanos // 1000)).astimezone(UTC), nanos
+
+
+def clean_message(text: str) -> str:
+    """Postgres text cannot hold NUL: it becomes U+FFFD like any other undecodable byte."""
+    return text.replace("\x00", "\ufffd")
+
+
+@dataclass(frozen=True)
+class Row:
+    app_id: str
+    release_id: str
+    slot: str
+    container_id: str
+    stream: str
+    ts: datetime
+    ts_raw: str
+    seq: int
+    message: str
+    order: tuple[datetime, int, str, int]
+
+
+def rows_of(batches: list[LogBatch]) -> list[Row]:
+    """Every line of ``batches`` as a row, in timestamp order (ids then follow time)."""
+    rows: list[Row] = []
+    for b in batches:
+        for line in b.lines:
+            parsed = parse_docker_ts(line.ts)
+            ts, nanos = parsed if parsed else (b.at.astimezone(UTC), 0)
+            rows.append(
+                Row(
+                    app_id=b.app_id,
+                    release_id=b.release_id,
+                    slot=b.slot,
+                    container_id=b.container_id,
+                    stream=b.stream,
+                    ts=ts,
+                    ts_raw=line.ts,
+                    seq=line.seq,
+                    message=clean_message(line.message),
+                    order=(ts.replace(microsecond=0), nanos, b.container_id, line.seq),
+                )
+            )
+    rows.sort(key=lambda r: r.order)
+    return rows
+
+
+def check_batch(batch: LogBatch) -> str | None:
+    """Why a batch can never be stored (it is then terminated), or None."""
+    if not batch.app_id or "." in batch.app_id:
+        return f"bad app_id {batch.app_id!r}"
+    if batch.stream not in LOG_STREAMS:
+        return f"bad stream {batch.stream!r}"
+    if not batch.container_id:
+        return "empty container_id"
+    return None
+
+
+INSERT_SQL = """
+INSERT INTO lines (app_id, release_id, slot, container_id, stream, ts, ts_raw, seq, message)
+SELECT x.app_id, x.release_id, x.slot, x.container_id, x.stream, x.ts, x.ts_raw, x.seq, x.message
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                       $6::timestamptz[], $7::text[], $8::int[], $9::text[])
+     WITH ORDINALITY AS x(app_id, release_id, slot, container_id, stream, ts, ts_raw, seq, message, n)
+WHERE NOT EXISTS (SELECT 1 FROM deleted_apps d WHERE d.app_id = x.app_id)
+ORDER BY x.n
+ON CONFLICT (container_id, stream, ts_raw, seq) DO NOTHING
+"""
+
+
+async def store(conn: Connection, rows: list[Row]) -> int:
+    """Insert ``rows`` (one statement); returns how many were new."""
+    if not rows:
+        return 0
+    async with conn.transaction():
+        apps = sorted({r.app_id for r in rows})
+        await conn.execute(
+            "INSERT INTO retention (app_id) SELECT a FROM unnest($1::text[]) a "
+            "WHERE NOT EXISTS (SELECT 1 FROM deleted_apps d WHERE d.app_id = a) ON CONFLICT DO NOTHING",
+            apps,
+        )
+        status = await conn.execute(
+            INSERT_SQL,
+            [r.app_id for r in rows],
+            [r.release_id for r in rows],
+            [r.slot for r in rows],
+            [r.container_id for r in rows],
+            [r.stream for r in rows],
+            [r.ts for r in rows],
+            [r.ts_raw for r in rows],
+            [r.seq for r in rows],
+            [r.message for r in rows],
+        )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class Ingester:
+    """The pull loop of the ``logs-lines`` consumer."""
+
+    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext) -> None:
+        self.pool = pool
+        self.js = js
+        self.stored = 0
+
+    async def handle(self, msgs: list[Msg]) -> None:
+        good: list[Msg] = []
+        batches: list[LogBatch] = []
+        for msg in msgs:
+            try:
+                batch = decode(msg.data, LogBatch)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                log.error("terminating undecodable log batch on %s: %s", msg.subject, exc)
+                with contextlib.suppress(Exception):
+                    await msg.term()
+                continue
+            problem = check_batch(batch)
+            if problem:
+                log.error("terminating log batch on %s: %s", msg.subject, problem)
+                with contextlib.suppress(Exception):
+                    await msg.term()
+                continue
+            good.append(msg)
+            batches.append(batch)
+        if not good:
+            return
+        try:
+            async with self.pool.acquire() as conn:
+                self.stored += await store(conn, rows_of(batches))
+        except Exception:
+            log.exception("storing %d log batch(es) failed; they will be redelivered", len(good))
+            for msg in good:
+                with contextlib.suppress(Exception):
+                    await msg.nak(delay=2.0)
+            return
+        for msg in good:
+            with contextlib.suppress(Exception):
+                await msg.ack()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        sub = await self.js.pull_subscribe_bind(LOGS_LINES.durable, stream=LOGS_LINES.stream)
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await sub.fetch(FETCH, timeout=1.0)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    continue
+                except (nats.errors.ConnectionClosedError, nats.errors.NoServersError):
+                    await asyncio.sleep(0.5)
+                    continue
+                await self.handle(msgs)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()

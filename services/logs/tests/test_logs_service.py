@@ -1,0 +1,341 @@
+"""Integration: the logs service run in-process against the launcher's real Postgres and NATS, and bus
+clients with the runtime agent's and the API's credentials (what they may publish/request)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import pytest
+from berth_cli.launcher.platform import Platform
+from berth_logs.__main__ import CONSUMERS
+from berth_logs.cleanup import AppLinesCleanup
+from berth_logs.migrations import MIGRATIONS
+from berth_logs.service import main
+from berth_shared import bus
+from berth_shared.contracts.base import encode
+from berth_shared.contracts.logs import (
+    LOGS_QUERY,
+    LOGS_RETENTION_GET,
+    LOGS_RETENTION_SET,
+    GetRetention,
+    LogBatch,
+    LogItem,
+    LogLine,
+    LogPage,
+    LogQuery,
+    Retention,
+    SetRetention,
+    log_subject,
+)
+from berth_shared.errors import ValidationFailed
+from berth_shared.service import ServiceContext, close_context, open_context
+from berth_shared.settings import ServiceEnv, Settings
+from berth_shared.streams import LOGS_LINES
+from nats.aio.client import Client
+
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], *, within: float = 20.0, what: str = "") -> T:
+    deadline = time.monotonic() + within
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    pytest.fail(f"timed out after {within}s waiting for {what}; last: {last!r}")
+
+
+def docker_ts(at: datetime, nanos: int = 0) -> str:
+    """A timestamp as Docker writes it (RFC 3339, nanoseconds): ``at`` plus ``nanos``."""
+    return f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%S}.{at.microsecond * 1000 + nanos:09d}Z"
+
+
+def batch(
+    app_id: str,
+    messages: list[str],
+    *,
+    container: str = "c1",
+    stream: str = "stdout",
+    release: str = "rel1",
+    at: datetime | None = None,
+    first_nanos: int = 0,
+) -> LogBatch:
+    at = at or datetime.now(UTC)
+    lines = [LogLine(ts=docker_ts(at, first_nanos + i), message=m) for i, m in enumerate(messages)]
+    # Container ids are unique per app here, as Docker's are everywhere.
+    return LogBatch(
+        app_id=app_id, release_id=release, slot="a", container_id=f"{app_id}-{container}", stream=stream, lines=lines
+    )
+
+
+async def publish_batch(nc: Client, b: LogBatch, msg_id: str | None = None) -> int:
+    """Publish as the collector does: Nats-Msg-Id = <container>:<stream>:<first ts>."""
+    msg_id = msg_id or f"{b.container_id}:{b.stream}:{b.lines[0].ts}"
+    ack = await nc.jetstream().publish(log_subject(b.app_id, b.stream), encode(b), headers={"Nats-Msg-Id": msg_id})
+    return int(ack.seq)
+
+
+@pytest.fixture(scope="module")
+async def logs(infra: Platform) -> AsyncIterator[ServiceContext]:
+    env = infra.service_env("logs")
+    ctx = await open_context(
+        "logs", MIGRATIONS, CONSUMERS, env=ServiceEnv.from_env(env), settings=Settings.from_env(env)
+    )
+    task = asyncio.create_task(main(ctx, retention_interval=0.5))
+    try:
+        yield ctx
+    finally:
+        ctx.stop.set()
+        await asyncio.wait_for(task, timeout=10)
+        await close_context(ctx)
+
+
+async def _client(infra: Platform, service: str) -> Client:
+    env = ServiceEnv.from_env(infra.service_env(service))
+    return await bus.connect(env.nats_url, env.nats_user, env.nats_password, name=f"test-as-{service}")
+
+
+@pytest.fixture(scope="module")
+async def agent_nc(infra: Platform) -> AsyncIterator[Client]:
+    nc = await _client(infra, "runtime-agent")
+    try:
+        yield nc
+    finally:
+        await nc.close()
+
+
+@pytest.fixture(scope="module")
+async def api_nc(infra: Platform) -> AsyncIterator[Client]:
+    nc = await _client(infra, "api")
+    try:
+        yield nc
+    finally:
+        await nc.close()
+
+
+async def query(nc: Client, app_id: str, **kw: Any) -> LogPage:
+    return await bus.request(nc, LOGS_QUERY, LogQuery(app_id=app_id, **kw), LogPage)
+
+
+async def all_lines(nc: Client, app_id: str, **kw: Any) -> list[LogItem]:
+    """Every line of the app, paging forward with the cursor."""
+    items: list[LogItem] = []
+    cursor: int | None = None
+    while True:
+        page = await query(nc, app_id, limit=kw.pop("limit", 5000), after_id=cursor, **kw)
+        items += page.items
+        if page.next_cursor is None:
+            return items
+        cursor = page.next_cursor
+
+
+def new_app() -> str:
+    return f"app{uuid.uuid4().hex[:10]}"
+
+
+async def stored(nc: Client, app_id: str, n: int) -> list[LogItem]:
+    async def probe() -> list[LogItem]:
+        items = await all_lines(nc, app_id)
+        return items if len(items) >= n else []
+
+    return await eventually(probe, what=f"{n} lines of {app_id}")
+
+
+async def consumer_caught_up(ctx: ServiceContext, seq: int) -> bool:
+    info = await ctx.js.consumer_info(LOGS_LINES.stream, LOGS_LINES.durable)
+    return info.ack_floor.stream_seq >= seq and info.num_ack_pending == 0 and info.num_pending == 0
+
+
+pytestmark = pytest.mark.integration
+
+
+async def test_batches_are_stored_in_order_with_their_origin(
+    logs: ServiceContext, agent_nc: Client, api_nc: Client
+) -> None:
+    app = new_app()
+    t0 = datetime.now(UTC) - timedelta(seconds=30)
+    await publish_batch(agent_nc, batch(app, ["out 1", "out 2"], at=t0))
+    await publish_batch(agent_nc, batch(app, ["err 1"], stream="stderr", at=t0 + timedelta(seconds=1)))
+    await publish_batch(agent_nc, batch(app, ["out 3"], container="c2", release="rel2", at=t0 + timedelta(seconds=2)))
+
+    items = await stored(api_nc, app, 4)
+    assert [(i.stream, i.release_id, i.message) for i in items] == [
+        ("stdout", "rel1", "out 1"),
+        ("stdout", "rel1", "out 2"),
+        ("stderr", "rel1", "err 1"),
+        ("stdout", "rel2", "out 3"),
+    ]
+    assert [i.id for i in items] == sorted(i.id for i in items)
+    assert items[0].timestamp == t0.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def test_a_redelivered_or_republished_batch_adds_nothing(
+    logs: ServiceContext, agent_nc: Client, api_nc: Client
+) -> None:
+    app = new_app()
+    b = batch(app, [f"line {i}" for i in range(50)])
+    await publish_batch(agent_nc, b)
+    await stored(api_nc, app, 50)
+
+    # Same message id: JetStream drops it. A new id (a collector re-reading after a restart,
+    # or a redelivery after the dedupe window): the unique line key drops every line.
+    await publish_batch(agent_nc, b)
+    seq = await publish_batch(agent_nc, b, msg_id="another-id")
+    await eventually(lambda: consumer_caught_up(logs, seq), what="the republished batch to be handled")
+    items = await all_lines(api_nc, app)
+    assert [i.message for i in items] == [f"line {i}" for i in range(50)]
+
+
+async def test_a_100_kib_line_round_trips_byte_for_byte(logs: ServiceContext, agent_nc: Client, api_nc: Client) -> None:
+    app = new_app()
+    big = "".join(chr(0x41 + i % 26) for i in range(100 * 1024 - 8)) + "é✓\U0001f680"
+    await publish_batch(agent_nc, batch(app, ["before", big, "after"]))
+    items = await stored(api_nc, app, 3)
+    assert [i.message for i in items] == ["before", big, "after"]
+
+
+async def test_search_returns_only_matching_lines_and_takes_wildcards_literally(
+    logs: ServiceContext, agent_nc: Client, api_nc: Client
+) -> None:
+    app = new_app()
+    await publish_batch(
+        agent_nc,
+        batch(
+            app, ["GET /users 200", "GET /orders 500", "payment FAILED for order 7", "100% done", "1000 done", "a_b"]
+        ),
+    )
+    await stored(api_nc, app, 6)
+    assert [i.message for i in (await query(api_nc, app, q="failed")).items] == ["payment FAILED for order 7"]
+    assert [i.message for i in (await query(api_nc, app, q="order")).items] == [
+        "GET /orders 500",
+        "payment FAILED for order 7",
+    ]
+    assert [i.message for i in (await query(api_nc, app, q="100%")).items] == ["100% done"]
+    assert [i.message for i in (await query(api_nc, app, q="a_b")).items] == ["a_b"]
+    assert (await query(api_nc, app, q="nothing like this")).items == []
+
+
+async def test_filters_by_stream_release_and_time_and_pages_with_cursors(
+    logs: ServiceContext, agent_nc: Client, api_nc: Client
+) -> None:
+    app = new_app()
+    t0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    await publish_batch(agent_nc, batch(app, [f"old {i}" for i in range(5)], at=t0, release="r1"))
+    await publish_batch(agent_nc, batch(app, ["oops"], stream="stderr", at=t0 + timedelta(minutes=1), release="r1"))
+    await publish_batch(
+        agent_nc, batch(app, [f"new {i}" for i in range(5)], at=t0 + timedelta(minutes=2), container="c2", release="r2")
+    )
+    await stored(api_nc, app, 11)
+
+    assert [i.message for i in (await query(api_nc, app, stream="stderr")).items] == ["oops"]
+    assert [i.message for i in (await query(api_nc, app, release_id="r2")).items] == [f"new {i}" for i in range(5)]
+    window = await query(
+        api_nc, app, since=(t0 + timedelta(seconds=30)).isoformat(), until=(t0 + timedelta(minutes=2)).isoformat()
+    )
+    assert [i.message for i in window.items] == ["oops"]
+
+    first = await query(api_nc, app, limit=4)
+    assert [i.message for i in first.items] == ["old 0", "old 1", "old 2", "old 3"]
+    assert first.next_cursor == first.items[-1].id
+    rest = await query(api_nc, app, limit=10, after_id=first.next_cursor)
+    assert [i.message for i in rest.items] == ["old 4", "oops", *[f"new {i}" for i in range(5)]]
+    assert rest.next_cursor is None
+
+    tail = await query(api_nc, app, limit=3, tail=True)
+    assert [i.message for i in tail.items] == ["new 2", "new 3", "new 4"]
+    older = await query(api_nc, app, limit=3, tail=True, before_id=tail.prev_cursor)
+    assert [i.message for i in older.items] == ["oops", "new 0", "new 1"]
+
+    lagging = await query(api_nc, app, limit=2, after_id=first.next_cursor, lag_cap=3)
+    assert lagging.lag == 4  # counted up to lag_cap + 1
+
+
+async def test_invalid_queries_are_refused_naming_the_field(logs: ServiceContext, api_nc: Client) -> None:
+    with pytest.raises(ValidationFailed) as bad_limit:
+        await query(api_nc, "x", limit=0)
+    assert bad_limit.value.details[0].field == "limit"
+    with pytest.raises(ValidationFailed) as bad_since:
+        await query(api_nc, "x", since="yesterday")
+    assert bad_since.value.details[0].field == "since"
+
+
+async def lines_in_db(ctx: ServiceContext, app_id: str) -> list[str]:
+    rows = await ctx.pool.fetch("SELECT message FROM lines WHERE app_id = $1 ORDER BY id", app_id)
+    return [r["message"] for r in rows]
+
+
+async def test_retention_removes_lines_older_than_the_age_limit(
+    logs: ServiceContext, agent_nc: Client, api_nc: Client
+) -> None:
+    app = new_app()
+    now = datetime.now(UTC)
+    await publish_batch(agent_nc, batch(app, ["ten days old"], at=now - timedelta(days=10)))
+    await publish_batch(agent_nc, batch(app, ["two days old"], at=now - timedelta(days=2), container="c2"))
+    await publish_batch(agent_nc, batch(app, ["fresh"], container="c3"))
+
+    # The default of 7 days applies without any setting: the retention loop removes the oldest.
+    async def only_recent() -> bool:
+        return await lines_in_db(logs, app) == ["two days old", "fresh"]
+
+    await eventually(only_recent, what="the 10-day-old line to be removed by the default retention")
+
+    got = await bus.request(api_nc, LOGS_RETENTION_SET, SetRetention(app_id=app, max_age_days=1), Retention)
+    assert (got.max_age_days, got.max_lines, got.custom_age, got.custom_lines) == (1, 1_000_000, True, False)
+
+    async def only_fresh() -> bool:
+        return await lines_in_db(logs, app) == ["fresh"]
+
+    await eventually(only_fresh, what="the 2-day-old line to go under a 1-day limit")
+
+
+async def test_retention_keeps_only_the_newest_lines_beyond_the_line_limit(
+    logs: ServiceContext, agent_nc: Client, api_nc: Client
+) -> None:
+    app, other = new_app(), new_app()
+    await publish_batch(agent_nc, batch(app, [f"line {i}" for i in range(12)]))
+    await publish_batch(agent_nc, batch(other, [f"other {i}" for i in range(12)], container="c9"))
+    await stored(api_nc, app, 12)
+    await stored(api_nc, other, 12)
+
+    await bus.request(api_nc, LOGS_RETENTION_SET, SetRetention(app_id=app, max_lines=5), Retention)
+    shown = await bus.request(api_nc, LOGS_RETENTION_GET, GetRetention(app_id=app), Retention)
+    assert (shown.max_lines, shown.max_age_days, shown.custom_lines) == (5, 7, True)
+
+    async def newest_five() -> bool:
+        return await lines_in_db(logs, app) == [f"line {i}" for i in range(7, 12)]
+
+    await eventually(newest_five, what="only the newest 5 lines to remain")
+    assert len(await lines_in_db(logs, other)) == 12
+
+
+async def test_retention_settings_are_validated(logs: ServiceContext, api_nc: Client) -> None:
+    with pytest.raises(ValidationFailed) as bad:
+        await bus.request(api_nc, LOGS_RETENTION_SET, SetRetention(app_id="x", max_lines=0), Retention)
+    assert bad.value.details[0].field == "maxLines"
+
+
+async def test_a_deleted_apps_late_batches_are_dropped(logs: ServiceContext, agent_nc: Client, api_nc: Client) -> None:
+    app = new_app()
+    await publish_batch(agent_nc, batch(app, ["before delete"]))
+    await stored(api_nc, app, 1)
+    await AppLinesCleanup(logs.pool).delete_app_lines(app)
+    seq = await publish_batch(agent_nc, batch(app, ["late line"], container="c2"))
+    await eventually(lambda: consumer_caught_up(logs, seq), what="the late batch to be handled")
+    assert await lines_in_db(logs, app) == []
+
+
+async def test_a_poison_batch_is_terminated_and_the_rest_are_stored(
+    logs: ServiceContext, agent_nc: Client, api_nc: Client
+) -> None:
+    app = new_app()
+    await agent_nc.jetstream().publish(log_subject(app, "stdout"), b'{"not": "a batch"}')
+    await publish_batch(agent_nc, batch(app, ["after the poison"]))
+    items = await stored(api_nc, app, 1)
+    assert [i.message for i in items] == ["after the poison"]
