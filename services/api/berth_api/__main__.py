@@ -71,6 +71,9 @@ async def main(ctx: service.ServiceContext) -> None:
         asyncio.create_task(
             bus.consume(ctx.js, API_RELEASE_EVENTS, on_agent_event, stop=ctx.stop), name="agent-events"
         ),
+        asyncio.create_task(
+            bus.consume(ctx.js, API_CONTAINER_EVENTS, on_container_event, stop=ctx.stop), name="container-events"
+        ),
     ]
     outbox.notify()
     try:
