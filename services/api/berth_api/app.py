@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from berth_api import errors
 from berth_api.keyring import Keychain
-from berth_api.routes import apps, audit, env, secrets
+from berth_api.routes import apps, audit, env, logs, secrets
 from berth_api.state import ApiState
 
 
@@ -22,6 +22,7 @@ def create_app(state: ApiState, keychain: Keychain | None = None) -> FastAPI:
     app.include_router(env.router)
     app.include_router(secrets.router)
     app.include_router(audit.router)
+    app.include_router(logs.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> JSONResponse:
