@@ -1,5 +1,5 @@
 """Zero-downtime releases under continuous traffic through Caddy: deploys, restarts,
-configuration changes and rollbacks never fail a request; a broken deploy never interrupts
+configuration and env changes and rollbacks never fail a request; a broken deploy never interrupts
 the live release; a crash-looping app ends `crashed` with its backoff in the history."""
 
 from __future__ import annotations
@@ -36,24 +36,15 @@ def test_flips_under_load_drop_no_request(platform: RunningPlatform, test_images
 
     with LoadGenerator(p.proxy_port, "steady-load.berth.test", workers=4, max_seconds=240) as load:
         wait_for(lambda: load.count() > 50, what="traffic flowing")
+        base = "/api/apps/steady-load"
+        v2 = {"image": test_images["v2"]}
         flips = [
-            (
-                "deploy v2",
-                lambda: p.api.post("/api/apps/steady-load/deploy", json={"image": test_images["v2"]}),
-                "v2\n",
-            ),
-            ("restart", lambda: p.api.post("/api/apps/steady-load/restart"), "v2\n"),
-            (
-                "config change",
-                lambda: p.api.patch("/api/apps/steady-load", json={"resources": {"memoryMb": 192}}),
-                "v2\n",
-            ),
-            ("rollback", lambda: p.api.post("/api/apps/steady-load/rollback"), "v1\n"),
-            (
-                "deploy v2 again",
-                lambda: p.api.post("/api/apps/steady-load/deploy", json={"image": test_images["v2"]}),
-                "v2\n",
-            ),
+            ("deploy v2", lambda: p.api.post(f"{base}/deploy", json=v2), "v2\n"),
+            ("restart", lambda: p.api.post(f"{base}/restart"), "v2\n"),
+            ("config change", lambda: p.api.patch(base, json={"resources": {"memoryMb": 192}}), "v2\n"),
+            ("env change", lambda: p.api.post(f"{base}/env", json={"vars": {"GREETING": "hi"}}), "v2\n"),
+            ("rollback", lambda: p.api.post(f"{base}/rollback"), "v1\n"),
+            ("deploy v2 again", lambda: p.api.post(f"{base}/deploy", json=v2), "v2\n"),
         ]
         for what, request, expected in flips:
             response = request()
@@ -67,7 +58,7 @@ def test_flips_under_load_drop_no_request(platform: RunningPlatform, test_images
     assert total > 500
     assert failures == [], f"{len(failures)} of {total} requests failed, first: {failures[:3]}"
     kinds = [r["kind"] for r in p.api.get("/api/apps/steady-load/releases").json()["items"]]
-    assert kinds[:5] == ["deploy", "rollback", "config", "restart", "deploy"]
+    assert kinds[:6] == ["deploy", "rollback", "config", "config", "restart", "deploy"]
     assert p.api.get("/api/apps/steady-load").json()["resources"]["memoryMb"] == 192
 
 
