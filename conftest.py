@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 from berth_cli.launcher.platform import Platform
-from berth_testing import build_busybox_image, free_port, test_settings, wait_for
+from berth_testing import build_busybox_image, free_port, isolated_settings, wait_for
 
-__all__ = ["build_busybox_image", "free_port", "test_settings", "wait_for"]
+__all__ = ["build_busybox_image", "free_port", "isolated_settings", "wait_for"]
 
 
 @pytest.fixture(scope="session")
@@ -16,7 +16,7 @@ async def infra(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platf
     """Postgres, NATS and Caddy from the launcher, with every service's role, schema and user
     provisioned, but no service processes: integration tests run the service under test."""
     home = tmp_path_factory.mktemp("berth-infra")
-    platform = Platform(test_settings(home), services=())
+    platform = Platform(isolated_settings(home), services=())
     await platform.start()
     try:
         yield platform

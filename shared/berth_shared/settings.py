@@ -88,8 +88,6 @@ class ServiceEnv:
                 "BERTH_SERVICE",
                 "BERTH_SERVICE_DATABASE_URL",
                 "BERTH_SERVICE_NATS_URL",
-                "BERTH_SERVICE_NATS_USER",
-                "BERTH_SERVICE_NATS_PASSWORD",
                 "BERTH_INSTANCE",
             )
             if not env.get(k)
@@ -100,7 +98,8 @@ class ServiceEnv:
             name=env["BERTH_SERVICE"],
             database_url=env["BERTH_SERVICE_DATABASE_URL"],
             nats_url=env["BERTH_SERVICE_NATS_URL"],
-            nats_user=env["BERTH_SERVICE_NATS_USER"],
-            nats_password=env["BERTH_SERVICE_NATS_PASSWORD"],
+            # Empty with an external NATS (BERTH_NATS_URL): its credentials are in the URL.
+            nats_user=env.get("BERTH_SERVICE_NATS_USER", ""),
+            nats_password=env.get("BERTH_SERVICE_NATS_PASSWORD", ""),
             instance=env["BERTH_INSTANCE"],
         )

@@ -30,13 +30,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_subnet_pool() -> str:
+def isolated_subnet_pool() -> str:
     """A /22 of 10.241.0.0/16 picked at random so parallel or leftover runs do not collide."""
     base = ipaddress.IPv4Network("10.241.0.0/16")
     return str(random.choice(list(base.subnets(new_prefix=22))))
 
 
-def test_settings(home: Path, **overrides: str) -> Settings:
+def isolated_settings(home: Path, **overrides: str) -> Settings:
     env = {
         "BERTH_HOME": str(home),
         "BERTH_DOMAIN": "berth.test",
@@ -46,7 +46,7 @@ def test_settings(home: Path, **overrides: str) -> Settings:
         "BERTH_NATS_PORT": str(free_port()),
         "BERTH_PG_PORT": str(free_port()),
         "BERTH_CADDY_ADMIN_PORT": str(free_port()),
-        "BERTH_SUBNET_POOL": test_subnet_pool(),
+        "BERTH_SUBNET_POOL": isolated_subnet_pool(),
         "BERTH_HOST_ID": "local",
     }
     env.update(overrides)
@@ -182,7 +182,7 @@ class RunningPlatform:
 
 
 def start_platform(home: Path, **overrides: str) -> RunningPlatform:
-    settings = test_settings(home, **overrides)
+    settings = isolated_settings(home, **overrides)
     env = {
         **os.environ,
         "BERTH_HOME": str(settings.home),
