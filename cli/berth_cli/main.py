@@ -11,7 +11,7 @@ from berth_shared.settings import Settings
 
 from berth_cli.client import EXIT_FAILED as EXIT_ERROR
 from berth_cli.client import EXIT_USAGE, Api, CliError, load_config
-from berth_cli.commands import apps, env, releases, session
+from berth_cli.commands import apps, env, logs, releases, session
 
 
 def _announce(platform: object) -> None:
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run the platform on this host in the foreground")
     up.set_defaults(func=lambda _api, args: cmd_up(args), needs_api=False)
-    for family in (session, apps, releases, env):
+    for family in (session, apps, releases, env, logs):
         family.register(sub)
     return parser
 

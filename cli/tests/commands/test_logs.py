@@ -1,0 +1,22 @@
+"""`berth logs`: flags become the API query; the SSE stream is parsed into events."""
+
+from __future__ import annotations
+
+import argparse
+
+from berth_cli.commands.logs import format_line, parse_sse, query_params
+
+
+def test_flags_map_to_query_parameters() -> None:
+    args = argparse.Namespace(since="15m", until=None, grep="boom", stream="stderr", release="v3", limit=50)
+    assert query_params(args) == {"since": "15m", "q": "boom", "stream": "stderr", "release": "v3", "limit": "50"}
+
+
+def test_sse_events_comments_and_names() -> None:
+    stream = [": heartbeat", "id: 7", 'data: {"a": 1}', "", "event: skipped", "data: 12 lines skipped", ""]
+    assert list(parse_sse(iter(stream))) == [("message", '{"a": 1}'), ("skipped", "12 lines skipped")]
+
+
+def test_line_format_marks_stderr() -> None:
+    line = format_line({"timestamp": "2026-12-01T10:00:00Z", "stream": "stderr", "message": "boom"})
+    assert line == "2026-12-01T10:00:00Z err boom"
