@@ -119,6 +119,8 @@ class Platform:
             "BERTH_SUBNET_POOL": str(s.subnet_pool),
             "BERTH_HOST_ID": s.host_id,
             "PYTHONUNBUFFERED": "1",
+            # Two malloc arenas are plenty for an asyncio process; the default (8 per core) costs RSS.
+            "MALLOC_ARENA_MAX": "2",
         }
         # Children inherit the launcher's environment: the master key reaches the API only.
         env["BERTH_MASTER_KEY"] = ""
