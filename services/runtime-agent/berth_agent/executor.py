@@ -78,6 +78,8 @@ class Executor:
         firewall: Firewall,
         images: ImagePruner,
         on_live: Callable[[], None] = lambda: None,
+        before_remove: Callable[[str], Awaitable[None]] | None = None,
+        on_cleaned_up: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._docker = docker
         self._instance = instance
@@ -89,6 +91,8 @@ class Executor:
         self._firewall = firewall
         self._images = images
         self._on_live = on_live
+        self._before_remove = before_remove
+        self._on_cleaned_up = on_cleaned_up
 
     async def run(self, step: Step) -> None:
         match step:
@@ -389,6 +393,8 @@ class Executor:
         await self.remove_networks(step.networks)
         await self._firewall.unblock(step.app_id)
         await self._images.forget_app(step.app_id)
+        if self._on_cleaned_up is not None:
+            await self._on_cleaned_up(step.app_id)
         self._memory.cleaned_up(step.app_id)
         await self._publish.release_event("cleaned_up", step.app_id, AppCleanedUp(app_id=step.app_id, host=self._host))
         log.info("cleaned up", extra={"app_id": step.app_id})
@@ -403,6 +409,12 @@ class Executor:
 
     async def remove(self, container_id: str) -> None:
         self._expected_stops.add(container_id)
+        if self._before_remove is not None:  # its last log lines are read before they are gone
+            try:
+                await self._before_remove(container_id)
+            except Exception as exc:
+                raise_if_engine_down(exc)
+                log.warning("reading the last log lines of %s failed: %s", container_id[:12], exc)
         await self._ignore_missing(self._docker.containers.container(container_id).delete(force=True))
 
     async def remove_networks(self, networks: Iterable[ObservedNetwork]) -> None:

@@ -40,6 +40,8 @@ from berth_agent.executor import Executor
 from berth_agent.firewall import Firewall
 from berth_agent.image_store import ImageStore
 from berth_agent.images import PrunePlan, unspoken_apps
+from berth_agent.log_collector import LogCollectors
+from berth_agent.log_cursors import CursorStore
 from berth_agent.memory import MemoryStore
 from berth_agent.observe import observe
 from berth_agent.planner import DEFAULT_POLICY, HardRestart, plan, plan_hard_restart
@@ -80,6 +82,13 @@ class Agent:
         self.publisher = Publisher(js)
         self.firewall = firewall or Firewall(instance)
         self.images = ImagePruner(docker, ImageStore(pool, instance, host) if pool is not None else None)
+        self.logs = LogCollectors(
+            docker,
+            js,
+            instance=instance,
+            store=CursorStore(pool, instance, host) if pool is not None else None,
+            max_payload=getattr(nc, "max_payload", 0) or 1024 * 1024,
+        )
         self.executor = Executor(
             docker,
             instance=instance,
@@ -91,6 +100,8 @@ class Agent:
             firewall=self.firewall,
             images=self.images,
             on_live=self.request_prune,
+            before_remove=self.logs.before_remove,
+            on_cleaned_up=self.logs.forget_app,
         )
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._dirty: set[str] = set()
@@ -249,6 +260,9 @@ class Agent:
         event = to_container_event(raw, self.expected_stops)
         if event is None:
             return
+        if event.event == "started":
+            actor = raw.get("Actor") or {}
+            self.logs.on_started(event.container_id, actor.get("Attributes") or {})
         await self.publisher.container_event(event.event, event.app_id, event.message)
         if event.died:
             if event.container_id in self.expected_stops:
@@ -261,9 +275,12 @@ class Agent:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def run(self) -> None:
-        """Follow Docker and resync periodically until cancelled (commands are consumed elsewhere)."""
+        """Follow Docker, collect logs and resync periodically until cancelled (commands are
+        consumed elsewhere)."""
         try:
-            await asyncio.gather(self.follow_docker(), self.resync_periodically(), self.prune_periodically())
+            await asyncio.gather(
+                self.follow_docker(), self.resync_periodically(), self.prune_periodically(), self.logs.run()
+            )
         finally:
             await self.shutdown()
 
@@ -275,3 +292,4 @@ class Agent:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*tasks, return_exceptions=True)
+        await self.logs.shutdown()  # a flush in flight is finished (bounded) before the bus closes

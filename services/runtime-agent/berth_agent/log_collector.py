@@ -1,0 +1,366 @@
+"""Log collection: one collector per app container of this instance, following its stdout and
+stderr with Docker's timestamps and publishing LogBatches on ``berth.logs.<app_id>.<stream>``.
+
+A collector reads the raw log stream (``follow=1&timestamps=1&since=<cursor second>``), turns it
+into lines (:mod:`berth_agent.logframes`), buffers them (:mod:`berth_agent.logbatch`), publishes
+each flush and waits for JetStream's acks, then saves the cursor (``agent.log_cursors``). While a
+publish is not acked it does not read: Docker keeps the (bounded) json-file log meanwhile. After a
+restart it re-reads from the cursor's second and drops what it had published: no gap, no duplicate.
+A container that stops is read to the end of its log; a container about to be removed by the
+agent is read to the end first (:meth:`LogCollectors.before_remove`). A collector that fails is
+restarted with backoff; it never takes the agent down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiodocker
+import aiohttp
+from berth_shared import labels
+from berth_shared.contracts.base import encode
+from berth_shared.contracts.logs import LogBatch, log_subject
+from nats.js import JetStreamContext
+
+from berth_agent.log_cursors import CursorStore
+from berth_agent.logbatch import Batcher, Progress, ReadyBatch, batch_limit, message_id
+from berth_agent.logframes import FrameDecoder, LineAssembler, RawDecoder, Resume
+
+log = logging.getLogger("berth.agent.logs")
+
+SYNC_SECONDS = 5.0  # re-list the instance's containers (start events make it faster)
+IDLE_RECHECK_SECONDS = 5.0  # a stopped container is re-inspected this often (started again?)
+PUBLISH_TIMEOUT_SECONDS = 5.0
+PUBLISH_BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
+RESTART_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
+FINISH_ON_STOP_SECONDS = 5.0  # a flush in flight when the agent stops gets this long to be acked
+SETTLE_SECONDS = 5.0  # before a removal, how long to wait for the container's last lines
+READ_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ContainerRef:
+    container_id: str
+    app_id: str
+    release_id: str
+    slot: str
+
+
+def container_ref(container_id: str, found: dict[str, str]) -> ContainerRef | None:
+    """The identity a container's labels give its lines; None for containers that are not an app's."""
+    app_id, release_id, slot = found.get(labels.APP), found.get(labels.RELEASE), found.get(labels.SLOT)
+    if not container_id or not app_id or not release_id or not slot:
+        return None
+    return ContainerRef(container_id, app_id, release_id, slot)
+
+
+class Collector:
+    """Follows one container's log for as long as the container exists."""
+
+    def __init__(
+        self,
+        docker: aiodocker.Docker,
+        js: JetStreamContext,
+        ref: ContainerRef,
+        store: CursorStore | None,
+        max_bytes: int,
+    ) -> None:
+        self._docker = docker
+        self._js = js
+        self.ref = ref
+        self._store = store
+        self._max_bytes = max_bytes
+        self._progress: Progress | None = None
+        self._kick = asyncio.Event()
+        self._drain_requested = 0.0  # monotonic time of the latest before_remove
+        self._drained_from = 0.0  # monotonic time of the inspect that began the latest final read
+        self._drained = asyncio.Condition()
+        self.published_lines = 0
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    async def settle(self, requested: float, timeout: float) -> bool:
+        """Wait until a read to the end of the log, begun at or after ``requested``, is published."""
+        self._drain_requested = max(self._drain_requested, requested)
+        self.kick()
+        try:
+            async with asyncio.timeout(timeout), self._drained:
+                await self._drained.wait_for(lambda: self._drained_from >= requested)
+        except TimeoutError:
+            return False
+        return True
+
+    async def run(self) -> None:
+        """Follow the container until it is removed (returns) or something fails (raises)."""
+        if self._progress is None:
+            cursors = await self._store.load(self.ref.container_id) if self._store else {}
+            self._progress = Progress(cursors)
+        drained_for: str | None = None  # StartedAt of the run whose log was read to the end
+        quick_ends = 0
+        while True:
+            inspected_at = time.monotonic()
+            try:
+                info = await self._docker.containers.container(self.ref.container_id).show()
+            except aiodocker.DockerError as exc:
+                if exc.status == 404:
+                    await self._gone()
+                    return
+                raise
+            state = info.get("State") or {}
+            running = bool(state.get("Running"))
+            started = str(state.get("StartedAt") or "")
+            tty = bool((info.get("Config") or {}).get("Tty"))
+            self._kick.clear()
+            if running:
+                began = time.monotonic()
+                await self._follow(tty, final=False)
+                quick_ends = quick_ends + 1 if time.monotonic() - began < 1.0 else 0
+                if quick_ends > 1:  # the engine keeps ending the stream of a running container
+                    await asyncio.sleep(RESTART_BACKOFF_SECONDS[min(quick_ends, len(RESTART_BACKOFF_SECONDS)) - 1])
+                continue
+            if started != drained_for or self._drain_requested >= self._drained_from:
+                await self._follow(tty, final=True)
+                drained_for = started
+                async with self._drained:
+                    self._drained_from = inspected_at
+                    self._drained.notify_all()
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(IDLE_RECHECK_SECONDS):
+                    await self._kick.wait()
+
+    async def _gone(self) -> None:
+        async with self._drained:
+            self._drained_from = time.monotonic()
+            self._drained.notify_all()
+        if self._store is not None:
+            await self._store.forget([self.ref.container_id])
+
+    async def _follow(self, tty: bool, *, final: bool) -> None:
+        """One read of the log from the cursor: to its end for a stopped container (``final``:
+        a last line without newline is a line), until the container stops for a running one."""
+        assert self._progress is not None
+        progress = self._progress
+        decoder: FrameDecoder | RawDecoder = RawDecoder() if tty else FrameDecoder()
+        assembler = LineAssembler()
+        resume = Resume(progress.cursors)
+        batcher = Batcher(max_bytes=self._max_bytes)
+        loop = asyncio.get_running_loop()
+        params = {"follow": "1", "stdout": "1", "stderr": "1", "timestamps": "1", "since": str(progress.since())}
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=None, sock_connect=10)
+        path = f"containers/{self.ref.container_id}/logs"
+        async with self._docker._query(path, params=params, timeout=timeout) as response:
+            content = response.content
+            while True:
+                deadline = batcher.deadline
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        chunk = await content.readany()
+                except TimeoutError:
+                    chunk = None
+                if chunk == b"":
+                    break
+                if chunk:
+                    for frame in decoder.feed(chunk):
+                        for line in assembler.feed(frame):
+                            if resume.keep(line):
+                                batcher.add(line, loop.time())
+                    for error in assembler.engine_errors:
+                        log.warning("docker log stream error: %s", error, extra={"app_id": self.ref.app_id})
+                    assembler.engine_errors.clear()
+                if len(batcher) and batcher.due(loop.time()):
+                    await self._flush(batcher, assembler)
+        if final:
+            for line in assembler.finish():
+                if resume.keep(line):
+                    batcher.add(line, loop.time())
+        if len(batcher):
+            await self._flush(batcher, assembler)
+
+    async def _flush(self, batcher: Batcher, assembler: LineAssembler) -> None:
+        """Publish everything buffered and save the cursor. A stop (cancellation) arriving
+        meanwhile waits for this flush (bounded), so a stopped agent leaves no duplicate behind."""
+        assert self._progress is not None
+        batches = batcher.take()
+        work = asyncio.ensure_future(self._publish_and_save(batches, assembler))
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(work, FINISH_ON_STOP_SECONDS)
+            raise
+
+    async def _publish_and_save(self, batches: list[ReadyBatch], assembler: LineAssembler) -> None:
+        assert self._progress is not None
+        for batch in batches:
+            await self._publish(batch)
+            self._progress.published(batch.collected)
+            self.published_lines += len(batch.lines)
+        self._progress.read_up_to(assembler.last_ts, assembler.pending)
+        if self._store is not None:
+            try:
+                await self._store.save(self.ref.container_id, self.ref.app_id, self._progress.cursors)
+            except Exception as exc:  # the lines are out; a restart may re-send some (deduplicated)
+                log.warning("could not save the log cursor: %s", exc, extra={"app_id": self.ref.app_id})
+
+    async def _publish(self, batch: ReadyBatch) -> None:
+        """Publish one batch and wait for the ack, retrying (same Nats-Msg-Id) until it is acked."""
+        ref = self.ref
+        message = LogBatch(
+            app_id=ref.app_id,
+            release_id=ref.release_id,
+            slot=ref.slot,
+            container_id=ref.container_id,
+            stream=batch.stream,
+            lines=batch.lines,
+        )
+        payload = encode(message)
+        headers = {"Nats-Msg-Id": message_id(ref.container_id, batch.stream, batch.lines[0])}
+        subject = log_subject(ref.app_id, batch.stream)
+        failures = 0
+        while True:
+            try:
+                await self._js.publish(subject, payload, timeout=PUBLISH_TIMEOUT_SECONDS, headers=headers)
+                if failures:
+                    log.info("log publishing resumed after %d failures", failures, extra={"app_id": ref.app_id})
+                return
+            except Exception as exc:
+                delay = PUBLISH_BACKOFF_SECONDS[min(failures, len(PUBLISH_BACKOFF_SECONDS) - 1)]
+                if failures == 0 or failures % 20 == 0:
+                    log.warning(
+                        "could not publish logs (%s: %s); not reading until it works",
+                        type(exc).__name__,
+                        exc,
+                        extra={"app_id": ref.app_id},
+                    )
+                failures += 1
+                await asyncio.sleep(delay)
+
+
+class LogCollectors:
+    """Keeps one collector per app container of this instance and host."""
+
+    def __init__(
+        self,
+        docker: aiodocker.Docker,
+        js: JetStreamContext,
+        *,
+        instance: str,
+        store: CursorStore | None = None,
+        max_payload: int = 1024 * 1024,
+    ) -> None:
+        self._docker = docker
+        self._js = js
+        self._instance = instance
+        self._store = store
+        self._max_bytes = batch_limit(max_payload)
+        self._collectors: dict[str, Collector] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    @property
+    def collectors(self) -> dict[str, Collector]:
+        return dict(self._collectors)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.sync()
+            except Exception as exc:
+                log.warning("log collectors not synced: %s", exc)
+            await asyncio.sleep(SYNC_SECONDS)
+
+    async def sync(self) -> None:
+        """A collector for every app container there is; forget cursors of containers gone."""
+        filters = json.dumps({"label": labels.instance_filter(self._instance)})
+        listed = await self._docker.containers.list(all=True, filters=filters)
+        present: set[str] = set()
+        for container in listed:
+            summary: dict[str, Any] = container._container
+            ref = container_ref(str(summary.get("Id") or container.id), summary.get("Labels") or {})
+            if ref is not None:
+                present.add(ref.container_id)
+                self.ensure(ref)
+        if self._store is not None:
+            gone = await self._store.containers() - present - set(self._tasks)
+            await self._store.forget(sorted(gone))
+
+    def ensure(self, ref: ContainerRef) -> Collector:
+        collector = self._collectors.get(ref.container_id)
+        if collector is None:
+            collector = Collector(self._docker, self._js, ref, self._store, self._max_bytes)
+            self._collectors[ref.container_id] = collector
+            self._tasks[ref.container_id] = asyncio.create_task(self._supervise(collector))
+        return collector
+
+    def on_started(self, container_id: str, found: dict[str, str]) -> None:
+        """A container of this instance started (Docker event): follow it now."""
+        ref = container_ref(container_id, found)
+        if ref is not None:
+            self.ensure(ref).kick()
+
+    async def before_remove(self, container_id: str) -> None:
+        """The agent is about to remove this container: stop it if it runs (SIGKILL, as the forced
+        removal would) and wait, bounded, until its last lines are published."""
+        collector = self._collectors.get(container_id)
+        if collector is None:
+            return
+        container = self._docker.containers.container(container_id)
+        try:
+            if (await container.show()).get("State", {}).get("Running"):
+                await container.kill()
+        except aiodocker.DockerError as exc:
+            if exc.status not in (404, 409):
+                log.warning("could not stop %s before reading its last lines: %s", container_id[:12], exc.message)
+            if exc.status == 404:
+                return
+        if not await collector.settle(time.monotonic(), SETTLE_SECONDS):
+            log.warning(
+                "last log lines of %s not published within %gs; removing it anyway",
+                container_id[:12],
+                SETTLE_SECONDS,
+                extra={"app_id": collector.ref.app_id},
+            )
+
+    async def forget_app(self, app_id: str) -> None:
+        if self._store is not None:
+            await self._store.forget_app(app_id)
+
+    async def _supervise(self, collector: Collector) -> None:
+        container_id = collector.ref.container_id
+        failures = 0
+        try:
+            while True:
+                began = time.monotonic()
+                try:
+                    await collector.run()
+                    return
+                except Exception as exc:
+                    if time.monotonic() - began > 60:
+                        failures = 0
+                    delay = RESTART_BACKOFF_SECONDS[min(failures, len(RESTART_BACKOFF_SECONDS) - 1)]
+                    failures += 1
+                    log.warning(
+                        "log collector of %s failed (%s: %s); restarting in %gs",
+                        container_id[:12],
+                        type(exc).__name__,
+                        exc,
+                        delay,
+                        extra={"app_id": collector.ref.app_id},
+                    )
+                    await asyncio.sleep(delay)
+        finally:
+            self._collectors.pop(container_id, None)
+            self._tasks.pop(container_id, None)
+
+    async def shutdown(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
