@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 from berth_shared.contracts.apps import APP_DELETED_EVENTS, APP_EVENTS
 from berth_shared.contracts.containers import CONTAINER_EVENTS
+from berth_shared.contracts.health import HEALTH_EVENTS
 from berth_shared.contracts.logs import LOG_SUBJECTS
-from berth_shared.contracts.releases import RELEASE_EVENTS, agent_commands
+from berth_shared.contracts.releases import AGENT_EVENTS, RELEASE_EVENTS, agent_commands
 
 DAY = 24 * 3600
 
@@ -87,3 +88,11 @@ LOGS_LINES = ConsumerSpec(
     max_deliver=-1,
     max_ack_pending=4096,
 )
+
+# Health: the service learns apps (config, subnet, port) and live slots from these, and turns
+# its own transitions and the agent's release outcomes into webhook deliveries.
+HEALTH_APP_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="health-app-events", filter_subject=APP_EVENTS)
+HEALTH_AGENT_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="health-agent-events", filter_subject=AGENT_EVENTS)
+HEALTH_ALERTS = ConsumerSpec(stream=EVENTS.name, durable="health-alerts", filter_subject=HEALTH_EVENTS)
+# The API applies health transitions to app status/history and acts on restart requests.
+API_HEALTH_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="api-health-events", filter_subject=HEALTH_EVENTS)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from berth_shared.service import run
-from berth_shared.streams import HEALTH_APP_DELETED
 
 from berth_health.migrations import MIGRATIONS
-from berth_health.service import main
+from berth_health.service import CONSUMERS, main
 
 if __name__ == "__main__":
-    run("health", "health", MIGRATIONS, [HEALTH_APP_DELETED], main)
+    run("health", "health", MIGRATIONS, CONSUMERS, main)

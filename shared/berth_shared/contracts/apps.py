@@ -7,6 +7,7 @@ Consumers: router (routes), runtime agent (networks), logs and health (cleanup).
 from __future__ import annotations
 
 from berth_shared.contracts.base import Message
+from berth_shared.contracts.health import HealthCheck
 
 
 def app_event_subject(event: str, app_id: str) -> str:
@@ -24,6 +25,8 @@ class AppCreated(Message, kw_only=True):
     port: int
     subnet: str
     health_path: str = "/"
+    # The app's HTTP check (its path is also ``health_path``); None: liveness only.
+    health_check: HealthCheck | None = None
 
 
 class AppUpdated(Message, kw_only=True):
@@ -35,6 +38,8 @@ class AppUpdated(Message, kw_only=True):
     port: int
     subnet: str
     health_path: str = "/"
+    # The app's HTTP check (its path is also ``health_path``); None: liveness only.
+    health_check: HealthCheck | None = None
 
 
 class AppDeleted(Message, kw_only=True):

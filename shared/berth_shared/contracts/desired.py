@@ -9,6 +9,7 @@ from __future__ import annotations
 import msgspec
 
 from berth_shared.contracts.base import Message
+from berth_shared.contracts.health import HealthCheck
 
 DESIRED_GET = "berth.rpc.api.desired.get"
 DESIRED_LIST = "berth.rpc.api.desired.list"
@@ -38,6 +39,8 @@ class DesiredApp(msgspec.Struct, kw_only=True):
     subnet: str
     resources: Resources = msgspec.field(default_factory=Resources)
     health_path: str = "/"
+    # The deploy gate uses its path, expected status and timeout; None: any 2xx/3xx on health_path.
+    health_check: HealthCheck | None = None
     deleted: bool = False
     # The release that should be serving; None before the first deploy.
     release: DesiredRelease | None = None
