@@ -15,7 +15,14 @@ from pathlib import Path
 _JS = ["$JS.API.>", "$JS.ACK.>"]
 PERMISSIONS: dict[str, dict[str, list[str]]] = {
     "api": {
-        "publish": ["berth.evt.api.>", "berth.cmd.agent.*.>", "berth.rpc.agent.>", "berth.rpc.logs.>", "berth.rpc.health.>", *_JS],
+        "publish": [
+            "berth.evt.api.>",
+            "berth.cmd.agent.*.>",
+            "berth.rpc.agent.>",
+            "berth.rpc.logs.>",
+            "berth.rpc.health.>",
+            *_JS,
+        ],
         "subscribe": ["berth.rpc.api.>", "_INBOX.>"],
     },
     "agent": {

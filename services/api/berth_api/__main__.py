@@ -14,11 +14,12 @@ from berth_shared import bus, service
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.containers import ContainerEvent
 from berth_shared.contracts.desired import DESIRED_GET, DESIRED_LIST
+from berth_shared.contracts.health import HealthEvent
 from berth_shared.contracts.releases import AgentEvent
-from berth_shared.streams import API_CONTAINER_EVENTS, API_RELEASE_EVENTS
+from berth_shared.streams import API_CONTAINER_EVENTS, API_HEALTH_EVENTS, API_RELEASE_EVENTS
 from nats.aio.msg import Msg
 
-from berth_api import container_events, desired, keyring, release_events
+from berth_api import container_events, desired, health_events, keyring, release_events
 from berth_api.app import create_app
 from berth_api.auth import seed_admin_token
 from berth_api.migrations import MIGRATIONS
@@ -61,6 +62,12 @@ async def main(ctx: service.ServiceContext) -> None:
         async with ctx.pool.acquire() as conn:
             await container_events.record(conn, event)
 
+    async def on_health_event(msg: Msg) -> None:
+        event: HealthEvent = decode(msg.data, HealthEvent)
+        async with ctx.pool.acquire() as conn:
+            await health_events.apply(conn, event, settings.host_id)
+        outbox.notify()
+
     server = _Server(
         uvicorn.Config(
             create_app(state, chain), host="127.0.0.1", port=settings.api_port, log_config=None, access_log=False
@@ -73,6 +80,9 @@ async def main(ctx: service.ServiceContext) -> None:
         ),
         asyncio.create_task(
             bus.consume(ctx.js, API_CONTAINER_EVENTS, on_container_event, stop=ctx.stop), name="container-events"
+        ),
+        asyncio.create_task(
+            bus.consume(ctx.js, API_HEALTH_EVENTS, on_health_event, stop=ctx.stop), name="health-events"
         ),
     ]
     outbox.notify()
@@ -100,4 +110,4 @@ async def warn_unknown_keys(pool: asyncpg.Pool, chain: keyring.Keychain) -> None
 
 
 if __name__ == "__main__":
-    service.run("api", "api", MIGRATIONS, [API_RELEASE_EVENTS, API_CONTAINER_EVENTS], main)
+    service.run("api", "api", MIGRATIONS, [API_RELEASE_EVENTS, API_CONTAINER_EVENTS, API_HEALTH_EVENTS], main)

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from berth_api import errors
 from berth_api.keyring import Keychain
-from berth_api.routes import apps, audit, env, logs, secrets
+from berth_api.routes import apps, audit, env, health, logs, secrets, webhooks
 from berth_api.state import ApiState
 
 
@@ -23,6 +23,8 @@ def create_app(state: ApiState, keychain: Keychain | None = None) -> FastAPI:
     app.include_router(secrets.router)
     app.include_router(audit.router)
     app.include_router(logs.router)
+    app.include_router(health.router)
+    app.include_router(webhooks.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> JSONResponse:

@@ -8,7 +8,9 @@ import json
 import uuid
 
 import asyncpg
+import msgspec
 from berth_shared.contracts.apps import AppCreated, AppDeleted, AppUpdated, app_event_subject
+from berth_shared.contracts.health import HealthCheck
 from berth_shared.contracts.releases import ReconcileApp, RestartInPlace, reconcile_subject, restart_subject
 from berth_shared.db import Connection
 from berth_shared.errors import Conflict, NotFound, ValidationFailed
@@ -47,9 +49,10 @@ async def create_app(conn: Connection, body: CreateApp, pool_net: ipaddress.IPv4
         subnet = first_free_subnet(pool_net, taken)
         if subnet is None:
             raise Conflict(f"no free subnet left in BERTH_SUBNET_POOL {pool_net}; delete an app or widen the pool")
+        check = body.health_check.to_contract() if body.health_check is not None else None
         row = await conn.fetchrow(
-            "INSERT INTO apps (id, name, port, memory_mb, cpus, subnet, deploy_timeout_seconds, stop_timeout_seconds) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
+            "INSERT INTO apps (id, name, port, memory_mb, cpus, subnet, deploy_timeout_seconds, stop_timeout_seconds, "
+            "health_check, health_path) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10) RETURNING *",
             uuid.uuid4(),
             body.name,
             body.port,
@@ -58,6 +61,8 @@ async def create_app(conn: Connection, body: CreateApp, pool_net: ipaddress.IPv4
             subnet,
             body.deploy_timeout_seconds,
             body.stop_timeout_seconds,
+            encode_check(check),
+            check.path if check else "/",
         )
         assert row is not None
         app_id = str(row["id"])
@@ -71,6 +76,7 @@ async def create_app(conn: Connection, body: CreateApp, pool_net: ipaddress.IPv4
                 port=row["port"],
                 subnet=str(row["subnet"]),
                 health_path=row["health_path"],
+                health_check=health_check_of(row),
             ),
         )
         await audit(conn, "admin", "app.create", row["id"], {"name": body.name})
@@ -174,6 +180,7 @@ async def update_app(conn: Connection, ref: str, body: UpdateApp, domain: str, h
                     port=row["port"],
                     subnet=str(row["subnet"]),
                     health_path=row["health_path"],
+                    health_check=health_check_of(row),
                 ),
             )
         rolls_out = {"port", "memory_mb", "cpus"} & changes.keys()
@@ -182,6 +189,49 @@ async def update_app(conn: Connection, ref: str, body: UpdateApp, domain: str, h
             image = current["image_digest"] or current["image"]
             row, _ = await create_release(conn, app_id, image, "config", host)
         return row
+
+
+def encode_check(check: HealthCheck | None) -> str | None:
+    return msgspec.json.encode(check).decode() if check is not None else None
+
+
+def health_check_of(app: asyncpg.Record) -> HealthCheck | None:
+    """The app's stored check definition; None: no check configured (liveness only)."""
+    raw = app.get("health_check")
+    if raw is None:
+        return None
+    return msgspec.json.decode(raw.encode() if isinstance(raw, str) else raw, type=HealthCheck)
+
+
+async def set_health_check(conn: Connection, ref: str, check: HealthCheck | None, domain: str) -> asyncpg.Record:
+    """Store the app's check (None: remove it) and tell the health service and the router
+    (``AppUpdated``); the agent reads it from the desired state at the next rollout."""
+    async with conn.transaction():
+        app = await find_app(conn, ref, for_update=True)
+        row = await conn.fetchrow(
+            "UPDATE apps SET health_check = $2::jsonb, health_path = $3, generation = generation + 1 "
+            "WHERE id = $1 RETURNING *",
+            app["id"],
+            encode_check(check),
+            check.path if check else "/",
+        )
+        assert row is not None
+        app_id = str(row["id"])
+        await enqueue(
+            conn,
+            app_event_subject("updated", app_id),
+            AppUpdated(
+                app_id=app_id,
+                name=row["name"],
+                hostname=hostname_of(row["name"], domain),
+                port=row["port"],
+                subnet=str(row["subnet"]),
+                health_path=row["health_path"],
+                health_check=check,
+            ),
+        )
+        await audit(conn, "admin", "app.health_check", row["id"], {"check": msgspec.to_builtins(check)})
+        return row  # type: ignore[no-any-return]
 
 
 async def rollback(conn: Connection, ref: str, release_id: str | None, host: str) -> asyncpg.Record:

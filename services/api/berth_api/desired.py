@@ -39,6 +39,7 @@ def desired_app(
         subnet=str(app["subnet"]),
         resources=Resources(memory_mb=app["memory_mb"], cpus=float(app["cpus"])),
         health_path=app["health_path"],
+        health_check=apps_store.health_check_of(app),
         deleted=app["deleted_at"] is not None,
         release=None
         if release is None or app["deleted_at"] is not None

@@ -106,4 +106,9 @@ MIGRATIONS = [
     ALTER TABLE releases ADD COLUMN env_changes jsonb;
     CREATE INDEX audit_log_app_at ON audit_log (app_id, at);
     """,
+    """
+    -- The app's HTTP health check (berth_shared.contracts.health.HealthCheck as JSON); NULL: none
+    -- configured (liveness only). health_path is kept equal to its path.
+    ALTER TABLE apps ADD COLUMN health_check jsonb;
+    """,
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
+from berth_shared.contracts.health import ALERT_EVENTS, HealthCheck
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 APP_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
@@ -25,12 +26,92 @@ DeployTimeout = Annotated[int, Field(alias="deployTimeoutSeconds", ge=5, le=3600
 StopTimeout = Annotated[int, Field(alias="stopTimeoutSeconds", ge=0, le=600)]
 
 
+HEALTH_PATH = re.compile(r"^/[\x21-\x7e]{0,1023}$")
+STATUS_CLASS = re.compile(r"^([1-5])xx$")
+
+
+class HealthCheckIn(Body):
+    """PUT /api/apps/{id}/health, or ``healthCheck`` when creating an app."""
+
+    path: str = "/"
+    interval_seconds: Annotated[float, Field(alias="intervalSeconds", ge=1, le=3600)] = 10
+    timeout_seconds: Annotated[float, Field(alias="timeoutSeconds", gt=0, le=300)] = 5
+    # null: any status in [200, 400); a code such as 200; or a class such as "2xx".
+    expected_status: Annotated[int | str | None, Field(alias="expectedStatus")] = None
+    healthy_threshold: Annotated[int, Field(alias="healthyThreshold", ge=1, le=100)] = 1
+    unhealthy_threshold: Annotated[int, Field(alias="unhealthyThreshold", ge=1, le=100)] = 3
+    start_period_seconds: Annotated[float, Field(alias="startPeriodSeconds", ge=0, le=3600)] = 10
+    restart_after_seconds: Annotated[float, Field(alias="restartAfterSeconds", ge=1, le=86400)] = 60
+    max_restarts: Annotated[int, Field(alias="maxRestarts", ge=0, le=100)] = 3
+
+    @field_validator("path")
+    @classmethod
+    def path_is_absolute(cls, value: str) -> str:
+        if not HEALTH_PATH.match(value):
+            raise ValueError("must be an absolute path such as /healthz (printable ASCII, no spaces, at most 1024)")
+        return value
+
+    @field_validator("expected_status", mode="before")
+    @classmethod
+    def status_or_class(cls, value: object) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            raise ValueError('must be an HTTP status code (100-599), a class such as "2xx", or null')
+        if isinstance(value, int) and 100 <= value <= 599:
+            return value
+        if isinstance(value, str) and (m := STATUS_CLASS.match(value.strip())):
+            return int(m.group(1))
+        raise ValueError('must be an HTTP status code (100-599), a class such as "2xx", or null')
+
+    def to_contract(self) -> HealthCheck:
+        return HealthCheck(
+            path=self.path,
+            interval_seconds=float(self.interval_seconds),
+            timeout_seconds=float(self.timeout_seconds),
+            expected_status=int(self.expected_status or 0),
+            healthy_threshold=self.healthy_threshold,
+            unhealthy_threshold=self.unhealthy_threshold,
+            start_period_seconds=float(self.start_period_seconds),
+            restart_after_seconds=float(self.restart_after_seconds),
+            max_restarts=self.max_restarts,
+        )
+
+
+class WebhookIn(Body):
+    """POST /api/webhooks."""
+
+    url: str
+    events: list[str]
+
+    @field_validator("url")
+    @classmethod
+    def url_is_http(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or len(value) > 2048:
+            raise ValueError("must be an absolute http:// or https:// URL (at most 2048 characters)")
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def known_events(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(f"must name at least one of {', '.join(ALERT_EVENTS)}")
+        unknown = [e for e in value if e not in ALERT_EVENTS]
+        if unknown:
+            raise ValueError(f"unknown event(s) {', '.join(map(repr, unknown))}; known: {', '.join(ALERT_EVENTS)}")
+        return list(dict.fromkeys(value))
+
+
 class CreateApp(Body):
     name: str
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     resources: ResourcesIn = Field(default_factory=ResourcesIn)
     deploy_timeout_seconds: DeployTimeout = 60
     stop_timeout_seconds: StopTimeout = 10
+    health_check: Annotated[HealthCheckIn | None, Field(alias="healthCheck")] = None
 
     @field_validator("name")
     @classmethod

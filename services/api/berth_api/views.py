@@ -31,6 +31,7 @@ def app_view(row: asyncpg.Record, domain: str, http_port: int, current: asyncpg.
         "currentReleaseId": str(row["current_release_id"]) if row["current_release_id"] else None,
         "image": current["image"] if current else None,
         "imageDigest": current["image_digest"] if current else None,
+        "healthCheck": health_check_view(row.get("health_check")),
     }
 
 
@@ -105,3 +106,69 @@ def audit_view(row: asyncpg.Record) -> dict[str, Any]:
         "appId": str(row["app_id"]) if row["app_id"] else None,
         "detail": _json(row["detail"]),
     }
+
+
+def health_check_view(check: Any) -> dict[str, Any] | None:
+    """An app's check definition (``HealthCheck``, or its JSON as stored), camelCase."""
+    if check is None:
+        return None
+    data = _json(check) if isinstance(check, str) else check
+    if not isinstance(data, dict):
+        import msgspec
+
+        data = msgspec.to_builtins(data)
+    expected = int(data.get("expected_status", 0))
+    return {
+        "path": data.get("path", "/"),
+        "intervalSeconds": data.get("interval_seconds"),
+        "timeoutSeconds": data.get("timeout_seconds"),
+        "expectedStatus": None if expected == 0 else f"{expected}xx" if expected < 100 else expected,
+        "healthyThreshold": data.get("healthy_threshold"),
+        "unhealthyThreshold": data.get("unhealthy_threshold"),
+        "startPeriodSeconds": data.get("start_period_seconds"),
+        "restartAfterSeconds": data.get("restart_after_seconds"),
+        "maxRestarts": data.get("max_restarts"),
+    }
+
+
+def check_result_view(result: Any) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    return {
+        "id": result.id,
+        "timestamp": result.timestamp,
+        "ok": result.ok,
+        "statusCode": result.status_code,
+        "error": result.error,
+        "latencyMs": result.latency_ms,
+        "releaseId": result.release_id,
+        "slot": result.slot,
+    }
+
+
+def delivery_view(d: Any) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "event": d.event,
+        "appId": d.app_id,
+        "status": d.status,
+        "attempts": d.attempts,
+        "lastStatusCode": d.last_status_code,
+        "lastError": d.last_error,
+        "createdAt": d.created_at,
+        "nextAttemptAt": d.next_attempt_at,
+        "deliveredAt": d.delivered_at,
+    }
+
+
+def webhook_view(w: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": w.webhook_id,
+        "url": w.url,
+        "events": list(w.events),
+        "createdAt": w.created_at,
+        "recentDeliveries": [delivery_view(d) for d in w.recent_deliveries],
+    }
+    if w.secret is not None:
+        out["secret"] = w.secret
+    return out

@@ -52,3 +52,73 @@ def test_image_references(image: str) -> None:
 def test_bad_image_references(image: str) -> None:
     with pytest.raises(ValidationError):
         Deploy(image=image)
+
+
+# -- health checks --
+
+
+def test_health_check_defaults_match_the_issue() -> None:
+    from berth_api.validation import HealthCheckIn
+
+    check = HealthCheckIn.model_validate({"path": "/healthz"}).to_contract()
+    assert (check.interval_seconds, check.timeout_seconds, check.expected_status) == (10, 5, 0)
+    assert (check.healthy_threshold, check.unhealthy_threshold, check.start_period_seconds) == (1, 3, 10)
+    assert (check.restart_after_seconds, check.max_restarts) == (60, 3)
+
+
+@pytest.mark.parametrize(("given", "stored"), [(None, 0), (200, 200), ("2xx", 2), ("3xx", 3), (503, 503)])
+def test_expected_status_forms(given: object, stored: int) -> None:
+    from berth_api.validation import HealthCheckIn
+
+    assert HealthCheckIn.model_validate({"expectedStatus": given}).to_contract().expected_status == stored
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"path": "healthz"}, "path"),
+        ({"path": "/has space"}, "path"),
+        ({"intervalSeconds": 0.5}, "intervalSeconds"),
+        ({"timeoutSeconds": 0}, "timeoutSeconds"),
+        ({"expectedStatus": 99}, "expectedStatus"),
+        ({"expectedStatus": "6xx"}, "expectedStatus"),
+        ({"expectedStatus": True}, "expectedStatus"),
+        ({"healthyThreshold": 0}, "healthyThreshold"),
+        ({"unhealthyThreshold": 0}, "unhealthyThreshold"),
+        ({"startPeriodSeconds": -1}, "startPeriodSeconds"),
+        ({"maxRestarts": -1}, "maxRestarts"),
+        ({"bogus": 1}, "bogus"),
+    ],
+)
+def test_invalid_health_checks_name_the_field(body: dict[str, object], field: str) -> None:
+    from berth_api.errors import field_path
+    from berth_api.validation import HealthCheckIn
+
+    with pytest.raises(ValidationError) as err:
+        HealthCheckIn.model_validate(body)
+    assert field_path(("body", *err.value.errors()[0]["loc"])) == field
+
+
+def test_health_check_given_when_creating_an_app() -> None:
+    app = CreateApp.model_validate({"name": "x", "healthCheck": {"path": "/cgi-bin/health", "unhealthyThreshold": 2}})
+    assert app.health_check is not None and app.health_check.to_contract().unhealthy_threshold == 2
+    with pytest.raises(ValidationError) as err:
+        CreateApp.model_validate({"name": "x", "healthCheck": {"intervalSeconds": 0}})
+    assert err.value.errors()[0]["loc"] == ("healthCheck", "intervalSeconds")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"url": "ftp://x/", "events": ["health.unhealthy"]}, "url"),
+        ({"url": "not a url", "events": ["health.unhealthy"]}, "url"),
+        ({"url": "http://127.0.0.1:9/", "events": []}, "events"),
+        ({"url": "http://127.0.0.1:9/", "events": ["health.sad"]}, "events"),
+    ],
+)
+def test_invalid_webhooks_name_the_field(body: dict[str, object], field: str) -> None:
+    from berth_api.validation import WebhookIn
+
+    with pytest.raises(ValidationError) as err:
+        WebhookIn.model_validate(body)
+    assert err.value.errors()[0]["loc"][0] == field

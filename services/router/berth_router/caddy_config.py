@@ -42,6 +42,9 @@ class Route:
     port: int
     subnet: str
     health_path: str = "/"
+    # The app's expected health status: 0 = Caddy's default (any 2xx/3xx); 1-5 = that class;
+    # 100-599 = that code. Caddy's ``expect_status`` takes exactly these forms.
+    expect_status: int = 0
 
 
 def render(routes: Iterable[Route], *, http_port: int, admin_port: int) -> Config:
@@ -77,12 +80,19 @@ def app_route(route: Route) -> Config:
     }
 
 
+def active_health_check(route: Route) -> Config:
+    active: Config = {"uri": route.health_path, "interval": HEALTH_INTERVAL, "timeout": HEALTH_TIMEOUT}
+    if route.expect_status:
+        active["expect_status"] = route.expect_status
+    return active
+
+
 def reverse_proxy(route: Route) -> Config:
     return {
         "handler": "reverse_proxy",
         "upstreams": upstreams(route),
         "health_checks": {
-            "active": {"uri": route.health_path, "interval": HEALTH_INTERVAL, "timeout": HEALTH_TIMEOUT},
+            "active": active_health_check(route),
             "passive": {"fail_duration": PASSIVE_FAIL_DURATION, "max_fails": PASSIVE_MAX_FAILS},
         },
         "load_balancing": {"try_duration": TRY_DURATION, "try_interval": TRY_INTERVAL},

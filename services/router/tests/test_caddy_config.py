@@ -119,3 +119,19 @@ def test_no_apps_still_serves_the_404_page() -> None:
 def test_the_config_is_plain_json() -> None:
     config = render([DEMO, SHOP], http_port=80, admin_port=2019)
     assert json.loads(json.dumps(config)) == config
+
+
+def test_the_active_check_expects_the_apps_status_when_it_has_one() -> None:
+    from berth_router.caddy_config import Route, reverse_proxy
+
+    plain = Route(app_id="a", name="a", hostname="a.t", port=8080, subnet="10.0.0.0/28", health_path="/h")
+    assert "expect_status" not in reverse_proxy(plain)["health_checks"]["active"]
+    exact = Route(
+        app_id="a", name="a", hostname="a.t", port=8080, subnet="10.0.0.0/28", health_path="/h", expect_status=204
+    )
+    assert reverse_proxy(exact)["health_checks"]["active"] == {
+        "uri": "/h",
+        "interval": reverse_proxy(plain)["health_checks"]["active"]["interval"],
+        "timeout": reverse_proxy(plain)["health_checks"]["active"]["timeout"],
+        "expect_status": 204,
+    }

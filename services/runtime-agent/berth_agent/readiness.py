@@ -1,4 +1,6 @@
-"""The deploy gate: a new slot is ready when it answers HTTP on its port with a status in [200, 400)."""
+"""The deploy gate: a new slot is ready when it answers ``GET <health path>`` on its port with the
+status its health check expects (default: any status in [200, 400)), each try bounded by the
+check's timeout. Apps with a health check use the same definition as the health service."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ from dataclasses import dataclass
 
 import aiodocker
 import aiohttp
+from berth_shared.contracts.desired import DesiredApp
+from berth_shared.contracts.health import describe_expected, status_matches
 
 POLL_SECONDS = 0.15
 REQUEST_TIMEOUT_SECONDS = 1.0
@@ -24,6 +28,22 @@ class NotReady(Exception):
 class Probe:
     url: str
     deadline_seconds: float
+    # 0: any status in [200, 400); 1-5: that class; 100-599: exactly that code.
+    expected_status: int = 0
+    request_timeout_seconds: float = REQUEST_TIMEOUT_SECONDS
+
+
+def probe_for(app: DesiredApp, address: str, deadline_seconds: float) -> Probe:
+    """The gate for ``app`` at ``address``: its health check's path, expected status and timeout."""
+    check = app.health_check
+    if check is None:
+        return Probe(health_url(address, app.port, app.health_path), deadline_seconds)
+    return Probe(
+        health_url(address, app.port, check.path),
+        deadline_seconds,
+        expected_status=check.expected_status,
+        request_timeout_seconds=check.timeout_seconds,
+    )
 
 
 def health_url(address: str, port: int, health_path: str) -> str:
@@ -59,12 +79,13 @@ async def wait_ready(docker: aiodocker.Docker, container_id: str, probe: Probe) 
             if not state.get("Running"):
                 raise NotReady(exit_reason(state))
             remaining = deadline - loop.time()
-            status, last = await http_status(http, probe.url, max(0.05, min(REQUEST_TIMEOUT_SECONDS, remaining)))
-            if status is not None and 200 <= status < 400:
+            timeout = max(0.05, min(probe.request_timeout_seconds, remaining))
+            status, last = await http_status(http, probe.url, timeout)
+            if status is not None and status_matches(status, probe.expected_status):
                 return loop.time() - started
             if loop.time() + POLL_SECONDS >= deadline:
                 raise NotReady(
                     f"not ready within {probe.deadline_seconds:g}s: GET {probe.url} never answered "
-                    f"with a status in [200, 400) (last: {last})"
+                    f"with {describe_expected(probe.expected_status)} (last: {last})"
                 )
             await asyncio.sleep(POLL_SECONDS)

@@ -1,0 +1,162 @@
+"""Applies the health service's transitions to apps: status ``unhealthy``/``running``, the app's
+history (``app_events``), and automatic restarts (a zero-downtime flip, as ``POST .../restart``)
+when the health service says the app has been unhealthy longer than its window. The health
+service decides *when*; the API only acts, idempotently (each event id is applied once)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from berth_shared.contracts.health import (
+    AppRecovered,
+    AppUnhealthy,
+    HealthEvent,
+    RestartRequested,
+    RestartsExhausted,
+)
+from berth_shared.db import Connection
+
+from berth_api import apps_store
+
+log = logging.getLogger("berth.api.health")
+
+# App statuses a health transition may change (never deploying, crashed, stopped, created).
+HEALTH_STATUSES = ("running", "unhealthy")
+
+
+async def _record(
+    conn: Connection,
+    *,
+    event_id: str,
+    app_id: uuid.UUID,
+    release_id: str,
+    kind: str,
+    detail: dict[str, object],
+    at: object,
+) -> bool:
+    """The history entry, once; False when this event was applied before (or the app is gone)."""
+    try:
+        release = uuid.UUID(release_id) if release_id else None
+    except ValueError:
+        release = None
+    inserted = await conn.fetchval(
+        "INSERT INTO app_events (event_id, app_id, release_id, kind, detail, at) "
+        "SELECT $1, $2, $3, $4, $5::jsonb, $6 WHERE EXISTS (SELECT 1 FROM apps WHERE id = $2) "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+        event_id,
+        app_id,
+        release,
+        kind,
+        json.dumps(detail),
+        at,
+    )
+    return inserted is not None
+
+
+async def apply(conn: Connection, event: HealthEvent, host: str) -> None:
+    try:
+        app_id = uuid.UUID(event.app_id)
+    except ValueError:
+        return
+    async with conn.transaction():
+        match event:
+            case AppUnhealthy():
+                detail: dict[str, object] = {
+                    "reason": event.reason,
+                    "slot": event.slot,
+                    "consecutiveFailures": event.consecutive_failures,
+                    "livenessOnly": event.liveness_only,
+                }
+                if not await _record(
+                    conn,
+                    event_id=event.id,
+                    app_id=app_id,
+                    release_id=event.release_id,
+                    kind="health.unhealthy",
+                    detail=detail,
+                    at=event.at,
+                ):
+                    return
+                await conn.execute(
+                    "UPDATE apps SET status = 'unhealthy', "
+                    "status_reason = CASE WHEN status = 'unhealthy' AND status_reason LIKE 'unhealthy for %' "
+                    "THEN status_reason ELSE $2 END "
+                    "WHERE id = $1 AND status = ANY($3::text[]) AND deleted_at IS NULL "
+                    "AND ($4 = '' OR current_release_id::text = $4)",
+                    app_id,
+                    f"health check failing: {event.reason}",
+                    list(HEALTH_STATUSES),
+                    event.release_id,
+                )
+            case AppRecovered():
+                detail = {"slot": event.slot, "unhealthySeconds": event.unhealthy_seconds}
+                if not await _record(
+                    conn,
+                    event_id=event.id,
+                    app_id=app_id,
+                    release_id=event.release_id,
+                    kind="health.recovered",
+                    detail=detail,
+                    at=event.at,
+                ):
+                    return
+                await conn.execute(
+                    "UPDATE apps SET status = 'running', status_reason = NULL "
+                    "WHERE id = $1 AND status = 'unhealthy' AND deleted_at IS NULL",
+                    app_id,
+                )
+            case RestartRequested():
+                detail = {
+                    "attempt": event.attempt,
+                    "maxRestarts": event.max_restarts,
+                    "unhealthySeconds": event.unhealthy_seconds,
+                }
+                if not await _record(
+                    conn,
+                    event_id=event.id,
+                    app_id=app_id,
+                    release_id=event.release_id,
+                    kind="health.restart",
+                    detail=detail,
+                    at=event.at,
+                ):
+                    return
+                app = await conn.fetchrow("SELECT * FROM apps WHERE id = $1 AND deleted_at IS NULL FOR UPDATE", app_id)
+                if app is None or app["status"] not in HEALTH_STATUSES:
+                    return  # deploying, crashed or stopped: nothing to restart now
+                if str(app["current_release_id"]) != event.release_id:
+                    return  # another release went live since
+                current = await apps_store.current_release(conn, app)
+                if current is None:
+                    return
+                log.info(
+                    "app %s unhealthy for %.0fs: automatic restart %d of %d",
+                    app["name"],
+                    event.unhealthy_seconds,
+                    event.attempt,
+                    event.max_restarts,
+                    extra={"app_id": event.app_id},
+                )
+                await apps_store.create_release(conn, str(app_id), current["image"], "restart", host)
+            case RestartsExhausted():
+                detail = {"restarts": event.restarts, "unhealthySeconds": event.unhealthy_seconds}
+                if not await _record(
+                    conn,
+                    event_id=event.id,
+                    app_id=app_id,
+                    release_id=event.release_id,
+                    kind="health.gave_up",
+                    detail=detail,
+                    at=event.at,
+                ):
+                    return
+                await conn.execute(
+                    "UPDATE apps SET status = 'unhealthy', status_reason = $2 "
+                    "WHERE id = $1 AND status = ANY($3::text[]) AND deleted_at IS NULL",
+                    app_id,
+                    f"unhealthy for {event.unhealthy_seconds:.0f}s after {event.restarts} automatic restart(s); "
+                    "Berth stopped restarting it (fix the app, then deploy or restart it)",
+                    list(HEALTH_STATUSES),
+                )
