@@ -9,9 +9,7 @@ import sys
 from berth_shared.errors import BerthError
 from berth_shared.settings import Settings
 
-from berth_cli.client import EXIT_FAILED as EXIT_ERROR
-from berth_cli.client import EXIT_USAGE, Api, CliError, load_config
-from berth_cli.commands import apps, env, logs, releases, session
+EXIT_ERROR, EXIT_USAGE = 1, 2  # the full table of exit codes is in berth_cli.client
 
 
 def _announce(platform: object) -> None:
@@ -56,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="berth",
         description="Berth: a personal cloud on your own server. Set BERTH_URL and BERTH_TOKEN, or run `berth login`.",
     )
+    from berth_cli.commands import apps, env, logs, releases, session
+
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run the platform on this host in the foreground")
     up.set_defaults(func=lambda _api, args: cmd_up(args), needs_api=False)
@@ -65,11 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in == ["up"]:
+        # The supervisor runs for as long as the platform does: it imports nothing it does not use.
+        return cmd_up(argparse.Namespace())
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0) and EXIT_USAGE
+    from berth_cli.client import Api, CliError, load_config
+
     try:
         api = Api(load_config()) if getattr(args, "needs_api", True) else None
         return int(args.func(api, args))

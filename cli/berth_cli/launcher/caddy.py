@@ -37,4 +37,6 @@ def environment(caddy_dir: Path) -> dict[str, str]:
         "XDG_DATA_HOME": str(caddy_dir / "data"),
         "XDG_CONFIG_HOME": str(caddy_dir / "config"),
         "HOME": str(caddy_dir),
+        # A smaller heap: collect earlier (Caddy's garbage is mostly short-lived request state).
+        "GOGC": "50",
     }

@@ -16,7 +16,6 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import asyncpg
 from berth_shared.settings import Settings
 
 from berth_cli.launcher import caddy, nats_server, postgres
@@ -44,6 +43,18 @@ SERVICE_MODULES = {
 }
 # Start order: the router first so routes exist, the API before the agent that asks it for desired state.
 START_ORDER = ("router", "api", "runtime-agent", "logs", "health")
+
+
+# Services that use aiohttp themselves (the agent's Docker client); the others run through
+# berth_shared.lean, which keeps nats-py from importing it.
+USES_AIOHTTP = {"runtime-agent"}
+
+
+def _service_argv(service: str) -> list[str]:
+    module = SERVICE_MODULES[service]
+    if service in USES_AIOHTTP:
+        return [sys.executable, "-m", module]
+    return [sys.executable, "-m", "berth_shared.lean", module]
 
 
 class AlreadyRunning(Exception):
@@ -195,9 +206,7 @@ class Platform:
         )
 
         async def ready() -> bool:
-            conn = await asyncpg.connect(postgres.socket_dsn(h.pg_run, s.pg_port, "postgres"), timeout=2)
-            await conn.close()
-            return True
+            return await postgres.is_ready(h.pg_run, s.pg_port)
 
         await self.supervisor.start(
             ChildSpec(
@@ -213,25 +222,18 @@ class Platform:
 
     async def _provision_database(self) -> None:
         if not self.settings.database_url:
-            conn = await asyncpg.connect(postgres.socket_dsn(self.home.pg_run, self.settings.pg_port, "postgres"))
-            try:
-                exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", postgres.DATABASE)
-                if not exists:
-                    await conn.execute(f'CREATE DATABASE "{postgres.DATABASE}"')
-            finally:
-                await conn.close()
-        conn = await asyncpg.connect(self.admin_database_url())
-        try:
-            await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-            for sql in postgres.database_sql():
-                await conn.execute(sql)
-            for service in SERVICES:
-                for sql in postgres.provision_sql(
-                    SCHEMAS[service], SCHEMAS[service], self.credentials.db_passwords[service]
-                ):
-                    await conn.execute(sql)
-        finally:
-            await conn.close()
+            maintenance = postgres.socket_dsn(self.home.pg_run, self.settings.pg_port, "postgres")
+            exists = await postgres.psql(
+                maintenance, f"SELECT 1 FROM pg_database WHERE datname = '{postgres.DATABASE}';"
+            )
+            if not exists.strip():
+                await postgres.psql(maintenance, f'CREATE DATABASE "{postgres.DATABASE}";')
+        statements = ["CREATE EXTENSION IF NOT EXISTS pg_trgm", *postgres.database_sql()]
+        for service in SERVICES:
+            statements += postgres.provision_sql(
+                SCHEMAS[service], SCHEMAS[service], self.credentials.db_passwords[service]
+            )
+        await postgres.psql(self.admin_database_url(), ";\n".join(statements) + ";\n")
 
     async def _start_nats(self) -> None:
         h, s = self.home, self.settings
@@ -250,6 +252,7 @@ class Platform:
             ChildSpec(
                 name="nats",
                 argv=nats_server.command(conf),
+                env={"GOGC": "50"},
                 log_file=h.logs / "nats.log",
                 ready=lambda: _tcp_open("127.0.0.1", s.nats_port),
             )
@@ -273,7 +276,7 @@ class Platform:
         await self.supervisor.start(
             ChildSpec(
                 name=service,
-                argv=[sys.executable, "-m", SERVICE_MODULES[service]],
+                argv=_service_argv(service),
                 env=self.service_env(service),
                 log_file=self.home.logs / f"{service}.log",
                 ready=self._api_ready if service == "api" else None,
@@ -288,11 +291,20 @@ class Platform:
 
 
 async def _http_ok(url: str) -> bool:
-    import httpx
-
-    async with httpx.AsyncClient(timeout=2) as client:
-        response = await client.get(url)
-        return response.status_code == 200
+    """A plain HTTP/1.0 GET answered 200 (no HTTP client library in the supervisor)."""
+    rest = url.removeprefix("http://")
+    hostport, _, path = rest.partition("/")
+    host, _, port = hostport.partition(":")
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port or 80)), 2)
+    try:
+        writer.write(f"GET /{path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n".encode())
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 2)
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+    return status_line.split()[1:2] == [b"200"]
 
 
 def _block_unrouted_pool(pool: str) -> None:

@@ -127,7 +127,7 @@ def command(data_dir: Path, run_dir: Path, port: int) -> list[str]:
         "-k",
         str(run_dir),
         "-c",
-        "shared_buffers=16MB",
+        "shared_buffers=8MB",
         "-c",
         "max_connections=60",
         "-c",
@@ -187,3 +187,40 @@ def database_sql() -> list[str]:
         "REVOKE ALL ON SCHEMA public FROM PUBLIC",
         f'REVOKE ALL ON DATABASE "{DATABASE}" FROM PUBLIC',
     ]
+
+
+async def psql(dsn: str, sql: str) -> str:
+    """Run ``sql`` with the wheel's psql (stops at the first error); returns its output.
+
+    The launcher provisions with psql rather than a driver so that the long-running
+    supervisor process stays small."""
+    import asyncio
+
+    proc = await asyncio.create_subprocess_exec(
+        str(bin_dir() / "psql"),
+        dsn,
+        "-X",
+        "-q",
+        "-t",
+        "-A",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-f",
+        "-",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate(sql.encode())
+    if proc.returncode != 0:
+        raise RuntimeError(f"psql failed: {err.decode(errors='replace').strip()}")
+    return out.decode()
+
+
+async def is_ready(run_dir: Path, port: int) -> bool:
+    import asyncio
+
+    proc = await asyncio.create_subprocess_exec(
+        str(bin_dir() / "pg_isready"), "-q", "-h", str(run_dir), "-p", str(port), "-d", "postgres"
+    )
+    return await proc.wait() == 0
