@@ -98,6 +98,12 @@ def state_is(p: RunningPlatform, app: str, state: str) -> bool:
     return health(p, app)["state"] == state
 
 
+@pytest.fixture(autouse=True)
+def health_service_answers(platform: RunningPlatform) -> None:
+    """`berth up` answers /healthz once the API is up; the health service may start a moment later."""
+    wait_for(lambda: platform.api.get("/api/webhooks").status_code == 200, timeout=60, what="the health service")
+
+
 CHECK = {
     "path": "/cgi-bin/health",
     "intervalSeconds": 1,

@@ -113,6 +113,14 @@ async def apply(conn: Connection, event: HealthEvent, host: str) -> None:
                     "maxRestarts": event.max_restarts,
                     "unhealthySeconds": event.unhealthy_seconds,
                 }
+                app = await conn.fetchrow("SELECT * FROM apps WHERE id = $1 AND deleted_at IS NULL FOR UPDATE", app_id)
+                if app is None or app["status"] not in HEALTH_STATUSES:
+                    return  # deploying, crashed or stopped: nothing to restart now
+                if str(app["current_release_id"]) != event.release_id:
+                    return  # another release went live since
+                current = await apps_store.current_release(conn, app)
+                if current is None:
+                    return
                 if not await _record(
                     conn,
                     event_id=event.id,
@@ -122,14 +130,6 @@ async def apply(conn: Connection, event: HealthEvent, host: str) -> None:
                     detail=detail,
                     at=event.at,
                 ):
-                    return
-                app = await conn.fetchrow("SELECT * FROM apps WHERE id = $1 AND deleted_at IS NULL FOR UPDATE", app_id)
-                if app is None or app["status"] not in HEALTH_STATUSES:
-                    return  # deploying, crashed or stopped: nothing to restart now
-                if str(app["current_release_id"]) != event.release_id:
-                    return  # another release went live since
-                current = await apps_store.current_release(conn, app)
-                if current is None:
                     return
                 log.info(
                     "app %s unhealthy for %.0fs: automatic restart %d of %d",

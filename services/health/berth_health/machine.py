@@ -22,6 +22,9 @@ from berth_shared.contracts.health import HealthCheck
 
 State = Literal["unknown", "starting", "healthy", "unhealthy"]
 
+# How long a requested restart may take to go live (or fail) before it is asked for again.
+AWAIT_RESTART_SECONDS = 600.0
+
 
 @dataclass(frozen=True)
 class HealthState:
@@ -35,6 +38,8 @@ class HealthState:
     restarts: int = 0
     last_restart_at: float | None = None
     gave_up: bool = False
+    # A restart was requested and its release has not gone live (or failed) yet.
+    awaiting_restart: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,7 +70,14 @@ class Action:
 
 def went_live(s: HealthState, now: float) -> HealthState:
     """A (new) release went live: its checks start over; an open episode stays open."""
-    return replace(s, state="starting", since=now, reason="", ok_streak=0, fail_streak=0, live_since=now)
+    return replace(
+        s, state="starting", since=now, reason="", ok_streak=0, fail_streak=0, live_since=now, awaiting_restart=False
+    )
+
+
+def restart_failed(s: HealthState) -> HealthState:
+    """The requested restart's release failed: the old one keeps serving; the window runs on."""
+    return replace(s, awaiting_restart=False)
 
 
 def in_start_period(s: HealthState, check: HealthCheck, now: float) -> bool:
@@ -108,6 +120,8 @@ def due_action(s: HealthState, check: HealthCheck, now: float) -> Action | None:
     """Is it time to ask for a restart (or to give up)? None while there is nothing to do."""
     if s.state != "unhealthy" or s.gave_up:
         return None
+    if s.awaiting_restart and now - (s.last_restart_at or 0.0) < AWAIT_RESTART_SECONDS:
+        return None  # the restart is still rolling out (or was not acted on: ask again later)
     reference = max(s.since, s.last_restart_at or s.since)
     if now - reference < check.restart_after_seconds:
         return None
@@ -120,7 +134,7 @@ def due_action(s: HealthState, check: HealthCheck, now: float) -> Action | None:
 def acted(s: HealthState, action: Action, now: float) -> HealthState:
     if action.kind == "give_up":
         return replace(s, gave_up=True)
-    return replace(s, restarts=action.attempt, last_restart_at=now)
+    return replace(s, restarts=action.attempt, last_restart_at=now, awaiting_restart=True)
 
 
 def liveness(s: HealthState, running: bool, reason: str, now: float) -> tuple[HealthState, Transition | None]:

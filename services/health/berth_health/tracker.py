@@ -136,6 +136,9 @@ class Tracker:
                     {"releaseId": event.release_id, "reason": event.reason},
                     event.at,
                 )
+                target = self.checker.targets.get(event.app_id)
+                if target is not None:
+                    target.state = machine.restart_failed(target.state)
                 await self._still_unhealthy(event.app_id)
             case AppCrashed():
                 await self.alerts.enqueue(

@@ -71,10 +71,13 @@ def test_restart_after_the_window_at_most_max_restarts_then_give_up_once() -> No
     action = due_action(s, CHECK, 243)
     assert action is not None and action.attempt == 2
     s = acted(s, action, 243)
-    action = due_action(s, CHECK, 303)
+    s = went_live(s, 250)
+    s, _ = run(s, [False] * 3, 261)
+    assert due_action(s, CHECK, 322) is None
+    action = due_action(s, CHECK, 323)
     assert action is not None and action.kind == "give_up" and action.attempt == 2
-    assert action.unhealthy_seconds == 303 - 102
-    s = acted(s, action, 303)
+    assert action.unhealthy_seconds == 323 - 102
+    s = acted(s, action, 323)
     assert due_action(s, CHECK, 10_000) is None
 
 
@@ -107,3 +110,15 @@ def test_state_round_trips_through_json() -> None:
 
 def _fail() -> None:
     raise AssertionError("expected an action")
+
+
+def test_no_second_restart_while_the_first_is_rolling_out_unless_it_failed() -> None:
+    from berth_health.machine import restart_failed
+
+    s, _ = run(went_live(HealthState(), 0), [True, True], 1)
+    s, _ = run(s, [False] * 3, 100)
+    s = acted(s, due_action(s, CHECK, 162) or _fail(), 162)
+    assert due_action(s, CHECK, 300) is None  # still waiting for the restart's release
+    s = restart_failed(s)
+    action = due_action(s, CHECK, 300)
+    assert action is not None and action.kind == "restart" and action.attempt == 2

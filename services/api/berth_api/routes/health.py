@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends
 
 from berth_api import apps_store
 from berth_api.routes.apps import State, require_token
-from berth_api.routes.logs import ask
+from berth_api.routes.health_bus import ask
 from berth_api.validation import HealthCheckIn
 from berth_api.views import check_result_view, health_check_view
 

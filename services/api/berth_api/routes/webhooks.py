@@ -23,7 +23,7 @@ from berth_shared.errors import ValidationFailed
 from fastapi import APIRouter, Depends
 
 from berth_api.routes.apps import State, require_token
-from berth_api.routes.logs import ask
+from berth_api.routes.health_bus import ask
 from berth_api.validation import WebhookIn
 from berth_api.views import delivery_view, webhook_view
 
