@@ -111,4 +111,11 @@ MIGRATIONS = [
     -- configured (liveness only). health_path is kept equal to its path.
     ALTER TABLE apps ADD COLUMN health_check jsonb;
     """,
+    """
+    -- 5: releases built from source
+    ALTER TABLE releases ADD COLUMN build jsonb;
+    ALTER TABLE releases ADD COLUMN build_log text NOT NULL DEFAULT '';
+    ALTER TABLE releases ADD COLUMN build_log_seq int NOT NULL DEFAULT -1;
+    ALTER TABLE releases ADD COLUMN config jsonb;
+    """,
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import msgspec
 
 from berth_shared.contracts.base import Message
+from berth_shared.contracts.builds import BuildSpec
 from berth_shared.contracts.health import HealthCheck
 
 DESIRED_GET = "berth.rpc.api.desired.get"
@@ -29,6 +30,8 @@ class DesiredRelease(msgspec.Struct, kw_only=True):
     status: str = "pending"
     deadline_seconds: int = 60
     stop_timeout_seconds: int = 10
+    # Set for releases built from source: build ``image`` from this context when it is missing.
+    build: BuildSpec | None = None
 
 
 class DesiredApp(msgspec.Struct, kw_only=True):

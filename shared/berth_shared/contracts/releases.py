@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from berth_shared.contracts.base import Message
+from berth_shared.contracts.builds import BuildLog
 
 
 def reconcile_subject(host: str) -> str:
@@ -103,4 +104,4 @@ class AppCleanedUp(Message, kw_only=True):
     host: str
 
 
-AgentEvent = ReleaseStep | ReleaseLive | ReleaseFailed | AppCrashed | AppCleanedUp
+AgentEvent = ReleaseStep | ReleaseLive | ReleaseFailed | AppCrashed | AppCleanedUp | BuildLog
