@@ -118,4 +118,16 @@ MIGRATIONS = [
     ALTER TABLE releases ADD COLUMN build_log_seq int NOT NULL DEFAULT -1;
     ALTER TABLE releases ADD COLUMN config jsonb;
     """,
+    """
+    -- 6: dashboard sign-in sessions: only a SHA-256 of the random session id is stored; a
+    -- session ends when it expires, when it is signed out, or when its token is deleted.
+    CREATE TABLE sessions (
+        id_hash text PRIMARY KEY,
+        actor text NOT NULL,
+        token_hash text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL
+    );
+    CREATE INDEX sessions_expires ON sessions (expires_at);
+    """,
 ]
