@@ -21,12 +21,14 @@ PERMISSIONS: dict[str, dict[str, list[str]]] = {
             "berth.rpc.agent.>",
             "berth.rpc.logs.>",
             "berth.rpc.health.>",
+            "$O.BERTH_BUILDS.>",  # build contexts into the object store
             *_JS,
         ],
         "subscribe": ["berth.rpc.api.>", "_INBOX.>"],
     },
     "agent": {
-        "publish": ["berth.evt.agent.>", "berth.rpc.api.desired.>", "berth.logs.>", *_JS],
+        # $JS.FC: flow-control replies while reading build contexts from the object store.
+        "publish": ["berth.evt.agent.>", "berth.rpc.api.desired.>", "berth.logs.>", "$JS.FC.>", *_JS],
         "subscribe": ["berth.rpc.agent.>", "_INBOX.>"],
     },
     "router": {

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from berth_api import errors
 from berth_api.keyring import Keychain
-from berth_api.routes import apps, audit, env, health, logs, secrets, webhooks
+from berth_api.routes import apps, audit, builds, env, health, logs, secrets, webhooks
 from berth_api.state import ApiState
 
 
@@ -19,6 +19,7 @@ def create_app(state: ApiState, keychain: Keychain | None = None) -> FastAPI:
     app.state.keychain = keychain
     errors.install(app)
     app.include_router(apps.router)
+    app.include_router(builds.router)
     app.include_router(env.router)
     app.include_router(secrets.router)
     app.include_router(audit.router)

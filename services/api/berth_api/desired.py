@@ -6,7 +6,9 @@ import logging
 import uuid
 
 import asyncpg
+import msgspec
 from berth_shared.contracts.base import decode
+from berth_shared.contracts.builds import BuildSpec
 from berth_shared.contracts.desired import (
     DesiredApp,
     DesiredListReply,
@@ -50,6 +52,7 @@ def desired_app(
             status=release["status"],
             deadline_seconds=app["deploy_timeout_seconds"],
             stop_timeout_seconds=app["stop_timeout_seconds"],
+            build=msgspec.json.decode(release["build"], type=BuildSpec) if release.get("build") else None,
         ),
         generation=app["generation"],
         keep_images=keep_images or [],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from berth_shared.contracts.builds import BuildLog
 from berth_shared.contracts.releases import (
     AgentEvent,
     AppCleanedUp,
@@ -29,6 +30,8 @@ async def apply(conn: Connection, event: AgentEvent) -> None:
                 await _on_failed(conn, event)
             case AppCrashed():
                 await _on_crashed(conn, event)
+            case BuildLog():
+                await _on_build_log(conn, event)
             case AppCleanedUp():
                 await conn.execute("DELETE FROM apps WHERE id = $1 AND deleted_at IS NOT NULL", uuid.UUID(event.app_id))
 
@@ -108,6 +111,23 @@ async def _on_failed(conn: Connection, e: ReleaseFailed) -> None:
         app_id,
         release_id,
         f"release failed: {e.reason}",
+    )
+
+
+BUILD_LOG_MAX = 1024 * 1024
+
+
+async def _on_build_log(conn: Connection, e: BuildLog) -> None:
+    """Append a chunk of build output once and in order (chunks carry a sequence number); the
+    log keeps its last MiB."""
+    text = "".join(line if line.endswith("\n") else line + "\n" for line in e.lines)
+    await conn.execute(
+        "UPDATE releases SET build_log = right(build_log || $3, $4), build_log_seq = $2 "
+        "WHERE id = $1 AND build_log_seq < $2",
+        uuid.UUID(e.release_id),
+        e.seq,
+        text,
+        BUILD_LOG_MAX,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from berth_shared.errors import Conflict
@@ -143,4 +144,10 @@ async def release_detail(ref: str, release_id: str, s: State) -> JSONResponse:
     if row is None:
         raise NotFound(f"release {release_id!r} not found")
     steps = await s.pool.fetch("SELECT * FROM release_steps WHERE release_id = $1 ORDER BY at", rid)
-    return JSONResponse({**release_view(row), "steps": [step_view(x) for x in steps]})
+    detail = {**release_view(row), "steps": [step_view(x) for x in steps]}
+    if row["build"] is not None:
+        detail["build"] = json.loads(row["build"]) if isinstance(row["build"], str) else row["build"]
+        detail["buildLog"] = row["build_log"]
+    if row["config"] is not None:
+        detail["config"] = json.loads(row["config"]) if isinstance(row["config"], str) else row["config"]
+    return JSONResponse(detail)

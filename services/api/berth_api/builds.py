@@ -1,0 +1,132 @@
+"""Builds from source: receive a build context (a tar stream, size-limited), keep it in the
+JetStream object store, and create a release whose image the runtime agent builds."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from io import BufferedIOBase
+from typing import cast
+
+import asyncpg
+from berth_shared.contracts.apps import AppUpdated, app_event_subject
+from berth_shared.contracts.builds import BUILDS_BUCKET, MAX_CONTEXT_BYTES, BuildSpec
+from berth_shared.db import Connection
+from berth_shared.errors import BerthError, ValidationFailed
+from nats.js import JetStreamContext
+from nats.js.api import ObjectStoreConfig, StorageType
+from nats.js.errors import BucketNotFoundError
+
+from berth_api import apps_store
+from berth_api.app_config import COLUMNS, AppConfig
+from berth_api.outbox import enqueue
+
+
+class ContextTooLarge(BerthError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+async def spool(body: AsyncIterator[bytes], limit: int = MAX_CONTEXT_BYTES) -> tuple[BufferedIOBase, int]:
+    """Write the uploaded stream to a temporary file, refusing it past ``limit`` bytes."""
+    spooled = cast(BufferedIOBase, tempfile.TemporaryFile())  # noqa: SIM115 - returned to the caller
+    size = 0
+    async for chunk in body:
+        size += len(chunk)
+        if size > limit:
+            spooled.close()
+            raise ContextTooLarge(
+                f"build context larger than {limit // (1024 * 1024)} MiB; "
+                "exclude files with .dockerignore (dependencies, build output, .git)"
+            )
+        spooled.write(chunk)
+    if size == 0:
+        spooled.close()
+        raise ValidationFailed.on("body", "empty build context; send a tar archive of the directory")
+    spooled.seek(0)
+    return spooled, size
+
+
+async def store_context(js: JetStreamContext, name: str, data: BufferedIOBase) -> None:
+    try:
+        store = await js.object_store(BUILDS_BUCKET)
+    except BucketNotFoundError:
+        store = await js.create_object_store(
+            BUILDS_BUCKET,
+            config=ObjectStoreConfig(
+                bucket=BUILDS_BUCKET,
+                description="Berth build contexts, kept for a day",
+                ttl=24 * 3600,
+                storage=StorageType.FILE,
+            ),
+        )
+    await store.put(name, data)
+
+
+def image_tag(app_name: str, version: int) -> str:
+    """The tag of a built image: the app and the release it belongs to."""
+    return f"berth-build/{app_name}:v{version}"
+
+
+async def create_build_release(
+    conn: Connection, ref: str, spec: BuildSpec, *, config: AppConfig | None, host: str, domain: str
+) -> asyncpg.Record:
+    """Apply berth.toml's settings, then create a ``build`` release in the same transaction."""
+    async with conn.transaction():
+        app = await apps_store.find_app(conn, ref, for_update=True)
+        if config is not None:
+            await _apply_config(conn, app, config, domain)
+        version = await conn.fetchval("SELECT coalesce(max(version), 0) + 1 FROM releases WHERE app_id = $1", app["id"])
+        _, release = await apps_store.create_release(
+            conn, str(app["id"]), image_tag(app["name"], version), "build", host
+        )
+        built = await conn.fetchrow(
+            "UPDATE releases SET build = $2::jsonb, config = $3::jsonb WHERE id = $1 RETURNING *",
+            release["id"],
+            json.dumps(
+                {
+                    "context_object": spec.context_object,
+                    "size_bytes": spec.size_bytes,
+                    "dockerfile": spec.dockerfile,
+                    "timeout_seconds": spec.timeout_seconds,
+                    "memory_mb": spec.memory_mb,
+                    "cpus": spec.cpus,
+                }
+            ),
+            json.dumps(config.as_json()) if config else None,
+        )
+        assert built is not None
+        return built  # type: ignore[no-any-return]
+
+
+async def _apply_config(conn: Connection, app: asyncpg.Record, config: AppConfig, domain: str) -> None:
+    if config.health is not None and config.health != apps_store.health_check_of(app):
+        app = await apps_store.set_health_check(conn, str(app["id"]), config.health, domain)
+    changes = {COLUMNS[k]: v for k, v in config.values.items() if app[COLUMNS[k]] != v}
+    if not changes:
+        return
+    assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
+    row = await conn.fetchrow(f"UPDATE apps SET {assignments} WHERE id = $1 RETURNING *", app["id"], *changes.values())
+    assert row is not None
+    await apps_store.audit(conn, "admin", "app.update", row["id"], {"changed": sorted(changes), "from": "berth.toml"})
+    if "port" in changes:
+        app_id = str(row["id"])
+        await enqueue(
+            conn,
+            app_event_subject("updated", app_id),
+            AppUpdated(
+                app_id=app_id,
+                name=row["name"],
+                hostname=apps_store.hostname_of(row["name"], domain),
+                port=row["port"],
+                subnet=str(row["subnet"]),
+                health_path=row["health_path"],
+                health_check=apps_store.health_check_of(row),
+            ),
+        )
+
+
+def new_context_name() -> str:
+    return f"ctx-{uuid.uuid4().hex}"

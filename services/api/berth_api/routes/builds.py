@@ -1,0 +1,56 @@
+"""POST /api/apps/{id}/builds: deploy from source. The body is a tar archive (optionally gzip)
+of the directory; `X-Berth-Config` may carry its berth.toml (base64). Size limit: 200 MiB → 413."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+
+from berth_shared.contracts.builds import BuildSpec
+from berth_shared.errors import ValidationFailed
+from fastapi import APIRouter, Depends, Header, Request
+
+from berth_api import apps_store, builds
+from berth_api.app_config import parse
+from berth_api.engine_check import require_engine
+from berth_api.routes.apps import State, require_token
+from berth_api.views import release_view
+
+router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+
+DOCKERFILE_MAX = 255
+
+
+@router.post("/apps/{ref}/builds", status_code=202)
+async def create_build(
+    ref: str,
+    request: Request,
+    s: State,
+    dockerfile: str = "Dockerfile",
+    config_b64: Annotated[str | None, Header(alias="X-Berth-Config")] = None,
+) -> dict[str, Any]:
+    if not dockerfile or len(dockerfile) > DOCKERFILE_MAX or dockerfile.startswith("/") or ".." in dockerfile:
+        raise ValidationFailed.on("dockerfile", "must be a relative path inside the build context")
+    config = None
+    if config_b64:
+        try:
+            text = base64.b64decode(config_b64, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise ValidationFailed.on("X-Berth-Config", "must be base64 of the berth.toml text") from None
+        config = parse(text)
+    await apps_store.find_app(s.pool, ref)
+    await require_engine(s.nc, s.settings.host_id)
+    spooled, size = await builds.spool(request.stream())
+    name = builds.new_context_name()
+    try:
+        await builds.store_context(s.nc.jetstream(), name, spooled)
+    finally:
+        spooled.close()
+    spec = BuildSpec(context_object=name, size_bytes=size, dockerfile=dockerfile)
+    async with s.pool.acquire() as conn:
+        release = await builds.create_build_release(
+            conn, ref, spec, config=config, host=s.settings.host_id, domain=s.settings.domain
+        )
+    s.outbox.notify()
+    return release_view(release)
