@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from berth_cli.client import EXIT_FAILED, EXIT_USAGE, Api, CliError
 from berth_cli.output import ago, print_json, table
+from berth_cli.packing import pack
 
 POLL_SECONDS = 0.25
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    deploy = sub.add_parser("deploy", help="deploy an image (or a directory, with the builds issue)")
+    deploy = sub.add_parser("deploy", help="deploy an image, or build and deploy a directory with a Dockerfile")
     deploy.add_argument("app")
-    deploy.add_argument("--image", required=True, help="a local or pullable image reference")
+    deploy.add_argument("dir", nargs="?", default=".", help="directory to build (default: .)")
+    deploy.add_argument("--image", help="deploy this local or pullable image instead of building")
+    deploy.add_argument("--dockerfile", default="Dockerfile", help="path of the Dockerfile inside DIR")
     deploy.add_argument("--no-wait", action="store_true", help="return once the release is queued")
     deploy.add_argument("--json", action="store_true")
     deploy.set_defaults(func=deploy_image)
@@ -43,8 +49,47 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def deploy_image(api: Api, args: argparse.Namespace) -> int:
-    release = api.post(f"/api/apps/{args.app}/deploy", json={"image": args.image})
+    if args.image:
+        release = api.post(f"/api/apps/{args.app}/deploy", json={"image": args.image})
+    else:
+        release = upload_build(api, args)
     return follow(api, args, release)
+
+
+def upload_build(api: Api, args: argparse.Namespace) -> dict[str, Any]:
+    directory = Path(args.dir)
+    if not (directory / args.dockerfile).is_file():
+        raise CliError(f"no {args.dockerfile} in {directory.resolve()}; pass DIR or --image", EXIT_USAGE)
+    headers = {}
+    config = directory / "berth.toml"
+    if config.is_file():
+        headers["X-Berth-Config"] = base64.b64encode(config.read_bytes()).decode()
+    archive, size, count = pack(directory, args.dockerfile)
+    if not args.json:
+        print(f"Packed {count} files ({size / 1024:.0f} KiB) from {directory.resolve()}", flush=True)
+
+    def chunks() -> Iterator[bytes]:
+        sent = 0
+        while chunk := archive.read(256 * 1024):
+            sent += len(chunk)
+            if not args.json:
+                print(f"\r  uploading {sent * 100 // max(size, 1)}% ({sent // 1024} KiB)", end="", flush=True)
+            yield chunk
+        if not args.json:
+            print(flush=True)
+
+    try:
+        return dict(
+            api.post(
+                f"/api/apps/{args.app}/builds",
+                params={"dockerfile": args.dockerfile},
+                content=chunks(),
+                headers={**headers, "Content-Type": "application/x-tar"},
+                timeout=600,
+            )
+        )
+    finally:
+        archive.close()
 
 
 def roll_back(api: Api, args: argparse.Namespace) -> int:
@@ -74,9 +119,14 @@ def follow(api: Api, args: argparse.Namespace, release: dict[str, Any]) -> int:
             print(text, flush=True)
 
     say(f"Release v{release['version']} ({release['kind']}) of {release['image']}")
-    shown = 0
+    shown, build_shown = 0, 0
     while True:
         current = api.get(f"/api/apps/{args.app}/releases/{release['id']}")
+        build_log = current.get("buildLog") or ""
+        if len(build_log) > build_shown:
+            for line in build_log[build_shown:].splitlines():
+                say(f"  | {line}")
+            build_shown = len(build_log)
         for step in current["steps"][shown:]:
             slot = f" [slot {step['slot']}]" if step["slot"] else ""
             say(f"  {step['step']:<20}{slot} {step['detail']}  ({step['durationMs']} ms)")
