@@ -32,7 +32,7 @@ def test_pack_skips_ignored_files_but_keeps_the_dockerfile(tmp_path: Path) -> No
     (tmp_path / "secrets" / "key").write_text("nope")
     (tmp_path / "app.txt").write_text("yes")
     archive, size, count = pack(tmp_path)
-    with tarfile.open(fileobj=archive, mode="r:gz") as tar:
+    with archive, tarfile.open(fileobj=archive, mode="r:gz") as tar:
         names = sorted(tar.getnames())
     assert names == [".dockerignore", "Dockerfile", "app.txt"]
     assert count == 3 and size > 0
