@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from berth_api import errors
+from berth_api import errors, static
 from berth_api.keyring import Keychain
-from berth_api.routes import apps, audit, builds, env, health, logs, secrets, webhooks
+from berth_api.routes import apps, audit, builds, env, events, health, logs, secrets, session, webhooks
 from berth_api.state import ApiState
 
 
@@ -18,6 +18,8 @@ def create_app(state: ApiState, keychain: Keychain | None = None) -> FastAPI:
     app.state.berth = state
     app.state.keychain = keychain
     errors.install(app)
+    app.include_router(session.router)
+    app.include_router(events.router)  # before apps: adds follow=1 to GET /api/apps/{id}/events
     app.include_router(apps.router)
     app.include_router(builds.router)
     app.include_router(env.router)
@@ -33,6 +35,7 @@ def create_app(state: ApiState, keychain: Keychain | None = None) -> FastAPI:
         body: dict[str, Any] = {"ok": not problems, "problems": problems}
         return JSONResponse(body, status_code=200 if not problems else 503)
 
+    static.install(app)  # last: the dashboard at / with its SPA fallback
     return app
 
 

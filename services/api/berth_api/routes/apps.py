@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from berth_api import apps_store
-from berth_api.auth import authenticate
 from berth_api.engine_check import require_engine
+from berth_api.routes.session import authenticate_request
 from berth_api.state import ApiState
 from berth_api.validation import CreateApp, Deploy, Rollback, UpdateApp
 from berth_api.views import app_view, event_view, release_view, step_view
@@ -23,7 +23,8 @@ def state_of(request: Request) -> ApiState:
 
 
 async def require_token(request: Request) -> str:
-    return await authenticate(state_of(request).pool, request.headers.get("authorization"))
+    """A Bearer token, or the dashboard's session cookie (mutations also need X-Berth-CSRF)."""
+    return await authenticate_request(request)
 
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
