@@ -13,7 +13,7 @@ import pytest
 from berth_cli.launcher.platform import Platform
 from berth_health.cleanup import deleted_rows
 from berth_health.migrations import MIGRATIONS
-from berth_health.service import main
+from berth_health.service import CONSUMERS, main
 from berth_shared import bus
 from berth_shared.contracts.apps import AppDeleted, app_event_subject
 from berth_shared.contracts.base import encode
@@ -40,7 +40,7 @@ def test_deleted_rows_reads_the_delete_command_status() -> None:
 async def health(infra: Platform) -> AsyncIterator[ServiceContext]:
     env = infra.service_env("health")
     ctx = await open_context(
-        "health", MIGRATIONS, [HEALTH_APP_DELETED], env=ServiceEnv.from_env(env), settings=Settings.from_env(env)
+        "health", MIGRATIONS, CONSUMERS, env=ServiceEnv.from_env(env), settings=Settings.from_env(env)
     )
     task = asyncio.create_task(main(ctx))
     try:
