@@ -1,0 +1,134 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import type { App, LogLine, Release } from "../../api";
+import { VirtualList, type VirtualListHandle } from "../../components/VirtualList";
+import { Explain } from "../../components/ui";
+import { LogBuffer, firstLineOf } from "../../logbuffer";
+import { clock, exact } from "../../time";
+
+const ROW = 20;
+
+/** The live tail (SSE, resumable) into a capped buffer, rendered by a virtualized list. New
+ * lines are applied at most once per animation frame; "Pause" freezes the view (lines keep
+ * arriving and are counted). Search and the stream filter apply to what is loaded. */
+export function Logs({ app, releases }: { app: App; releases: Release[] }) {
+  const buffer = useRef(new LogBuffer(100_000));
+  const [version, setVersion] = useState(0);
+  const [paused, setPaused] = useState(false);
+  const [frozen, setFrozen] = useState<readonly LogLine[] | null>(null);
+  const [q, setQ] = useState("");
+  const [stream, setStream] = useState("");
+  const [connected, setConnected] = useState(false);
+  const [following, setFollowing] = useState(true);
+  const [jumpNote, setJumpNote] = useState<string | null>(null);
+  const list = useRef<VirtualListHandle>(null);
+
+  useEffect(() => {
+    const buf = buffer.current;
+    buf.clear();
+    setVersion((v) => v + 1);
+    const source = new EventSource(`/api/apps/${encodeURIComponent(app.id)}/logs?follow=1&limit=1000`);
+    let pending: LogLine[] = [];
+    let frame = 0;
+    const flush = () => {
+      frame = 0;
+      if (buf.append(pending)) setVersion((v) => v + 1);
+      pending = [];
+    };
+    source.onmessage = (e: MessageEvent<string>) => {
+      pending.push(JSON.parse(e.data) as LogLine);
+      if (!frame) frame = requestAnimationFrame(flush);
+    };
+    source.onopen = () => setConnected(true);
+    source.onerror = () => setConnected(false);
+    return () => {
+      source.close();
+      if (frame) cancelAnimationFrame(frame);
+    };
+  }, [app.id]);
+
+  const lines = useMemo(
+    () => (paused && frozen ? frozen : buffer.current.view({ q, stream })),
+    // version: recompute when lines arrive
+    [version, q, stream, paused, frozen],
+  );
+  const behind = paused && frozen ? buffer.current.length - frozen.length : 0;
+
+  const togglePause = () => {
+    if (paused) {
+      setPaused(false);
+      setFrozen(null);
+    } else {
+      setFrozen(buffer.current.view({ q, stream }));
+      setPaused(true);
+    }
+  };
+
+  const jump = (releaseId: string) => {
+    if (!releaseId) return;
+    const i = firstLineOf(lines, releaseId);
+    const r = releases.find((x) => x.id === releaseId);
+    if (i < 0) setJumpNote(`No loaded lines of v${r?.version ?? "?"}.`);
+    else {
+      setJumpNote(`First line of v${r?.version ?? "?"}.`);
+      list.current?.scrollToIndex(i);
+    }
+  };
+  const versionOf = useMemo(() => new Map(releases.map((r) => [r.id, r.version])), [releases]);
+  const render = useCallback(
+    (l: LogLine) => (
+      <>
+        <time dateTime={l.timestamp} title={exact(l.timestamp)} className="ts">
+          {clock(l.timestamp)}
+        </time>
+        <span className={`stream stream-${l.stream}`}>{l.stream === "stderr" ? "err" : "out"}</span>
+        <span className="rel">v{versionOf.get(l.releaseId) ?? "?"}</span>
+        <span className="msg">{l.message}</span>
+      </>
+    ),
+    [versionOf],
+  );
+
+  return (
+    <>
+      <div className="row wrap logs-bar">
+        <button type="button" onClick={togglePause} aria-pressed={paused}>
+          {paused ? "Resume" : "Pause"}
+        </button>
+        <label className="sr-only" htmlFor="log-search">
+          Search logs
+        </label>
+        <input id="log-search" type="search" placeholder="Search…" value={q} onChange={(e) => setQ(e.target.value)} />
+        <label htmlFor="log-stream">Stream</label>
+        <select id="log-stream" value={stream} onChange={(e) => setStream(e.target.value)}>
+          <option value="">both</option>
+          <option value="stdout">stdout</option>
+          <option value="stderr">stderr</option>
+        </select>
+        <label htmlFor="log-release">Jump to</label>
+        <select id="log-release" value="" onChange={(e) => jump(e.target.value)}>
+          <option value="">release…</option>
+          {releases.map((r) => (
+            <option key={r.id} value={r.id}>
+              v{r.version} ({r.kind})
+            </option>
+          ))}
+        </select>
+        {!following && (
+          <button type="button" onClick={() => list.current?.scrollToBottom()}>
+            Follow newest
+          </button>
+        )}
+        <span className="muted small" role="status">
+          {connected ? "live" : "connecting…"} · {lines.length.toLocaleString()} lines
+          {buffer.current.dropped > 0 && ` (oldest ${buffer.current.dropped.toLocaleString()} dropped)`}
+          {behind > 0 && ` · ${behind.toLocaleString()} new while paused`}
+          {jumpNote && ` · ${jumpNote}`}
+        </span>
+      </div>
+      {lines.length === 0 ? (
+        <Explain>No log lines {q || stream ? "match" : "yet"}. Each container's stdout and stderr are collected by the runtime agent and appear here live.</Explain>
+      ) : null}
+      <VirtualList items={lines} rowHeight={ROW} height={480} render={render} label="Log lines" handle={list} onFollowChange={setFollowing} />
+    </>
+  );
+}
