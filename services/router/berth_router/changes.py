@@ -53,6 +53,7 @@ def route_of(event: AppCreated | AppUpdated) -> Route:
         port=event.port,
         subnet=event.subnet,
         health_path=event.health_path,
+        expect_status=event.health_check.expected_status if event.health_check else 0,
     )
     check_route(route)
     return route

@@ -19,4 +19,8 @@ MIGRATIONS: tuple[str, ...] = (
         deleted_at timestamptz NOT NULL
     );
     """,
+    """
+    -- The app's expected status for Caddy's active check (0 = Caddy's default, 200-399).
+    ALTER TABLE routes ADD COLUMN expect_status int NOT NULL DEFAULT 0;
+    """,
 )

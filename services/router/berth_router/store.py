@@ -9,8 +9,8 @@ from berth_router.changes import Remove, RouteChange, Upsert
 
 # Newer-wins, and never for an app already deleted: a redelivered or reordered event is a no-op.
 _UPSERT = """
-INSERT INTO routes (app_id, name, hostname, port, subnet, health_path, updated_at)
-SELECT $1, $2, $3, $4, $5, $6, $7
+INSERT INTO routes (app_id, name, hostname, port, subnet, health_path, expect_status, updated_at)
+SELECT $1, $2, $3, $4, $5, $6, $8, $7
 WHERE NOT EXISTS (SELECT 1 FROM deleted_apps WHERE app_id = $1)
 ON CONFLICT (app_id) DO UPDATE SET
     name = EXCLUDED.name,
@@ -18,13 +18,16 @@ ON CONFLICT (app_id) DO UPDATE SET
     port = EXCLUDED.port,
     subnet = EXCLUDED.subnet,
     health_path = EXCLUDED.health_path,
+    expect_status = EXCLUDED.expect_status,
     updated_at = EXCLUDED.updated_at
 WHERE routes.updated_at < EXCLUDED.updated_at
 """
 
 _REMEMBER_DELETED = "INSERT INTO deleted_apps (app_id, deleted_at) VALUES ($1, $2) ON CONFLICT (app_id) DO NOTHING"
 _DELETE = "DELETE FROM routes WHERE app_id = $1"
-_SELECT_ALL = "SELECT app_id, name, hostname, port, subnet, health_path FROM routes ORDER BY hostname, app_id"
+_SELECT_ALL = (
+    "SELECT app_id, name, hostname, port, subnet, health_path, expect_status FROM routes ORDER BY hostname, app_id"
+)
 
 
 class RouteStore:
@@ -39,7 +42,9 @@ class RouteStore:
 
     async def upsert(self, change: Upsert) -> None:
         r = change.route
-        await self.pool.execute(_UPSERT, r.app_id, r.name, r.hostname, r.port, r.subnet, r.health_path, change.at)
+        await self.pool.execute(
+            _UPSERT, r.app_id, r.name, r.hostname, r.port, r.subnet, r.health_path, change.at, r.expect_status
+        )
 
     async def remove(self, change: Remove) -> None:
         async with self.pool.acquire() as conn, conn.transaction():

@@ -54,3 +54,24 @@ def test_deleted_removes_the_route() -> None:
 def test_a_route_caddy_could_not_serve_is_refused(field: str, value: object) -> None:
     with pytest.raises(InvalidRoute):
         route_change(AppCreated(**{**FIELDS, field: value}))
+
+
+def test_the_apps_expected_status_reaches_caddys_active_check() -> None:
+    from berth_router.caddy_config import render
+    from berth_router.changes import route_of
+    from berth_shared.contracts.apps import AppUpdated
+    from berth_shared.contracts.health import HealthCheck
+
+    event = AppUpdated(
+        app_id="a1",
+        name="web",
+        hostname="web.example.com",
+        port=8080,
+        subnet="10.240.0.16/28",
+        health_path="/up",
+        health_check=HealthCheck(path="/up", expected_status=204),
+    )
+    route = route_of(event)
+    assert route.expect_status == 204
+    config = render([route], http_port=80, admin_port=2019)
+    assert '"expect_status": 204' in __import__("json").dumps(config)
