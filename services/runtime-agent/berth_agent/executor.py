@@ -37,7 +37,7 @@ from berth_agent.planner import (
 )
 from berth_agent.pruner import ImagePruner
 from berth_agent.publisher import Publisher
-from berth_agent.readiness import NotReady, Probe, health_url, wait_ready
+from berth_agent.readiness import NotReady, probe_for, wait_ready
 from berth_agent.state import ObservedContainer, ObservedNetwork
 
 log = logging.getLogger("berth.agent.executor")
@@ -259,9 +259,10 @@ class Executor:
         )
 
     async def await_ready(self, app: DesiredApp, release: DesiredRelease, slot: Slot, container_id: str) -> None:
-        url = health_url(slot_address(app.subnet, slot), app.port, app.health_path)
+        probe = probe_for(app, slot_address(app.subnet, slot), release.deadline_seconds)
+        url = probe.url
         try:
-            took = await wait_ready(self._docker, container_id, Probe(url, release.deadline_seconds))
+            took = await wait_ready(self._docker, container_id, probe)
         except NotReady as exc:
             raise RolloutFailed(exc.reason) from None
         await self._publish.step(
@@ -363,9 +364,10 @@ class Executor:
             self._expected_stops.discard(container.container_id)
             log.warning("restart in place refused: %s", exc.message, extra={"app_id": app.app_id})
             return
-        url = health_url(slot_address(app.subnet, container.slot), app.port, app.health_path)
+        probe = probe_for(app, slot_address(app.subnet, container.slot), release.deadline_seconds)
+        url = probe.url
         try:
-            await wait_ready(self._docker, container.container_id, Probe(url, release.deadline_seconds))
+            await wait_ready(self._docker, container.container_id, probe)
             detail = f"{container.name} restarted in place (timeout {release.stop_timeout_seconds}s); ready: GET {url}"
         except NotReady as exc:
             detail = f"{container.name} restarted in place; not ready: {exc.reason}"
