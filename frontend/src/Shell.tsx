@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { ApiError, del, get, setUnauthorizedHandler } from "./api";
+import { del, get, setUnauthorizedHandler } from "./api";
 import { Link, navigate, usePath } from "./router";
 import { SignIn } from "./pages/SignIn";
 import { AppsList } from "./pages/AppsList";
@@ -13,10 +13,10 @@ export function Shell() {
 
   const check = useCallback(async () => {
     try {
-      setSession(await get<{ actor: string }>("/api/session"));
-    } catch (e) {
-      if (e instanceof ApiError && e.status === 401) setSession(null);
-      else setSession(null);
+      const s = await get<{ signedIn: boolean; actor: string | null }>("/api/session");
+      setSession(s.signedIn && s.actor ? { actor: s.actor } : null);
+    } catch {
+      setSession(null);
     }
   }, []);
 

@@ -112,13 +112,18 @@ async def sign_in(body: SignIn, request: Request, response: Response) -> dict[st
 
 @router.get("/session")
 async def current_session(request: Request) -> dict[str, Any]:
-    """Who is signed in (200) or 401: how the dashboard knows whether to show the sign-in page."""
+    """Who is signed in: ``{signedIn, actor}`` (200 either way: how the dashboard knows whether
+    to show its sign-in page without provoking an error)."""
+    header = request.headers.get("authorization")
     cookie = request.cookies.get(COOKIE)
-    if not cookie:
-        if request.headers.get("authorization"):
-            return {"actor": await authenticate(_pool(request), request.headers.get("authorization"))}
-        raise Unauthorized("not signed in")
-    return {"actor": await from_cookie(_pool(request), cookie)}
+    try:
+        if header or not cookie:
+            actor = await authenticate(_pool(request), header) if header else None
+        else:
+            actor = await from_cookie(_pool(request), cookie)
+    except Unauthorized:
+        actor = None
+    return {"signedIn": actor is not None, "actor": actor}
 
 
 @router.delete("/session")
