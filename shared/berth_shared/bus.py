@@ -18,7 +18,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js import api as js_api
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
 
 from berth_shared.contracts.base import encode
 from berth_shared.errors import BerthError, ErrorReply, InternalError, from_reply, to_reply
@@ -62,7 +62,24 @@ def _stream_config(spec: StreamSpec) -> js_api.StreamConfig:
     )
 
 
+async def _retrying(operation: Callable[[], Awaitable[T]], attempts: int = 40) -> T:
+    """Run a JetStream API call, retrying while JetStream answers "unavailable" (it does so
+    while it starts, recovers its store, or is very busy)."""
+    for attempt in range(attempts):
+        try:
+            return await operation()
+        except (ServiceUnavailableError, nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.25)
+    raise AssertionError("unreachable")
+
+
 async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
+    await _retrying(lambda: _ensure_stream(js, spec))
+
+
+async def _ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
     config = _stream_config(spec)
     try:
         await js.stream_info(spec.name)
@@ -76,6 +93,10 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
 
 
 async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
+    await _retrying(lambda: _ensure_consumer(js, spec))
+
+
+async def _ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
     config = js_api.ConsumerConfig(
         durable_name=spec.durable,
         filter_subject=spec.filter_subject,
