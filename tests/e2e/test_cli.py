@@ -115,3 +115,28 @@ def test_login_stores_the_token_privately(platform: RunningPlatform, tmp_path: P
         [BERTH, "login", "--url", p.base, "--token", "nope"], env=env, capture_output=True, text=True, timeout=60
     )
     assert bad.returncode == 4
+
+
+def test_env_health_and_logs_commands(platform: RunningPlatform, test_images: dict[str, str]) -> None:
+    p = platform
+    ok(berth(p, "apps", "create", "clienv"))
+    ok(berth(p, "deploy", "clienv", "--image", test_images["v1"]))
+
+    out = ok(berth(p, "env", "set", "clienv", "API_KEY=s3cr3t-value", "MODE=prod"))
+    assert "s3cr3t-value" not in out and "API_KEY" in out
+    masked = ok(berth(p, "env", "list", "clienv"))
+    assert "API_KEY" in masked and "s3cr3t-value" not in masked
+    revealed = as_json(berth(p, "env", "list", "clienv", "--reveal", "--json"))
+    assert {i["key"]: i["value"] for i in revealed}["API_KEY"] == "s3cr3t-value"
+    ok(berth(p, "env", "set", "clienv", "-", "--no-deploy", stdin="FROM_STDIN=1\n"))
+    ok(berth(p, "env", "unset", "clienv", "MODE"))
+    keys = [i["key"] for i in as_json(berth(p, "env", "list", "clienv", "--json"))]
+    assert sorted(keys) == ["API_KEY", "FROM_STDIN"]
+    fails(berth(p, "env", "set", "clienv", "PORT=1"), 2, "PORT")
+
+    report = as_json(berth(p, "health", "clienv", "--path", "/cgi-bin/health", "--interval", "1", "--json"))
+    assert report["config"]["path"] == "/cgi-bin/health"
+    assert "state" in ok(berth(p, "health", "clienv"))
+
+    lines = as_json(berth(p, "logs", "--platform", "--service", "api", "--json"))
+    assert any("api started" in line["message"] for line in lines)
