@@ -170,25 +170,31 @@ async def update_app(conn: Connection, ref: str, body: UpdateApp, domain: str, h
         app_id = str(row["id"])
         await audit(conn, "admin", "app.update", row["id"], {"changed": sorted(changes)})
         if "port" in changes:
-            await enqueue(
-                conn,
-                app_event_subject("updated", app_id),
-                AppUpdated(
-                    app_id=app_id,
-                    name=row["name"],
-                    hostname=hostname_of(row["name"], domain),
-                    port=row["port"],
-                    subnet=str(row["subnet"]),
-                    health_path=row["health_path"],
-                    health_check=health_check_of(row),
-                ),
-            )
+            await publish_app_updated(conn, row, domain)
         rolls_out = {"port", "memory_mb", "cpus"} & changes.keys()
         current = await current_release(conn, row)
         if rolls_out and current is not None:
             image = current["image_digest"] or current["image"]
             row, _ = await create_release(conn, app_id, image, "config", host)
         return row
+
+
+def app_updated(row: asyncpg.Record, domain: str) -> AppUpdated:
+    """The AppUpdated event describing ``row`` as it is now."""
+    app_id = str(row["id"])
+    return AppUpdated(
+        app_id=app_id,
+        name=row["name"],
+        hostname=hostname_of(row["name"], domain),
+        port=row["port"],
+        subnet=str(row["subnet"]),
+        health_path=row["health_path"],
+        health_check=health_check_of(row),
+    )
+
+
+async def publish_app_updated(conn: Connection, row: asyncpg.Record, domain: str) -> None:
+    await enqueue(conn, app_event_subject("updated", str(row["id"])), app_updated(row, domain))
 
 
 def encode_check(check: HealthCheck | None) -> str | None:
@@ -216,20 +222,7 @@ async def set_health_check(conn: Connection, ref: str, check: HealthCheck | None
             check.path if check else "/",
         )
         assert row is not None
-        app_id = str(row["id"])
-        await enqueue(
-            conn,
-            app_event_subject("updated", app_id),
-            AppUpdated(
-                app_id=app_id,
-                name=row["name"],
-                hostname=hostname_of(row["name"], domain),
-                port=row["port"],
-                subnet=str(row["subnet"]),
-                health_path=row["health_path"],
-                health_check=check,
-            ),
-        )
+        await publish_app_updated(conn, row, domain)
         await audit(conn, "admin", "app.health_check", row["id"], {"check": msgspec.to_builtins(check)})
         return row  # type: ignore[no-any-return]
 

@@ -11,7 +11,6 @@ from io import BufferedIOBase
 from typing import cast
 
 import asyncpg
-from berth_shared.contracts.apps import AppUpdated, app_event_subject
 from berth_shared.contracts.builds import BUILDS_BUCKET, MAX_CONTEXT_BYTES, BuildSpec
 from berth_shared.db import Connection
 from berth_shared.errors import BerthError, ValidationFailed
@@ -21,7 +20,6 @@ from nats.js.errors import BucketNotFoundError
 
 from berth_api import apps_store
 from berth_api.app_config import COLUMNS, AppConfig
-from berth_api.outbox import enqueue
 
 
 class ContextTooLarge(BerthError):
@@ -112,20 +110,7 @@ async def _apply_config(conn: Connection, app: asyncpg.Record, config: AppConfig
     assert row is not None
     await apps_store.audit(conn, "admin", "app.update", row["id"], {"changed": sorted(changes), "from": "berth.toml"})
     if "port" in changes:
-        app_id = str(row["id"])
-        await enqueue(
-            conn,
-            app_event_subject("updated", app_id),
-            AppUpdated(
-                app_id=app_id,
-                name=row["name"],
-                hostname=apps_store.hostname_of(row["name"], domain),
-                port=row["port"],
-                subnet=str(row["subnet"]),
-                health_path=row["health_path"],
-                health_check=apps_store.health_check_of(row),
-            ),
-        )
+        await apps_store.publish_app_updated(conn, row, domain)
 
 
 def new_context_name() -> str:
