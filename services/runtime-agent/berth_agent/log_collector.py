@@ -157,32 +157,47 @@ class Collector:
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None, sock_connect=10)
         path = f"containers/{self.ref.container_id}/logs"
         async with self._docker._query(path, params=params, timeout=timeout) as response:
-            content = response.content
-            while True:
-                deadline = batcher.deadline
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        chunk = await content.readany()
-                except TimeoutError:
-                    chunk = None
-                if chunk == b"":
-                    break
-                if chunk:
-                    for frame in decoder.feed(chunk):
-                        for line in assembler.feed(frame):
-                            if resume.keep(line):
-                                batcher.add(line, loop.time())
-                    for error in assembler.engine_errors:
-                        log.warning("docker log stream error: %s", error, extra={"app_id": self.ref.app_id})
-                    assembler.engine_errors.clear()
-                if len(batcher) and batcher.due(loop.time()):
-                    await self._flush(batcher, assembler)
+            try:
+                await self._read(response, decoder, assembler, resume, batcher)
+            finally:
+                response.close()  # aiodocker's _query leaves the response to its caller
         if final:
             for line in assembler.finish():
                 if resume.keep(line):
                     batcher.add(line, loop.time())
         if len(batcher):
             await self._flush(batcher, assembler)
+
+    async def _read(
+        self,
+        response: aiohttp.ClientResponse,
+        decoder: FrameDecoder | RawDecoder,
+        assembler: LineAssembler,
+        resume: Resume,
+        batcher: Batcher,
+    ) -> None:
+        """Lines from the response into the buffer, flushing it when due, until the stream ends."""
+        loop = asyncio.get_running_loop()
+        content = response.content
+        while True:
+            deadline = batcher.deadline
+            try:
+                async with asyncio.timeout_at(deadline):
+                    chunk = await content.readany()
+            except TimeoutError:
+                chunk = None
+            if chunk == b"":
+                break
+            if chunk:
+                for frame in decoder.feed(chunk):
+                    for line in assembler.feed(frame):
+                        if resume.keep(line):
+                            batcher.add(line, loop.time())
+                for error in assembler.engine_errors:
+                    log.warning("docker log stream error: %s", error, extra={"app_id": self.ref.app_id})
+                assembler.engine_errors.clear()
+            if len(batcher) and batcher.due(loop.time()):
+                await self._flush(batcher, assembler)
 
     async def _flush(self, batcher: Batcher, assembler: LineAssembler) -> None:
         """Publish everything buffered and save the cursor. A stop (cancellation) arriving

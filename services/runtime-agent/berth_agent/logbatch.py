@@ -20,6 +20,7 @@ from berth_agent.logframes import STDERR, STDOUT, CollectedLine, Position, ts_na
 MAX_LINES = 200
 MAX_AGE_SECONDS = 0.2
 DEFAULT_MAX_BYTES = 1024 * 1024 - 16 * 1024  # NATS' default max_payload, less the envelope
+MAX_BATCH_BYTES = 2 * 1024 * 1024
 ENVELOPE_BYTES = 4096  # LogBatch fields around the lines (ids, tag, timestamps), generously
 # When no line of a stream is pending, its cursor may move up to the last frame read, less this
 # margin: Docker stamps stdout and stderr in two goroutines, so across streams the file order
@@ -44,8 +45,9 @@ def fit_line(line: LogLine, max_bytes: int) -> LogLine:
 
 
 def batch_limit(max_payload: int) -> int:
-    """Bytes of encoded lines one batch may carry on a server with this ``max_payload``."""
-    return max(64 * 1024, min(max_payload, 8 * 1024 * 1024) - ENVELOPE_BYTES)
+    """Bytes of encoded lines one batch may carry on a server with this ``max_payload``: at most
+    2 MiB, so a whole 1 MiB line fits and a collector holds little while it waits for an ack."""
+    return max(64 * 1024, min(max_payload, MAX_BATCH_BYTES) - ENVELOPE_BYTES)
 
 
 def message_id(container_id: str, stream: str, first: LogLine) -> str:

@@ -41,6 +41,7 @@ async def harness(infra: Any) -> AsyncIterator[Harness]:
         for ctx, _ in h.agents[:1]:
             with contextlib.suppress(Exception):
                 await ctx.pool.execute("DELETE FROM images WHERE instance = $1", h.instance)
+                await ctx.pool.execute("DELETE FROM log_cursors WHERE instance = $1", h.instance)
         for ctx, task in list(h.agents):
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

@@ -62,7 +62,7 @@ def test_a_line_whose_json_cannot_fit_is_cut_to_fit() -> None:
     assert encoded_size(fitted) <= 50_000 and fitted.message and fitted.ts == T1
     small = LogLine(ts=T1, message="ok")
     assert fit_line(small, 50_000) is small
-    assert batch_limit(1024 * 1024) < 1024 * 1024 and batch_limit(64 * 1024 * 1024) <= 8 * 1024 * 1024
+    assert batch_limit(1024 * 1024) < 1024 * 1024 and batch_limit(64 * 1024 * 1024) <= 2 * 1024 * 1024
 
 
 def test_a_100k_line_travels_whole() -> None:

@@ -1,0 +1,265 @@
+"""Log collection against real Docker and NATS: what containers write arrives on BERTH_LOGS.
+
+The lines are read back from the stream itself (an ephemeral pull consumer, as the API's NATS
+user), so what is checked is exactly what the logs service would receive, duplicates included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from agent_harness import Harness, eventually, release
+from berth_agent.logframes import Position
+from berth_shared import bus
+from berth_shared.contracts.base import decode
+from berth_shared.contracts.logs import LogBatch, LogLine, app_log_subjects, log_subject
+from berth_shared.contracts.releases import ReleaseLive
+from berth_shared.streams import LOGS
+from berth_testing import build_busybox_image
+from nats.aio.client import Client
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import api as js_api
+
+pytestmark = pytest.mark.integration
+
+CHATTY = r"""
+i=0; while [ $i -lt 20 ]; do echo "out $i"; i=$((i+1)); done
+i=0; while [ $i -lt 5 ]; do echo "err $i" >&2; i=$((i+1)); done
+head -c 102400 /dev/zero | tr '\0' x; echo
+printf 'bad \377 byte\n'
+exec httpd -f -p 8080 -h /www
+"""
+
+# Counts on stdout every 20 ms (every 10th number also on stderr); says goodbye on SIGTERM.
+COUNTER = r"""
+httpd -p 8080 -h /www
+i=0
+trap 'echo "bye $i"; exit 0' TERM
+while true; do
+  echo "n $i"
+  if [ $((i % 10)) -eq 0 ]; then echo "e $i" >&2; fi
+  i=$((i+1))
+  usleep 20000
+done
+"""
+
+
+@pytest.fixture(scope="module")
+def log_images() -> dict[str, str]:
+    return {
+        "chatty": build_busybox_image("berth-test/logs:chatty", "chatty\n", ["/bin/sh", "-c", CHATTY]),
+        "counter": build_busybox_image("berth-test/logs:counter", "counter\n", ["/bin/sh", "-c", COUNTER]),
+    }
+
+
+Readers = Callable[[str], Awaitable["LogReader"]]
+
+
+@pytest.fixture
+async def readers(harness: Harness) -> AsyncIterator[Readers]:
+    """``await readers(app_id)``: a started LogReader, unsubscribed afterwards (an idle pull
+    subscription would hold up the connection's drain)."""
+    started: list[LogReader] = []
+
+    async def start(app_id: str) -> LogReader:
+        reader = LogReader(harness.api.nc, app_id)
+        await reader.start()
+        started.append(reader)
+        return reader
+
+    yield start
+    for reader in started:
+        with contextlib.suppress(Exception):
+            await reader.sub.unsubscribe()
+
+
+@dataclass
+class Published:
+    subject: str
+    msg_id: str
+    batch: LogBatch
+
+
+@dataclass
+class LogReader:
+    """Every LogBatch of one app stored in BERTH_LOGS, in stream order."""
+
+    nc: Client
+    app_id: str
+    published: list[Published] = field(default_factory=list)
+    sub: Any = None
+
+    async def start(self) -> None:
+        await bus.ensure_stream(self.nc.jetstream(), LOGS)  # as every service does at start
+        config = js_api.ConsumerConfig(
+            ack_policy=js_api.AckPolicy.NONE, deliver_policy=js_api.DeliverPolicy.ALL, inactive_threshold=120.0
+        )
+        self.sub = await self.nc.jetstream().pull_subscribe(
+            app_log_subjects(self.app_id), stream=LOGS.name, config=config
+        )
+
+    async def poll(self) -> None:
+        """Read what is stored now (up to a few thousand batches: a live app never stops adding)."""
+        for _ in range(16):
+            try:
+                msgs = await self.sub.fetch(256, timeout=0.3)
+            except (TimeoutError, NatsTimeout):
+                return
+            for msg in msgs:
+                msg_id = (msg.headers or {}).get("Nats-Msg-Id", "")
+                self.published.append(Published(msg.subject, msg_id, decode(msg.data, LogBatch)))
+            if len(msgs) < 256:
+                return
+
+    def lines(self, stream: str | None = None, release_id: str | None = None) -> list[tuple[LogBatch, LogLine]]:
+        return [
+            (p.batch, line)
+            for p in self.published
+            if (stream is None or p.batch.stream == stream) and (release_id is None or p.batch.release_id == release_id)
+            for line in p.batch.lines
+        ]
+
+    def messages(self, stream: str | None = None, release_id: str | None = None) -> list[str]:
+        return [line.message for _, line in self.lines(stream, release_id)]
+
+    async def wait(self, check: Any, timeout: float = 30.0) -> None:
+        async def polled() -> bool:
+            await self.poll()
+            return bool(check())
+
+        await eventually(polled, timeout=timeout, every=0.05)
+
+
+def counted(messages: list[str], prefix: str) -> list[int]:
+    return [int(m.split()[1]) for m in messages if re.fullmatch(rf"{prefix} \d+", m)]
+
+
+def in_order(lines: list[tuple[LogBatch, LogLine]]) -> bool:
+    positions = [Position.of(line.ts, line.seq) for _, line in lines]
+    return all(a < b for a, b in itertools.pairwise(positions))
+
+
+async def deploy(harness: Harness, app_id: str, image: str) -> ReleaseLive:
+    rel = release(image)
+    await harness.api.set_release(app_id, rel)
+    outcome = await harness.events.wait_outcome(rel.release_id)
+    assert isinstance(outcome, ReleaseLive), outcome
+    return outcome
+
+
+async def test_lines_arrive_tagged_in_order_per_stream_long_and_binary_included(
+    harness: Harness, log_images: dict[str, str], readers: Readers
+) -> None:
+    app = harness.new_app("chatty")
+    reader = await readers(app.app_id)
+    await harness.start_agent()
+    live = await deploy(harness, app.app_id, log_images["chatty"])
+
+    await reader.wait(lambda: "bad \ufffd byte" in reader.messages("stdout") and len(reader.messages("stderr")) >= 5)
+    await asyncio.sleep(0.5)  # anything extra (a duplicate) would show up now
+    await reader.poll()
+
+    long_line = "x" * 102_400
+    assert reader.messages("stdout") == [*(f"out {i}" for i in range(20)), long_line, "bad \ufffd byte"]
+    assert reader.messages("stderr") == [f"err {i}" for i in range(5)]
+    for p in reader.published:
+        b = p.batch
+        assert (b.app_id, b.release_id, b.slot, b.container_id) == (
+            app.app_id,
+            live.release_id,
+            live.slot,
+            live.container_id,
+        )
+        assert p.subject == log_subject(app.app_id, b.stream)
+        assert p.msg_id.startswith(f"{live.container_id}:{b.stream}:{b.lines[0].ts}")
+    assert in_order(reader.lines("stdout")) and in_order(reader.lines("stderr"))
+    # The collector saved where it stands, per stream.
+    pool = harness.agents[0][0].pool
+    rows = await pool.fetch(
+        "SELECT stream, app_id FROM log_cursors WHERE instance = $1 AND container_id = $2",
+        harness.instance,
+        live.container_id,
+    )
+    assert sorted((r["stream"], r["app_id"]) for r in rows) == [("stderr", app.app_id), ("stdout", app.app_id)]
+
+
+async def test_a_redeploy_keeps_every_line_of_the_old_release(
+    harness: Harness, log_images: dict[str, str], readers: Readers
+) -> None:
+    app = harness.new_app("counter")
+    reader = await readers(app.app_id)
+    await harness.start_agent()
+    first = await deploy(harness, app.app_id, log_images["counter"])
+    await reader.wait(lambda: len(counted(reader.messages("stdout", first.release_id), "n")) >= 20)
+
+    second = await deploy(harness, app.app_id, log_images["counter"])
+    assert second.slot != first.slot
+    assert not await harness.containers(app.app_id, first.release_id)  # the old container is gone
+
+    # Its lines up to its last words (printed on SIGTERM, just before removal) were all published.
+    await reader.wait(lambda: any(m.startswith("bye ") for m in reader.messages("stdout", first.release_id)), 10)
+    old = reader.messages("stdout", first.release_id)
+    numbers = counted(old, "n")
+    assert numbers == list(range(len(numbers)))
+    assert old[-1] == f"bye {len(numbers)}"
+    assert counted(reader.messages("stderr", first.release_id), "e") == list(range(0, len(numbers), 10))
+    assert {b.slot for b, _ in reader.lines(release_id=first.release_id)} == {first.slot}
+
+    # The new release's lines carry its id and slot, from its first line on.
+    await reader.wait(lambda: len(counted(reader.messages("stdout", second.release_id), "n")) >= 10)
+    new = counted(reader.messages("stdout", second.release_id), "n")
+    assert new == list(range(len(new)))
+    assert {(b.slot, b.container_id) for b, _ in reader.lines(release_id=second.release_id)} == {
+        (second.slot, second.container_id)
+    }
+    # The removed container's cursor is forgotten.
+    pool = harness.agents[0][0].pool
+
+    async def forgotten() -> bool:
+        left = await pool.fetchval("SELECT count(*) FROM log_cursors WHERE container_id = $1", first.container_id)
+        return left == 0
+
+    await eventually(forgotten, timeout=10)
+
+
+async def test_an_agent_restart_resumes_without_gap_or_duplicate(
+    harness: Harness, log_images: dict[str, str], readers: Readers
+) -> None:
+    app = harness.new_app("counter")
+    reader = await readers(app.app_id)
+    agent = await harness.start_agent()
+    live = await deploy(harness, app.app_id, log_images["counter"])
+    await reader.wait(lambda: len(counted(reader.messages("stdout"), "n")) >= 30)
+
+    await harness.kill_agent(agent)  # mid-stream: the container goes on counting
+    await reader.poll()
+    before = counted(reader.messages("stdout"), "n")
+    container = harness.docker.containers.container(live.container_id)
+
+    async def written_while_down() -> bool:
+        text = "".join(await container.log(stdout=True, tail=1))
+        return int(text.split()[1]) >= before[-1] + 50  # a second of lines nobody collected
+
+    await eventually(written_while_down, timeout=20)
+    await reader.poll()
+    assert counted(reader.messages("stdout"), "n") == before  # nothing published while down
+
+    await harness.start_agent()
+    await reader.wait(lambda: len(counted(reader.messages("stdout"), "n")) >= len(before) + 100)
+    await asyncio.sleep(0.5)
+    await reader.poll()
+
+    numbers = counted(reader.messages("stdout"), "n")
+    assert numbers == list(range(len(numbers)))  # no gap, no duplicate
+    errors = counted(reader.messages("stderr"), "e")
+    assert errors == list(range(0, errors[-1] + 1, 10))
+    assert in_order(reader.lines("stdout")) and in_order(reader.lines("stderr"))
+    identities = [(b.container_id, b.stream, line.ts, line.seq) for b, line in reader.lines()]
+    assert len(identities) == len(set(identities))
