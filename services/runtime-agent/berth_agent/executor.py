@@ -19,6 +19,7 @@ from berth_shared.netplan import Slot, slot_address
 from berth_shared.proxy import ACTIVE_HEALTH_INTERVAL_SECONDS, PROXY_SWITCH_SECONDS
 
 from berth_agent import container_config as config
+from berth_agent.builder import Builder, BuildFailed
 from berth_agent.engine import raise_if_engine_down
 from berth_agent.firewall import Firewall
 from berth_agent.memory import MemoryStore
@@ -58,6 +59,9 @@ class Stopwatch:
     def __init__(self) -> None:
         self._start = time.monotonic()
 
+    def elapsed(self) -> float:
+        return time.monotonic() - self._start
+
     def lap_ms(self) -> int:
         now = time.monotonic()
         elapsed, self._start = now - self._start, now
@@ -77,6 +81,7 @@ class Executor:
         schedule_recheck: Callable[[str, float], None],
         firewall: Firewall,
         images: ImagePruner,
+        builder: Builder | None = None,
         on_live: Callable[[], None] = lambda: None,
         before_remove: Callable[[str], Awaitable[None]] | None = None,
         on_cleaned_up: Callable[[str], Awaitable[None]] | None = None,
@@ -90,6 +95,7 @@ class Executor:
         self._schedule_recheck = schedule_recheck
         self._firewall = firewall
         self._images = images
+        self._builder = builder
         self._on_live = on_live
         self._before_remove = before_remove
         self._on_cleaned_up = on_cleaned_up
@@ -174,13 +180,26 @@ class Executor:
     async def resolve_image(self, app: DesiredApp, release: DesiredRelease, slot: Slot) -> str:
         watch = Stopwatch()
         digest = await self.image_digest(release.image)
-        if not digest:
+        detail = digest
+        if not digest and release.build is not None:
+            digest = await self.build(app, release)
+            detail = f"built from source in {watch.elapsed():.1f}s: {digest}"
+        elif not digest:
             digest = await self.pull(release.image)
-        await self._images.record(digest, app.app_id, release.image)
+        await self._images.record(digest, app.app_id, release.image)  # pruned like any image
         await self._publish.step(
-            app.app_id, release.release_id, "image.resolved", slot=slot, detail=digest, duration_ms=watch.lap_ms()
+            app.app_id, release.release_id, "image.resolved", slot=slot, detail=detail, duration_ms=watch.lap_ms()
         )
         return digest
+
+    async def build(self, app: DesiredApp, release: DesiredRelease) -> str:
+        """Build the missing image from the release's context (builds from source)."""
+        if self._builder is None:
+            raise RolloutFailed(f"image not found: {release.image} (this agent cannot build)")
+        try:
+            return await self._builder.build(app.app_id, release)
+        except BuildFailed as exc:
+            raise RolloutFailed(exc.reason) from None
 
     async def image_digest(self, image: str) -> str:
         try:

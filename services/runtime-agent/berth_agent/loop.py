@@ -34,6 +34,7 @@ from berth_shared.errors import BusUnavailable
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from berth_agent.builder import Builder
 from berth_agent.docker_events import follow, to_container_event
 from berth_agent.engine import raise_if_engine_down
 from berth_agent.executor import Executor
@@ -99,6 +100,7 @@ class Agent:
             schedule_recheck=self.schedule_recheck,
             firewall=self.firewall,
             images=self.images,
+            builder=Builder(docker, js, self.publisher, instance=instance),
             on_live=self.request_prune,
             before_remove=self.logs.before_remove,
             on_cleaned_up=self.logs.forget_app,
