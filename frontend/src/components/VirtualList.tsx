@@ -57,7 +57,7 @@ export function VirtualList<T>(props: {
 
   useLayoutEffect(() => {
     if (following.current) scrollTo(items.length * rowHeight);
-  }, [items, rowHeight, scrollTo]);
+  }, [items, items.length, rowHeight, scrollTo]);
 
   const onScroll = () => {
     const el = box.current;

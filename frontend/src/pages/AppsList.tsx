@@ -3,6 +3,11 @@ import { ApiError, appPath, get, post, type App, type HealthReport } from "../ap
 import { Link, navigate } from "../router";
 import { ErrorNote, Explain, FieldError, RelTime, StatusBadge } from "../components/ui";
 
+/** A rollback runs an image by its digest: show the first 12 hex digits of it. */
+function shortImage(image: string): string {
+  return image.replace(/(sha256:[0-9a-f]{12})[0-9a-f]{52}/, "$1…");
+}
+
 function HealthGlance({ app }: { app: App }) {
   const [report, setReport] = useState<HealthReport | null | "none">(null);
   useEffect(() => {
@@ -135,7 +140,9 @@ export function AppsList() {
                       {app.generatedHostname}
                     </a>
                   </td>
-                  <td className="mono">{app.image ?? <span className="muted">none yet</span>}</td>
+                  <td className="mono" title={app.imageDigest ?? undefined}>
+                    {app.image ? shortImage(app.image) : <span className="muted">none yet</span>}
+                  </td>
                   <td>
                     <RelTime at={app.lastDeployedAt} />
                   </td>

@@ -6,6 +6,7 @@ import { clock, exact } from "../../time";
 const W = 640;
 const H = 180;
 const PAD = 28;
+const LEFT = 44; // room for the latency labels
 
 /** Latency over time (a line) with each check's outcome (green/red dots). */
 export function HealthChart({ items }: { items: CheckResult[] }) {
@@ -14,22 +15,22 @@ export function HealthChart({ items }: { items: CheckResult[] }) {
   const t0 = Date.parse(points[0].timestamp);
   const t1 = Math.max(t0 + 1000, Date.parse(points[points.length - 1].timestamp));
   const maxLatency = Math.max(10, ...points.map((p) => p.latencyMs ?? 0));
-  const x = (t: string) => PAD + ((Date.parse(t) - t0) / (t1 - t0)) * (W - 2 * PAD);
+  const x = (t: string) => LEFT + ((Date.parse(t) - t0) / (t1 - t0)) * (W - LEFT - PAD);
   const y = (ms: number | null) => H - PAD - ((ms ?? 0) / maxLatency) * (H - 2 * PAD);
   const path = points.map((p, i) => `${i ? "L" : "M"}${x(p.timestamp).toFixed(1)},${y(p.latencyMs).toFixed(1)}`).join(" ");
   const failed = points.filter((p) => !p.ok).length;
   return (
     <figure className="chart">
       <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Latency of the last ${points.length} checks, ${failed} failed; highest ${Math.round(maxLatency)} ms`}>
-        <line x1={PAD} y1={H - PAD} x2={W - PAD} y2={H - PAD} className="axis" />
-        <line x1={PAD} y1={PAD} x2={PAD} y2={H - PAD} className="axis" />
-        <text x={PAD - 4} y={PAD + 4} textAnchor="end" className="tick">
-          {Math.round(maxLatency)}
+        <line x1={LEFT} y1={H - PAD} x2={W - PAD} y2={H - PAD} className="axis" />
+        <line x1={LEFT} y1={PAD} x2={LEFT} y2={H - PAD} className="axis" />
+        <text x={LEFT - 4} y={PAD + 4} textAnchor="end" className="tick">
+          {Math.round(maxLatency)} ms
         </text>
-        <text x={PAD - 4} y={H - PAD} textAnchor="end" className="tick">
+        <text x={LEFT - 4} y={H - PAD} textAnchor="end" className="tick">
           0
         </text>
-        <text x={PAD} y={H - 8} className="tick">
+        <text x={LEFT} y={H - 8} className="tick">
           {clock(points[0].timestamp).slice(0, 8)}
         </text>
         <text x={W - PAD} y={H - 8} textAnchor="end" className="tick">

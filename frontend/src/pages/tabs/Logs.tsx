@@ -58,7 +58,7 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
       setPaused(false);
       setFrozen(null);
     } else {
-      setFrozen(buffer.current.view({ q, stream }));
+      setFrozen(buffer.current.view({ q, stream }).slice()); // a copy: the buffer keeps growing
       setPaused(true);
     }
   };
