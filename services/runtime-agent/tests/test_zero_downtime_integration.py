@@ -61,7 +61,8 @@ async def test_the_old_slot_refuses_new_connections_while_established_ones_finis
     try:
         second = release(test_images["v2"], stop_timeout_seconds=5)
         await harness.api.set_release(app.app_id, second)
-        rules = await eventually(lambda: harness.drain_rules(app.app_id), timeout=30, every=0.02)
+        # OUTPUT is inserted first, FORWARD a moment later: wait for both (polled every 20 ms).
+        rules = await eventually(lambda: len(found := harness.drain_rules(app.app_id)) >= 2 and found, 30, 0.02)
         assert sorted((r.chain, r.slot) for r in rules) == [("FORWARD", "a"), ("OUTPUT", "a")]
 
         # The established connection is still served by the old slot...
