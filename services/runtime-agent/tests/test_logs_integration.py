@@ -244,8 +244,9 @@ async def test_an_agent_restart_resumes_without_gap_or_duplicate(
     container = harness.docker.containers.container(live.container_id)
 
     async def written_while_down() -> bool:
-        text = "".join(await container.log(stdout=True, tail=1))
-        return int(text.split()[1]) >= before[-1] + 50  # a second of lines nobody collected
+        # ``tail`` counts both streams before Docker keeps stdout: take a few, use the last count.
+        written = counted([m.strip() for m in await container.log(stdout=True, tail=5)], "n")
+        return bool(written) and written[-1] >= before[-1] + 50  # a second of lines nobody collected
 
     await eventually(written_while_down, timeout=20)
     await reader.poll()
