@@ -28,6 +28,7 @@ from berth_agent.loop import Agent
 from berth_agent.state import CrashPolicy
 from berth_shared import bus, labels
 from berth_shared.contracts.base import Message, encode
+from berth_shared.contracts.builds import BuildLog
 from berth_shared.contracts.containers import ContainerExited, ContainerOomKilled, ContainerStarted
 from berth_shared.contracts.desired import (
     DESIRED_GET,
@@ -65,6 +66,7 @@ AgentEventMessage = (
     | ContainerStarted
     | ContainerExited
     | ContainerOomKilled
+    | BuildLog
 )
 M = TypeVar("M", bound=Message)
 KEEP_RELEASES = 5  # the API keeps the images of each app's last 5 releases
