@@ -3,7 +3,8 @@
 Subject: ``berth.logs.<app_id>.<stream>`` (stream = ``stdout`` | ``stderr``) on the BERTH_LOGS
 stream (limits: age and size), persisted in batches by the logs service. One message carries a
 batch of consecutive lines of one container and stream; ``Nats-Msg-Id`` is
-``<container_id>:<stream>:<first timestamp>`` so a republished batch is dropped by JetStream,
+``<container_id>:<stream>:<first timestamp>`` (with ``:<seq>`` appended when the first line's
+``seq`` is not 0) so a republished batch is dropped by JetStream,
 and each line's ``(container_id, stream, ts, seq)`` makes a redelivered batch add nothing.
 Queries: ``berth.rpc.logs.query`` (LogQuery -> LogPage); per-app retention:
 ``berth.rpc.logs.retention.get`` (GetRetention -> Retention) and ``.set`` (SetRetention -> Retention).
