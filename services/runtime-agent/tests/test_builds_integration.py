@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import tarfile
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 
 import aiodocker
 import pytest
 from agent_harness import Harness, eventually, get_text, release
+from berth_agent.builder import BuildFailed
 from berth_shared.contracts.builds import BUILDS_BUCKET, BuildLog, BuildSpec
 from berth_shared.contracts.desired import DesiredRelease
 from berth_shared.contracts.releases import ReleaseFailed, ReleaseLive, ReleaseStep
@@ -253,3 +256,28 @@ async def test_an_agent_killed_mid_build_leaves_no_build_container_and_the_next_
     outcome = await h.events.wait_outcome(rel.release_id, timeout=120)
     assert isinstance(outcome, ReleaseLive), outcome
     assert await get_text(f"http://{slot_address(app.subnet, outcome.slot)}:8080/added.txt") == "second try\n"
+
+
+async def test_a_large_context_is_read_with_the_agents_credentials_and_bounded_by_its_size(
+    harness: Harness, test_images: dict[str, str]
+) -> None:
+    """Reading many chunks exercises the ordered consumer's flow control ($JS.FC) under the
+    agent's NATS permissions; a context bigger than announced is refused."""
+    h = harness
+    await h.start_agent()
+    agent = await h.agent()
+    payload = os.urandom(12 * 1024 * 1024).hex()  # 24 MiB of text that gzip cannot shrink much
+    spec = await put_context(h, {"Dockerfile": f"FROM {test_images['v1']}\n", "blob.txt": payload})
+    builder = agent.executor._builder
+    assert builder is not None
+    with tempfile.TemporaryFile() as into:
+        assert await builder.fetch_context(spec, into) == spec.size_bytes
+        into.seek(0)
+        with tarfile.open(fileobj=into, mode="r:gz") as tar:
+            blob = tar.extractfile("blob.txt")
+            assert blob is not None and blob.read().decode() == payload
+
+    understated = BuildSpec(context_object=spec.context_object, size_bytes=spec.size_bytes - 1)
+    with tempfile.TemporaryFile() as into, pytest.raises(BuildFailed) as refused:
+        await builder.fetch_context(understated, into)
+    assert refused.value.reason == "build failed: the build context is larger than announced"
