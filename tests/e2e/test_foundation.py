@@ -223,3 +223,10 @@ def test_second_berth_up_on_the_same_home_refuses(platform: Any) -> None:
     result = subprocess.run([platform.proc.args[0], "up"], env=platform.env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "already running" in result.stderr
+
+
+def test_the_platforms_own_hostname_serves_the_dashboard_and_api(platform: Any) -> None:
+    assert platform.proxy_get("berth.test", "/healthz").status_code == 200
+    page = platform.proxy_get("berth.test", "/")
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    assert platform.proxy_get("berth.test", "/api/apps").status_code == 401

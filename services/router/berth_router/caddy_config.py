@@ -47,9 +47,20 @@ class Route:
     expect_status: int = 0
 
 
-def render(routes: Iterable[Route], *, http_port: int, admin_port: int) -> Config:
+@dataclass(frozen=True)
+class PlatformRoute:
+    """The platform's own hostname (``BERTH_DOMAIN``): the dashboard and API behind the proxy."""
+
+    hostname: str
+    api_port: int
+
+
+def render(
+    routes: Iterable[Route], *, http_port: int, admin_port: int, platform: PlatformRoute | None = None
+) -> Config:
     """The full config Caddy should run: equal inputs (in any order) give equal output."""
     ordered = sorted(routes, key=lambda r: (r.hostname, r.app_id))
+    own = [platform_route(platform)] if platform is not None else []
     return {
         "admin": {"listen": f"127.0.0.1:{admin_port}"},
         "logging": {"logs": {"default": {"level": "WARN"}}},
@@ -59,7 +70,7 @@ def render(routes: Iterable[Route], *, http_port: int, admin_port: int) -> Confi
                     SERVER_NAME: {
                         "listen": [f":{http_port}"],
                         "automatic_https": {"disable": True},
-                        "routes": [*(app_route(r) for r in ordered), not_found_route()],
+                        "routes": [*own, *(app_route(r) for r in ordered), not_found_route()],
                         "errors": {"routes": [no_release_route(r) for r in ordered]},
                     }
                 }
@@ -97,6 +108,22 @@ def reverse_proxy(route: Route) -> Config:
         },
         "load_balancing": {"try_duration": TRY_DURATION, "try_interval": TRY_INTERVAL},
         "transport": {"protocol": "http", "dial_timeout": DIAL_TIMEOUT},
+    }
+
+
+def platform_route(platform: PlatformRoute) -> Config:
+    """The dashboard and its API at the platform's own hostname, proxied to the API on loopback."""
+    return {
+        "match": [{"host": [platform.hostname]}],
+        "handle": [
+            {
+                "handler": "reverse_proxy",
+                "upstreams": [{"dial": f"127.0.0.1:{platform.api_port}"}],
+                # Server-Sent Events (logs, lifecycle) must reach the browser as they are written.
+                "flush_interval": -1,
+            }
+        ],
+        "terminal": True,
     }
 
 

@@ -13,6 +13,7 @@ from berth_shared.streams import ROUTER_APP_EVENTS
 from nats.aio.msg import Msg
 
 from berth_router.caddy_admin import CaddyAdmin
+from berth_router.caddy_config import PlatformRoute
 from berth_router.changes import InvalidRoute, route_change
 from berth_router.store import RouteStore
 from berth_router.sync import CaddySync
@@ -30,7 +31,14 @@ class Router:
     def from_context(cls, ctx: ServiceContext) -> Router:
         store = RouteStore(ctx.pool)
         admin = CaddyAdmin(ctx.settings.caddy_admin_port)
-        sync = CaddySync(admin, store.all, http_port=ctx.settings.http_port, admin_port=ctx.settings.caddy_admin_port)
+        settings = ctx.settings
+        sync = CaddySync(
+            admin,
+            store.all,
+            http_port=settings.http_port,
+            admin_port=settings.caddy_admin_port,
+            platform=PlatformRoute(hostname=settings.domain, api_port=settings.api_port),
+        )
         return cls(store, admin, sync)
 
     async def on_app_event(self, msg: Msg) -> None:

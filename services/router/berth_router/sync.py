@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from berth_router.caddy_admin import CaddyAdmin
-from berth_router.caddy_config import Route, render
+from berth_router.caddy_config import PlatformRoute, Route, render
 
 log = logging.getLogger("berth.router.sync")
 
@@ -35,8 +35,10 @@ class CaddySync:
         *,
         http_port: int,
         admin_port: int,
+        platform: PlatformRoute | None = None,
     ) -> None:
         self.admin = admin
+        self.platform = platform
         self.routes = routes
         self.http_port = http_port
         self.admin_port = admin_port
@@ -52,7 +54,7 @@ class CaddySync:
     async def reconcile(self) -> bool:
         """One pass; True when a config was loaded."""
         routes = await self.routes()
-        rendered = render(routes, http_port=self.http_port, admin_port=self.admin_port)
+        rendered = render(routes, http_port=self.http_port, admin_port=self.admin_port, platform=self.platform)
         live = await self.admin.config()
         self.passes += 1
         if not needs_load(rendered, live):

@@ -135,3 +135,14 @@ def test_the_active_check_expects_the_apps_status_when_it_has_one() -> None:
         "timeout": reverse_proxy(plain)["health_checks"]["active"]["timeout"],
         "expect_status": 204,
     }
+
+
+def test_the_platforms_own_hostname_reaches_the_api_first() -> None:
+    from berth_router.caddy_config import PlatformRoute
+
+    config = render([], http_port=80, admin_port=2019, platform=PlatformRoute(hostname="example.com", api_port=8000))
+    routes = config["apps"]["http"]["servers"]["berth"]["routes"]
+    assert routes[0]["match"] == [{"host": ["example.com"]}]
+    handler = routes[0]["handle"][0]
+    assert handler["upstreams"] == [{"dial": "127.0.0.1:8000"}] and handler["flush_interval"] == -1
+    assert routes[-1]["handle"][0]["status_code"] == 404
