@@ -187,6 +187,8 @@ class Platform:
     async def stop(self) -> None:
         await self.supervisor.stop_all()
         if self._lock_fd is not None:
+            _unblock_pool(str(self.settings.subnet_pool))
+        if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
 
@@ -313,10 +315,19 @@ def _block_unrouted_pool(pool: str) -> None:
     Docker adds a more specific route per app network, so live slots are reached; an
     address whose network does not exist fails at once instead of leaving the host.
     """
+    _ip_route("replace", pool)
+
+
+def _unblock_pool(pool: str) -> None:
+    """Remove that route when the platform stops (apps are not served while it is down)."""
+    _ip_route("del", pool)
+
+
+def _ip_route(verb: str, pool: str) -> None:
     if os.geteuid() != 0:
         return
     with contextlib.suppress(FileNotFoundError):
-        subprocess.run(["ip", "route", "replace", "unreachable", pool], check=False, capture_output=True)
+        subprocess.run(["ip", "route", verb, "unreachable", pool], check=False, capture_output=True)
 
 
 def run_forever(platform: Platform, announce: Callable[[Platform], None]) -> int:
