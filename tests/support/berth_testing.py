@@ -30,10 +30,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_handed_out: set[str] = set()
+
+
+def _docker_subnets() -> list[ipaddress.IPv4Network]:
+    ids = subprocess.run(["docker", "network", "ls", "-q"], capture_output=True, text=True).stdout.split()
+    if not ids:
+        return []
+    out = subprocess.run(
+        ["docker", "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", *ids],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    return [ipaddress.IPv4Network(n) for n in out if "." in n]
+
+
 def isolated_subnet_pool() -> str:
-    """A /22 of 10.241.0.0/16 picked at random so parallel or leftover runs do not collide."""
+    """A /22 of 10.241.0.0/16 that no Docker network uses and this test run has not handed out,
+    so platforms of one run (and leftovers of another) never share addresses."""
     base = ipaddress.IPv4Network("10.241.0.0/16")
-    return str(random.choice(list(base.subnets(new_prefix=22))))
+    busy = _docker_subnets()
+    free = [
+        str(c)
+        for c in base.subnets(new_prefix=22)
+        if str(c) not in _handed_out and not any(c.overlaps(n) for n in busy)
+    ]
+    chosen = random.choice(free)
+    _handed_out.add(chosen)
+    return chosen
 
 
 def isolated_settings(home: Path, **overrides: str) -> Settings:
