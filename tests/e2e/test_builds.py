@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from berth_testing import RunningPlatform
+from berth_testing import RunningPlatform, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -96,4 +96,10 @@ def test_deploy_from_source_builds_deploys_and_keeps_the_log(
     assert released["image"] == "berth-build/srcdemo:v3"
     assert f"built-{marker}" in released["buildLog"] or "Using cache" in released["buildLog"]
     assert p.proxy_get(HOST, "/added.txt").text == "added again\n"
+    app_id = api_get(p, "/api/apps/srcdemo")["id"]
+    built = [r["imageDigest"] for r in api_get(p, "/api/apps/srcdemo/releases")["items"] if r["imageDigest"]]
     ok(berth(p, "apps", "delete", "srcdemo", "--yes"))
+    # The agent forgets a deleted app's images without removing them; don't leave ours behind
+    # (by id: another platform on this engine may have moved the tag to its own build).
+    wait_for(lambda: not p.containers(app_id), timeout=30, what="the app's containers removed")
+    subprocess.run(["docker", "rmi", *built], capture_output=True)

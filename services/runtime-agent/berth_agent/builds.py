@@ -36,6 +36,16 @@ def image_labels(instance: str, app_id: str, release_id: str) -> dict[str, str]:
     return {labels.MANAGED: "true", labels.INSTANCE: instance, labels.APP: app_id, labels.RELEASE: release_id}
 
 
+def built_for(inspected: Mapping[str, Any] | None, release_id: str) -> bool:
+    """Whether a local image (``docker inspect``) is the one built for ``release_id``: a tag that
+    exists but was built for something else (a deleted app of the same name, another instance
+    on this engine, a hand-made tag) is built again, which moves the tag."""
+    if not inspected:
+        return False
+    found = (inspected.get("Config") or {}).get("Labels") or {}
+    return bool(found.get(labels.RELEASE) == release_id)
+
+
 def build_params(spec: BuildSpec, tag: str, image_labels: Mapping[str, str]) -> dict[str, str]:
     """The query of ``POST /build``: no swap (``memswap`` = ``memory``), CPU as a CFS quota,
     intermediate containers removed even on failure, base images never pulled implicitly."""

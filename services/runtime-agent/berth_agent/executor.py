@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import aiodocker
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease
@@ -18,6 +19,7 @@ from berth_shared.contracts.releases import AppCleanedUp, AppCrashed, ReleaseFai
 from berth_shared.netplan import Slot, slot_address
 from berth_shared.proxy import ACTIVE_HEALTH_INTERVAL_SECONDS, PROXY_SWITCH_SECONDS
 
+from berth_agent import builds
 from berth_agent import container_config as config
 from berth_agent.builder import Builder, BuildFailed
 from berth_agent.engine import raise_if_engine_down
@@ -179,9 +181,10 @@ class Executor:
 
     async def resolve_image(self, app: DesiredApp, release: DesiredRelease, slot: Slot) -> str:
         watch = Stopwatch()
-        digest = await self.image_digest(release.image)
+        found = await self.inspect_image(release.image)
+        digest = str(found.get("Id", "")) if found else ""
         detail = digest
-        if not digest and release.build is not None:
+        if release.build is not None and not builds.built_for(found, release.release_id):
             digest = await self.build(app, release)
             detail = f"built from source in {watch.elapsed():.1f}s: {digest}"
         elif not digest:
@@ -202,13 +205,16 @@ class Executor:
             raise RolloutFailed(exc.reason) from None
 
     async def image_digest(self, image: str) -> str:
+        found = await self.inspect_image(image)
+        return str(found.get("Id", "")) if found else ""
+
+    async def inspect_image(self, image: str) -> dict[str, Any] | None:
         try:
-            found = await self._docker.images.inspect(image)
+            return dict(await self._docker.images.inspect(image))
         except aiodocker.DockerError as exc:
             if exc.status == 404:
-                return ""
+                return None
             raise
-        return str(found.get("Id", ""))
 
     async def pull(self, image: str) -> str:
         try:

@@ -141,3 +141,12 @@ def test_big_output_is_cut_into_bounded_chunks_in_order() -> None:
     wide.add(["w" * 8_000] * 100, now=0.0)
     first = wide.take()
     assert first is not None and sum(len(x) for x in first[1]) <= builds.BATCH_MAX_BYTES
+
+
+def test_an_existing_tag_counts_only_when_built_for_this_release() -> None:
+    mine = {"Id": "sha256:1", "Config": {"Labels": {"berth.release": "rel1", "berth.app": "a"}}}
+    assert builds.built_for(mine, "rel1")
+    assert not builds.built_for(mine, "rel2")  # e.g. a deleted app of the same name
+    assert not builds.built_for({"Id": "sha256:2", "Config": {"Labels": None}}, "rel1")  # a hand-made tag
+    assert not builds.built_for({"Id": "sha256:3"}, "rel1")
+    assert not builds.built_for(None, "rel1")

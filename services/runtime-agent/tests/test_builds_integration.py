@@ -95,7 +95,15 @@ async def tag_exists(docker: aiodocker.Docker, tag: str) -> bool:
 async def built_tags(harness: Harness) -> AsyncIterator[list[str]]:
     tags: list[str] = []
     yield tags
-    await harness.remove_everything()  # the containers first, so removing the tags removes the layers
+    # Agents stopped and containers removed first (nothing restores them), so removing the tags
+    # removes the built layers too.
+    for ctx, _ in harness.agents[:1]:
+        with contextlib.suppress(Exception):
+            await ctx.pool.execute("DELETE FROM images WHERE instance = $1", harness.instance)
+            await ctx.pool.execute("DELETE FROM log_cursors WHERE instance = $1", harness.instance)
+    for _, task in list(harness.agents):
+        await harness.kill_agent(task)
+    await harness.remove_everything()
     for tag in tags:
         with contextlib.suppress(aiodocker.DockerError):
             await harness.docker.images.delete(tag, force=True)
@@ -281,3 +289,26 @@ async def test_a_large_context_is_read_with_the_agents_credentials_and_bounded_b
     with tempfile.TemporaryFile() as into, pytest.raises(BuildFailed) as refused:
         await builder.fetch_context(understated, into)
     assert refused.value.reason == "build failed: the build context is larger than announced"
+
+
+async def test_a_stale_tag_of_the_same_name_is_built_over(
+    harness: Harness, test_images: dict[str, str], built_tags: list[str]
+) -> None:
+    """berth-build/<app>:v1 left by a deleted app of the same name (or another instance on this
+    engine) must not be deployed in place of this release's build."""
+    h = harness
+    await h.start_agent()
+    app = h.new_app(name=f"b{uuid.uuid4().hex[:8]}")
+    stale = f"berth-build/{app.name}:v1"
+    built_tags.append(stale)
+    await h.docker.images.tag(test_images["v2"], f"berth-build/{app.name}", tag="v1")
+    spec = await put_context(
+        h, {"Dockerfile": f"FROM {test_images['v1']}\nCOPY added.txt /www/added.txt\n", "added.txt": "fresh\n"}
+    )
+    rel = build_release(app.name, 1, spec)
+    await h.api.set_release(app.app_id, rel)
+    outcome = await h.events.wait_outcome(rel.release_id, timeout=120)
+    assert isinstance(outcome, ReleaseLive), outcome
+    base = f"http://{slot_address(app.subnet, 'a')}:8080"
+    assert await get_text(f"{base}/") == "v1\n" and await get_text(f"{base}/added.txt") == "fresh\n"
+    assert (await h.docker.images.inspect(test_images["v2"]))["Id"] != outcome.image_digest
