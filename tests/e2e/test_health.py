@@ -185,7 +185,12 @@ def test_detection_recovery_history_and_signed_alerts(platform: RunningPlatform,
         # History: pages of checks, newest first, with failures and their status codes; uptime.
         page = health(platform, "hc-web", limit=3)
         assert len(page["history"]["items"]) == 3 and page["history"]["nextCursor"]
-        older = health(platform, "hc-web", limit=100, cursor=page["history"]["nextCursor"])["history"]["items"]
+        older: list[dict[str, Any]] = []
+        cursor = page["history"]["nextCursor"]
+        while cursor and not any(c["statusCode"] == 500 for c in older) and len(older) < 5000:
+            chunk = health(platform, "hc-web", limit=500, cursor=cursor)["history"]
+            older += chunk["items"]
+            cursor = chunk["nextCursor"]
         ids = [c["id"] for c in page["history"]["items"] + older]
         assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids)
         assert any(c["statusCode"] == 500 and not c["ok"] for c in older)
