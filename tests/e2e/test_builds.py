@@ -75,7 +75,8 @@ def test_deploy_from_source_builds_deploys_and_keeps_the_log(
     releases = api_get(p, "/api/apps/srcdemo/releases")["items"]
     first = api_get(p, f"/api/apps/srcdemo/releases/{releases[0]['id']}")
     assert first["kind"] == "build" and first["status"] == "live"
-    assert first["image"] == "berth-build/srcdemo:v1"
+    tag_base = "berth-build/srcdemo-" + api_get(p, "/api/apps/srcdemo")["id"].replace("-", "")[:8]
+    assert first["image"] == f"{tag_base}:v1"
     assert first["config"] and "128" in json.dumps(first["config"])
     assert f"built-{marker}" in first["buildLog"]
     assert api_get(p, "/api/apps/srcdemo")["resources"]["memoryMb"] == 128
@@ -93,7 +94,7 @@ def test_deploy_from_source_builds_deploys_and_keeps_the_log(
     (src / "added.txt").write_text("added again\n")
     released = json.loads(ok(berth(p, "deploy", "srcdemo", str(src), "--json")))
     assert released["status"] == "live" and released["kind"] == "build"
-    assert released["image"] == "berth-build/srcdemo:v3"
+    assert released["image"] == f"{tag_base}:v3"
     assert f"built-{marker}" in released["buildLog"] or "Using cache" in released["buildLog"]
     assert p.proxy_get(HOST, "/added.txt").text == "added again\n"
     app_id = api_get(p, "/api/apps/srcdemo")["id"]

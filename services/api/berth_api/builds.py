@@ -63,9 +63,10 @@ async def store_context(js: JetStreamContext, name: str, data: BufferedIOBase) -
     await store.put(name, data)
 
 
-def image_tag(app_name: str, version: int) -> str:
-    """The tag of a built image: the app and the release it belongs to."""
-    return f"berth-build/{app_name}:v{version}"
+def image_tag(app_name: str, app_id: str, version: int) -> str:
+    """The tag of a built image: the app (its name, and its id so that a re-created app of the
+    same name, or another Berth on the same engine, never shares a tag) and the release."""
+    return f"berth-build/{app_name}-{app_id.replace('-', '')[:8]}:v{version}"
 
 
 async def create_build_release(
@@ -78,7 +79,7 @@ async def create_build_release(
             await _apply_config(conn, app, config, domain)
         version = await conn.fetchval("SELECT coalesce(max(version), 0) + 1 FROM releases WHERE app_id = $1", app["id"])
         _, release = await apps_store.create_release(
-            conn, str(app["id"]), image_tag(app["name"], version), "build", host
+            conn, str(app["id"]), image_tag(app["name"], str(app["id"]), version), "build", host
         )
         built = await conn.fetchrow(
             "UPDATE releases SET build = $2::jsonb, config = $3::jsonb WHERE id = $1 RETURNING *",

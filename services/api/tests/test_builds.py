@@ -32,4 +32,4 @@ async def test_an_empty_upload_is_a_validation_error() -> None:
 
 
 def test_built_images_are_tagged_with_app_and_release() -> None:
-    assert image_tag("web", 7) == "berth-build/web:v7"
+    assert image_tag("web", "4cf4bd73-53de-4ae6", 7) == "berth-build/web-4cf4bd73:v7"
