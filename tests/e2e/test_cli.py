@@ -140,3 +140,40 @@ def test_env_health_and_logs_commands(platform: RunningPlatform, test_images: di
 
     lines = as_json(berth(p, "logs", "--platform", "--service", "api", "--json"))
     assert any("api started" in line["message"] for line in lines)
+
+
+def test_events_follow_and_logs_follow(platform: RunningPlatform, test_images: dict[str, str]) -> None:
+    from berth_testing import build_busybox_image, wait_for
+
+    p = platform
+    chatty = build_busybox_image(
+        "berth-test/web:chatty",
+        "chatty\n",
+        ["/bin/sh", "-c", "echo hello-out; echo hello-err >&2; exec httpd -f -p 8080 -h /www"],
+    )
+    ok(berth(p, "apps", "create", "clifollow"))
+    env = {**os.environ, "BERTH_URL": p.base, "BERTH_TOKEN": p.token}
+    with subprocess.Popen([BERTH, "events", "clifollow", "-f"], env=env, stdout=subprocess.PIPE, text=True) as events:
+        try:
+            ok(berth(p, "deploy", "clifollow", "--image", chatty))
+            lines: list[str] = []
+            assert events.stdout is not None
+            while not any("old.stopped" in x or "proxy.switched" in x for x in lines):
+                lines.append(events.stdout.readline())
+            assert any("container.started [slot a]" in x for x in lines), lines
+        finally:
+            events.kill()
+
+    def logged() -> list[dict[str, Any]]:
+        return [i for i in as_json(berth(p, "logs", "clifollow", "--json")) if i["message"].startswith("hello-")]
+
+    items = wait_for(lambda: logged() if len(logged()) == 2 else None, timeout=30, what="container output in logs")
+    assert {(i["stream"], i["message"]) for i in items} == {("stdout", "hello-out"), ("stderr", "hello-err")}
+    assert [i["message"] for i in as_json(berth(p, "logs", "clifollow", "--grep", "err", "--json"))] == ["hello-err"]
+    with subprocess.Popen([BERTH, "logs", "clifollow", "-f"], env=env, stdout=subprocess.PIPE, text=True) as tail:
+        try:
+            assert tail.stdout is not None
+            first = tail.stdout.readline()
+            assert "hello-" in first and (" out " in first or " err " in first)
+        finally:
+            tail.kill()

@@ -94,16 +94,21 @@ def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
             data.append(line[5:].removeprefix(" "))
 
 
-def follow(api: Api, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+def stream_events(api: Api, path: str, params: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """(event, data) pairs of an SSE endpoint of the API, until the server ends the stream."""
     try:
         with api.http.stream("GET", path, params=params, timeout=httpx.Timeout(30, read=None)) as response:
             if response.status_code >= 400:
                 response.read()
                 api._result(response)
-            for name, data in parse_sse(response.iter_lines()):
-                if name == "skipped":
-                    print(f"-- {data} --", flush=True)
-                    continue
-                yield json.loads(data)
+            yield from parse_sse(response.iter_lines())
     except httpx.TransportError as exc:
         raise CliError(f"lost the connection to the Berth API ({type(exc).__name__})", EXIT_UNREACHABLE) from None
+
+
+def follow(api: Api, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+    for name, data in stream_events(api, path, params):
+        if name == "skipped":
+            print(f"-- {data} --", flush=True)
+            continue
+        yield json.loads(data)

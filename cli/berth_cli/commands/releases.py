@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -44,6 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     restart.set_defaults(func=restart_app)
     events = sub.add_parser("events", help="the app's lifecycle: releases' steps and container events")
     events.add_argument("app")
+    events.add_argument("-f", "--follow", action="store_true", help="keep streaming new events as they happen")
     events.add_argument("--json", action="store_true")
     events.set_defaults(func=show_events)
 
@@ -157,7 +159,32 @@ def list_releases(api: Api, args: argparse.Namespace) -> int:
     return 0
 
 
+def follow_events(api: Api, args: argparse.Namespace) -> int:
+    """Stream the lifecycle (steps and history) as it happens, one line per event, deduplicated."""
+    from berth_cli.commands.logs import stream_events
+
+    seen: set[str] = set()
+    for name, data in stream_events(api, f"/api/apps/{args.app}/events", {"follow": "1"}):
+        if name not in ("step", "history"):
+            continue
+        item = json.loads(data)
+        if item.get("key") in seen:
+            continue
+        seen.add(item.get("key", ""))
+        if args.json:
+            print(json.dumps({"event": name, **item}), flush=True)
+        elif name == "step":
+            slot = f" [slot {item['slot']}]" if item.get("slot") else ""
+            print(f"{item['at']} v{item['version']} {item['step']}{slot} {item['detail']}", flush=True)
+        else:
+            detail = ", ".join(f"{k}={v}" for k, v in (item.get("detail") or {}).items())
+            print(f"{item['at']} {item['kind']} {detail}", flush=True)
+    return 0
+
+
 def show_events(api: Api, args: argparse.Namespace) -> int:
+    if args.follow:
+        return follow_events(api, args)
     history = api.get(f"/api/apps/{args.app}/events")["items"]
     releases = api.get(f"/api/apps/{args.app}/releases")["items"]
     lines: list[tuple[str, str, str]] = []
