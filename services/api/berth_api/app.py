@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from berth_api import errors, static
 from berth_api.keyring import Keychain
-from berth_api.routes import apps, audit, builds, env, events, health, logs, secrets, session, webhooks
+from berth_api.routes import apps, audit, builds, domains, env, events, health, logs, secrets, session, webhooks
 from berth_api.state import ApiState
 
 
@@ -21,6 +21,7 @@ def create_app(state: ApiState, keychain: Keychain | None = None) -> FastAPI:
     app.include_router(session.router)
     app.include_router(events.router)  # before apps: adds follow=1 to GET /api/apps/{id}/events
     app.include_router(apps.router)
+    app.include_router(domains.router)
     app.include_router(builds.router)
     app.include_router(env.router)
     app.include_router(secrets.router)

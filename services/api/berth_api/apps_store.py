@@ -179,8 +179,8 @@ async def update_app(conn: Connection, ref: str, body: UpdateApp, domain: str, h
         return row
 
 
-def app_updated(row: asyncpg.Record, domain: str) -> AppUpdated:
-    """The AppUpdated event describing ``row`` as it is now."""
+def app_updated(row: asyncpg.Record, domain: str, domains: list[str] | None = None) -> AppUpdated:
+    """The AppUpdated event describing ``row`` as it is now (``domains``: its attached hostnames)."""
     app_id = str(row["id"])
     return AppUpdated(
         app_id=app_id,
@@ -190,11 +190,13 @@ def app_updated(row: asyncpg.Record, domain: str) -> AppUpdated:
         subnet=str(row["subnet"]),
         health_path=row["health_path"],
         health_check=health_check_of(row),
+        domains=list(domains or []),
     )
 
 
 async def publish_app_updated(conn: Connection, row: asyncpg.Record, domain: str) -> None:
-    await enqueue(conn, app_event_subject("updated", str(row["id"])), app_updated(row, domain))
+    hosts = [r["hostname"] for r in await conn.fetch("SELECT hostname FROM domains WHERE app_id = $1", row["id"])]
+    await enqueue(conn, app_event_subject("updated", str(row["id"])), app_updated(row, domain, sorted(hosts)))
 
 
 def encode_check(check: HealthCheck | None) -> str | None:

@@ -130,4 +130,18 @@ MIGRATIONS = [
     );
     CREATE INDEX sessions_expires ON sessions (expires_at);
     """,
+    """
+    -- 7: custom domains attached to apps. A hostname belongs to at most one row; rows of deleted
+    -- apps are removed when their hostname is attached again. tls_status: pending | issued | failed.
+    CREATE TABLE domains (
+        id uuid PRIMARY KEY,
+        app_id uuid NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+        hostname text NOT NULL UNIQUE,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        verified_at timestamptz,
+        tls_status text NOT NULL DEFAULT 'pending',
+        tls_reason text
+    );
+    CREATE INDEX domains_app ON domains (app_id);
+    """,
 ]

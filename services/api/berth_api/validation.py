@@ -161,3 +161,43 @@ class RotateKey(Body):
     """POST /api/secrets/rotate-key. ``resumeOnly``: finish an interrupted rotation, never start one."""
 
     resume_only: Annotated[bool, Field(alias="resumeOnly")] = False
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def check_hostname(value: str) -> str:
+    """A fully qualified host name (RFC 1123), lowercased, without a trailing dot; never an IP."""
+    import ipaddress
+
+    host = value.strip().lower().removesuffix(".")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        raise ValueError("must be a host name, not an IP address")
+    if not host or len(host) > 253:
+        raise ValueError("must be a host name of 1-253 characters")
+    labels = host.split(".")
+    if len(labels) < 2:
+        raise ValueError("must be a fully qualified host name such as www.example.com")
+    bad = [label for label in labels if not _DNS_LABEL.match(label)]
+    if bad:
+        raise ValueError(
+            f"label {bad[0]!r} is not valid: 1-63 letters, digits or hyphens, not starting or ending with a hyphen"
+        )
+    if labels[-1].isdigit():
+        raise ValueError("must be a host name, not an IP address (the last label is numeric)")
+    return host
+
+
+class DomainIn(Body):
+    """POST /api/apps/{id}/domains."""
+
+    hostname: str
+
+    @field_validator("hostname")
+    @classmethod
+    def hostname_is_valid(cls, value: str) -> str:
+        return check_hostname(value)

@@ -172,3 +172,19 @@ def webhook_view(w: Any) -> dict[str, Any]:
     if w.secret is not None:
         out["secret"] = w.secret
     return out
+
+
+def domain_view(row: asyncpg.Record, proxy_target: str) -> dict[str, Any]:
+    """An attached hostname: ``tlsStatus`` is ``pending``, ``issued`` or ``failed: <reason>``."""
+    status = row["tls_status"]
+    if status == "failed" and row["tls_reason"]:
+        status = f"failed: {row['tls_reason']}"
+    return {
+        "id": str(row["id"]),
+        "appId": str(row["app_id"]),
+        "hostname": row["hostname"],
+        "createdAt": _ts(row["created_at"]),
+        "verifiedAt": _ts(row["verified_at"]),
+        "tlsStatus": status,
+        "proxyTarget": proxy_target,
+    }

@@ -27,6 +27,8 @@ class AppCreated(Message, kw_only=True):
     health_path: str = "/"
     # The app's HTTP check (its path is also ``health_path``); None: liveness only.
     health_check: HealthCheck | None = None
+    # Custom hostnames attached to the app (besides ``hostname``), routed to the same slots.
+    domains: list[str] = []
 
 
 class AppUpdated(Message, kw_only=True):
@@ -40,6 +42,8 @@ class AppUpdated(Message, kw_only=True):
     health_path: str = "/"
     # The app's HTTP check (its path is also ``health_path``); None: liveness only.
     health_check: HealthCheck | None = None
+    # Custom hostnames attached to the app (besides ``hostname``), routed to the same slots.
+    domains: list[str] = []
 
 
 class AppDeleted(Message, kw_only=True):
