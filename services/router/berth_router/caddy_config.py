@@ -45,6 +45,13 @@ class Route:
     # The app's expected health status: 0 = Caddy's default (any 2xx/3xx); 1-5 = that class;
     # 100-599 = that code. Caddy's ``expect_status`` takes exactly these forms.
     expect_status: int = 0
+    # Custom hostnames attached to the app: served by the same route, from the same slots.
+    domains: tuple[str, ...] = ()
+
+    @property
+    def hosts(self) -> list[str]:
+        """Every hostname the app answers: its generated one first, then its domains in order."""
+        return [self.hostname, *sorted(set(self.domains) - {self.hostname})]
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,7 @@ def upstreams(route: Route) -> list[dict[str, str]]:
 
 def app_route(route: Route) -> Config:
     return {
-        "match": [{"host": [route.hostname]}],
+        "match": [{"host": route.hosts}],
         "handle": [reverse_proxy(route)],
         "terminal": True,
     }
@@ -138,7 +145,7 @@ def no_release_route(route: Route) -> Config:
     return {
         "match": [
             {
-                "host": [route.hostname],
+                "host": route.hosts,
                 "expression": f"{{http.error.status_code}} in [{statuses}]",
             }
         ],

@@ -54,6 +54,7 @@ def route_of(event: AppCreated | AppUpdated) -> Route:
         subnet=event.subnet,
         health_path=event.health_path,
         expect_status=event.health_check.expected_status if event.health_check else 0,
+        domains=tuple(sorted({d.lower().rstrip(".") for d in event.domains})),
     )
     check_route(route)
     return route
@@ -64,6 +65,9 @@ def check_route(route: Route) -> None:
         raise InvalidRoute("app_id is empty")
     if not _HOSTNAME.match(route.hostname):
         raise InvalidRoute(f"hostname {route.hostname!r} is not a valid host name")
+    for domain in route.domains:
+        if not _HOSTNAME.match(domain):
+            raise InvalidRoute(f"domain {domain!r} is not a valid host name")
     if not 1 <= route.port <= 65535:
         raise InvalidRoute(f"port {route.port} is out of range")
     try:

@@ -23,4 +23,8 @@ MIGRATIONS: tuple[str, ...] = (
     -- The app's expected status for Caddy's active check (0 = Caddy's default, 200-399).
     ALTER TABLE routes ADD COLUMN expect_status int NOT NULL DEFAULT 0;
     """,
+    """
+    -- Custom hostnames attached to the app, served by the same route.
+    ALTER TABLE routes ADD COLUMN domains text[] NOT NULL DEFAULT '{}';
+    """,
 )

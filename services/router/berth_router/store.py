@@ -9,8 +9,8 @@ from berth_router.changes import Remove, RouteChange, Upsert
 
 # Newer-wins, and never for an app already deleted: a redelivered or reordered event is a no-op.
 _UPSERT = """
-INSERT INTO routes (app_id, name, hostname, port, subnet, health_path, expect_status, updated_at)
-SELECT $1, $2, $3, $4, $5, $6, $8, $7
+INSERT INTO routes (app_id, name, hostname, port, subnet, health_path, expect_status, updated_at, domains)
+SELECT $1, $2, $3, $4, $5, $6, $8, $7, $9
 WHERE NOT EXISTS (SELECT 1 FROM deleted_apps WHERE app_id = $1)
 ON CONFLICT (app_id) DO UPDATE SET
     name = EXCLUDED.name,
@@ -19,6 +19,7 @@ ON CONFLICT (app_id) DO UPDATE SET
     subnet = EXCLUDED.subnet,
     health_path = EXCLUDED.health_path,
     expect_status = EXCLUDED.expect_status,
+    domains = EXCLUDED.domains,
     updated_at = EXCLUDED.updated_at
 WHERE routes.updated_at < EXCLUDED.updated_at
 """
@@ -26,7 +27,8 @@ WHERE routes.updated_at < EXCLUDED.updated_at
 _REMEMBER_DELETED = "INSERT INTO deleted_apps (app_id, deleted_at) VALUES ($1, $2) ON CONFLICT (app_id) DO NOTHING"
 _DELETE = "DELETE FROM routes WHERE app_id = $1"
 _SELECT_ALL = (
-    "SELECT app_id, name, hostname, port, subnet, health_path, expect_status FROM routes ORDER BY hostname, app_id"
+    "SELECT app_id, name, hostname, port, subnet, health_path, expect_status, domains FROM routes "
+    "ORDER BY hostname, app_id"
 )
 
 
@@ -43,7 +45,16 @@ class RouteStore:
     async def upsert(self, change: Upsert) -> None:
         r = change.route
         await self.pool.execute(
-            _UPSERT, r.app_id, r.name, r.hostname, r.port, r.subnet, r.health_path, change.at, r.expect_status
+            _UPSERT,
+            r.app_id,
+            r.name,
+            r.hostname,
+            r.port,
+            r.subnet,
+            r.health_path,
+            change.at,
+            r.expect_status,
+            list(r.domains),
         )
 
     async def remove(self, change: Remove) -> None:
@@ -53,4 +64,4 @@ class RouteStore:
 
     async def all(self) -> list[Route]:
         rows = await self.pool.fetch(_SELECT_ALL)
-        return [Route(**dict(row)) for row in rows]
+        return [Route(**{**dict(row), "domains": tuple(row["domains"])}) for row in rows]

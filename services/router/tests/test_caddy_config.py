@@ -146,3 +146,20 @@ def test_the_platforms_own_hostname_reaches_the_api_first() -> None:
     handler = routes[0]["handle"][0]
     assert handler["upstreams"] == [{"dial": "127.0.0.1:8000"}] and handler["flush_interval"] == -1
     assert routes[-1]["handle"][0]["status_code"] == 404
+
+
+def test_an_apps_domains_share_its_one_route_and_its_503_page() -> None:
+    shop = Route(**{**SHOP.__dict__, "domains": ("www.shop.example", "shop.example")})
+    config = render([shop, DEMO], http_port=80, admin_port=2019)
+    hosts = ["shop.berth.test", "shop.example", "www.shop.example"]
+    app_routes = [r for r in server(config)["routes"] if r.get("match") and "shop" in str(r["match"])]
+    assert [r["match"] for r in app_routes] == [[{"host": hosts}]]
+    errors = [e for e in server(config)["errors"]["routes"] if "shop" in str(e["match"])]
+    assert [e["match"][0]["host"] for e in errors] == [hosts]
+
+
+def test_domains_change_the_config_and_nothing_else_does() -> None:
+    base = render([SHOP], http_port=80, admin_port=2019)
+    assert render([SHOP], http_port=80, admin_port=2019) == base
+    with_domain = Route(**{**SHOP.__dict__, "domains": ("shop.example",)})
+    assert render([with_domain], http_port=80, admin_port=2019) != base

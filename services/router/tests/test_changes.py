@@ -75,3 +75,17 @@ def test_the_apps_expected_status_reaches_caddys_active_check() -> None:
     assert route.expect_status == 204
     config = render([route], http_port=80, admin_port=2019)
     assert '"expect_status": 204' in __import__("json").dumps(config)
+
+
+def test_domains_are_normalised_deduplicated_and_sorted() -> None:
+    event = AppUpdated(**FIELDS, domains=["WWW.Example.com.", "api.example.com", "www.example.com"])
+    change = route_change(event)
+    assert isinstance(change, Upsert)
+    assert change.route.domains == ("api.example.com", "www.example.com")
+    assert change.route.hosts == ["demo.berth.test", "api.example.com", "www.example.com"]
+
+
+@pytest.mark.parametrize("domain", ["not a host", "", "-x.example.com", "x_y.example.com"])
+def test_an_invalid_domain_is_refused(domain: str) -> None:
+    with pytest.raises(InvalidRoute, match="domain"):
+        route_change(AppUpdated(**FIELDS, domains=[domain]))

@@ -22,7 +22,7 @@ from berth_router.caddy_config import render
 from berth_router.migrations import MIGRATIONS
 from berth_router.router import Router
 from berth_shared import bus
-from berth_shared.contracts.apps import AppCreated, AppDeleted, app_event_subject
+from berth_shared.contracts.apps import AppCreated, AppDeleted, AppUpdated, app_event_subject
 from berth_shared.contracts.base import encode
 from berth_shared.netplan import Slot, slot_address
 from berth_shared.service import ServiceContext, close_context, open_context
@@ -299,7 +299,10 @@ async def test_config_lost_by_caddy_is_restored_by_the_periodic_check(
     await eventually(restored, within=15, what="the router to reload its config")
     assert the_router.sync.loads == loads_before + 1
     assert expected == render(
-        await the_router.store.all(), http_port=infra.settings.http_port, admin_port=infra.settings.caddy_admin_port
+        await the_router.store.all(),
+        http_port=infra.settings.http_port,
+        admin_port=infra.settings.caddy_admin_port,
+        platform=the_router.sync.platform,
     )
 
     await publish(api_js, app.deleted())
@@ -353,3 +356,61 @@ async def answers(web: httpx.AsyncClient, hostname: str, text: str) -> bool:
 
 async def only_v2_for_a_while(answered: list[str]) -> bool:
     return len(answered) > 50 and set(answered[-50:]) == {"v2"}
+
+
+async def publish_updated(js: JetStreamContext, test_app: SampleApp, domains: list[str]) -> int:
+    event = AppUpdated(
+        app_id=test_app.app_id,
+        name=test_app.name,
+        hostname=test_app.hostname,
+        port=test_app.port,
+        subnet=test_app.subnet,
+        domains=domains,
+    )
+    ack = await js.publish(app_event_subject("updated", test_app.app_id), encode(event))
+    return int(ack.seq)
+
+
+async def test_an_attached_domain_is_served_by_the_apps_route_until_it_is_detached(
+    *,
+    router: tuple[Router, ServiceContext],
+    api_js: JetStreamContext,
+    caddy: httpx.AsyncClient,
+    web: httpx.AsyncClient,
+    app: SampleApp,
+    test_images: dict[str, str],
+) -> None:
+    the_router, ctx = router
+    custom = f"www.{app.name}.example.test"
+    await publish(api_js, app.created())
+    await run_slot(app, "a", test_images["v1"])
+    await eventually(lambda: answers(web, app.hostname, "v1"), what="v1 through Caddy")
+    assert (await page(web, custom)).status_code == 404
+    loads_before = the_router.sync.loads
+
+    await publish_updated(api_js, app, [custom.upper()])
+    await eventually(lambda: answers(web, custom, "v1"), what="the custom domain to serve v1")
+    assert the_router.sync.loads == loads_before + 1
+    config = (await caddy.get("/config/")).json()
+    (route,) = [r for r in config["apps"]["http"]["servers"]["berth"]["routes"] if app.hostname in str(r.get("match"))]
+    assert route["match"] == [{"host": [app.hostname, custom]}]
+
+    # The same domains again (any redelivery, or another setting changed): no reload.
+    seq = await publish_updated(api_js, app, [custom])
+    await eventually(lambda: acked_through(ctx, seq), what="the repeated event to be acked")
+    passes = the_router.sync.passes
+
+    async def another_pass() -> bool:
+        return the_router.sync.passes >= passes + 1
+
+    await eventually(another_pass, what="the router to compare its config with Caddy's")
+    assert the_router.sync.loads == loads_before + 1
+
+    await publish_updated(api_js, app, [])
+
+    async def detached() -> bool:
+        return (await page(web, custom)).status_code == 404
+
+    await eventually(detached, what="the detached domain to answer 404")
+    assert await answers(web, app.hostname, "v1")
+    await publish(api_js, app.deleted())
