@@ -131,3 +131,52 @@ def test_domains_through_the_cli(platform: RunningPlatform, test_images: dict[st
     assert removed.returncode == 0 and "detached cli.example.test" in removed.stdout, removed.stderr
     wait_for(lambda: p.proxy_get("cli.example.test").status_code == 404, what="the removed hostname to stop routing")
     assert berth(p, "domains", "remove", "dom-cli", domain["id"]).returncode == 5
+
+
+def https_get(p: RunningPlatform, hostname: str) -> tuple[dict[str, Any], str]:
+    """GET / over TLS on 127.0.0.1:<https port> with SNI ``hostname``, verified against Caddy's
+    internal root: the peer certificate must name ``hostname``. Returns (certificate, response)."""
+    import socket
+    import ssl
+
+    root = p.home / "caddy" / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+    context = ssl.create_default_context(cafile=str(root))
+    port = int(p.env["BERTH_HTTPS_PORT"])
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=hostname) as tls,
+    ):
+        cert = tls.getpeercert()
+        tls.sendall(f"GET / HTTP/1.1\r\nHost: {hostname}\r\nConnection: close\r\n\r\n".encode())
+        chunks = []
+        while chunk := tls.recv(65536):
+            chunks.append(chunk)
+    assert cert is not None
+    return dict(cert), b"".join(chunks).decode(errors="replace")
+
+
+def test_https_with_sni_serves_a_custom_hostname_with_an_internal_ca_certificate_naming_it(
+    platform: RunningPlatform, test_images: dict[str, str]
+) -> None:
+    p = platform
+    deployed(p, "dom-tls", test_images["v1"])
+    response = p.api.post("/api/apps/dom-tls/domains", json={"hostname": "secure.dom-tls.test"})
+    assert response.status_code == 201, response.text
+    domain_id = response.json()["id"]
+
+    cert, reply = wait_for(lambda: https_get(p, "secure.dom-tls.test"), timeout=60, what="HTTPS for the hostname")
+    names = [value for kind, value in cert["subjectAltName"] if kind == "DNS"]
+    assert names == ["secure.dom-tls.test"]
+    assert reply.startswith("HTTP/1.1 200") and reply.endswith("v1\n"), reply
+
+    # The generated hostname gets its certificate the same way.
+    cert, reply = wait_for(lambda: https_get(p, "dom-tls.berth.test"), timeout=60, what="HTTPS for the generated name")
+    assert reply.endswith("v1\n")
+
+    def issued() -> bool:
+        (d,) = p.api.get("/api/apps/dom-tls/domains").json()["items"]
+        return bool(d["tlsStatus"] == "issued")
+
+    wait_for(issued, what="tlsStatus issued once Caddy holds the certificate")
+    assert p.api.delete(f"/api/apps/dom-tls/domains/{domain_id}").status_code == 200
+    wait_for(lambda: p.proxy_get("secure.dom-tls.test").status_code == 404, what="the hostname to stop routing")

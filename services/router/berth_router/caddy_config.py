@@ -17,6 +17,9 @@ from berth_shared.proxy import ACTIVE_HEALTH_INTERVAL_SECONDS
 from berth_router import pages
 
 SERVER_NAME = "berth"
+TLS_SERVER_NAME = "berth_tls"
+# Top-level names that never resolve publicly: their certificates come from Caddy's internal CA.
+LOCAL_TLDS = ("localhost", "test")
 
 HEALTH_INTERVAL = f"{int(ACTIVE_HEALTH_INTERVAL_SECONDS * 1000)}ms"
 HEALTH_TIMEOUT = "1s"
@@ -62,28 +65,66 @@ class PlatformRoute:
     api_port: int
 
 
+def is_local_name(hostname: str) -> bool:
+    """Names no public CA will certify: they get certificates from Caddy's internal CA."""
+    return any(hostname == tld or hostname.endswith(f".{tld}") for tld in LOCAL_TLDS)
+
+
 def render(
-    routes: Iterable[Route], *, http_port: int, admin_port: int, platform: PlatformRoute | None = None
+    routes: Iterable[Route],
+    *,
+    http_port: int,
+    admin_port: int,
+    platform: PlatformRoute | None = None,
+    https_port: int | None = None,
+    tls_internal: bool = False,
 ) -> Config:
-    """The full config Caddy should run: equal inputs (in any order) give equal output."""
+    """The full config Caddy should run: equal inputs (in any order) give equal output.
+
+    With ``https_port``, a second server serves the same routes over TLS there. Caddy manages
+    the certificates: names from :data:`LOCAL_TLDS` (every name when ``tls_internal``) from its
+    internal CA; public names get none yet (no CA is asked before Berth verifies a name).
+    """
     ordered = sorted(routes, key=lambda r: (r.hostname, r.app_id))
     own = [platform_route(platform)] if platform is not None else []
-    return {
+    routes_json = [*own, *(app_route(r) for r in ordered), not_found_route()]
+    errors_json = {"routes": [no_release_route(r) for r in ordered]}
+    servers: Config = {
+        SERVER_NAME: {
+            "listen": [f":{http_port}"],
+            "automatic_https": {"disable": True},
+            "routes": routes_json,
+            "errors": errors_json,
+        }
+    }
+    config: Config = {
         "admin": {"listen": f"127.0.0.1:{admin_port}"},
         "logging": {"logs": {"default": {"level": "WARN"}}},
-        "apps": {
-            "http": {
-                "servers": {
-                    SERVER_NAME: {
-                        "listen": [f":{http_port}"],
-                        "automatic_https": {"disable": True},
-                        "routes": [*own, *(app_route(r) for r in ordered), not_found_route()],
-                        "errors": {"routes": [no_release_route(r) for r in ordered]},
-                    }
-                }
-            }
-        },
+        "apps": {"http": {"servers": servers}},
     }
+    if https_port is None:
+        return config
+    hosts = sorted({h for r in ordered for h in r.hosts} | ({platform.hostname} if platform else set()))
+    internal = [h for h in hosts if tls_internal or is_local_name(h)]
+    public = [h for h in hosts if h not in internal]
+    automatic: Config = {"disable_redirects": True}
+    if public:
+        automatic["skip_certificates"] = public
+    servers[TLS_SERVER_NAME] = {
+        "listen": [f":{https_port}"],
+        "automatic_https": automatic,
+        "tls_connection_policies": [{}],
+        "routes": routes_json,
+        "errors": errors_json,
+    }
+    config["apps"]["http"]["http_port"] = http_port
+    config["apps"]["http"]["https_port"] = https_port
+    # A policy without subjects would match every name: only list one when there are names.
+    policies = [{"subjects": internal, "issuers": [{"module": "internal"}]}] if internal else []
+    config["apps"]["tls"] = {"automation": {"policies": policies}}
+    # Never touch the system's trust store: Berth runs unprivileged.
+    config["apps"]["pki"] = {"certificate_authorities": {"local": {"install_trust": False}}}
+    return config
 
 
 def upstreams(route: Route) -> list[dict[str, str]]:

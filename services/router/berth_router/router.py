@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from berth_shared import bus
 from berth_shared.contracts.apps import AppEvent
@@ -38,6 +39,9 @@ class Router:
             http_port=settings.http_port,
             admin_port=settings.caddy_admin_port,
             platform=PlatformRoute(hostname=settings.domain, api_port=settings.api_port),
+            https_port=settings.https_port,
+            # BERTH_TLS=internal: every name gets its certificate from Caddy's internal CA.
+            tls_internal=os.environ.get("BERTH_TLS", "").strip().lower() == "internal",
         )
         return cls(store, admin, sync)
 

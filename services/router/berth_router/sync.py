@@ -36,9 +36,13 @@ class CaddySync:
         http_port: int,
         admin_port: int,
         platform: PlatformRoute | None = None,
+        https_port: int | None = None,
+        tls_internal: bool = False,
     ) -> None:
         self.admin = admin
         self.platform = platform
+        self.https_port = https_port
+        self.tls_internal = tls_internal
         self.routes = routes
         self.http_port = http_port
         self.admin_port = admin_port
@@ -51,10 +55,20 @@ class CaddySync:
     def routes_changed(self) -> None:
         self.wake.set()
 
+    def render(self, routes: list[Route]) -> dict[str, Any]:
+        return render(
+            routes,
+            http_port=self.http_port,
+            admin_port=self.admin_port,
+            platform=self.platform,
+            https_port=self.https_port,
+            tls_internal=self.tls_internal,
+        )
+
     async def reconcile(self) -> bool:
         """One pass; True when a config was loaded."""
         routes = await self.routes()
-        rendered = render(routes, http_port=self.http_port, admin_port=self.admin_port, platform=self.platform)
+        rendered = self.render(routes)
         live = await self.admin.config()
         self.passes += 1
         if not needs_load(rendered, live):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from berth_router.caddy_config import Route, render
+from berth_router.caddy_config import PlatformRoute, Route, render
 
 DEMO = Route(app_id="app1", name="demo", hostname="demo.berth.test", port=8080, subnet="10.240.0.16/28")
 SHOP = Route(
@@ -163,3 +163,43 @@ def test_domains_change_the_config_and_nothing_else_does() -> None:
     assert render([SHOP], http_port=80, admin_port=2019) == base
     with_domain = Route(**{**SHOP.__dict__, "domains": ("shop.example",)})
     assert render([with_domain], http_port=80, admin_port=2019) != base
+
+
+def test_without_an_https_port_there_is_no_tls() -> None:
+    config = render([DEMO], http_port=80, admin_port=2019)
+    assert set(config["apps"]) == {"http"}
+
+
+def test_the_https_server_serves_the_same_routes_with_internal_certificates_for_local_names() -> None:
+    shop = Route(**{**SHOP.__dict__, "domains": ("www.shop.example", "shop.localhost")})
+    config = render(
+        [shop, DEMO], http_port=8081, admin_port=2019, https_port=8443, platform=PlatformRoute("berth.test", 8000)
+    )
+    servers = config["apps"]["http"]["servers"]
+    assert set(servers) == {"berth", "berth_tls"}
+    plain, tls = servers["berth"], servers["berth_tls"]
+    assert tls["listen"] == [":8443"]
+    assert tls["routes"] == plain["routes"] and tls["errors"] == plain["errors"]
+    assert tls["tls_connection_policies"] == [{}]
+    # HTTP keeps serving (no redirects yet); a public name gets no certificate before it is verified.
+    assert tls["automatic_https"] == {"disable_redirects": True, "skip_certificates": ["www.shop.example"]}
+    assert (config["apps"]["http"]["http_port"], config["apps"]["http"]["https_port"]) == (8081, 8443)
+    (policy,) = config["apps"]["tls"]["automation"]["policies"]
+    assert policy == {
+        "subjects": ["berth.test", "demo.berth.test", "shop.berth.test", "shop.localhost"],
+        "issuers": [{"module": "internal"}],
+    }
+    assert config["apps"]["pki"]["certificate_authorities"]["local"]["install_trust"] is False
+
+
+def test_berth_tls_internal_gives_every_name_an_internal_certificate() -> None:
+    shop = Route(**{**SHOP.__dict__, "domains": ("www.shop.example",)})
+    config = render([shop], http_port=80, admin_port=2019, https_port=443, tls_internal=True)
+    assert config["apps"]["http"]["servers"]["berth_tls"]["automatic_https"] == {"disable_redirects": True}
+    (policy,) = config["apps"]["tls"]["automation"]["policies"]
+    assert policy["subjects"] == ["shop.berth.test", "www.shop.example"]
+
+
+def test_no_names_means_no_catch_all_tls_policy() -> None:
+    config = render([], http_port=80, admin_port=2019, https_port=443)
+    assert config["apps"]["tls"]["automation"]["policies"] == []

@@ -18,7 +18,6 @@ from typing import TypeVar
 import httpx
 import pytest
 from berth_cli.launcher.platform import Platform
-from berth_router.caddy_config import render
 from berth_router.migrations import MIGRATIONS
 from berth_router.router import Router
 from berth_shared import bus
@@ -298,12 +297,7 @@ async def test_config_lost_by_caddy_is_restored_by_the_periodic_check(
 
     await eventually(restored, within=15, what="the router to reload its config")
     assert the_router.sync.loads == loads_before + 1
-    assert expected == render(
-        await the_router.store.all(),
-        http_port=infra.settings.http_port,
-        admin_port=infra.settings.caddy_admin_port,
-        platform=the_router.sync.platform,
-    )
+    assert expected == the_router.sync.render(await the_router.store.all())
 
     await publish(api_js, app.deleted())
 
