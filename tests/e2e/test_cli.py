@@ -177,3 +177,18 @@ def test_events_follow_and_logs_follow(platform: RunningPlatform, test_images: d
             assert "hello-" in first and (" out " in first or " err " in first)
         finally:
             tail.kill()
+
+
+def test_secrets_rotate_key_keeps_every_value(platform: RunningPlatform, test_images: dict[str, str]) -> None:
+    p = platform
+    ok(berth(p, "apps", "create", "clirotate"))
+    ok(berth(p, "env", "set", "clirotate", "TOKEN=keep-me", "--no-deploy"))
+    before = p.api.get("/api/secrets/status").json()
+    out = ok(berth(p, "secrets", "rotate-key"))
+    assert out.strip() and "keep-me" not in out
+    after = p.api.get("/api/secrets/status").json()
+    assert after != before
+    revealed = as_json(berth(p, "env", "list", "clirotate", "--reveal", "--json"))
+    assert {i["key"]: i["value"] for i in revealed} == {"TOKEN": "keep-me"}
+    ok(berth(p, "deploy", "clirotate", "--image", test_images["v1"]))
+    assert "TOKEN=keep-me" in p.proxy_get("clirotate.berth.test", "/cgi-bin/env").text
