@@ -403,3 +403,29 @@ class LoadGenerator:
     def bodies_since(self, t: float) -> set[str]:
         with self._lock:
             return {s.body for s in self.samples if s.at >= t and s.status == 200}
+
+
+async def assert_service_starts_and_stops_on_sigterm(env: dict[str, str], module: str, service: str) -> None:
+    """Run ``python -m <module>`` as `berth up` runs it (with ``env``, the launcher's service
+    environment): it must log "<service> started", then stop cleanly with exit 0 on SIGTERM."""
+    import asyncio
+
+    async def read_until(stream: asyncio.StreamReader, text: str, within: float) -> None:
+        async with asyncio.timeout(within):
+            while text.encode() not in await stream.readline():
+                if stream.at_eof():
+                    raise AssertionError(f"{module} ended before logging {text!r}")
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", module, env={**os.environ, **env}, stderr=asyncio.subprocess.PIPE
+    )
+    assert proc.stderr is not None
+    try:
+        await read_until(proc.stderr, f"{service} started", within=30)
+        proc.send_signal(signal.SIGTERM)
+        await read_until(proc.stderr, f"{service} stopped", within=10)
+        assert await asyncio.wait_for(proc.wait(), timeout=10) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

@@ -2,39 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import sys
-
 import pytest
 from berth_cli.launcher.platform import Platform
+from berth_testing import assert_service_starts_and_stops_on_sigterm
 
 pytestmark = pytest.mark.integration
 
 
-async def read_until(stream: asyncio.StreamReader, text: str, within: float) -> None:
-    async with asyncio.timeout(within):
-        while text.encode() not in await stream.readline():
-            if stream.at_eof():
-                pytest.fail(f"process ended before logging {text!r}")
-
-
 async def test_the_process_starts_and_stops_cleanly_on_sigterm(infra: Platform) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "berth_logs",
-        env={**os.environ, **infra.service_env("logs")},
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stderr is not None
-    try:
-        await read_until(proc.stderr, "logs started", within=30)
-        proc.send_signal(signal.SIGTERM)
-        await read_until(proc.stderr, "logs stopped", within=10)
-        assert await asyncio.wait_for(proc.wait(), timeout=10) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+    await assert_service_starts_and_stops_on_sigterm(infra.service_env("logs"), "berth_logs", "logs")
