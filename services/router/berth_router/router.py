@@ -13,6 +13,7 @@ from berth_shared.service import ServiceContext
 from berth_shared.streams import ROUTER_APP_EVENTS
 from nats.aio.msg import Msg
 
+from berth_router.ask import AskServer
 from berth_router.caddy_admin import CaddyAdmin
 from berth_router.caddy_config import PlatformRoute
 from berth_router.changes import InvalidRoute, route_change
@@ -23,10 +24,20 @@ log = logging.getLogger("berth.router")
 
 
 class Router:
-    def __init__(self, store: RouteStore, admin: CaddyAdmin, sync: CaddySync) -> None:
+    def __init__(self, store: RouteStore, admin: CaddyAdmin, sync: CaddySync, ask: AskServer | None = None) -> None:
         self.store = store
         self.admin = admin
         self.sync = sync
+        self.ask = ask if ask is not None else AskServer(self.known_hosts)
+        # BERTH_TLS_ASK_PORT: the ask endpoint's loopback port (default: any free one).
+        self.ask_port = int(os.environ.get("BERTH_TLS_ASK_PORT") or 0)
+
+    async def known_hosts(self) -> set[str]:
+        """What the ask endpoint approves: app hostnames, attached domains, the platform's own."""
+        hosts = await self.store.hosts()
+        if self.sync.platform is not None:
+            hosts.add(self.sync.platform.hostname)
+        return hosts
 
     @classmethod
     def from_context(cls, ctx: ServiceContext) -> Router:
@@ -62,10 +73,13 @@ class Router:
 
     async def run(self, ctx: ServiceContext) -> None:
         try:
+            port = await self.ask.start(self.ask_port)
+            log.info("tls ask endpoint on 127.0.0.1:%d", port)
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.sync.run(ctx.stop))
                 tasks.create_task(bus.consume(ctx.js, ROUTER_APP_EVENTS, self.on_app_event, stop=ctx.stop))
         finally:
+            await self.ask.close()
             await self.admin.close()
 
 

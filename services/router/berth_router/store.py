@@ -65,3 +65,8 @@ class RouteStore:
     async def all(self) -> list[Route]:
         rows = await self.pool.fetch(_SELECT_ALL)
         return [Route(**{**dict(row), "domains": tuple(row["domains"])}) for row in rows]
+
+    async def hosts(self) -> set[str]:
+        """Every hostname routed to an app: generated ones and attached domains."""
+        rows = await self.pool.fetch("SELECT hostname, domains FROM routes")
+        return {host for row in rows for host in (row["hostname"], *row["domains"])}

@@ -408,3 +408,30 @@ async def test_an_attached_domain_is_served_by_the_apps_route_until_it_is_detach
     await eventually(detached, what="the detached domain to answer 404")
     assert await answers(web, app.hostname, "v1")
     await publish(api_js, app.deleted())
+
+
+async def test_the_ask_endpoint_approves_only_routed_hostnames(
+    router: tuple[Router, ServiceContext], api_js: JetStreamContext, caddy: httpx.AsyncClient, app: SampleApp
+) -> None:
+    the_router, _ = router
+    custom = f"shop.{app.name}.example"
+    await publish_updated(api_js, app, [custom])
+    await eventually(lambda: host_in_caddy(caddy, custom), what="the domain in Caddy")
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{the_router.ask.port}") as ask:
+
+        async def status(name: str) -> int:
+            return (await ask.get("/ask", params={"domain": name})).status_code
+
+        assert await status(custom) == 200
+        assert await status(app.hostname) == 200
+        assert await status("berth.test") == 200  # the platform's own hostname
+        assert await status(f"evil.{app.name}.example") == 403
+        assert await status("example.com") == 403
+
+        await publish(api_js, app.deleted())
+
+        async def refused() -> bool:
+            return await status(custom) == 403
+
+        await eventually(refused, what="the deleted app's domain to be refused")
