@@ -16,6 +16,8 @@ command -v iptables >/dev/null 2>&1 || need_apt+=(iptables)
 [ "${file_is_static:-0}" = "1" ] || need_apt+=(busybox-static)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 [ "${1:-}" = --dev ] && ! [ -x /usr/bin/chromium ] && need_apt+=(chromium)
+# A local registry on 127.0.0.1 for the test of pulling images (no remote registry here).
+[ "${1:-}" = --dev ] && ! command -v docker-registry >/dev/null 2>&1 && need_apt+=(docker-registry)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "bootstrap: need root to install: ${need_apt[*]}" >&2; exit 1

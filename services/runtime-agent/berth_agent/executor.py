@@ -40,6 +40,7 @@ from berth_agent.planner import (
 )
 from berth_agent.pruner import ImagePruner
 from berth_agent.publisher import Publisher
+from berth_agent.pull_progress import PullProgress
 from berth_agent.readiness import NotReady, probe_for, wait_ready
 from berth_agent.state import ObservedContainer, ObservedNetwork
 
@@ -49,6 +50,7 @@ log = logging.getLogger("berth.agent.executor")
 # (a little over two intervals) after the new slot is ready, so the proxy has marked it healthy,
 # and again after it refused new connections to the old slot, so the proxy has marked it down.
 PULL_TIMEOUT_SECONDS = 120.0
+PULL_REPORT_SECONDS = 1.0
 
 
 class RolloutFailed(Exception):
@@ -188,7 +190,7 @@ class Executor:
             digest = await self.build(app, release)
             detail = f"built from source in {watch.elapsed():.1f}s: {digest}"
         elif not digest:
-            digest = await self.pull(release.image)
+            digest = await self.pull(release.image, app.app_id, release.release_id, slot)
         await self._images.record(digest, app.app_id, release.image)  # pruned like any image
         await self._publish.step(
             app.app_id, release.release_id, "image.resolved", slot=slot, detail=detail, duration_ms=watch.lap_ms()
@@ -216,10 +218,20 @@ class Executor:
                 return None
             raise
 
-    async def pull(self, image: str) -> str:
+    async def pull(self, image: str, app_id: str, release_id: str, slot: Slot) -> str:
+        """Pull ``image``, reporting progress as ``image.pulling`` steps (at most one a second)."""
+        progress = PullProgress(image)
+        last_report = 0.0
         try:
             async with asyncio.timeout(PULL_TIMEOUT_SECONDS):
-                await self._docker.images.pull(image)
+                async for message in self._docker.images.pull(image, stream=True):
+                    progress.update(message)
+                    now = asyncio.get_running_loop().time()
+                    if now - last_report >= PULL_REPORT_SECONDS and progress.layers:
+                        last_report = now
+                        await self._publish.step(
+                            app_id, release_id, "image.pulling", slot=slot, detail=progress.summary()
+                        )
         except (aiodocker.DockerError, TimeoutError) as exc:
             raise_if_engine_down(exc)
             log.info("pull of %s failed: %s", image, exc)

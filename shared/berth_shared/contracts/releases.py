@@ -53,6 +53,7 @@ AgentCommand = ReconcileApp | RestartInPlace
 
 # Lifecycle steps of a rollout, in order. The dashboard's timeline explains each one.
 Step = Literal[
+    "image.pulling",
     "image.resolved",
     "network.ready",
     "container.created",
