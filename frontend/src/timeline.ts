@@ -2,6 +2,10 @@ import type { HistoryEntry, Release, Step } from "./api";
 
 /** What each lifecycle step is, and why the platform does it (the timeline's teaching mode). */
 export const STEP_INFO: Record<string, { title: string; why: string }> = {
+  "image.pulling": {
+    title: "Pulling image",
+    why: "The image is not on this host yet, so the Docker engine downloads its layers from the registry; progress is reported as it goes.",
+  },
   "image.resolved": {
     title: "Image resolved",
     why: "The runtime agent looks the image up in the local Docker engine and pins its content digest, so this release (and any rollback to it) runs exactly these bytes.",
