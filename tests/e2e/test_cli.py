@@ -192,3 +192,43 @@ def test_secrets_rotate_key_keeps_every_value(platform: RunningPlatform, test_im
     assert {i["key"]: i["value"] for i in revealed} == {"TOKEN": "keep-me"}
     ok(berth(p, "deploy", "clirotate", "--image", test_images["v1"]))
     assert "TOKEN=keep-me" in p.proxy_get("clirotate.berth.test", "/cgi-bin/env").text
+
+
+def test_remaining_flags_show_hard_restart_dotenv_file_and_log_filters(
+    platform: RunningPlatform, test_images: dict[str, str], tmp_path: Path
+) -> None:
+    from berth_testing import build_busybox_image, wait_for
+
+    p = platform
+    chatty = build_busybox_image(
+        "berth-test/web:chatty",
+        "chatty\n",
+        ["/bin/sh", "-c", "echo hello-out; echo hello-err >&2; exec httpd -f -p 8080 -h /www"],
+    )
+    ok(berth(p, "apps", "create", "cliflags"))
+    dotenv = tmp_path / "app.env"
+    dotenv.write_text("# settings\nexport GREETING='hi there'\n")
+    ok(berth(p, "env", "set", "cliflags", "--file", str(dotenv), "--no-deploy"))
+    ok(berth(p, "deploy", "cliflags", "--image", chatty))
+    shown = as_json(berth(p, "apps", "show", "cliflags", "--json"))
+    assert shown["name"] == "cliflags" and shown["status"] == "running"
+    assert "cliflags.berth.test" in ok(berth(p, "apps", "show", "cliflags"))
+    assert "GREETING=hi there" in p.proxy_get("cliflags.berth.test", "/cgi-bin/env").text
+
+    container_before = p.containers(shown["id"])[0]["Id"]
+    assert "in place" in ok(berth(p, "restart", "cliflags", "--hard"))
+    wait_for(
+        lambda: any(
+            s["step"] == "container.restarted"
+            for s in p.api.get(f"/api/apps/cliflags/releases/{shown['currentReleaseId']}").json()["steps"]
+        ),
+        timeout=60,
+        what="restarted in place",
+    )
+    assert p.containers(shown["id"])[0]["Id"] == container_before
+
+    def stderr_lines() -> list[dict[str, Any]]:
+        return as_json(berth(p, "logs", "cliflags", "--stream", "stderr", "--since", "10m", "--json"))
+
+    lines = wait_for(lambda: stderr_lines() or None, timeout=30, what="stderr lines")
+    assert {i["stream"] for i in lines} == {"stderr"} and all(i["message"] == "hello-err" for i in lines)
