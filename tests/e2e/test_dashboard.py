@@ -292,6 +292,21 @@ def test_deploy_watch_timeline_logs_env_restart_rollback_health(
     expect_text(page, ".card", "healthy")
     shots.take(page, "health")
 
+    # Domains: a refused name explains itself inline; an attached one routes at once; detach stops it.
+    page.get_by_role("link", name="Domains").click()
+    page.get_by_label("Hostname").fill("other.berth.test")
+    page.get_by_role("button", name="Attach domain").click()
+    expect_text(page, "form", "berth.test")
+    assert [e for e in page.console_errors if "409" not in e] == []  # the refused name, on purpose
+    page.console_errors.clear()
+    page.get_by_label("Hostname").fill("www.dash-example.test")
+    page.get_by_role("button", name="Attach domain").click()
+    expect_text(page, "table", "www.dash-example.test")
+    wait_for(lambda: platform.proxy_get("www.dash-example.test").status_code == 200, what="custom domain routed")
+    shots.take(page, "domains")
+    confirm(page, "Detach")
+    wait_for(lambda: platform.proxy_get("www.dash-example.test").status_code == 404, what="detached domain")
+
     # Apps list: status, hostname link, image, relative deploy time with the exact one on hover.
     page.get_by_role("link", name="Apps").click()
     row = page.locator('tr[data-app="dash"]')
