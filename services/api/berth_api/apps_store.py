@@ -174,8 +174,7 @@ async def update_app(conn: Connection, ref: str, body: UpdateApp, domain: str, h
         rolls_out = {"port", "memory_mb", "cpus"} & changes.keys()
         current = await current_release(conn, row)
         if rolls_out and current is not None:
-            image = current["image_digest"] or current["image"]
-            row, _ = await create_release(conn, app_id, image, "config", host)
+            row, _ = await create_release(conn, app_id, pinned_image(current), "config", host)
         return row
 
 
@@ -262,8 +261,9 @@ async def rollback(conn: Connection, ref: str, release_id: str | None, host: str
                 "UPDATE releases SET rolled_back_at = now() WHERE id = $1 AND rolled_back_at IS NULL",
                 app["current_release_id"],
             )
-        image = target["image_digest"] or target["image"]
-        _, release = await create_release(conn, str(app["id"]), image, "rollback", host, rollback_of=target["id"])
+        _, release = await create_release(
+            conn, str(app["id"]), pinned_image(target), "rollback", host, rollback_of=target["id"]
+        )
         return release
 
 
@@ -286,6 +286,12 @@ async def keep_images(conn: Connection | asyncpg.Pool, app_id: uuid.UUID, count:
         count,
     )
     return [r["ref"] for r in rows]
+
+
+def pinned_image(release: asyncpg.Record) -> str:
+    """What a restart, config change or rollback re-runs: the release's resolved digest, so a
+    tag moved since cannot change the bytes (the tag only until the agent reported a digest)."""
+    return str(release["image_digest"] or release["image"])
 
 
 async def current_release(conn: Connection | asyncpg.Pool, app: asyncpg.Record) -> asyncpg.Record | None:

@@ -183,7 +183,7 @@ async def change(
         release = None
         target = await rollout_target(conn, app)
         if deploy and target is not None:
-            image = target["image_digest"] or target["image"]
+            image = apps_store.pinned_image(target)
             app, release = await apps_store.create_release(conn, str(app["id"]), image, "config", host)
             release = await conn.fetchrow(
                 "UPDATE releases SET env_changes = $2::jsonb WHERE id = $1 RETURNING *",

@@ -139,7 +139,7 @@ async def apply(conn: Connection, event: HealthEvent, host: str) -> None:
                     event.max_restarts,
                     extra={"app_id": event.app_id},
                 )
-                await apps_store.create_release(conn, str(app_id), current["image"], "restart", host)
+                await apps_store.create_release(conn, str(app_id), apps_store.pinned_image(current), "restart", host)
             case RestartsExhausted():
                 detail = {"restarts": event.restarts, "unhealthySeconds": event.unhealthy_seconds}
                 if not await _record(

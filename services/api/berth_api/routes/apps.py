@@ -96,7 +96,8 @@ async def restart(ref: str, s: State, hard: bool = False) -> dict[str, Any]:
         raise Conflict(f"app {app['name']!r} has no live release to restart; deploy an image first")
     await require_engine(s.nc, s.settings.host_id)
     async with s.pool.acquire() as conn:
-        _, release = await apps_store.create_release(conn, ref, current["image"], "restart", s.settings.host_id)
+        image = apps_store.pinned_image(current)
+        _, release = await apps_store.create_release(conn, ref, image, "restart", s.settings.host_id)
     s.outbox.notify()
     return release_view(release)
 
