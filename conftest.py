@@ -6,7 +6,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 from berth_cli.launcher.platform import Platform
+from berth_shared import bus
+from berth_shared.settings import ServiceEnv
 from berth_testing import build_busybox_image, free_port, isolated_settings, wait_for
+from nats.js import JetStreamContext
 
 __all__ = ["build_busybox_image", "free_port", "isolated_settings", "wait_for"]
 
@@ -22,6 +25,17 @@ async def infra(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platf
         yield platform
     finally:
         await platform.stop()
+
+
+@pytest.fixture(scope="session")
+async def api_js(infra: Platform) -> AsyncIterator[JetStreamContext]:
+    """JetStream as the API's NATS user: publish what the API would (app events, contexts)."""
+    env = ServiceEnv.from_env(infra.service_env("api"))
+    nc = await bus.connect(env.nats_url, env.nats_user, env.nats_password, name="test-as-api")
+    try:
+        yield nc.jetstream()
+    finally:
+        await nc.close()
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import psutil
@@ -429,3 +429,18 @@ async def assert_service_starts_and_stops_on_sigterm(env: dict[str, str], module
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def eventually(probe: Callable[[], Any], *, within: float = 20.0, what: str = "condition") -> Any:
+    """The async ``wait_for``: await ``probe()`` until it returns something truthy (which is
+    returned), or fail after ``within`` seconds."""
+    import asyncio
+
+    deadline = time.monotonic() + within
+    last: object = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {within}s waiting for {what}; last: {last!r}")

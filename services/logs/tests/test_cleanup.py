@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
@@ -15,21 +14,13 @@ from berth_logs.__main__ import CONSUMERS
 from berth_logs.cleanup import deleted_rows
 from berth_logs.migrations import MIGRATIONS
 from berth_logs.service import main
-from berth_shared import bus
 from berth_shared.contracts.apps import AppDeleted, app_event_subject
 from berth_shared.contracts.base import encode
 from berth_shared.service import ServiceContext, close_context, open_context
 from berth_shared.settings import ServiceEnv, Settings
 from berth_shared.streams import LOGS_APP_DELETED
+from berth_testing import eventually
 from nats.js import JetStreamContext
-
-
-async def eventually(probe: Callable[[], Awaitable[bool]], *, within: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + within
-    while not await probe():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def test_deleted_rows_reads_the_delete_command_status() -> None:
@@ -50,16 +41,6 @@ async def logs(infra: Platform) -> AsyncIterator[ServiceContext]:
         ctx.stop.set()
         await asyncio.wait_for(task, timeout=10)
         await close_context(ctx)
-
-
-@pytest.fixture(scope="module")
-async def api_js(infra: Platform) -> AsyncIterator[JetStreamContext]:
-    env = ServiceEnv.from_env(infra.service_env("api"))
-    nc = await bus.connect(env.nats_url, env.nats_user, env.nats_password, name="test-as-api")
-    try:
-        yield nc.jetstream()
-    finally:
-        await nc.close()
 
 
 async def insert_lines(pool: asyncpg.Pool, app_id: str, count: int) -> None:

@@ -4,9 +4,8 @@ clients with the runtime agent's and the API's credentials (what they may publis
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -36,20 +35,10 @@ from berth_shared.errors import ValidationFailed
 from berth_shared.service import ServiceContext, close_context, open_context
 from berth_shared.settings import ServiceEnv, Settings
 from berth_shared.streams import LOGS_LINES
+from berth_testing import eventually
 from nats.aio.client import Client
 
 T = TypeVar("T")
-
-
-async def eventually(probe: Callable[[], Awaitable[T]], *, within: float = 20.0, what: str = "") -> T:
-    deadline = time.monotonic() + within
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    pytest.fail(f"timed out after {within}s waiting for {what}; last: {last!r}")
 
 
 def docker_ts(at: datetime, nanos: int = 0) -> str:

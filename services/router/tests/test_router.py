@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import random
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -20,30 +19,18 @@ import pytest
 from berth_cli.launcher.platform import Platform
 from berth_router.migrations import MIGRATIONS
 from berth_router.router import Router
-from berth_shared import bus
 from berth_shared.contracts.apps import AppCreated, AppDeleted, AppUpdated, app_event_subject
 from berth_shared.contracts.base import encode
 from berth_shared.netplan import Slot, slot_address
 from berth_shared.service import ServiceContext, close_context, open_context
 from berth_shared.settings import ServiceEnv, Settings
 from berth_shared.streams import ROUTER_APP_EVENTS
+from berth_testing import eventually
 from nats.js import JetStreamContext
 
 pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, within: float = 20.0, what: str = "") -> T:
-    """Poll ``probe`` until it returns something truthy, or fail after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        result = await probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {within}s waiting for {what or probe}")
-        await asyncio.sleep(0.1)
 
 
 async def sh(*argv: str, check: bool = True) -> str:
@@ -76,16 +63,6 @@ async def router(infra: Platform) -> AsyncIterator[tuple[Router, ServiceContext]
         ctx.stop.set()
         await asyncio.wait_for(task, timeout=10)
         await close_context(ctx)
-
-
-@pytest.fixture(scope="module")
-async def api_js(infra: Platform) -> AsyncIterator[JetStreamContext]:
-    env = ServiceEnv.from_env(infra.service_env("api"))
-    nc = await bus.connect(env.nats_url, env.nats_user, env.nats_password, name="test-as-api")
-    try:
-        yield nc.jetstream()
-    finally:
-        await nc.close()
 
 
 @pytest.fixture
