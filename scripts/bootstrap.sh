@@ -4,7 +4,7 @@
 #   - a running Docker engine (starts dockerd when no engine answers)
 #   - the Python virtualenv in .venv with every pinned dependency (constraints.txt)
 #   - the dashboard: frontend/node_modules (npm ci, pinned) and frontend/dist (vite build), when
-#     missing or older than their sources; with --dev also Debian's chromium (dashboard e2e tests)
+#     missing or older than their sources; with --dev also Debian's chromium (dashboard e2e tests), docker-registry and pebble
 # Usage: scripts/bootstrap.sh [--dev]   (--dev adds the test and lint tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 [ "${1:-}" = --dev ] && ! [ -x /usr/bin/chromium ] && need_apt+=(chromium)
 # A local registry on 127.0.0.1 for the test of pulling images (no remote registry here).
 [ "${1:-}" = --dev ] && ! command -v docker-registry >/dev/null 2>&1 && need_apt+=(docker-registry)
+# pebble: a local ACME CA and DNS server (pebble-challtestsrv) for the certificate tests.
+[ "${1:-}" = --dev ] && ! command -v pebble-challtestsrv >/dev/null 2>&1 && need_apt+=(pebble)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "bootstrap: need root to install: ${need_apt[*]}" >&2; exit 1

@@ -37,6 +37,10 @@ class Settings:
     database_url: str | None
     pg_port: int
     caddy_admin_port: int
+    # Loopback ports the router serves Caddy on: the on-demand TLS ``ask`` endpoint and the
+    # sink of Caddy's TLS and error logs. Fixed, because Caddy's config names them.
+    tls_ask_port: int
+    proxy_log_port: int
     subnet_pool: ipaddress.IPv4Network
     host_id: str
 
@@ -63,6 +67,8 @@ class Settings:
             database_url=env.get("BERTH_DATABASE_URL") or None,
             pg_port=_int(env, "BERTH_PG_PORT", 5433),
             caddy_admin_port=_int(env, "BERTH_CADDY_ADMIN_PORT", 2019),
+            tls_ask_port=_int(env, "BERTH_TLS_ASK_PORT", 2020),
+            proxy_log_port=_int(env, "BERTH_PROXY_LOG_PORT", 2021),
             subnet_pool=pool,
             host_id=env.get("BERTH_HOST_ID") or "local",
         )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from berth_shared.contracts.apps import APP_DELETED_EVENTS, APP_EVENTS
 from berth_shared.contracts.containers import CONTAINER_EVENTS
+from berth_shared.contracts.domains import DOMAIN_EVENTS
 from berth_shared.contracts.health import HEALTH_EVENTS
 from berth_shared.contracts.logs import LOG_SUBJECTS
 from berth_shared.contracts.releases import AGENT_EVENTS, RELEASE_EVENTS, agent_commands
@@ -76,6 +77,7 @@ def agent_command_consumer(host: str) -> ConsumerSpec:
 API_RELEASE_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="api-release-events", filter_subject=RELEASE_EVENTS)
 API_CONTAINER_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="api-container-events", filter_subject=CONTAINER_EVENTS)
 ROUTER_APP_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="router-app-events", filter_subject=APP_EVENTS)
+API_DOMAIN_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="api-domain-events", filter_subject=DOMAIN_EVENTS)
 LOGS_APP_DELETED = ConsumerSpec(stream=EVENTS.name, durable="logs-app-deleted", filter_subject=APP_DELETED_EVENTS)
 HEALTH_APP_DELETED = ConsumerSpec(stream=EVENTS.name, durable="health-app-deleted", filter_subject=APP_DELETED_EVENTS)
 # The logs service persists batches and acks them only after they are committed; a failing

@@ -133,28 +133,6 @@ def test_domains_through_the_cli(platform: RunningPlatform, test_images: dict[st
     assert berth(p, "domains", "remove", "dom-cli", domain["id"]).returncode == 5
 
 
-def https_get(p: RunningPlatform, hostname: str) -> tuple[dict[str, Any], str]:
-    """GET / over TLS on 127.0.0.1:<https port> with SNI ``hostname``, verified against Caddy's
-    internal root: the peer certificate must name ``hostname``. Returns (certificate, response)."""
-    import socket
-    import ssl
-
-    root = p.home / "caddy" / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
-    context = ssl.create_default_context(cafile=str(root))
-    port = int(p.env["BERTH_HTTPS_PORT"])
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
-        context.wrap_socket(raw, server_hostname=hostname) as tls,
-    ):
-        cert = tls.getpeercert()
-        tls.sendall(f"GET / HTTP/1.1\r\nHost: {hostname}\r\nConnection: close\r\n\r\n".encode())
-        chunks = []
-        while chunk := tls.recv(65536):
-            chunks.append(chunk)
-    assert cert is not None
-    return dict(cert), b"".join(chunks).decode(errors="replace")
-
-
 def test_https_with_sni_serves_a_custom_hostname_with_an_internal_ca_certificate_naming_it(
     platform: RunningPlatform, test_images: dict[str, str]
 ) -> None:
@@ -164,13 +142,13 @@ def test_https_with_sni_serves_a_custom_hostname_with_an_internal_ca_certificate
     assert response.status_code == 201, response.text
     domain_id = response.json()["id"]
 
-    cert, reply = wait_for(lambda: https_get(p, "secure.dom-tls.test"), timeout=60, what="HTTPS for the hostname")
+    cert, reply = wait_for(lambda: p.https_get("secure.dom-tls.test"), timeout=60, what="HTTPS for the hostname")
     names = [value for kind, value in cert["subjectAltName"] if kind == "DNS"]
     assert names == ["secure.dom-tls.test"]
     assert reply.startswith("HTTP/1.1 200") and reply.endswith("v1\n"), reply
 
     # The generated hostname gets its certificate the same way.
-    cert, reply = wait_for(lambda: https_get(p, "dom-tls.berth.test"), timeout=60, what="HTTPS for the generated name")
+    cert, reply = wait_for(lambda: p.https_get("dom-tls.berth.test"), timeout=60, what="HTTPS for the generated name")
     assert reply.endswith("v1\n")
 
     def issued() -> bool:

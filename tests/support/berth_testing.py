@@ -70,6 +70,8 @@ def isolated_settings(home: Path, **overrides: str) -> Settings:
         "BERTH_NATS_PORT": str(free_port()),
         "BERTH_PG_PORT": str(free_port()),
         "BERTH_CADDY_ADMIN_PORT": str(free_port()),
+        "BERTH_TLS_ASK_PORT": str(free_port()),
+        "BERTH_PROXY_LOG_PORT": str(free_port()),
         "BERTH_SUBNET_POOL": isolated_subnet_pool(),
         "BERTH_HOST_ID": "local",
     }
@@ -185,6 +187,28 @@ class RunningPlatform:
     def proxy_get(self, hostname: str, path: str = "/", timeout: float = 10) -> httpx.Response:
         return httpx.get(f"http://127.0.0.1:{self.proxy_port}{path}", headers={"Host": hostname}, timeout=timeout)
 
+    def https_get(self, hostname: str, root_pem: str | None = None, path: str = "/") -> tuple[dict[str, Any], str]:
+        """GET over TLS on 127.0.0.1:<https port> with SNI ``hostname``, verified against
+        ``root_pem`` (default: Caddy's internal root): the certificate must name ``hostname``.
+        Returns (peer certificate, raw HTTP response)."""
+        import socket
+        import ssl
+
+        if root_pem is None:
+            root_pem = (self.home / "caddy/data/caddy/pki/authorities/local/root.crt").read_text()
+        context = ssl.create_default_context(cadata=root_pem)
+        with (
+            socket.create_connection(("127.0.0.1", int(self.env["BERTH_HTTPS_PORT"])), timeout=30) as raw,
+            context.wrap_socket(raw, server_hostname=hostname) as tls,
+        ):
+            cert = tls.getpeercert()
+            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {hostname}\r\nConnection: close\r\n\r\n".encode())
+            chunks = []
+            while chunk := tls.recv(65536):
+                chunks.append(chunk)
+        assert cert is not None
+        return dict(cert), b"".join(chunks).decode(errors="replace")
+
     def service_pid(self, module: str) -> int:
         for child in psutil.Process(self.proc.pid).children(recursive=True):
             with contextlib.suppress(psutil.Error):
@@ -217,6 +241,8 @@ def start_platform(home: Path, **overrides: str) -> RunningPlatform:
         "BERTH_NATS_PORT": str(settings.nats_port),
         "BERTH_PG_PORT": str(settings.pg_port),
         "BERTH_CADDY_ADMIN_PORT": str(settings.caddy_admin_port),
+        "BERTH_TLS_ASK_PORT": str(settings.tls_ask_port),
+        "BERTH_PROXY_LOG_PORT": str(settings.proxy_log_port),
         "BERTH_SUBNET_POOL": str(settings.subnet_pool),
         **overrides,
     }

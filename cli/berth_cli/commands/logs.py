@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     logs.add_argument("--since", help="ISO 8601 time or a duration back from now: 30s, 15m, 2h, 7d")
     logs.add_argument("--until")
     logs.add_argument("--grep", help="only lines containing this text (case-insensitive)")
-    logs.add_argument("--stream", choices=("stdout", "stderr"))
+    logs.add_argument("--stream", choices=("stdout", "stderr", "proxy"))
     logs.add_argument("--release", help="a release id or version such as v3")
     logs.add_argument("-n", "--limit", type=int, default=200)
     logs.add_argument("--platform", action="store_true", help="Berth's own service logs (why did a deploy fail?)")

@@ -32,7 +32,8 @@ PERMISSIONS: dict[str, dict[str, list[str]]] = {
         "subscribe": ["berth.rpc.agent.>", "_INBOX.>"],
     },
     "router": {
-        "publish": ["berth.evt.router.>", *_JS],
+        # berth.logs.*.proxy: routing failures and TLS progress, written into each app's logs.
+        "publish": ["berth.evt.router.>", "berth.logs.*.proxy", *_JS],
         "subscribe": ["berth.rpc.router.>", "_INBOX.>"],
     },
     "logs": {

@@ -127,6 +127,8 @@ class Platform:
             "BERTH_HTTPS_PORT": str(s.https_port),
             "BERTH_API_PORT": str(s.api_port),
             "BERTH_CADDY_ADMIN_PORT": str(s.caddy_admin_port),
+            "BERTH_TLS_ASK_PORT": str(s.tls_ask_port),
+            "BERTH_PROXY_LOG_PORT": str(s.proxy_log_port),
             "BERTH_SUBNET_POOL": str(s.subnet_pool),
             "BERTH_HOST_ID": s.host_id,
             "PYTHONUNBUFFERED": "1",

@@ -14,12 +14,13 @@ from berth_shared import bus, service
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.containers import ContainerEvent
 from berth_shared.contracts.desired import DESIRED_GET, DESIRED_LIST
+from berth_shared.contracts.domains import DomainStatusChanged
 from berth_shared.contracts.health import HealthEvent
 from berth_shared.contracts.releases import AgentEvent
-from berth_shared.streams import API_CONTAINER_EVENTS, API_HEALTH_EVENTS, API_RELEASE_EVENTS
+from berth_shared.streams import API_CONTAINER_EVENTS, API_DOMAIN_EVENTS, API_HEALTH_EVENTS, API_RELEASE_EVENTS
 from nats.aio.msg import Msg
 
-from berth_api import container_events, desired, health_events, keyring, release_events
+from berth_api import container_events, desired, domain_events, health_events, keyring, release_events
 from berth_api.app import create_app
 from berth_api.auth import seed_admin_token
 from berth_api.migrations import MIGRATIONS
@@ -68,6 +69,11 @@ async def main(ctx: service.ServiceContext) -> None:
             await health_events.apply(conn, event, settings.host_id)
         outbox.notify()
 
+    async def on_domain_event(msg: Msg) -> None:
+        event = decode(msg.data, DomainStatusChanged)
+        async with ctx.pool.acquire() as conn:
+            await domain_events.apply(conn, event)
+
     server = _Server(
         uvicorn.Config(
             create_app(state, chain), host="127.0.0.1", port=settings.api_port, log_config=None, access_log=False
@@ -83,6 +89,9 @@ async def main(ctx: service.ServiceContext) -> None:
         ),
         asyncio.create_task(
             bus.consume(ctx.js, API_HEALTH_EVENTS, on_health_event, stop=ctx.stop), name="health-events"
+        ),
+        asyncio.create_task(
+            bus.consume(ctx.js, API_DOMAIN_EVENTS, on_domain_event, stop=ctx.stop), name="domain-events"
         ),
     ]
     outbox.notify()
@@ -110,4 +119,6 @@ async def warn_unknown_keys(pool: asyncpg.Pool, chain: keyring.Keychain) -> None
 
 
 if __name__ == "__main__":
-    service.run("api", "api", MIGRATIONS, [API_RELEASE_EVENTS, API_CONTAINER_EVENTS, API_HEALTH_EVENTS], main)
+    service.run(
+        "api", "api", MIGRATIONS, [API_RELEASE_EVENTS, API_CONTAINER_EVENTS, API_HEALTH_EVENTS, API_DOMAIN_EVENTS], main
+    )

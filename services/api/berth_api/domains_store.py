@@ -2,32 +2,19 @@
 app's full list of hostnames (in the same transaction, through the outbox), so the router can
 re-render Caddy's config; deploys never touch domains.
 
-TLS status: Caddy owns the certificates. A domain is ``issued`` once Caddy's storage
-(``$BERTH_HOME/caddy/data/caddy/certificates/<issuer>/<host>/<host>.crt``) holds one for it.
+Verification and TLS state come from the router (``DomainStatusChanged``, see
+``berth_api.domain_events``): it checks each name, lets Caddy obtain its certificate and says so.
 """
 
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import asyncpg
 from berth_shared.db import Connection
 from berth_shared.errors import Conflict, NotFound
 
 from berth_api.apps_store import audit, find_app, hostname_of, publish_app_updated
-
-
-def certificate_path(home: Path, hostname: str) -> Path | None:
-    """The certificate Caddy stores for ``hostname``, by any issuer; None when it holds none."""
-    root = home / "caddy" / "data" / "caddy" / "certificates"
-    if not root.is_dir():
-        return None
-    for issuer in sorted(root.iterdir()):
-        crt = issuer / hostname / f"{hostname}.crt"
-        if crt.is_file():
-            return crt
-    return None
 
 
 def claim_problem(hostname: str, app_name: str, domain: str) -> str | None:
@@ -95,18 +82,3 @@ async def remove_domain(conn: Connection, ref: str, domain_ref: str, domain: str
         await publish_app_updated(conn, app, domain)
         await audit(conn, "admin", "domain.remove", app["id"], {"hostname": row["hostname"]})
         return row  # type: ignore[no-any-return]
-
-
-async def refresh_tls(pool: asyncpg.Pool, rows: list[asyncpg.Record], home: Path) -> list[asyncpg.Record]:
-    """Rows whose certificate Caddy now holds become ``issued``."""
-    out: list[asyncpg.Record] = []
-    for row in rows:
-        if row["tls_status"] != "issued" and certificate_path(home, row["hostname"]) is not None:
-            updated = await pool.fetchrow(
-                "UPDATE domains SET tls_status = 'issued', tls_reason = NULL WHERE id = $1 RETURNING *",
-                row["id"],
-            )
-            out.append(updated or row)
-        else:
-            out.append(row)
-    return out

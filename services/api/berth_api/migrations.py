@@ -144,4 +144,12 @@ MIGRATIONS = [
     );
     CREATE INDEX domains_app ON domains (app_id);
     """,
+    """
+    -- 8: the router's view of each domain (DomainStatusChanged): who certifies it, the last
+    -- verification attempt, and the time of the state kept (newer events win).
+    ALTER TABLE domains
+        ADD COLUMN tls_issuer text,
+        ADD COLUMN checked_at timestamptz,
+        ADD COLUMN status_at  timestamptz;
+    """,
 ]

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from berth_shared.contracts.domains import issuer_for
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -186,5 +187,9 @@ def domain_view(row: asyncpg.Record, proxy_target: str) -> dict[str, Any]:
         "createdAt": _ts(row["created_at"]),
         "verifiedAt": _ts(row["verified_at"]),
         "tlsStatus": status,
+        # Who certifies the name: "internal" (Caddy's own CA, local names) or "acme" (public CA).
+        "tlsIssuer": row["tls_issuer"] or issuer_for(row["hostname"], tls_internal=False),
+        # The router's last verification attempt (None: none yet, or not needed).
+        "checkedAt": _ts(row["checked_at"]),
         "proxyTarget": proxy_target,
     }

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from berth_api.apps_store import app_updated
-from berth_api.domains_store import certificate_path, claim_problem
+from berth_api.domains_store import claim_problem
 from berth_api.validation import DomainIn
 from pydantic import ValidationError
 
@@ -88,12 +86,3 @@ def test_app_updated_carries_the_attached_domains() -> None:
     assert event.hostname == "shop.berth.test"
     assert event.domains == ["b.example.com", "a.example.com"]
     assert app_updated(row, "berth.test").domains == []  # type: ignore[arg-type]
-
-
-def test_a_certificate_is_found_in_caddys_storage_by_any_issuer(tmp_path: Path) -> None:
-    assert certificate_path(tmp_path, "www.example.test") is None
-    crt = tmp_path / "caddy/data/caddy/certificates/local/www.example.test/www.example.test.crt"
-    crt.parent.mkdir(parents=True)
-    crt.write_text("-----BEGIN CERTIFICATE-----")
-    assert certificate_path(tmp_path, "www.example.test") == crt
-    assert certificate_path(tmp_path, "other.example.test") is None

@@ -49,7 +49,7 @@ def build_query(q: LogQuery) -> Sql:
     if not 1 <= q.limit <= MAX_LIMIT:
         raise ValidationFailed.on("limit", f"must be between 1 and {MAX_LIMIT}")
     if q.stream is not None and q.stream not in LOG_STREAMS:
-        raise ValidationFailed.on("stream", "must be stdout or stderr")
+        raise ValidationFailed.on("stream", f"must be one of {', '.join(LOG_STREAMS)}")
     args: list[Any] = [q.app_id]
     where = ["app_id = $1"]
 

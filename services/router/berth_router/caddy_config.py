@@ -8,9 +8,10 @@ and never changes this config, so Caddy is reloaded only when apps, ports or hos
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from berth_shared.contracts.domains import is_local_name
 from berth_shared.netplan import SLOTS, slot_address
 from berth_shared.proxy import ACTIVE_HEALTH_INTERVAL_SECONDS
 
@@ -18,8 +19,13 @@ from berth_router import pages
 
 SERVER_NAME = "berth"
 TLS_SERVER_NAME = "berth_tls"
-# Top-level names that never resolve publicly: their certificates come from Caddy's internal CA.
-LOCAL_TLDS = ("localhost", "test")
+# Where Caddy's ACME HTTP-01 challenges arrive: never redirected to HTTPS.
+ACME_CHALLENGE_PATH = "/.well-known/acme-challenge/*"
+# The router's answer to "does this hostname reach this host?" (see berth_router.verify).
+VERIFY_PATH = "/.well-known/berth-verify"
+# Caddy's loggers whose lines the router turns into per-app proxy logs and TLS states.
+TLS_LOGGERS = ("tls.obtain", "tls.on_demand", "http.acme_client")
+ACCESS_LOGGER = "http.log.access"
 
 HEALTH_INTERVAL = f"{int(ACTIVE_HEALTH_INTERVAL_SECONDS * 1000)}ms"
 HEALTH_TIMEOUT = "1s"
@@ -58,16 +64,33 @@ class Route:
 
 
 @dataclass(frozen=True)
+class AcmeIssuer:
+    """The ACME CA public names are certified by (default: Caddy's default, Let's Encrypt)."""
+
+    ca: str | None = None
+    # PEM files to trust for the CA's own HTTPS endpoint (a private or test CA).
+    trusted_roots: tuple[str, ...] = ()
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """How the HTTPS server gets its certificates."""
+
+    https_port: int
+    # The router's loopback ``ask`` endpoint: Caddy asks it before obtaining any public certificate.
+    ask_port: int
+    # BERTH_TLS=internal: every name is certified by Caddy's internal CA (no public CA at all).
+    internal_all: bool = False
+    acme: AcmeIssuer = field(default_factory=AcmeIssuer)
+
+
+@dataclass(frozen=True)
 class PlatformRoute:
     """The platform's own hostname (``BERTH_DOMAIN``): the dashboard and API behind the proxy."""
 
     hostname: str
     api_port: int
-
-
-def is_local_name(hostname: str) -> bool:
-    """Names no public CA will certify: they get certificates from Caddy's internal CA."""
-    return any(hostname == tld or hostname.endswith(f".{tld}") for tld in LOCAL_TLDS)
 
 
 def render(
@@ -76,55 +99,141 @@ def render(
     http_port: int,
     admin_port: int,
     platform: PlatformRoute | None = None,
-    https_port: int | None = None,
-    tls_internal: bool = False,
+    tls: TlsOptions | None = None,
+    log_port: int | None = None,
+    secure_hosts: Iterable[str] = (),
 ) -> Config:
     """The full config Caddy should run: equal inputs (in any order) give equal output.
 
-    With ``https_port``, a second server serves the same routes over TLS there. Caddy manages
-    the certificates: names from :data:`LOCAL_TLDS` (every name when ``tls_internal``) from its
-    internal CA; public names get none yet (no CA is asked before Berth verifies a name).
+    With ``tls``, a second server serves the same routes over HTTPS. Local names get their
+    certificates from Caddy's internal CA up front; public names only on demand, when a
+    visitor's handshake arrives and the router's ``ask`` endpoint approves the name (it approves
+    attached names only once verified). ``secure_hosts`` (public names holding a certificate)
+    are redirected from HTTP to HTTPS, ACME challenges excepted. With ``log_port``, Caddy sends
+    its TLS logs and its access log of failed requests to the router there.
     """
     ordered = sorted(routes, key=lambda r: (r.hostname, r.app_id))
     own = [platform_route(platform)] if platform is not None else []
     routes_json = [*own, *(app_route(r) for r in ordered), not_found_route()]
     errors_json = {"routes": [no_release_route(r) for r in ordered]}
+    http_routes = list(routes_json)
+    if tls is not None:
+        redirected = sorted(set(secure_hosts))
+        verify = [verify_route(tls.ask_port)]
+        http_routes = [
+            *verify,
+            *([https_redirect_route(redirected, tls.https_port)] if redirected else []),
+            *routes_json,
+        ]
     servers: Config = {
         SERVER_NAME: {
             "listen": [f":{http_port}"],
             "automatic_https": {"disable": True},
-            "routes": routes_json,
+            "routes": http_routes,
             "errors": errors_json,
         }
     }
     config: Config = {
         "admin": {"listen": f"127.0.0.1:{admin_port}"},
-        "logging": {"logs": {"default": {"level": "WARN"}}},
+        "logging": logging_config(log_port),
         "apps": {"http": {"servers": servers}},
     }
-    if https_port is None:
+    if log_port is not None:
+        servers[SERVER_NAME]["logs"] = {}
+    if tls is None:
         return config
     hosts = sorted({h for r in ordered for h in r.hosts} | ({platform.hostname} if platform else set()))
-    internal = [h for h in hosts if tls_internal or is_local_name(h)]
+    internal = [h for h in hosts if tls.internal_all or is_local_name(h)]
     public = [h for h in hosts if h not in internal]
+    # Public names are never managed up front: only on demand, after the ask endpoint approves.
     automatic: Config = {"disable_redirects": True}
     if public:
         automatic["skip_certificates"] = public
     servers[TLS_SERVER_NAME] = {
-        "listen": [f":{https_port}"],
+        "listen": [f":{tls.https_port}"],
         "automatic_https": automatic,
         "tls_connection_policies": [{}],
         "routes": routes_json,
         "errors": errors_json,
     }
+    if log_port is not None:
+        servers[TLS_SERVER_NAME]["logs"] = {}
     config["apps"]["http"]["http_port"] = http_port
-    config["apps"]["http"]["https_port"] = https_port
-    # A policy without subjects would match every name: only list one when there are names.
-    policies = [{"subjects": internal, "issuers": [{"module": "internal"}]}] if internal else []
-    config["apps"]["tls"] = {"automation": {"policies": policies}}
+    config["apps"]["http"]["https_port"] = tls.https_port
+    config["apps"]["tls"] = {"automation": tls_automation(internal, tls)}
     # Never touch the system's trust store: Berth runs unprivileged.
     config["apps"]["pki"] = {"certificate_authorities": {"local": {"install_trust": False}}}
     return config
+
+
+def tls_automation(internal: list[str], tls: TlsOptions) -> Config:
+    """Internal CA for the local names (a policy without subjects would match every name, so it
+    is listed only when there are some); the catch-all on-demand ACME policy otherwise."""
+    policies: list[Config] = [{"subjects": internal, "issuers": [{"module": "internal"}]}] if internal else []
+    automation: Config = {"policies": policies}
+    if tls.internal_all:
+        return automation
+    policies.append({"issuers": [acme_issuer(tls.acme)], "on_demand": True})
+    automation["on_demand"] = {
+        "permission": {"module": "http", "endpoint": f"http://127.0.0.1:{tls.ask_port}/ask"},
+    }
+    return automation
+
+
+def acme_issuer(acme: AcmeIssuer) -> Config:
+    issuer: Config = {"module": "acme"}
+    if acme.ca:
+        issuer["ca"] = acme.ca
+    if acme.trusted_roots:
+        issuer["trusted_roots_pem_files"] = list(acme.trusted_roots)
+    if acme.email:
+        issuer["email"] = acme.email
+    return issuer
+
+
+def logging_config(log_port: int | None) -> Config:
+    """Caddy's own log stays on stderr at WARN; with ``log_port`` two more logs go to the router:
+    TLS progress and errors (INFO), and the access log of failed requests only (ERROR = 4xx/5xx)."""
+    if log_port is None:
+        return {"logs": {"default": {"level": "WARN"}}}
+    sink = {"output": "net", "address": f"tcp/127.0.0.1:{log_port}", "soft_start": True}
+    return {
+        "logs": {
+            "default": {"level": "WARN", "exclude": [ACCESS_LOGGER]},
+            "berth_tls": {"writer": sink, "encoder": {"format": "json"}, "level": "INFO", "include": list(TLS_LOGGERS)},
+            "berth_access": {
+                "writer": sink,
+                "encoder": {"format": "json"},
+                "level": "ERROR",
+                "include": [ACCESS_LOGGER],
+            },
+        }
+    }
+
+
+def verify_route(ask_port: int) -> Config:
+    """``/.well-known/berth-verify`` on any host over HTTP reaches the router, which answers with
+    its token for that host: the router fetching it through the hostname proves the name leads here."""
+    return {
+        "match": [{"path": [VERIFY_PATH]}],
+        "handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": f"127.0.0.1:{ask_port}"}]}],
+        "terminal": True,
+    }
+
+
+def https_redirect_route(hosts: list[str], https_port: int) -> Config:
+    port = "" if https_port == 443 else f":{https_port}"
+    return {
+        "match": [{"host": hosts, "not": [{"path": [ACME_CHALLENGE_PATH]}]}],
+        "handle": [
+            {
+                "handler": "static_response",
+                "status_code": 308,
+                "headers": {"Location": [f"https://{{http.request.host}}{port}{{http.request.uri}}"]},
+            }
+        ],
+        "terminal": True,
+    }
 
 
 def upstreams(route: Route) -> list[dict[str, str]]:

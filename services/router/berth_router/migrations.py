@@ -27,4 +27,23 @@ MIGRATIONS: tuple[str, ...] = (
     -- Custom hostnames attached to the app, served by the same route.
     ALTER TABLE routes ADD COLUMN domains text[] NOT NULL DEFAULT '{}';
     """,
+    """
+    -- The router's view of each attached hostname (ADR 9): is it verified to point here, and
+    -- does Caddy hold its certificate? ``version`` > ``published_version``: not yet announced.
+    CREATE TABLE domain_status (
+        hostname          text PRIMARY KEY,
+        app_id            text NOT NULL,
+        issuer            text NOT NULL,
+        verified_at       timestamptz,
+        verify_method     text,
+        tls_state         text NOT NULL DEFAULT 'pending',
+        reason            text,
+        checked_at        timestamptz,
+        failures          int NOT NULL DEFAULT 0,
+        next_check_at     timestamptz NOT NULL DEFAULT now(),
+        changed_at        timestamptz NOT NULL DEFAULT now(),
+        version           int NOT NULL DEFAULT 1,
+        published_version int NOT NULL DEFAULT 0
+    );
+    """,
 )

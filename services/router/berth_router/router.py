@@ -1,60 +1,196 @@
-"""The router process: app events update the routes table, and Caddy follows the table."""
+"""The router process: app events update the routes table, and Caddy follows the table.
+
+Beside that loop it runs the domain loop (verification and certificates of attached names),
+the ``ask`` endpoint Caddy consults before obtaining a public certificate, and the sink of
+Caddy's TLS and error logs, which it turns into lines in each app's proxy log.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import logging
 import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from berth_shared import bus
 from berth_shared.contracts.apps import AppEvent
 from berth_shared.contracts.base import decode
+from berth_shared.contracts.domains import is_local_name
+from berth_shared.errors import ValidationFailed
 from berth_shared.service import ServiceContext
 from berth_shared.streams import ROUTER_APP_EVENTS
 from nats.aio.msg import Msg
 
+from berth_router import certificates, dns
 from berth_router.ask import AskServer
 from berth_router.caddy_admin import CaddyAdmin
-from berth_router.caddy_config import PlatformRoute
+from berth_router.caddy_config import AcmeIssuer, PlatformRoute, TlsOptions
 from berth_router.changes import InvalidRoute, route_change
+from berth_router.domain_store import DomainStore
+from berth_router.domains import DomainWatcher
+from berth_router.proxy_logs import AppLogWriter, ProxyLogSink, Throttle, note_of
 from berth_router.store import RouteStore
 from berth_router.sync import CaddySync
+from berth_router.verify import Tokens, Verifier
 
 log = logging.getLogger("berth.router")
 
 
+@dataclass(frozen=True)
+class TlsEnv:
+    """The router's TLS settings (environment variables, checked at start)."""
+
+    internal_all: bool = False
+    acme: AcmeIssuer = field(default_factory=AcmeIssuer)
+    dns_server: tuple[str, int] | None = None
+    # The host's public addresses; empty: the addresses of its interfaces.
+    public_addresses: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TlsEnv:
+        mode = env.get("BERTH_TLS", "").strip().lower()
+        if mode not in ("", "auto", "internal"):
+            raise ValidationFailed.on("BERTH_TLS", f"must be 'auto' or 'internal', got {mode!r}")
+        roots = tuple(p.strip() for p in env.get("BERTH_ACME_CA_ROOT", "").split(",") if p.strip())
+        acme = AcmeIssuer(
+            ca=env.get("BERTH_ACME_CA") or None, trusted_roots=roots, email=env.get("BERTH_ACME_EMAIL") or None
+        )
+        server = None
+        if env.get("BERTH_DNS_SERVER"):
+            try:
+                server = dns.parse_server(env["BERTH_DNS_SERVER"])
+            except ValueError as exc:
+                raise ValidationFailed.on("BERTH_DNS_SERVER", str(exc)) from None
+        addresses: set[str] = set()
+        for raw in env.get("BERTH_PUBLIC_ADDRESSES", "").split(","):
+            if raw.strip():
+                try:
+                    addresses.add(str(ipaddress.ip_address(raw.strip())))
+                except ValueError:
+                    raise ValidationFailed.on(
+                        "BERTH_PUBLIC_ADDRESSES", f"{raw.strip()!r} is not an IP address"
+                    ) from None
+        return cls(internal_all=mode == "internal", acme=acme, dns_server=server, public_addresses=frozenset(addresses))
+
+    def own_addresses(self) -> set[str]:
+        return set(self.public_addresses) or dns.local_addresses()
+
+
 class Router:
-    def __init__(self, store: RouteStore, admin: CaddyAdmin, sync: CaddySync, ask: AskServer | None = None) -> None:
+    def __init__(
+        self,
+        store: RouteStore,
+        admin: CaddyAdmin,
+        sync: CaddySync,
+        domains: DomainStore,
+        watcher: DomainWatcher | None = None,
+        *,
+        ask_port: int = 0,
+        log_port: int = 0,
+        tokens: Tokens | None = None,
+    ) -> None:
         self.store = store
         self.admin = admin
         self.sync = sync
-        self.ask = ask if ask is not None else AskServer(self.known_hosts)
-        # BERTH_TLS_ASK_PORT: the ask endpoint's loopback port (default: any free one).
-        self.ask_port = int(os.environ.get("BERTH_TLS_ASK_PORT") or 0)
-
-    async def known_hosts(self) -> set[str]:
-        """What the ask endpoint approves: app hostnames, attached domains, the platform's own."""
-        hosts = await self.store.hosts()
-        if self.sync.platform is not None:
-            hosts.add(self.sync.platform.hostname)
-        return hosts
+        self.domains = domains
+        self.watcher = watcher
+        self.ask_port = ask_port
+        self.log_port = log_port
+        self.ask = AskServer(self.approved_hosts, token=tokens, on_refused=self.ask_refused)
+        self.sink = ProxyLogSink(self.on_caddy_log)
+        self.throttle = Throttle()
+        self.app_of_host: dict[str, str] = {}
 
     @classmethod
     def from_context(cls, ctx: ServiceContext) -> Router:
-        store = RouteStore(ctx.pool)
-        admin = CaddyAdmin(ctx.settings.caddy_admin_port)
         settings = ctx.settings
+        tls_env = TlsEnv.from_env(os.environ)
+        store = RouteStore(ctx.pool)
+        domains = DomainStore(ctx.pool, tls_internal=tls_env.internal_all)
+        admin = CaddyAdmin(settings.caddy_admin_port)
+        tls = TlsOptions(
+            https_port=settings.https_port,
+            ask_port=settings.tls_ask_port,
+            internal_all=tls_env.internal_all,
+            acme=tls_env.acme,
+        )
         sync = CaddySync(
             admin,
             store.all,
             http_port=settings.http_port,
             admin_port=settings.caddy_admin_port,
             platform=PlatformRoute(hostname=settings.domain, api_port=settings.api_port),
-            https_port=settings.https_port,
-            # BERTH_TLS=internal: every name gets its certificate from Caddy's internal CA.
-            tls_internal=os.environ.get("BERTH_TLS", "").strip().lower() == "internal",
+            tls=tls,
+            log_port=settings.proxy_log_port,
+            secure_hosts=domains.secure,
         )
-        return cls(store, admin, sync)
+        tokens = Tokens()
+        verifier = Verifier(
+            http_port=settings.http_port,
+            own_addresses=tls_env.own_addresses,
+            tokens=tokens,
+            dns_server=tls_env.dns_server,
+        )
+        watcher = DomainWatcher(
+            domains,
+            verifier,
+            js=ctx.js,
+            app_log=AppLogWriter(ctx.js, settings.host_id),
+            certificate_root=certificates.storage_root(settings.home),
+            https_port=settings.https_port,
+            secure_changed=sync.routes_changed,
+        )
+        return cls(
+            store,
+            admin,
+            sync,
+            domains,
+            watcher,
+            ask_port=settings.tls_ask_port,
+            log_port=settings.proxy_log_port,
+            tokens=tokens,
+        )
+
+    async def approved_hosts(self) -> set[str]:
+        """What the ask endpoint approves for an ACME certificate: public generated hostnames and
+        the platform's own (the operator pointed them here), and attached domains once verified.
+        Local names never: their certificates come from the internal CA, never from a public one
+        (a handshake that arrives before Caddy has their policy must not send them to a CA)."""
+        if self.domains.tls_internal:
+            return set()
+        generated = await self.store.generated_hosts()
+        if self.sync.platform is not None:
+            generated.add(self.sync.platform.hostname)
+        return {h for h in generated if not is_local_name(h)} | await self.domains.approved()
+
+    async def ask_refused(self, hostname: str, reason: str) -> None:
+        app_id = await self.domains.app_of(hostname)
+        if app_id is not None and self.watcher is not None:
+            self.app_log(app_id, f"tls: {hostname}: certificate not requested: not verified yet", "ask-refused")
+
+    def app_log(self, app_id: str, message: str, key: str) -> None:
+        if self.watcher is not None and self.throttle.offer(app_id, key, time.monotonic()):
+            self.watcher.app_log.write(app_id, message)
+
+    async def on_caddy_log(self, entry: dict[str, Any]) -> None:
+        note = note_of(entry)
+        if note is None:
+            return
+        app_id = self.app_of_host.get(note.host)
+        if note.kind == "tls-error":
+            log.warning("%s", note.message)
+            if self.watcher is not None:
+                self.watcher.tls_error(note.host, note.message.split(": ", 2)[-1])
+        if app_id is not None:
+            self.app_log(app_id, note.message, note.key)
+
+    async def refresh_hosts(self) -> None:
+        self.app_of_host = {h: r.app_id for r in await self.store.all() for h in r.hosts}
 
     async def on_app_event(self, msg: Msg) -> None:
         """Store the route change (raising makes the bus redeliver), then let Caddy catch up.
@@ -69,17 +205,38 @@ class Router:
             raise bus.Poison(f"app {event.app_id}: {exc}") from None
         await self.store.apply(change)
         log.info("route %s: %s", type(change).__name__.lower(), event.app_id, extra={"app_id": event.app_id})
+        await self.refresh_hosts()
         self.sync.routes_changed()
+        if self.watcher is not None:
+            self.watcher.routes_changed()
+
+    async def summarize_repeats(self, stop: asyncio.Event) -> None:
+        """Every few seconds: '... repeated N more times' for throttled lines."""
+        while not stop.is_set():
+            for app_id, key, count in self.throttle.expired(time.monotonic()):
+                if self.watcher is not None:
+                    self.watcher.app_log.write(
+                        app_id, f"(the line above, {key.split(':')[0]}, repeated {count} more times)"
+                    )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=2.0)
 
     async def run(self, ctx: ServiceContext) -> None:
         try:
             port = await self.ask.start(self.ask_port)
             log.info("tls ask endpoint on 127.0.0.1:%d", port)
+            await self.sink.start(self.log_port)
+            await self.refresh_hosts()
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.sync.run(ctx.stop))
                 tasks.create_task(bus.consume(ctx.js, ROUTER_APP_EVENTS, self.on_app_event, stop=ctx.stop))
+                tasks.create_task(self.summarize_repeats(ctx.stop))
+                if self.watcher is not None:
+                    tasks.create_task(self.watcher.run(ctx.stop))
+                    tasks.create_task(self.watcher.app_log.run(ctx.stop))
         finally:
             await self.ask.close()
+            await self.sink.close()
             await self.admin.close()
 
 

@@ -70,3 +70,8 @@ class RouteStore:
         """Every hostname routed to an app: generated ones and attached domains."""
         rows = await self.pool.fetch("SELECT hostname, domains FROM routes")
         return {host for row in rows for host in (row["hostname"], *row["domains"])}
+
+    async def generated_hosts(self) -> set[str]:
+        """Every app's generated hostname (approved for certificates without verification:
+        the operator pointed ``*.BERTH_DOMAIN`` here)."""
+        return {row["hostname"] for row in await self.pool.fetch("SELECT hostname FROM routes")}

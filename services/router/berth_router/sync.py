@@ -2,8 +2,9 @@
 
 A pass renders the routes, reads Caddy's live config and loads the rendered one only when
 the two differ: every load resets a few in-flight requests, so nothing is loaded twice.
-Passes run when the routes change and every few seconds, which also repairs a Caddy that
-restarted without its config or was changed by hand.
+Passes run when the routes (or the public names holding a certificate) change and every
+few seconds, which also repairs a Caddy that restarted without its config or was changed
+by hand.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from berth_router.caddy_admin import CaddyAdmin
-from berth_router.caddy_config import PlatformRoute, Route, render
+from berth_router.caddy_config import PlatformRoute, Route, TlsOptions, render
 
 log = logging.getLogger("berth.router.sync")
 
@@ -36,13 +37,15 @@ class CaddySync:
         http_port: int,
         admin_port: int,
         platform: PlatformRoute | None = None,
-        https_port: int | None = None,
-        tls_internal: bool = False,
+        tls: TlsOptions | None = None,
+        log_port: int | None = None,
+        secure_hosts: Callable[[], Awaitable[set[str]]] | None = None,
     ) -> None:
         self.admin = admin
         self.platform = platform
-        self.https_port = https_port
-        self.tls_internal = tls_internal
+        self.tls = tls
+        self.log_port = log_port
+        self.secure_hosts = secure_hosts
         self.routes = routes
         self.http_port = http_port
         self.admin_port = admin_port
@@ -55,20 +58,22 @@ class CaddySync:
     def routes_changed(self) -> None:
         self.wake.set()
 
-    def render(self, routes: list[Route]) -> dict[str, Any]:
+    def render(self, routes: list[Route], secure_hosts: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
         return render(
             routes,
             http_port=self.http_port,
             admin_port=self.admin_port,
             platform=self.platform,
-            https_port=self.https_port,
-            tls_internal=self.tls_internal,
+            tls=self.tls,
+            log_port=self.log_port,
+            secure_hosts=secure_hosts,
         )
 
     async def reconcile(self) -> bool:
         """One pass; True when a config was loaded."""
         routes = await self.routes()
-        rendered = self.render(routes)
+        secure = await self.secure_hosts() if self.secure_hosts is not None else set()
+        rendered = self.render(routes, secure)
         live = await self.admin.config()
         self.passes += 1
         if not needs_load(rendered, live):

@@ -40,7 +40,7 @@ async def test_the_server_answers_on_loopback_and_keeps_a_free_port() -> None:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             assert (await client.get("/ask", params={"domain": "www.shop.example"})).status_code == 200
             refused = await client.get("/ask", params={"domain": "anything.example"})
-            assert refused.status_code == 403 and "not a hostname of any app" in refused.text
+            assert refused.status_code == 403 and "not a verified hostname of any app" in refused.text
             assert (await client.post("/ask", params={"domain": "www.shop.example"})).status_code == 405
         # The same port again when it is free; another one when it is taken.
         other = AskServer(hosts)
@@ -51,3 +51,32 @@ async def test_the_server_answers_on_loopback_and_keeps_a_free_port() -> None:
     again = AskServer(hosts)
     assert await again.start(port) == port
     await again.close()
+
+
+def test_the_verification_path_answers_the_token_of_the_requests_host() -> None:
+    def token(host: str) -> str:
+        return f"token-for-{host}"
+
+    assert decide("/.well-known/berth-verify", KNOWN, "Shop.Example:8080", token) == (200, "token-for-shop.example")
+    assert decide("/.well-known/berth-verify", KNOWN, "", token)[0] == 404
+
+
+async def test_refusals_are_reported_and_the_token_is_served_over_http() -> None:
+    refused: list[tuple[str, str]] = []
+
+    async def hosts() -> set[str]:
+        return KNOWN
+
+    async def on_refused(name: str, reason: str) -> None:
+        refused.append((name, reason))
+
+    server = AskServer(hosts, token=lambda host: f"t:{host}", on_refused=on_refused)
+    port = await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            assert (await client.get("/ask", params={"domain": "Evil.Example"})).status_code == 403
+            answer = await client.get("/.well-known/berth-verify", headers={"Host": "www.shop.example"})
+            assert (answer.status_code, answer.text) == (200, "t:www.shop.example")
+    finally:
+        await server.close()
+    assert refused == [("evil.example", "evil.example is not a verified hostname of any app")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from berth_router.caddy_config import PlatformRoute, Route, render
+from berth_router.caddy_config import AcmeIssuer, PlatformRoute, Route, TlsOptions, render
 
 DEMO = Route(app_id="app1", name="demo", hostname="demo.berth.test", port=8080, subnet="10.240.0.16/28")
 SHOP = Route(
@@ -170,36 +170,89 @@ def test_without_an_https_port_there_is_no_tls() -> None:
     assert set(config["apps"]) == {"http"}
 
 
+TLS = TlsOptions(https_port=8443, ask_port=2020)
+
+
 def test_the_https_server_serves_the_same_routes_with_internal_certificates_for_local_names() -> None:
     shop = Route(**{**SHOP.__dict__, "domains": ("www.shop.example", "shop.localhost")})
-    config = render(
-        [shop, DEMO], http_port=8081, admin_port=2019, https_port=8443, platform=PlatformRoute("berth.test", 8000)
-    )
+    config = render([shop, DEMO], http_port=8081, admin_port=2019, tls=TLS, platform=PlatformRoute("berth.test", 8000))
     servers = config["apps"]["http"]["servers"]
     assert set(servers) == {"berth", "berth_tls"}
     plain, tls = servers["berth"], servers["berth_tls"]
     assert tls["listen"] == [":8443"]
-    assert tls["routes"] == plain["routes"] and tls["errors"] == plain["errors"]
+    # Over HTTP the verification path comes first; then the same routes as over HTTPS.
+    assert plain["routes"][1:] == tls["routes"] and tls["errors"] == plain["errors"]
     assert tls["tls_connection_policies"] == [{}]
-    # HTTP keeps serving (no redirects yet); a public name gets no certificate before it is verified.
+    # A public name is never managed up front: only on demand once the ask endpoint approves it.
     assert tls["automatic_https"] == {"disable_redirects": True, "skip_certificates": ["www.shop.example"]}
     assert (config["apps"]["http"]["http_port"], config["apps"]["http"]["https_port"]) == (8081, 8443)
-    (policy,) = config["apps"]["tls"]["automation"]["policies"]
-    assert policy == {
+    internal, on_demand = config["apps"]["tls"]["automation"]["policies"]
+    assert on_demand["on_demand"] is True
+    assert internal == {
         "subjects": ["berth.test", "demo.berth.test", "shop.berth.test", "shop.localhost"],
         "issuers": [{"module": "internal"}],
     }
     assert config["apps"]["pki"]["certificate_authorities"]["local"]["install_trust"] is False
 
 
-def test_berth_tls_internal_gives_every_name_an_internal_certificate() -> None:
+def test_public_names_get_acme_certificates_on_demand_only_with_the_routers_permission() -> None:
+    acme = AcmeIssuer(ca="https://127.0.0.1:14000/dir", trusted_roots=("/ca.pem",), email="me@example.org")
+    config = render([SHOP], http_port=80, admin_port=2019, tls=TlsOptions(https_port=443, ask_port=2020, acme=acme))
+    automation = config["apps"]["tls"]["automation"]
+    assert automation["on_demand"] == {"permission": {"module": "http", "endpoint": "http://127.0.0.1:2020/ask"}}
+    on_demand = automation["policies"][-1]
+    assert "subjects" not in on_demand and on_demand["on_demand"] is True
+    assert on_demand["issuers"] == [
+        {"module": "acme", "ca": acme.ca, "trusted_roots_pem_files": ["/ca.pem"], "email": "me@example.org"}
+    ]
+    # Without settings: Caddy's default ACME CA.
+    default = render([SHOP], http_port=80, admin_port=2019, tls=TlsOptions(https_port=443, ask_port=2020))
+    assert default["apps"]["tls"]["automation"]["policies"][-1]["issuers"] == [{"module": "acme"}]
+
+
+def test_berth_tls_internal_gives_every_name_an_internal_certificate_and_never_asks_a_public_ca() -> None:
     shop = Route(**{**SHOP.__dict__, "domains": ("www.shop.example",)})
-    config = render([shop], http_port=80, admin_port=2019, https_port=443, tls_internal=True)
+    config = render([shop], http_port=80, admin_port=2019, tls=TlsOptions(443, 2020, internal_all=True))
     assert config["apps"]["http"]["servers"]["berth_tls"]["automatic_https"] == {"disable_redirects": True}
     (policy,) = config["apps"]["tls"]["automation"]["policies"]
     assert policy["subjects"] == ["shop.berth.test", "www.shop.example"]
+    assert "on_demand" not in config["apps"]["tls"]["automation"]
 
 
-def test_no_names_means_no_catch_all_tls_policy() -> None:
-    config = render([], http_port=80, admin_port=2019, https_port=443)
-    assert config["apps"]["tls"]["automation"]["policies"] == []
+def test_no_names_means_no_internal_policy_only_the_on_demand_one() -> None:
+    config = render([], http_port=80, admin_port=2019, tls=TLS)
+    (policy,) = config["apps"]["tls"]["automation"]["policies"]
+    assert "subjects" not in policy and policy["on_demand"] is True
+
+
+def test_names_holding_a_public_certificate_redirect_to_https_except_acme_challenges() -> None:
+    shop = Route(**{**SHOP.__dict__, "domains": ("shop.example",)})
+    before = render([shop], http_port=80, admin_port=2019, tls=TLS)
+    after = render([shop], http_port=80, admin_port=2019, tls=TLS, secure_hosts={"shop.example"})
+    plain = after["apps"]["http"]["servers"]["berth"]["routes"]
+    verify, redirect = plain[0], plain[1]
+    assert verify["match"] == [{"path": ["/.well-known/berth-verify"]}]
+    assert verify["handle"][0]["upstreams"] == [{"dial": "127.0.0.1:2020"}]
+    assert redirect["match"] == [{"host": ["shop.example"], "not": [{"path": ["/.well-known/acme-challenge/*"]}]}]
+    (handler,) = redirect["handle"]
+    assert handler["status_code"] == 308
+    assert handler["headers"]["Location"] == ["https://{http.request.host}:8443{http.request.uri}"]
+    assert plain[2:] == before["apps"]["http"]["servers"]["berth"]["routes"][1:]
+    # The HTTPS server never redirects.
+    assert after["apps"]["http"]["servers"]["berth_tls"] == before["apps"]["http"]["servers"]["berth_tls"]
+    on_443 = render([shop], http_port=80, admin_port=2019, tls=TlsOptions(443, 2020), secure_hosts={"shop.example"})
+    location = on_443["apps"]["http"]["servers"]["berth"]["routes"][1]["handle"][0]["headers"]["Location"]
+    assert location == ["https://{http.request.host}{http.request.uri}"]
+
+
+def test_with_a_log_port_caddy_sends_tls_logs_and_failed_requests_to_the_router() -> None:
+    config = render([SHOP], http_port=80, admin_port=2019, tls=TLS, log_port=2021)
+    logs = config["logging"]["logs"]
+    assert logs["default"] == {"level": "WARN", "exclude": ["http.log.access"]}
+    sink = {"output": "net", "address": "tcp/127.0.0.1:2021", "soft_start": True}
+    assert logs["berth_tls"]["writer"] == sink and logs["berth_access"]["writer"] == sink
+    assert logs["berth_tls"]["include"] == ["tls.obtain", "tls.on_demand", "http.acme_client"]
+    # Only failed requests: the access log writes 4xx/5xx at ERROR.
+    assert (logs["berth_access"]["level"], logs["berth_access"]["include"]) == ("ERROR", ["http.log.access"])
+    for server in config["apps"]["http"]["servers"].values():
+        assert server["logs"] == {}

@@ -329,6 +329,10 @@ async def only_v2_for_a_while(answered: list[str]) -> bool:
     return len(answered) > 50 and set(answered[-50:]) == {"v2"}
 
 
+async def gone(the_router: Router, hostname: str) -> bool:
+    return await the_router.domains.get(hostname) is None
+
+
 async def publish_updated(js: JetStreamContext, test_app: SampleApp, domains: list[str]) -> int:
     event = AppUpdated(
         app_id=test_app.app_id,
@@ -387,28 +391,38 @@ async def test_an_attached_domain_is_served_by_the_apps_route_until_it_is_detach
     await publish(api_js, app.deleted())
 
 
-async def test_the_ask_endpoint_approves_only_routed_hostnames(
+async def test_the_ask_endpoint_approves_no_local_name_and_no_unverified_public_name(
     router: tuple[Router, ServiceContext], api_js: JetStreamContext, caddy: httpx.AsyncClient, app: SampleApp
 ) -> None:
     the_router, _ = router
-    custom = f"shop.{app.name}.example"
-    await publish_updated(api_js, app, [custom])
-    await eventually(lambda: host_in_caddy(caddy, custom), what="the domain in Caddy")
+    local = f"shop.{app.name}.example.test"
+    public = f"shop.{app.name}.example"
+    await publish_updated(api_js, app, [local, public])
+    await eventually(lambda: host_in_caddy(caddy, public), what="the domains in Caddy")
 
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{the_router.ask.port}") as ask:
 
         async def status(name: str) -> int:
             return (await ask.get("/ask", params={"domain": name})).status_code
 
-        assert await status(custom) == 200
-        assert await status(app.hostname) == 200
-        assert await status("berth.test") == 200  # the platform's own hostname
+        async def verification_failed() -> bool:
+            state = await the_router.domains.get(public)
+            return state is not None and state.tls_state == "failed" and state.checked_at is not None
+
+        # A public name that does not lead here (.example never does) is never approved.
+        await eventually(verification_failed, within=30, what="the public name's verification to fail")
+        state = await the_router.domains.get(public)
+        assert state is not None and state.verified_at is None and state.reason and public in state.reason
+        assert await status(public) == 403
+        # Local names (generated ones under berth.test too) only ever get internal certificates:
+        # they are never sent to a public CA.
+        assert await status(local) == 403
+        assert await status(app.hostname) == 403
+        assert await status("berth.test") == 403
         assert await status(f"evil.{app.name}.example") == 403
-        assert await status("example.com") == 403
+        local_state = await the_router.domains.get(local)
+        assert local_state is not None and local_state.issuer == "internal" and local_state.verified_at is None
 
         await publish(api_js, app.deleted())
-
-        async def refused() -> bool:
-            return await status(custom) == 403
-
-        await eventually(refused, what="the deleted app's domain to be refused")
+        await eventually(lambda: gone(the_router, public), what="the deleted app's domain status to be dropped")
+        assert await the_router.domains.get(local) is None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import pytest
 from berth_router.caddy_admin import CaddyAdmin
 from berth_router.changes import RouteChange, Upsert
+from berth_router.domain_store import DomainStore
 from berth_router.router import Router
 from berth_router.sync import CaddySync
 from berth_shared import bus
@@ -36,7 +38,8 @@ class FakeStore:
 def router_with(store: FakeStore) -> Router:
     admin = CaddyAdmin(1)
     sync = CaddySync(admin, store.all, http_port=80, admin_port=1)
-    return Router(store, admin, sync)
+    # Route events never touch the domain table (the domain loop follows the routes on its own).
+    return Router(store, admin, sync, DomainStore(cast(Any, None)))
 
 
 def created(**overrides: object) -> FakeMsg:

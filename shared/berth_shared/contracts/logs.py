@@ -1,6 +1,6 @@
 """Log family: app containers' stdout/stderr lines, collected by the runtime agent.
 
-Subject: ``berth.logs.<app_id>.<stream>`` (stream = ``stdout`` | ``stderr``) on the BERTH_LOGS
+Subject: ``berth.logs.<app_id>.<stream>`` (stream = ``stdout`` | ``stderr`` | ``proxy``) on the BERTH_LOGS
 stream (limits: age and size), persisted in batches by the logs service. One message carries a
 batch of consecutive lines of one container and stream; ``Nats-Msg-Id`` is
 ``<container_id>:<stream>:<first timestamp>`` (with ``:<seq>`` appended when the first line's
@@ -20,7 +20,8 @@ LOG_SUBJECTS = "berth.logs.>"
 LOGS_QUERY = "berth.rpc.logs.query"
 LOGS_RETENTION_GET = "berth.rpc.logs.retention.get"
 LOGS_RETENTION_SET = "berth.rpc.logs.retention.set"
-LOG_STREAMS = ("stdout", "stderr")
+# ``proxy``: lines the router writes for the app (routing failures, TLS progress and errors).
+LOG_STREAMS = ("stdout", "stderr", "proxy")
 
 
 def log_subject(app_id: str, stream: str) -> str:

@@ -22,7 +22,7 @@ def _target(s: Any, app: Any) -> str:
 @router.get("/apps/{ref}/domains")
 async def list_domains(ref: str, s: State) -> dict[str, Any]:
     app = await apps_store.find_app(s.pool, ref)
-    rows = await domains_store.refresh_tls(s.pool, await domains_store.domains_of(s.pool, app["id"]), s.settings.home)
+    rows = await domains_store.domains_of(s.pool, app["id"])
     return {"items": [domain_view(r, _target(s, app)) for r in rows]}
 
 

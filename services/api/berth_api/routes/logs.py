@@ -96,7 +96,7 @@ async def app_logs(
     s: State,
     since: str | None = None,
     until: str | None = None,
-    stream: Literal["stdout", "stderr"] | None = None,
+    stream: Literal["stdout", "stderr", "proxy"] | None = None,
     release: str | None = None,
     q: str | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,

@@ -1,0 +1,55 @@
+"""Keeps the router's verification and certificate state of each attached hostname.
+
+``DomainStatusChanged`` updates the matching ``domains`` row (same app and hostname; a newer
+``at`` wins, so redeliveries and reordering change nothing) and adds an entry to the app's
+history, so a user sees "verified", "certificate issued" or the failure with its reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from berth_shared.contracts.domains import DomainStatusChanged
+from berth_shared.db import Connection
+
+from berth_api.container_events import HistoryEntry, record_event
+
+_UPDATE = """
+UPDATE domains SET verified_at = $3, tls_status = $4, tls_reason = $5, tls_issuer = $6, checked_at = $7,
+    status_at = $8
+WHERE app_id = $1 AND hostname = $2 AND (status_at IS NULL OR status_at < $8)
+RETURNING id
+"""
+
+
+def history_entry(event: DomainStatusChanged) -> HistoryEntry:
+    detail: dict[str, object] = {
+        "hostname": event.hostname,
+        "issuer": event.issuer,
+        "tlsStatus": event.tls_state,
+        "verifyMethod": event.verify_method,
+    }
+    if event.reason:
+        detail["reason"] = event.reason
+    return HistoryEntry(event.id, event.app_id, None, f"domain.{event.tls_state}", detail, event.at)
+
+
+async def apply(conn: Connection, event: DomainStatusChanged) -> None:
+    try:
+        app_id = uuid.UUID(event.app_id)
+    except ValueError:
+        return
+    async with conn.transaction():
+        updated = await conn.fetchval(
+            _UPDATE,
+            app_id,
+            event.hostname,
+            event.verified_at,
+            event.tls_state,
+            event.reason,
+            event.issuer,
+            event.checked_at,
+            event.at,
+        )
+        if updated is not None:
+            await record_event(conn, history_entry(event))

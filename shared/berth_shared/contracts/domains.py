@@ -1,0 +1,52 @@
+"""Domains family: the router's view of each attached hostname — verification and certificate.
+
+The API owns which hostnames are attached (it sends the full list on ``AppUpdated.domains``).
+The router checks that each public hostname points at this host, lets Caddy obtain its
+certificate, and publishes ``DomainStatusChanged`` on ``berth.evt.router.domain.<app_id>``
+(BERTH_EVT) whenever the verification or certificate state of a hostname changes. The API keeps
+the latest state per hostname (newer ``at`` wins) for ``GET /api/apps/{id}/domains``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from berth_shared.contracts.base import Message
+
+DOMAIN_EVENTS = "berth.evt.router.domain.>"
+
+TlsState = Literal["pending", "issued", "failed"]
+Issuer = Literal["internal", "acme"]
+VerifyMethod = Literal["dns", "http"]
+
+# Top-level names that never resolve publicly: Caddy's internal CA certifies them.
+LOCAL_TLDS = ("localhost", "test")
+
+
+def domain_subject(app_id: str) -> str:
+    return f"berth.evt.router.domain.{app_id}"
+
+
+def is_local_name(hostname: str) -> bool:
+    """Names no public CA will certify (``*.test``, ``*.localhost``)."""
+    return any(hostname == tld or hostname.endswith(f".{tld}") for tld in LOCAL_TLDS)
+
+
+def issuer_for(hostname: str, *, tls_internal: bool) -> Issuer:
+    """Who certifies ``hostname``: the internal CA for local names (or all, ``BERTH_TLS=internal``)."""
+    return "internal" if tls_internal or is_local_name(hostname) else "acme"
+
+
+class DomainStatusChanged(Message, kw_only=True):
+    app_id: str
+    hostname: str
+    issuer: Issuer
+    # When the router last confirmed the name points here (None: not yet / not needed).
+    verified_at: datetime | None = None
+    verify_method: VerifyMethod | None = None
+    tls_state: TlsState = "pending"
+    # Why verification or issuance failed, in words a user can act on.
+    reason: str | None = None
+    # The last verification attempt (None: none yet / not needed for internal names).
+    checked_at: datetime | None = None
