@@ -19,6 +19,7 @@ from berth_testing import RunningPlatform, free_port, start_platform, stop_platf
 pytestmark = pytest.mark.e2e
 
 BLOCKED = "blocked.example.com"
+DOMAIN = "apps.example.com"
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +38,11 @@ def acme(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AcmeTestServers]:
 def public(
     tmp_path_factory: pytest.TempPathFactory, acme: AcmeTestServers, test_images: dict[str, str]
 ) -> Iterator[RunningPlatform]:
-    """A platform whose public names are certified by pebble; this host's address is 127.0.0.1."""
+    """A platform whose public names are certified by pebble; this host's address is 127.0.0.1.
+    Its apps' generated hostnames are public too (under apps.example.com)."""
     p = start_platform(
         tmp_path_factory.mktemp("berth-acme"),
+        BERTH_DOMAIN=DOMAIN,
         BERTH_HTTP_PORT=str(acme.http_port),
         BERTH_HTTPS_PORT=str(acme.https_port),
         BERTH_ACME_CA=acme.directory_url,
@@ -56,7 +59,7 @@ def public(
 def deployed(p: RunningPlatform, name: str, image: str) -> None:
     assert p.api.post("/api/apps", json={"name": name}).status_code == 201
     assert p.api.post(f"/api/apps/{name}/deploy", json={"image": image}).status_code == 202
-    wait_for(lambda: p.proxy_get(f"{name}.berth.test").text == "v1\n", timeout=90, what=f"{name} serving v1")
+    wait_for(lambda: p.proxy_get(f"{name}.{DOMAIN}").text == "v1\n", timeout=90, what=f"{name} serving v1")
 
 
 def domain(p: RunningPlatform, app: str, hostname: str) -> dict[str, Any]:
@@ -104,8 +107,6 @@ def test_a_verified_public_name_gets_an_acme_certificate_on_demand_and_http_redi
     assert response.headers["location"] == f"https://shop.example.com:{acme.https_port}/some/page?q=1"
     # ACME HTTP-01 challenges still reach the server over HTTP (renewals need them).
     assert p.proxy_get("shop.example.com", "/.well-known/acme-challenge/unknown-token").status_code != 308
-    # The generated hostname is a local name: still served over HTTP, never redirected.
-    assert p.proxy_get("acme-web.berth.test").text == "v1\n"
 
     lines = proxy_log(p, "acme-web")
     assert any("shop.example.com: verified by dns" in line for line in lines), lines
@@ -170,7 +171,7 @@ def test_a_name_pointing_elsewhere_is_never_certified_and_says_why(
 
 def test_the_ask_endpoint_refuses_names_no_app_has_and_local_names(public: RunningPlatform) -> None:
     port = public.env["BERTH_TLS_ASK_PORT"]
-    for name in ("example.org", "anything.example.com", "berth.test.evil.example", "berth.test", "x.berth.test"):
+    for name in ("example.org", "anything.example.com", f"nobody.{DOMAIN}", "localhost", "x.berth.test"):
         assert httpx.get(f"http://127.0.0.1:{port}/ask", params={"domain": name}).status_code == 403, name
 
 
@@ -195,11 +196,11 @@ def test_a_certificate_the_ca_refuses_shows_the_cas_reason(
 def test_routing_failures_show_in_the_apps_proxy_log(public: RunningPlatform) -> None:
     p = public
     assert p.api.post("/api/apps", json={"name": "acme-empty"}).status_code == 201  # nothing deployed
-    wait_for(lambda: p.proxy_get("acme-empty.berth.test").status_code == 503, what="the app's 503 page")
+    wait_for(lambda: p.proxy_get("acme-empty.apps.example.com").status_code == 503, what="the app's 503 page")
     # Five visitors at once (Caddy looks for a healthy slot for a few seconds before giving up).
     with ThreadPoolExecutor(5) as pool:
         statuses = list(
-            pool.map(lambda _: p.proxy_get("acme-empty.berth.test", "/x?token=secret").status_code, range(5))
+            pool.map(lambda _: p.proxy_get("acme-empty.apps.example.com", "/x?token=secret").status_code, range(5))
         )
     assert statuses == [503] * 5
 
@@ -208,7 +209,7 @@ def test_routing_failures_show_in_the_apps_proxy_log(public: RunningPlatform) ->
         return lines or None
 
     lines = wait_for(routing_lines, what="the routing failure in the app's proxy log")
-    assert "GET /" in lines[0] and "acme-empty.berth.test" in lines[0]
+    assert "GET /" in lines[0] and "acme-empty.apps.example.com" in lines[0]
 
     def folded() -> list[str] | None:
         every = proxy_log(p, "acme-empty")
@@ -218,3 +219,20 @@ def test_routing_failures_show_in_the_apps_proxy_log(public: RunningPlatform) ->
     every = wait_for(folded, what="repeated failures to be summarised")
     assert len([line for line in every if line.startswith("routing: 503")]) < 6, every
     assert not any("secret" in line for line in every)
+
+
+def test_generated_hostnames_get_acme_certificates_the_same_way(
+    public: RunningPlatform, acme: AcmeTestServers, test_images: dict[str, str]
+) -> None:
+    p = public
+    deployed(p, "acme-gen", test_images["v1"])
+    hostname = f"acme-gen.{DOMAIN}"
+    acme.point(hostname, "127.0.0.1")  # the operator's wildcard record for *.apps.example.com
+    # The first visitor's handshake obtains the certificate (the ask endpoint approves the name).
+    cert, reply = wait_for(lambda: p.https_get(hostname, acme.issuing_root()), timeout=90, what="HTTPS")
+    assert [v for kind, v in cert["subjectAltName"] if kind == "DNS"] == [hostname]
+    assert reply.endswith("v1\n"), reply
+    response = wait_for(
+        lambda: (r := p.proxy_get(hostname, "/a")).status_code == 308 and r, what="HTTP to redirect to HTTPS"
+    )
+    assert response.headers["location"] == f"https://{hostname}:{acme.https_port}/a"

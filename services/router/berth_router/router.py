@@ -127,7 +127,6 @@ class Router:
             platform=PlatformRoute(hostname=settings.domain, api_port=settings.api_port),
             tls=tls,
             log_port=settings.proxy_log_port,
-            secure_hosts=domains.secure,
         )
         tokens = Tokens()
         verifier = Verifier(
@@ -145,7 +144,7 @@ class Router:
             https_port=settings.https_port,
             secure_changed=sync.routes_changed,
         )
-        return cls(
+        router = cls(
             store,
             admin,
             sync,
@@ -155,6 +154,8 @@ class Router:
             log_port=settings.proxy_log_port,
             tokens=tokens,
         )
+        sync.secure_hosts = router.secure_hosts
+        return router
 
     async def approved_hosts(self) -> set[str]:
         """What the ask endpoint approves for an ACME certificate: public generated hostnames and
@@ -163,10 +164,25 @@ class Router:
         (a handshake that arrives before Caddy has their policy must not send them to a CA)."""
         if self.domains.tls_internal:
             return set()
+        return await self.approved_generated() | await self.domains.approved()
+
+    async def secure_hosts(self) -> set[str]:
+        """Public names holding a certificate, redirected from HTTP to HTTPS: attached domains
+        (from their state) and generated hostnames or the platform's own (from Caddy's storage)."""
+        if self.watcher is None:
+            return set()
+        generated = await self.approved_generated()
+        return await self.domains.secure() | {
+            h for h in generated if certificates.has_certificate(self.watcher.root, h)
+        }
+
+    async def approved_generated(self) -> set[str]:
+        if self.domains.tls_internal:
+            return set()
         generated = await self.store.generated_hosts()
         if self.sync.platform is not None:
             generated.add(self.sync.platform.hostname)
-        return {h for h in generated if not is_local_name(h)} | await self.domains.approved()
+        return {h for h in generated if not is_local_name(h)}
 
     async def ask_refused(self, hostname: str, reason: str) -> None:
         app_id = await self.domains.app_of(hostname)
