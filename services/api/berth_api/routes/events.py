@@ -10,17 +10,26 @@ The API database is the truth the bus events were applied to, so the stream poll
 - ``history``: one history entry (container started/exited, OOM kill, crash, health): ``{key, kind, ...}``.
 
 On connect the stream sends the current state: the app, its recent releases, the steps of
-its newest releases and its recent history. Every event's ``id`` is the newest ``at`` sent so
-far; reconnecting with ``Last-Event-ID`` resends what happened from shortly before it (clients
-deduplicate by ``key``). A comment is sent after 15 s of silence. Without ``follow`` this is
-the plain history, as before."""
+its newest releases and its recent history. A comment is sent after 15 s of silence. Without
+``follow`` this is the plain history, as before.
+
+Resuming. Steps and history entries are stamped by their producer, so one can be applied (and
+become visible here) a little after a newer one. Every ``step`` and ``history`` event's ``id``
+is therefore a cursor ``<floor>/<newest>/<digests>``: the newest ``at`` sent so far, and a short
+digest of the key of every entry sent whose ``at`` is at or after ``floor`` (``newest`` minus
+the look-back window). Reconnecting with it in ``Last-Event-ID`` (or ``?since=``) sends exactly
+what the client has not had: entries newer than ``newest``, and those from ``floor`` on that
+are not in its digests (applied late); nothing it already received. A bare ISO time (``since``
+or an old id) resends from the look-back window before it, as the plain resume always did."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -42,20 +51,55 @@ HEARTBEAT_SECONDS = 15.0
 LOOKBACK = timedelta(seconds=60)
 RECENT_RELEASES = 20
 RECENT_STEP_RELEASES = 5
+# A resume cursor names at most this many entries (~11 bytes each, well within a header's limit).
+CURSOR_KEYS = 500
 
 
 def _ts(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def _parse_resume(value: str | None) -> datetime | None:
-    if not value or not value.strip():
-        return None
+def _parse_time(value: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
     return parsed if parsed.tzinfo else None
+
+
+def digest(key: str) -> str:
+    """A short name for an entry's key in a resume cursor."""
+    return hashlib.blake2b(key.encode(), digest_size=5).hexdigest()
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a client left off: everything up to ``newest`` that is older than ``floor`` or
+    whose key's digest is in ``seen`` was received. ``seen`` is None for a bare time (the
+    client only says when; it deduplicates what is resent)."""
+
+    newest: datetime
+    floor: datetime
+    seen: frozenset[str] | None = None
+
+    def received(self, key: str, at: datetime) -> bool:
+        if self.seen is None or at > self.newest:
+            return False
+        return at < self.floor or digest(key) in self.seen
+
+
+def parse_resume(value: str | None) -> Resume | None:
+    """A cursor (``<floor>/<newest>/<digest>.<digest>...``) or a bare ISO time; None if neither."""
+    if not value or not value.strip():
+        return None
+    parts = value.strip().split("/")
+    if len(parts) == 3:
+        floor, newest = _parse_time(parts[0]), _parse_time(parts[1])
+        if floor is None or newest is None or floor > newest:
+            return None
+        return Resume(newest, floor, frozenset(d for d in parts[2].split(".") if d))
+    at = _parse_time(value)
+    return Resume(at, at - LOOKBACK) if at else None
 
 
 def step_event(row: Any) -> dict[str, Any]:
@@ -73,17 +117,20 @@ def release_fingerprint(view: dict[str, Any]) -> tuple[Any, ...]:
 class Tracker:
     """What a stream has sent, so every poll sends only what changed."""
 
-    def __init__(self, since: datetime | None) -> None:
-        self.since = since
-        self.newest: datetime | None = since
+    def __init__(self, resume: Resume | None) -> None:
+        self.resume = resume
+        self.newest: datetime | None = resume.newest if resume else None
         self.sent_keys: dict[str, datetime] = {}
         self.app_fp: str | None = None
         self.releases: dict[str, tuple[Any, ...]] = {}
 
     def fresh(self, key: str, at: datetime) -> bool:
+        """Whether the entry is to be sent now (it is counted as sent either way)."""
         if key in self.sent_keys:
             return False
         self.sent_keys[key] = at
+        if self.resume is not None and self.resume.received(key, at):
+            return False  # the client had it before it reconnected
         if self.newest is None or at > self.newest:
             self.newest = at
         return True
@@ -93,7 +140,15 @@ class Tracker:
             del self.sent_keys[key]
 
     def event_id(self) -> str | None:
-        return _ts(self.newest) if self.newest else None
+        """The resume cursor: the newest ``at`` sent and the digests of the entries sent from
+        the look-back window before it (the newest ``CURSOR_KEYS`` of them)."""
+        if self.newest is None:
+            return None
+        floor = self.newest - LOOKBACK
+        recent = sorted((at, key) for key, at in self.sent_keys.items() if at >= floor)[-CURSOR_KEYS:]
+        if len(recent) == CURSOR_KEYS:
+            floor = recent[0][0]
+        return f"{_ts(floor)}/{_ts(self.newest)}/{'.'.join(digest(key) for _, key in recent)}"
 
 
 async def changes(s: ApiState, app_id: Any, t: Tracker, first: bool) -> list[str]:
@@ -117,7 +172,7 @@ async def changes(s: ApiState, app_id: Any, t: Tracker, first: bool) -> list[str
         if t.releases.get(rv["id"]) != rfp:
             t.releases[rv["id"]] = rfp
             out.append(sse.event(rv, name="release"))
-    if first and t.since is None:
+    if first and t.resume is None:
         step_rows = await s.pool.fetch(
             "SELECT st.*, r.version FROM release_steps st JOIN releases r ON r.id = st.release_id "
             "WHERE r.app_id = $1 "
@@ -131,7 +186,7 @@ async def changes(s: ApiState, app_id: Any, t: Tracker, first: bool) -> list[str
             app_id,
         )
     else:
-        floor = (t.newest or t.since or datetime.now().astimezone()) - LOOKBACK
+        floor = (t.newest or datetime.now().astimezone()) - LOOKBACK
         t.forget_older_than(floor - LOOKBACK)
         step_rows = await s.pool.fetch(
             "SELECT st.*, r.version FROM release_steps st JOIN releases r ON r.id = st.release_id "
@@ -160,16 +215,13 @@ async def stream(
     s: ApiState,
     app_id: Any,
     *,
-    since: datetime | None,
+    resume: Resume | None,
     disconnected: Callable[[], Awaitable[bool]],
     poll: float = POLL_SECONDS,
     heartbeat: float = HEARTBEAT_SECONDS,
 ) -> AsyncIterator[str]:
-    t = Tracker(since)
+    t = Tracker(resume)
     yield sse.comment("berth app events")
-    if since is not None:
-        # Resend from shortly before the client's last event (it deduplicates by key).
-        t.newest = since
     first = True
     last_sent = time.monotonic()
     while not await disconnected():
@@ -207,9 +259,9 @@ async def app_events(
     if not follow:
         return await history(ref, s, limit)
     app = await apps_store.find_app(s.pool, ref)
-    resume = _parse_resume(last_event_id) or _parse_resume(since)
+    resume = parse_resume(last_event_id) or parse_resume(since)
     return StreamingResponse(
-        stream(s, app["id"], since=resume, disconnected=request.is_disconnected),
+        stream(s, app["id"], resume=resume, disconnected=request.is_disconnected),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
