@@ -116,10 +116,32 @@ export interface HealthReport {
 
 export interface Domain {
   id: string;
+  appId?: string;
   hostname: string;
+  createdAt?: string;
+  /** When the name was last verified to point here; null until it is. */
   verifiedAt: string | null;
+  /** "pending", "issued" or "failed: <reason>". */
   tlsStatus: string;
+  /** What the hostname's DNS must point at (a CNAME target). */
   proxyTarget: string;
+  /** "internal" (Caddy's internal CA, local names) or "acme" (public names); newer APIs only. */
+  tlsIssuer?: string | null;
+  /** The last verification attempt; newer APIs only. */
+  checkedAt?: string | null;
+}
+
+export interface Delivery {
+  id: number;
+  event: string;
+  appId: string;
+  status: string; // pending | delivered | failed
+  attempts: number;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  createdAt: string;
+  nextAttemptAt: string | null;
+  deliveredAt: string | null;
 }
 
 export interface Webhook {
@@ -128,7 +150,7 @@ export interface Webhook {
   events: string[];
   createdAt: string;
   secret?: string;
-  recentDeliveries: { id: string; event: string; status: string; attempts: number; createdAt: string }[];
+  recentDeliveries: Delivery[];
 }
 
 export interface FieldProblem {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { LogLine } from "./api";
-import { LogBuffer, atBottom, firstLineOf, visibleWindow } from "./logbuffer";
+import { LogBuffer, STREAMS, atBottom, firstLineOf, streamLabel, visibleWindow } from "./logbuffer";
 
 const line = (id: number, extra: Partial<LogLine> = {}): LogLine => ({
   id,
@@ -33,6 +33,15 @@ describe("LogBuffer", () => {
     expect(errors.map((l) => l.id)).toEqual([1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000]);
     expect(buf.view({ stream: "stderr" }).length).toBe(5000);
     expect(buf.view({ stream: "stdout", q: "ERROR" }).length).toBe(0);
+  });
+
+  it("filters the proxy's lines about the app as a third stream", () => {
+    const buf = new LogBuffer();
+    buf.append([line(1), line(2), line(3, { stream: "proxy", message: "dial tcp 10.241.0.2:8080: connect: connection refused" })]);
+    expect(buf.view({ stream: "proxy" }).map((l) => l.id)).toEqual([3]);
+    expect(buf.view({ stream: "stdout" }).map((l) => l.id)).toEqual([1]);
+    expect(STREAMS.map(([s]) => s)).toEqual(["stdout", "stderr", "proxy"]);
+    expect(["stdout", "stderr", "proxy"].map(streamLabel)).toEqual(["out", "err", "proxy"]);
   });
 
   it("finds the first line of a release to jump to", () => {

@@ -57,6 +57,18 @@ export class LogBuffer {
   }
 }
 
+/** The streams a line can come from, with what each is. */
+export const STREAMS: readonly [string, string][] = [
+  ["stdout", "the app's standard output"],
+  ["stderr", "the app's standard error"],
+  ["proxy", "the proxy's lines about this app: routing failures, TLS errors"],
+];
+
+/** The short tag shown in front of a line. */
+export function streamLabel(stream: string): string {
+  return stream === "stdout" ? "out" : stream === "stderr" ? "err" : stream;
+}
+
 /** Index of the first line of a release in ``lines``, or -1. */
 export function firstLineOf(lines: readonly LogLine[], releaseId: string): number {
   return lines.findIndex((l) => l.releaseId === releaseId);

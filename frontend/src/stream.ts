@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from "react";
 import type { App, HistoryEntry, Release, Step } from "./api";
+import { subscribe } from "./eventsource";
 import { mergeKeyed } from "./timeline";
 
 export interface AppLive {
@@ -11,16 +12,17 @@ export interface AppLive {
   gone: boolean;
 }
 
-/** The app's live state from GET /api/apps/{id}/events?follow=1 (SSE). EventSource
- * reconnects by itself and sends Last-Event-ID; the stream resends recent entries and we
- * deduplicate by key. Updates are applied in batches, once per animation frame. */
+/** The app's live state from GET /api/apps/{id}/events?follow=1 (SSE). A reconnect (the
+ * browser's own, or ours after an HTTP error: see eventsource.ts) resumes after the last
+ * event's id, so the API sends exactly the steps and history entries missed meanwhile; entries
+ * are still merged by key. Updates are applied in batches, once per animation frame. */
 export function useAppStream(appId: string | null): AppLive {
   const [state, setState] = useState<AppLive>({ app: null, releases: [], steps: [], history: [], connected: false, gone: false });
   const pending = useRef<{ app?: App; releases: Release[]; steps: Step[]; history: HistoryEntry[] }>({ releases: [], steps: [], history: [] });
   useEffect(() => {
     if (!appId) return;
     setState({ app: null, releases: [], steps: [], history: [], connected: false, gone: false });
-    const source = new EventSource(`/api/apps/${encodeURIComponent(appId)}/events?follow=1`);
+    const base = `/api/apps/${encodeURIComponent(appId)}/events?follow=1`;
     let frame = 0;
     const flush = () => {
       frame = 0;
@@ -41,23 +43,25 @@ export function useAppStream(appId: string | null): AppLive {
     const schedule = () => {
       if (!frame) frame = requestAnimationFrame(flush);
     };
-    const on = (name: string, apply: (data: unknown) => void) =>
-      source.addEventListener(name, (e) => {
-        apply(JSON.parse((e as MessageEvent<string>).data));
-        schedule();
-      });
-    on("app", (d) => (pending.current.app = d as App));
-    on("release", (d) => pending.current.releases.push(d as Release));
-    on("step", (d) => pending.current.steps.push(d as Step));
-    on("history", (d) => pending.current.history.push(d as HistoryEntry));
-    source.addEventListener("gone", () => {
-      source.close();
-      setState((s) => ({ ...s, gone: true, connected: false }));
+    const apply = (fn: (data: unknown) => void) => (e: MessageEvent<string>) => {
+      fn(JSON.parse(e.data));
+      schedule();
+    };
+    const sub = subscribe((lastId) => (lastId ? `${base}&since=${encodeURIComponent(lastId)}` : base), {
+      on: {
+        app: apply((d) => (pending.current.app = d as App)),
+        release: apply((d) => pending.current.releases.push(d as Release)),
+        step: apply((d) => pending.current.steps.push(d as Step)),
+        history: apply((d) => pending.current.history.push(d as HistoryEntry)),
+        gone: () => {
+          sub.close();
+          setState((s) => ({ ...s, gone: true, connected: false }));
+        },
+      },
+      status: (connected) => setState((s) => ({ ...s, connected })),
     });
-    source.onopen = () => setState((s) => ({ ...s, connected: true }));
-    source.onerror = () => setState((s) => ({ ...s, connected: false }));
     return () => {
-      source.close();
+      sub.close();
       if (frame) cancelAnimationFrame(frame);
     };
   }, [appId]);

@@ -46,6 +46,15 @@ export function StatusBadge({ status, label }: { status: string; label?: string 
   );
 }
 
+/** A badge in one of the status tones (ok, busy, bad, idle) for anything that is not a status. */
+export function Badge({ tone, children, ...rest }: { tone: string; children: ReactNode } & Record<`data-${string}`, string>) {
+  return (
+    <span className={`badge badge-${tone}`} {...rest}>
+      {children}
+    </span>
+  );
+}
+
 export function ErrorNote({ error }: { error: unknown }) {
   if (!error) return null;
   const message = error instanceof ApiError ? error.message : error instanceof Error ? error.message : String(error);

@@ -69,7 +69,7 @@ export function AppPage({ name, tab }: { name: string; tab: string }) {
         {tab === "logs" && <Logs app={app} releases={live.releases} />}
         {tab === "health" && <Health app={app} />}
         {tab === "domains" && <Domains app={app} />}
-        {tab === "webhooks" && <Webhooks />}
+        {tab === "webhooks" && <Webhooks app={app} />}
       </section>
     </>
   );

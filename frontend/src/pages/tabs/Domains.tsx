@@ -1,27 +1,44 @@
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { ApiError, appPath, del, get, post, type App, type Domain } from "../../api";
-import { ConfirmButton, ErrorNote, Explain, FieldError, RelTime } from "../../components/ui";
+import { Badge, ConfirmButton, ErrorNote, Explain, FieldError, useTick } from "../../components/ui";
+import { describeDomain } from "../../domains";
+import { exact } from "../../time";
 
-/** Custom domains: POST/GET/DELETE /api/apps/{id}/domains. Until the API has them (404), the
+const POLL_MS = 3000;
+
+/** Custom domains: POST/GET/DELETE /api/apps/{id}/domains. Each shows where its DNS must point,
+ * whether it was verified and its certificate's state; the list refreshes by itself while a
+ * verification or a certificate is still pending. Until the API has domains (404), the
  * generated hostname is shown and attaching is disabled with an explanation. */
 export function Domains({ app }: { app: App }) {
   const [items, setItems] = useState<Domain[]>([]);
   const [available, setAvailable] = useState<boolean | null>(null);
   const [hostname, setHostname] = useState("");
   const [error, setError] = useState<unknown>(null);
+  const [loadError, setLoadError] = useState<unknown>(null);
+  useTick(); // relative times stay true
 
   const load = useCallback(async () => {
     try {
       setItems((await get<{ items: Domain[] }>(appPath(app.id, "/domains"))).items);
       setAvailable(true);
+      setLoadError(null);
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) setAvailable(false);
-      else setError(e);
+      else setLoadError(e);
     }
   }, [app.id]);
   useEffect(() => {
     void load();
   }, [load]);
+
+  const shown = items.map((d) => ({ d, view: describeDomain(d) }));
+  const settling = shown.some((x) => x.view.settling);
+  useEffect(() => {
+    if (!settling) return;
+    const t = setInterval(load, POLL_MS);
+    return () => clearInterval(t);
+  }, [settling, load]);
 
   const attach = async (e: FormEvent) => {
     e.preventDefault();
@@ -46,31 +63,57 @@ export function Domains({ app }: { app: App }) {
         </p>
         <Explain>Every app gets &lt;name&gt;.&lt;BERTH_DOMAIN&gt;. The proxy (Caddy) routes it to whichever of the app's two slots is healthy.</Explain>
       </div>
-      {available && items.length > 0 && (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Domain</th>
-              <th scope="col">Verified</th>
-              <th scope="col">TLS</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((d) => (
-              <tr key={d.id}>
-                <td className="mono">{d.hostname}</td>
-                <td>{d.verifiedAt ? <RelTime at={d.verifiedAt} /> : <span className="muted">not yet — point its DNS at {d.proxyTarget}</span>}</td>
-                <td>{d.tlsStatus}</td>
-                <td>
-                  <ConfirmButton label="Detach" danger title={`Detach ${d.hostname}?`} onConfirm={async () => { await del(appPath(app.id, `/domains/${d.id}`)); await load(); }} />
-                </td>
+      <ErrorNote error={loadError} />
+      {available && shown.length > 0 && (
+        <div className="table-wrap">
+          <table className="domains">
+            <thead>
+              <tr>
+                <th scope="col">Domain</th>
+                <th scope="col">DNS record</th>
+                <th scope="col">Verification</th>
+                <th scope="col">TLS</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {shown.map(({ d, view }) => (
+                <tr key={d.id} data-domain={d.hostname}>
+                  <td className="mono wrap-any">{d.hostname}</td>
+                  <td className="dns">
+                    <span className="mono wrap-any">
+                      {view.dns.type} {view.dns.name} → {view.dns.target}
+                    </span>
+                  </td>
+                  <td className="verification">
+                    <span className={`tone-${view.verification.tone}`} title={d.verifiedAt ? exact(d.verifiedAt) : undefined}>
+                      {view.verification.text}
+                    </span>
+                    {view.verification.checked && <div className="muted small">{view.verification.checked}</div>}
+                  </td>
+                  <td className="tls">
+                    <Badge tone={view.tls.tone} data-tls={view.tls.badge}>
+                      TLS {view.tls.badge}
+                    </Badge>
+                    {view.tls.issuer && <div className="muted small">by {view.tls.issuer}</div>}
+                    {view.tls.reason && <p className="reason break">{view.tls.reason}</p>}
+                  </td>
+                  <td>
+                    <ConfirmButton label="Detach" danger title={`Detach ${d.hostname}?`} onConfirm={async () => { await del(appPath(app.id, `/domains/${d.id}`)); await load(); }} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {available && shown.length > 0 && (
+        <Explain>
+          Point each name's DNS at {app.generatedHostname} with a CNAME record. Berth verifies that it does before asking a public CA (ACME) for a certificate; local names (*.test, *.localhost)
+          need no verification and get one from Caddy's internal CA at once.{settling && " This list refreshes by itself while something is pending."}
+        </Explain>
       )}
       <form className="card" onSubmit={attach} aria-labelledby="domain-title">
         <h2 id="domain-title">Attach a domain</h2>

@@ -2,14 +2,16 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import type { App, LogLine, Release } from "../../api";
 import { VirtualList, type VirtualListHandle } from "../../components/VirtualList";
 import { Explain } from "../../components/ui";
-import { LogBuffer, firstLineOf } from "../../logbuffer";
+import { subscribe } from "../../eventsource";
+import { LogBuffer, STREAMS, firstLineOf, streamLabel } from "../../logbuffer";
 import { clock, exact } from "../../time";
 
 const ROW = 20;
 
 /** The live tail (SSE, resumable) into a capped buffer, rendered by a virtualized list. New
  * lines are applied at most once per animation frame; "Pause" freezes the view (lines keep
- * arriving and are counted). Search and the stream filter apply to what is loaded. */
+ * arriving and are counted). Search and the stream filter (stdout, stderr, and the proxy's
+ * lines about this app) apply to what is loaded. */
 export function Logs({ app, releases }: { app: App; releases: Release[] }) {
   const buffer = useRef(new LogBuffer(100_000));
   const [version, setVersion] = useState(0);
@@ -20,13 +22,15 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
   const [connected, setConnected] = useState(false);
   const [following, setFollowing] = useState(true);
   const [jumpNote, setJumpNote] = useState<string | null>(null);
+  const [skipNote, setSkipNote] = useState<string | null>(null);
   const list = useRef<VirtualListHandle>(null);
 
   useEffect(() => {
     const buf = buffer.current;
     buf.clear();
     setVersion((v) => v + 1);
-    const source = new EventSource(`/api/apps/${encodeURIComponent(app.id)}/logs?follow=1&limit=1000`);
+    setSkipNote(null);
+    const base = `/api/apps/${encodeURIComponent(app.id)}/logs?follow=1&limit=1000`;
     let pending: LogLine[] = [];
     let frame = 0;
     const flush = () => {
@@ -34,14 +38,19 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
       if (buf.append(pending)) setVersion((v) => v + 1);
       pending = [];
     };
-    source.onmessage = (e: MessageEvent<string>) => {
-      pending.push(JSON.parse(e.data) as LogLine);
-      if (!frame) frame = requestAnimationFrame(flush);
-    };
-    source.onopen = () => setConnected(true);
-    source.onerror = () => setConnected(false);
+    const sub = subscribe((lastId) => (lastId ? `${base}&cursor=${encodeURIComponent(lastId)}` : base), {
+      on: {
+        message: (e) => {
+          pending.push(JSON.parse(e.data) as LogLine);
+          if (!frame) frame = requestAnimationFrame(flush);
+        },
+        // The API skips a client that fell more than 10,000 lines behind to the newest lines.
+        skipped: (e) => setSkipNote((JSON.parse(e.data) as { reason?: string }).reason ?? "some lines were skipped"),
+      },
+      status: setConnected,
+    });
     return () => {
-      source.close();
+      sub.close();
       if (frame) cancelAnimationFrame(frame);
     };
   }, [app.id]);
@@ -80,8 +89,8 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
         <time dateTime={l.timestamp} title={exact(l.timestamp)} className="ts">
           {clock(l.timestamp)}
         </time>
-        <span className={`stream stream-${l.stream}`}>{l.stream === "stderr" ? "err" : "out"}</span>
-        <span className="rel">v{versionOf.get(l.releaseId) ?? "?"}</span>
+        <span className={`stream stream-${l.stream}`}>{streamLabel(l.stream)}</span>
+        <span className="rel">{l.releaseId ? `v${versionOf.get(l.releaseId) ?? "?"}` : ""}</span>
         <span className="msg">{l.message}</span>
       </>
     ),
@@ -100,9 +109,12 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
         <input id="log-search" type="search" placeholder="Search…" value={q} onChange={(e) => setQ(e.target.value)} />
         <label htmlFor="log-stream">Stream</label>
         <select id="log-stream" value={stream} onChange={(e) => setStream(e.target.value)}>
-          <option value="">both</option>
-          <option value="stdout">stdout</option>
-          <option value="stderr">stderr</option>
+          <option value="">all</option>
+          {STREAMS.map(([value, label]) => (
+            <option key={value} value={value} title={label}>
+              {value}
+            </option>
+          ))}
         </select>
         <label htmlFor="log-release">Jump to</label>
         <select id="log-release" value="" onChange={(e) => jump(e.target.value)}>
@@ -123,10 +135,14 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
           {buffer.current.dropped > 0 && ` (oldest ${buffer.current.dropped.toLocaleString()} dropped)`}
           {behind > 0 && ` · ${behind.toLocaleString()} new while paused`}
           {jumpNote && ` · ${jumpNote}`}
+          {skipNote && ` · gap: ${skipNote}`}
         </span>
       </div>
       {lines.length === 0 ? (
-        <Explain>No log lines {q || stream ? "match" : "yet"}. Each container's stdout and stderr are collected by the runtime agent and appear here live.</Explain>
+        <Explain>
+          No log lines {q || stream ? "match" : "yet"}. Each container's stdout and stderr are collected by the runtime agent and appear here live, with the proxy's lines about
+          this app (routing failures, TLS errors) as the "proxy" stream.
+        </Explain>
       ) : null}
       <VirtualList items={lines} rowHeight={ROW} height={480} render={render} label="Log lines" handle={list} onFollowChange={setFollowing} />
     </>
