@@ -32,7 +32,8 @@ fi
 if ! docker info >/dev/null 2>&1; then
   echo "bootstrap: no Docker engine answers; starting dockerd"
   mkdir -p /var/log
-  nohup dockerd >/var/log/berth-dockerd.log 2>&1 &
+  # its own session: dockerd must outlive the shell (and process group) that started it
+  setsid nohup dockerd >/var/log/berth-dockerd.log 2>&1 </dev/null &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
   docker info >/dev/null 2>&1 || { echo "bootstrap: dockerd did not start; see /var/log/berth-dockerd.log" >&2; exit 1; }
 fi

@@ -322,6 +322,16 @@ def test_deploy_watch_timeline_logs_env_restart_rollback_health(
     shots.take(page, "domains")
     confirm(page, "Detach")
     wait_for(lambda: platform.proxy_get("www.dash-example.test").status_code == 404, what="detached domain")
+    # A public name that does not lead here (no DNS on this machine): no CA is asked, and the
+    # tab says why, in full, while the router keeps retrying.
+    page.get_by_label("Hostname").fill("nowhere.dash-example.com")
+    page.get_by_role("button", name="Attach domain").click()
+    public_row = 'tr[data-domain="nowhere.dash-example.com"]'
+    expect_text(page, f"{public_row} td.verification", "waiting for DNS")
+    expect_text(page, f"{public_row} td.tls", r"failed[\s\S]*DNS: [\s\S]*nowhere\.dash-example\.com", timeout=60)
+    shots.take(page, "domains-failed")
+    confirm(page, "Detach")
+    page.locator(public_row).wait_for(state="detached")
 
     # Apps list: status, hostname link, image, relative deploy time with the exact one on hover.
     page.get_by_role("link", name="Apps").click()

@@ -118,6 +118,8 @@ def test_domains_through_the_cli(platform: RunningPlatform, test_images: dict[st
 
     listed = berth(p, "domains", "list", "dom-cli")
     assert listed.returncode == 0 and "cli.example.test" in listed.stdout and "dom-cli.berth.test" in listed.stdout
+    # A local name: certified by the internal CA, no verification needed.
+    assert "internal" in listed.stdout and "not needed" in listed.stdout, listed.stdout
     assert [d["hostname"] for d in json.loads(berth(p, "domains", "list", "dom-cli", "--json").stdout)] == [
         "cli.example.test"
     ]

@@ -36,11 +36,17 @@ def list_domains(api: Api, args: argparse.Namespace) -> int:
         print(f"no domains attached to {args.app}; add one with `berth domains add {args.app} HOSTNAME`")
         return 0
     rows = [
-        (d["hostname"], d["tlsStatus"], ago(d["verifiedAt"]) if d["verifiedAt"] else "-", d["proxyTarget"], d["id"])
-        for d in items
+        (d["hostname"], d["tlsStatus"], d.get("tlsIssuer", "-"), verified(d), d["proxyTarget"], d["id"]) for d in items
     ]
-    print(table(rows, ["hostname", "tls", "verified", "point dns at", "id"]))
+    print(table(rows, ["hostname", "tls", "ca", "verified", "point dns at", "id"]))
     return 0
+
+
+def verified(domain: dict[str, str]) -> str:
+    """When the router saw the name lead here; local names (internal CA) need no verification."""
+    if domain.get("verifiedAt"):
+        return ago(domain["verifiedAt"])
+    return "not needed" if domain.get("tlsIssuer") == "internal" else "not yet"
 
 
 def add_domain(api: Api, args: argparse.Namespace) -> int:
