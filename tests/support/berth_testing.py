@@ -459,14 +459,19 @@ async def assert_service_starts_and_stops_on_sigterm(env: dict[str, str], module
 
 async def eventually(probe: Callable[[], Any], *, within: float = 20.0, what: str = "condition") -> Any:
     """The async ``wait_for``: await ``probe()`` until it returns something truthy (which is
-    returned), or fail after ``within`` seconds."""
+    returned), or fail after ``within`` seconds. A dropped connection counts as "not yet" (Caddy
+    closes idle admin connections when it loads a config); any other error fails at once."""
     import asyncio
 
     deadline = time.monotonic() + within
     last: object = None
     while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
+        try:
+            last = await probe()
+        except (httpx.TransportError, ConnectionError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out after {within}s waiting for {what}; last: {last!r}")

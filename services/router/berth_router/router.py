@@ -20,7 +20,7 @@ from typing import Any
 from berth_shared import bus
 from berth_shared.contracts.apps import AppEvent
 from berth_shared.contracts.base import decode
-from berth_shared.contracts.domains import is_local_name
+from berth_shared.contracts.domains import is_local_name, issuer_for
 from berth_shared.errors import ValidationFailed
 from berth_shared.service import ServiceContext
 from berth_shared.streams import ROUTER_APP_EVENTS
@@ -197,6 +197,8 @@ class Router:
         note = note_of(entry)
         if note is None:
             return
+        if note.kind == "tls" and issuer_for(note.host, tls_internal=self.domains.tls_internal) == "internal":
+            return  # the internal CA's routine issuance is not news; its errors still are
         app_id = self.app_of_host.get(note.host)
         if note.kind == "tls-error":
             log.warning("%s", note.message)
