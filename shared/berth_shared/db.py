@@ -21,6 +21,11 @@ log = logging.getLogger("berth.db")
 Connection: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
 
 
+# Connections idle this long are closed: each costs a Postgres backend (~2 MB), and bursts
+# (a deploy, a page of logs) should not keep five per service for the next five minutes.
+IDLE_CONNECTION_SECONDS = 30.0
+
+
 async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int = 5) -> asyncpg.Pool:
     deadline = asyncio.get_running_loop().time() + 30
     while True:
@@ -29,6 +34,7 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int
                 dsn,
                 min_size=min_size,
                 max_size=max_size,
+                max_inactive_connection_lifetime=IDLE_CONNECTION_SECONDS,
                 server_settings={"search_path": schema, "application_name": f"berth-{schema}"},
             )
             assert pool is not None

@@ -72,6 +72,16 @@ def attach(p: RunningPlatform, app: str, hostname: str) -> None:
     assert response.status_code == 201, response.text
 
 
+def tls_status(p: RunningPlatform, app: str, hostname: str, prefix: str, what: str) -> dict[str, Any]:
+    """Wait until the domain's ``tlsStatus`` starts with ``prefix``; returns the domain."""
+
+    def reached() -> dict[str, Any] | None:
+        d = domain(p, app, hostname)
+        return d if str(d["tlsStatus"]).startswith(prefix) else None
+
+    return dict(wait_for(reached, timeout=90, what=what))
+
+
 def proxy_log(p: RunningPlatform, app: str) -> list[str]:
     response = p.api.get(f"/api/apps/{app}/logs", params={"stream": "proxy", "limit": 500})
     assert response.status_code == 200, response.text
@@ -87,12 +97,7 @@ def test_a_verified_public_name_gets_an_acme_certificate_on_demand_and_http_redi
     # Over HTTP the name is served at once, before any certificate.
     attach(p, "acme-web", "shop.example.com")
     wait_for(lambda: p.proxy_get("shop.example.com").text == "v1\n", what="the name over HTTP")
-
-    def issued() -> dict[str, Any] | None:
-        d = domain(p, "acme-web", "shop.example.com")
-        return d if d["tlsStatus"] == "issued" else None
-
-    d = wait_for(issued, timeout=90, what="the ACME certificate to be issued")
+    d = tls_status(p, "acme-web", "shop.example.com", "issued", "the ACME certificate to be issued")
     assert d["verifiedAt"] is not None and d["tlsIssuer"] == "acme" and d["checkedAt"] is not None
 
     cert, reply = p.https_get("shop.example.com", acme.issuing_root())
@@ -123,12 +128,7 @@ def test_a_name_that_reaches_this_host_only_through_nat_is_verified_by_http_toke
     # 127.0.0.2 is not among the host's addresses, but it reaches this host (like a NAT'd IP).
     acme.point("nat.example.com", "127.0.0.2")
     attach(p, "acme-nat", "nat.example.com")
-
-    def issued() -> dict[str, Any] | None:
-        d = domain(p, "acme-nat", "nat.example.com")
-        return d if d["tlsStatus"] == "issued" else None
-
-    d = wait_for(issued, timeout=90, what="the name verified over HTTP to get its certificate")
+    d = tls_status(p, "acme-nat", "nat.example.com", "issued", "the name verified over HTTP to get its certificate")
     assert d["verifiedAt"] is not None
     assert any("nat.example.com: verified by http" in line for line in proxy_log(p, "acme-nat"))
 
@@ -142,14 +142,10 @@ def test_a_name_pointing_elsewhere_is_never_certified_and_says_why(
     attach(p, "acme-away", "away.example.com")
     attach(p, "acme-away", "nodns.example.com")  # no record at all
 
-    def failed(hostname: str) -> dict[str, Any] | None:
-        d = domain(p, "acme-away", hostname)
-        return d if d["tlsStatus"].startswith("failed: ") else None
-
-    away = wait_for(lambda: failed("away.example.com"), timeout=60, what="verification to fail")
+    away = tls_status(p, "acme-away", "away.example.com", "failed: ", "verification to fail")
     assert away["verifiedAt"] is None
     assert "resolves to 192.0.2.10, not to this host (127.0.0.1)" in away["tlsStatus"], away
-    nodns = wait_for(lambda: failed("nodns.example.com"), timeout=60, what="verification to fail")
+    nodns = tls_status(p, "acme-away", "nodns.example.com", "failed: ", "verification to fail")
     assert "has no A/AAAA record" in nodns["tlsStatus"], nodns
 
     # The ask endpoint refuses it, so a handshake for it gets no certificate at all.
@@ -183,11 +179,7 @@ def test_a_certificate_the_ca_refuses_shows_the_cas_reason(
     acme.point(BLOCKED, "127.0.0.1")
     attach(p, "acme-blocked", BLOCKED)
 
-    def failed() -> dict[str, Any] | None:
-        d = domain(p, "acme-blocked", BLOCKED)
-        return d if d["tlsStatus"].startswith("failed: certificate:") else None
-
-    d = wait_for(failed, timeout=90, what="the CA's refusal to show")
+    d = tls_status(p, "acme-blocked", BLOCKED, "failed: certificate:", "the CA's refusal to show")
     assert d["verifiedAt"] is not None  # the name is fine; the CA said no
     assert "rejectedIdentifier" in d["tlsStatus"] or "blocked" in d["tlsStatus"], d
     assert p.proxy_get(BLOCKED).text == "v1\n"  # and HTTP keeps serving it
