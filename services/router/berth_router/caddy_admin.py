@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-import httpx
+from berth_router import http1
 
 
 class CaddyLoadFailed(Exception):
@@ -13,18 +14,32 @@ class CaddyLoadFailed(Exception):
 
 class CaddyAdmin:
     def __init__(self, admin_port: int, *, timeout: float = 10.0) -> None:
-        self.client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{admin_port}", timeout=timeout)
+        self.port = admin_port
+        self.timeout = timeout
+
+    async def call(self, method: str, path: str, body: bytes = b"") -> http1.Response:
+        return await http1.request(
+            "127.0.0.1",
+            self.port,
+            method,
+            path,
+            host=f"127.0.0.1:{self.port}",  # the admin API checks the Host of every request
+            body=body,
+            content_type="application/json" if body else None,
+            timeout=self.timeout,
+        )
 
     async def config(self) -> Any:
         """The config Caddy runs now (``None`` when it runs none)."""
-        response = await self.client.get("/config/")
-        response.raise_for_status()
+        response = await self.call("GET", "/config/")
+        if response.status != 200:
+            raise http1.HttpError(f"caddy answered {response.status} to GET /config/: {response.text.strip()}")
         return response.json()
 
     async def load(self, config: dict[str, Any]) -> None:
-        response = await self.client.post("/load", json=config)
-        if response.status_code != 200:
-            raise CaddyLoadFailed(f"caddy answered {response.status_code}: {response.text.strip()}")
+        response = await self.call("POST", "/load", json.dumps(config).encode())
+        if response.status != 200:
+            raise CaddyLoadFailed(f"caddy answered {response.status}: {response.text.strip()}")
 
     async def close(self) -> None:
-        await self.client.aclose()
+        """Nothing to release: every call opens and closes its own connection."""

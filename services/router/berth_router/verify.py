@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import logging
 import secrets
 from collections.abc import Callable
 
-import httpx
-
-from berth_router import dns
+from berth_router import dns, http1
 from berth_router.ask import VERIFY_PATH
 from berth_router.domain_checks import Verdict
 
@@ -90,13 +87,12 @@ class Verifier:
 
     async def fetch_token(self, hostname: str, address: str) -> str:
         """'' when ``address`` serves this router's token for ``hostname``; else what went wrong."""
-        host = f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
-        url = f"http://{host}:{self.http_port}{VERIFY_PATH}"
         try:
-            async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
-                response = await client.get(url, headers={"Host": hostname})
-        except httpx.HTTPError as exc:
-            return f"{address}:{self.http_port} did not answer ({type(exc).__name__})"
-        if response.status_code == 200 and hmac.compare_digest(response.text.strip(), self.tokens(hostname)):
+            response = await http1.request(
+                address, self.http_port, "GET", VERIFY_PATH, host=hostname, timeout=HTTP_TIMEOUT
+            )
+        except http1.HttpError as exc:
+            return f"{address}:{self.http_port} did not answer ({exc})"
+        if response.status == 200 and hmac.compare_digest(response.text.strip(), self.tokens(hostname)):
             return ""
-        return f"{address}:{self.http_port} answered, but not with this host's token (status {response.status_code})"
+        return f"{address}:{self.http_port} answered, but not with this host's token (status {response.status})"
