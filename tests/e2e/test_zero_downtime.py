@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from berth_testing import LoadGenerator, RunningPlatform, wait_for
+from berth_testing import LoadGenerator, RunningPlatform, build_keepalive_image, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -135,3 +135,31 @@ def _seconds(ts: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def test_flips_drop_no_request_to_an_app_that_keeps_connections_alive(platform: RunningPlatform) -> None:
+    """Most real app servers keep connections alive, so the proxy holds idle connections to the
+    old slot; POSTs (which no proxy retries on its own) must still never fail during a flip."""
+    p = platform
+    v1 = build_keepalive_image("berth-test/keepalive:v1", "ka-v1\n")
+    v2 = build_keepalive_image("berth-test/keepalive:v2", "ka-v2\n")
+    assert p.api.post("/api/apps", json={"name": "keepalive", "stopTimeoutSeconds": 5}).status_code == 201
+    wait_live(p, "keepalive", accepted(p.api.post("/api/apps/keepalive/deploy", json={"image": v1})))
+    wait_for(lambda: p.proxy_get("keepalive.berth.test").text == "ka-v1\n", what="v1 served")
+
+    with LoadGenerator(p.proxy_port, "keepalive.berth.test", workers=4, max_seconds=240, post=True) as load:
+        wait_for(lambda: load.count() > 50, what="traffic flowing")
+        for image, expected in [(v2, "ka-v2\n"), (None, "ka-v2\n"), (v1, "ka-v1\n"), (None, "ka-v1\n")]:
+            request = (
+                p.api.post("/api/apps/keepalive/deploy", json={"image": image})
+                if image
+                else p.api.post("/api/apps/keepalive/restart")
+            )
+            assert request.status_code == 202, request.text
+            wait_live(p, "keepalive", p.api.get("/api/apps/keepalive/releases").json()["items"][0])
+            started = time.monotonic()
+            wait_for(lambda e=expected, t=started: load.bodies_since(t) == {e}, what=f"only {expected!r}")
+        total = load.count()
+    failures = load.failures()
+    assert total > 500
+    assert failures == [], f"{len(failures)} of {total} requests failed, first: {failures[:3]}"

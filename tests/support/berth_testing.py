@@ -111,6 +111,51 @@ sleep "${QUERY_STRING:-1}"; echo "Content-Type: text/plain"; echo ""; echo slow
 """
 
 
+def build_keepalive_image(tag: str, text: str) -> str:
+    """Build ``tag`` FROM scratch: an HTTP/1.1 server that keeps connections alive (Caddy's own
+    static binary, answering ``text`` to any method and path on 8080) and, on SIGTERM, finishes
+    its requests and closes idle connections like most real app servers. Busybox httpd closes
+    every connection, which hides what keep-alive does during a flip."""
+    import json
+    import shutil
+    import subprocess
+    import tempfile
+
+    from berth_cli.launcher import caddy
+
+    config = {
+        "admin": {"disabled": True},
+        "storage": {"module": "file_system", "root": "/tmp/caddy"},
+        "logging": {"logs": {"default": {"level": "ERROR"}}},
+        "apps": {
+            "http": {
+                "servers": {
+                    "app": {
+                        "listen": [":8080"],
+                        "automatic_https": {"disable": True},
+                        "routes": [{"handle": [{"handler": "static_response", "body": text}]}],
+                    }
+                }
+            }
+        },
+    }
+    with tempfile.TemporaryDirectory() as ctx:
+        root = Path(ctx)
+        (root / "tmp").mkdir()
+        shutil.copy(caddy.binary(), root / "server")
+        (root / "config.json").write_text(json.dumps(config))
+        (root / "Dockerfile").write_text(
+            "FROM scratch\n"
+            "COPY server /server\n"
+            "COPY config.json /config.json\n"
+            "COPY tmp /tmp\n"
+            "ENV HOME=/tmp XDG_DATA_HOME=/tmp XDG_CONFIG_HOME=/tmp\n"
+            'CMD ["/server", "run", "--config", "/config.json"]\n'
+        )
+        subprocess.run(["docker", "build", "-q", "-t", tag, str(root)], check=True, capture_output=True)
+    return tag
+
+
 def build_busybox_image(tag: str, index_text: str, cmd: list[str] | None = None) -> str:
     """Build ``tag`` FROM scratch: busybox httpd on 8080 serving ``index_text`` at / and CGI
     scripts at /cgi-bin/{env,health,sick,well,slow}. ``cmd`` replaces the httpd command."""
@@ -374,10 +419,18 @@ class LoadGenerator:
     count, recording every outcome. Only ever targets 127.0.0.1 (the proxy)."""
 
     def __init__(
-        self, port: int, hostname: str, *, workers: int = 4, max_seconds: float = 300, max_requests: int = 500_000
+        self,
+        port: int,
+        hostname: str,
+        *,
+        workers: int = 4,
+        max_seconds: float = 300,
+        max_requests: int = 500_000,
+        post: bool = False,
     ) -> None:
         import threading
 
+        self.post = post  # POST with a body: a request no proxy may retry on its own
         self.url = f"http://127.0.0.1:{port}/"
         self.hostname = hostname
         self.workers = workers
@@ -411,7 +464,7 @@ class LoadGenerator:
                         return
                 t0 = time.monotonic()
                 try:
-                    r = client.get(self.url)
+                    r = client.post(self.url, content=b"order=1") if self.post else client.get(self.url)
                     sample = Sample(t0, r.status_code, time.monotonic() - t0, r.text)
                 except httpx.HTTPError as exc:
                     sample = Sample(t0, 0, time.monotonic() - t0, "", f"{type(exc).__name__}: {exc}")

@@ -264,7 +264,12 @@ def reverse_proxy(route: Route) -> Config:
             "passive": {"fail_duration": PASSIVE_FAIL_DURATION, "max_fails": PASSIVE_MAX_FAILS},
         },
         "load_balancing": {"try_duration": TRY_DURATION, "try_interval": TRY_INTERVAL},
-        "transport": {"protocol": "http", "dial_timeout": DIAL_TIMEOUT},
+        # No idle connections to the slots: a slot being drained must be left by every request
+        # and health check, and only new connections can be turned away. A reused connection
+        # would carry a request into a slot that closes it on SIGTERM, and a POST failed that way
+        # cannot be retried (measured: 4 of 20,618 POSTs to a keep-alive app failed). A new
+        # connection on the slot's bridge costs ~0.1 ms.
+        "transport": {"protocol": "http", "dial_timeout": DIAL_TIMEOUT, "keep_alive": {"enabled": False}},
     }
 
 
