@@ -5,6 +5,7 @@ exists, failures with their reasons, and the router's lines in the app's proxy l
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -144,6 +145,15 @@ def test_a_name_pointing_elsewhere_is_never_certified_and_says_why(
 
     away = tls_status(p, "acme-away", "away.example.com", "failed: ", "verification to fail")
     assert away["verifiedAt"] is None
+    # The router retries (10 s later); the retry moves checkedAt but adds no history entry.
+    wait_for(
+        lambda: domain(p, "acme-away", "away.example.com")["checkedAt"] != away["checkedAt"],
+        timeout=60,
+        what="a second verification attempt",
+    )
+    history = p.api.get("/api/apps/acme-away/events").json()["items"]
+    failed = [e for e in history if e["kind"] == "domain.failed" and "away.example.com" in json.dumps(e)]
+    assert len(failed) == 1, failed
     assert "resolves to 192.0.2.10, not to this host (127.0.0.1)" in away["tlsStatus"], away
     nodns = tls_status(p, "acme-away", "nodns.example.com", "failed: ", "verification to fail")
     assert "has no A/AAAA record" in nodns["tlsStatus"], nodns

@@ -1,8 +1,9 @@
 """Keeps the router's verification and certificate state of each attached hostname.
 
 ``DomainStatusChanged`` updates the matching ``domains`` row (same app and hostname; a newer
-``at`` wins, so redeliveries and reordering change nothing) and adds an entry to the app's
-history, so a user sees "verified", "certificate issued" or the failure with its reason.
+``at`` wins, so redeliveries and reordering change nothing). When what a user sees changes
+(verified, certificate issued, failed and why) an entry is added to the app's history; a retry
+that only moves ``checkedAt`` adds none, so a name waiting for DNS does not flood the history.
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ from berth_shared.db import Connection
 from berth_api.container_events import HistoryEntry, record_event
 
 _UPDATE = """
-UPDATE domains SET verified_at = $3, tls_status = $4, tls_reason = $5, tls_issuer = $6, checked_at = $7,
+WITH old AS (
+    SELECT id, verified_at, tls_status, tls_reason FROM domains
+    WHERE app_id = $1 AND hostname = $2 AND (status_at IS NULL OR status_at < $8)
+    FOR UPDATE
+)
+UPDATE domains d SET verified_at = $3, tls_status = $4, tls_reason = $5, tls_issuer = $6, checked_at = $7,
     status_at = $8
-WHERE app_id = $1 AND hostname = $2 AND (status_at IS NULL OR status_at < $8)
-RETURNING id
+FROM old WHERE d.id = old.id
+RETURNING old.verified_at IS NOT NULL AS was_verified, old.tls_status, old.tls_reason
 """
 
 
@@ -40,7 +46,7 @@ async def apply(conn: Connection, event: DomainStatusChanged) -> None:
     except ValueError:
         return
     async with conn.transaction():
-        updated = await conn.fetchval(
+        before = await conn.fetchrow(
             _UPDATE,
             app_id,
             event.hostname,
@@ -51,5 +57,8 @@ async def apply(conn: Connection, event: DomainStatusChanged) -> None:
             event.checked_at,
             event.at,
         )
-        if updated is not None:
+        if before is None:
+            return  # an older state, or a domain detached meanwhile
+        seen = (before["was_verified"], before["tls_status"], before["tls_reason"])
+        if seen != (event.verified_at is not None, event.tls_state, event.reason):
             await record_event(conn, history_entry(event))
