@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from berth_shared import bus
+from berth_shared.contracts.domains import issuer_for
 from berth_shared.contracts.logs import LogBatch, LogLine, log_subject
 from nats.js import JetStreamContext
 
@@ -153,6 +154,49 @@ class AppLogWriter:
             await self.flush()
             await asyncio.sleep(FLUSH_INTERVAL)  # batch what arrives meanwhile; not a wait for a condition
         await self.flush()
+
+
+class ProxyLog:
+    """What goes into apps' proxy logs: Caddy's entries turned into lines (:func:`note_of`) and
+    the router's own lines, each kind throttled per app (:class:`Throttle`), then written."""
+
+    def __init__(
+        self,
+        writer: AppLogWriter,
+        *,
+        tls_internal: bool = False,
+        on_tls_error: Callable[[str, str], None] = lambda host, error: None,
+    ) -> None:
+        self.writer = writer
+        self.tls_internal = tls_internal
+        self.on_tls_error = on_tls_error
+        self.throttle = Throttle()
+        self.app_of_host: dict[str, str] = {}
+
+    def write(self, app_id: str, message: str, key: str) -> None:
+        if self.throttle.offer(app_id, key, time.monotonic()):
+            self.writer.write(app_id, message)
+
+    async def on_caddy_entry(self, entry: dict[str, Any]) -> None:
+        note = note_of(entry)
+        if note is None:
+            return
+        if note.kind == "tls" and issuer_for(note.host, tls_internal=self.tls_internal) == "internal":
+            return  # the internal CA's routine issuance is not news; its errors still are
+        if note.kind == "tls-error":
+            log.warning("%s", note.message)
+            self.on_tls_error(note.host, note.message.split(": ", 2)[-1])
+        app_id = self.app_of_host.get(note.host)
+        if app_id is not None:
+            self.write(app_id, note.message, note.key)
+
+    async def summarize_repeats(self, stop: asyncio.Event) -> None:
+        """Every few seconds: "(the line above, <kind>, repeated N more times)" for throttled lines."""
+        while not stop.is_set():
+            for app_id, key, count in self.throttle.expired(time.monotonic()):
+                self.writer.write(app_id, f"(the line above, {key.split(':')[0]}, repeated {count} more times)")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=2.0)
 
 
 class ProxyLogSink:

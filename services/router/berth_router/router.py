@@ -8,11 +8,9 @@ Caddy's TLS and error logs, which it turns into lines in each app's proxy log.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import os
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +18,7 @@ from typing import Any
 from berth_shared import bus
 from berth_shared.contracts.apps import AppEvent
 from berth_shared.contracts.base import decode
-from berth_shared.contracts.domains import is_local_name, issuer_for
+from berth_shared.contracts.domains import is_local_name
 from berth_shared.errors import ValidationFailed
 from berth_shared.service import ServiceContext
 from berth_shared.streams import ROUTER_APP_EVENTS
@@ -33,7 +31,7 @@ from berth_router.caddy_config import AcmeIssuer, PlatformRoute, TlsOptions
 from berth_router.changes import InvalidRoute, route_change
 from berth_router.domain_store import DomainStore
 from berth_router.domains import DomainWatcher
-from berth_router.proxy_logs import AppLogWriter, ProxyLogSink, Throttle, note_of
+from berth_router.proxy_logs import AppLogWriter, ProxyLog, ProxyLogSink
 from berth_router.store import RouteStore
 from berth_router.sync import CaddySync
 from berth_router.verify import Tokens, Verifier
@@ -102,9 +100,12 @@ class Router:
         self.ask_port = ask_port
         self.log_port = log_port
         self.ask = AskServer(self.approved_hosts, token=tokens, on_refused=self.ask_refused)
+        self.proxy_log: ProxyLog | None = None
+        if watcher is not None:
+            self.proxy_log = ProxyLog(
+                watcher.app_log, tls_internal=domains.tls_internal, on_tls_error=watcher.tls_error
+            )
         self.sink = ProxyLogSink(self.on_caddy_log)
-        self.throttle = Throttle()
-        self.app_of_host: dict[str, str] = {}
 
     @classmethod
     def from_context(cls, ctx: ServiceContext) -> Router:
@@ -185,30 +186,18 @@ class Router:
         return {h for h in generated if not is_local_name(h)}
 
     async def ask_refused(self, hostname: str, reason: str) -> None:
+        """An attached name Caddy wanted a certificate for, refused: say so in its app's proxy log."""
         app_id = await self.domains.app_of(hostname)
-        if app_id is not None and self.watcher is not None:
-            self.app_log(app_id, f"tls: {hostname}: certificate not requested: not verified yet", "ask-refused")
-
-    def app_log(self, app_id: str, message: str, key: str) -> None:
-        if self.watcher is not None and self.throttle.offer(app_id, key, time.monotonic()):
-            self.watcher.app_log.write(app_id, message)
+        if app_id is not None and self.proxy_log is not None:
+            self.proxy_log.write(app_id, f"tls: {hostname}: certificate not requested: not verified yet", "ask-refused")
 
     async def on_caddy_log(self, entry: dict[str, Any]) -> None:
-        note = note_of(entry)
-        if note is None:
-            return
-        if note.kind == "tls" and issuer_for(note.host, tls_internal=self.domains.tls_internal) == "internal":
-            return  # the internal CA's routine issuance is not news; its errors still are
-        app_id = self.app_of_host.get(note.host)
-        if note.kind == "tls-error":
-            log.warning("%s", note.message)
-            if self.watcher is not None:
-                self.watcher.tls_error(note.host, note.message.split(": ", 2)[-1])
-        if app_id is not None:
-            self.app_log(app_id, note.message, note.key)
+        if self.proxy_log is not None:
+            await self.proxy_log.on_caddy_entry(entry)
 
     async def refresh_hosts(self) -> None:
-        self.app_of_host = {h: r.app_id for r in await self.store.all() for h in r.hosts}
+        if self.proxy_log is not None:
+            self.proxy_log.app_of_host = {h: r.app_id for r in await self.store.all() for h in r.hosts}
 
     async def on_app_event(self, msg: Msg) -> None:
         """Store the route change (raising makes the bus redeliver), then let Caddy catch up.
@@ -228,17 +217,6 @@ class Router:
         if self.watcher is not None:
             self.watcher.routes_changed()
 
-    async def summarize_repeats(self, stop: asyncio.Event) -> None:
-        """Every few seconds: '... repeated N more times' for throttled lines."""
-        while not stop.is_set():
-            for app_id, key, count in self.throttle.expired(time.monotonic()):
-                if self.watcher is not None:
-                    self.watcher.app_log.write(
-                        app_id, f"(the line above, {key.split(':')[0]}, repeated {count} more times)"
-                    )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=2.0)
-
     async def run(self, ctx: ServiceContext) -> None:
         try:
             port = await self.ask.start(self.ask_port)
@@ -248,7 +226,8 @@ class Router:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.sync.run(ctx.stop))
                 tasks.create_task(bus.consume(ctx.js, ROUTER_APP_EVENTS, self.on_app_event, stop=ctx.stop))
-                tasks.create_task(self.summarize_repeats(ctx.stop))
+                if self.proxy_log is not None:
+                    tasks.create_task(self.proxy_log.summarize_repeats(ctx.stop))
                 if self.watcher is not None:
                     tasks.create_task(self.watcher.run(ctx.stop))
                     tasks.create_task(self.watcher.app_log.run(ctx.stop))

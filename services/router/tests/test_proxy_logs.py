@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from berth_router.proxy_logs import Note, Throttle, note_of, rfc3339_ns
+from berth_router.proxy_logs import Note, ProxyLog, Throttle, note_of, rfc3339_ns
 
 
 def access(status: int, host: str = "shop.berth.test:8080", uri: str = "/cart?token=s3cret") -> dict[str, Any]:
@@ -81,3 +81,42 @@ def test_repeats_within_a_window_are_counted_then_summarised_once() -> None:
 
 def test_timestamps_keep_nanoseconds_like_dockers() -> None:
     assert rfc3339_ns(1_796_142_793_000_000_001) == "2026-12-01T16:33:13.000000001Z"
+
+
+class Written:
+    """Stands in for AppLogWriter: what would be published, per app."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+
+    def write(self, app_id: str, message: str) -> None:
+        self.lines.append((app_id, message))
+
+
+async def test_entries_reach_their_apps_log_once_per_window_and_internal_issuance_stays_quiet() -> None:
+    written, errors = Written(), []
+    proxy_log = ProxyLog(cast(Any, written), on_tls_error=lambda host, error: errors.append((host, error)))
+    proxy_log.app_of_host = {"shop.berth.test": "app1", "shop.example.com": "app1"}
+    for _ in range(3):
+        await proxy_log.on_caddy_entry(access(503))
+    await proxy_log.on_caddy_entry(access(503, host="unknown.example"))  # no app: nowhere to write
+    internal = {"logger": "tls.obtain", "level": "info", "msg": "obtaining certificate"}
+    internal["identifier"] = "shop.berth.test"
+    await proxy_log.on_caddy_entry(internal)
+    public = {**internal, "identifier": "shop.example.com"}
+    await proxy_log.on_caddy_entry(public)
+    failure = {
+        "logger": "tls.obtain",
+        "level": "error",
+        "msg": "could not get certificate from issuer",
+        "identifier": "shop.example.com",
+        "error": "rejectedIdentifier",
+    }
+    await proxy_log.on_caddy_entry(failure)
+    assert [m for _, m in written.lines] == [
+        "routing: 503 for POST /cart on shop.berth.test: no healthy slot (Caddy answered for the app)",
+        "tls: shop.example.com: obtaining certificate",
+        "tls: shop.example.com: could not get certificate from issuer: rejectedIdentifier",
+    ]
+    assert errors == [("shop.example.com", "could not get certificate from issuer: rejectedIdentifier")]
+    assert proxy_log.throttle.expired(now=float("inf")) != []  # the two repeats wait for their summary
