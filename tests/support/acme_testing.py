@@ -55,6 +55,17 @@ def write_self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
+def challtestsrv_argv(dns: str, management: str, *, default_v4: str = "", default_v6: str = "") -> list[str]:
+    """``pebble-challtestsrv`` as a DNS server only (its challenge servers off): records are added
+    through ``management``; names without records get ``default_v4``/``default_v6`` ("" = none)."""
+    return [
+        "pebble-challtestsrv",
+        *("-dns01", dns, "-management", management),
+        *("-http01", "", "-https01", "", "-tlsalpn01", ""),
+        *("-defaultIPv4", default_v4, "-defaultIPv6", default_v6),
+    ]
+
+
 @dataclass
 class AcmeTestServers:
     directory: Path
@@ -80,28 +91,7 @@ class AcmeTestServers:
         for tool in ("pebble", "pebble-challtestsrv"):
             assert shutil.which(tool), f"{tool} is installed by `make test` (scripts/bootstrap.sh --dev)"
         self.ca_cert, key = write_self_signed(self.directory)
-        # challtestsrv: only the DNS server, with no default answers.
-        self.spawn(
-            "challtestsrv",
-            [
-                "pebble-challtestsrv",
-                "-dns01",
-                self.dns_server,
-                "-management",
-                f"127.0.0.1:{self.dns_admin_port}",
-                "-http01",
-                "",
-                "-https01",
-                "",
-                "-tlsalpn01",
-                "",
-                "-defaultIPv4",
-                "",
-                "-defaultIPv6",
-                "",
-            ],
-            {},
-        )
+        self.spawn("challtestsrv", challtestsrv_argv(self.dns_server, f"127.0.0.1:{self.dns_admin_port}"), {})
         wait_for(lambda: self.dns_admin("clear-a", host="probe.invalid."), what="challtestsrv to answer")
         config = {
             "pebble": {

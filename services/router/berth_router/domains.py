@@ -66,11 +66,15 @@ class DomainWatcher:
         self.https_port = https_port
         self.secure_changed = secure_changed
         self.wake = asyncio.Event()
+        # Work a pass does only when there is some (true at start: after a restart, catch up).
+        self.routes_dirty = True
+        self.announce_pending = True
         # The last certificate error Caddy reported per hostname (from its TLS log).
         self.tls_errors: dict[str, str] = {}
         self.requests: dict[str, asyncio.Task[None]] = {}
 
     def routes_changed(self) -> None:
+        self.routes_dirty = True
         self.wake.set()
 
     def tls_error(self, hostname: str, error: str) -> None:
@@ -81,11 +85,18 @@ class DomainWatcher:
         while not stop.is_set():
             self.wake.clear()
             try:
-                await self.store.follow_routes()
+                if self.routes_dirty:
+                    self.routes_dirty = False
+                    await self.store.follow_routes()
+                    self.announce_pending = True  # new rows are announced as pending
                 for state in await self.store.due(datetime.now(UTC)):
                     await self.check(state)
-                await self.announce()
+                    self.announce_pending = True  # a check may have stored a new version
+                if self.announce_pending:
+                    self.announce_pending = False
+                    await self.announce()
             except Exception as exc:  # Postgres or the bus is down: the next pass retries
+                self.routes_dirty = self.announce_pending = True
                 log.warning("domain pass failed, retrying: %s", exc)
             await wait_any((self.wake, stop), TICK)
         for task in self.requests.values():

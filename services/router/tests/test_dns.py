@@ -17,6 +17,7 @@ from typing import cast
 
 import httpx
 import pytest
+from acme_testing import challtestsrv_argv
 from berth_router import dns
 from berth_router.dns import AAAA, A, DnsError, encode_query, parse_addresses, parse_server, resolve
 from berth_testing import eventually, free_port
@@ -372,7 +373,6 @@ async def test_the_system_resolver_tells_unknown_names_from_failures(
 
 # -- resolve against pebble-challtestsrv -------------------------------------------------------
 
-CHALLTESTSRV = "/usr/bin/pebble-challtestsrv"
 DEFAULT_V4 = "192.0.2.200"
 DEFAULT_V6 = "2001:db8::200"
 
@@ -399,11 +399,11 @@ class Challtestsrv:
     async def start(self) -> bool:
         """True once a record added over HTTP comes back over DNS; False when a port was taken
         (challtestsrv then keeps running and only logs the bind error)."""
+        argv = challtestsrv_argv(
+            f"{self.dns[0]}:{self.dns[1]}", self.management_address, default_v4=DEFAULT_V4, default_v6=DEFAULT_V6
+        )
         self.proc = proc = await asyncio.create_subprocess_exec(
-            CHALLTESTSRV,
-            *("-dns01", f"{self.dns[0]}:{self.dns[1]}", "-management", self.management_address),
-            *("-http01", "", "-https01", "", "-tlsalpn01", ""),
-            *("-defaultIPv4", DEFAULT_V4, "-defaultIPv6", DEFAULT_V6),
+            *argv,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
