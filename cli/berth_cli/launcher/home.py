@@ -72,6 +72,9 @@ class Credentials:
     db_passwords: dict[str, str]
     nats_passwords: dict[str, str]
     observer_password: str
+    # Sent by Caddy to the API on the platform route (header ``X-Berth-Proxy``): only requests
+    # that carry it may name their client in ``X-Forwarded-For`` (rate limits, audit).
+    proxy_secret: str
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -91,6 +94,7 @@ def load_or_create_credentials(home: Home) -> Credentials:
     data.setdefault("instance", secrets.token_hex(4))
     data.setdefault("pg_superuser_password", pw())
     data.setdefault("observer_password", pw())
+    data.setdefault("proxy_secret", pw())
     db = data.setdefault("db_passwords", {})
     nats = data.setdefault("nats_passwords", {})
     for service in SERVICES:
@@ -103,6 +107,7 @@ def load_or_create_credentials(home: Home) -> Credentials:
         db_passwords=dict(db),
         nats_passwords=dict(nats),
         observer_password=data["observer_password"],
+        proxy_secret=data["proxy_secret"],
     )
 
 

@@ -138,6 +138,8 @@ class Platform:
         # Children inherit the launcher's environment: the master key reaches the API only.
         env["BERTH_MASTER_KEY"] = ""
         env["BERTH_KEYRING_FILE"] = ""
+        if service in ("api", "router"):
+            env["BERTH_PROXY_SECRET"] = self.credentials.proxy_secret
         if service == "api":
             env["BERTH_BOOTSTRAP_TOKEN"] = self.admin_token
             if os.environ.get("BERTH_MASTER_KEY"):
