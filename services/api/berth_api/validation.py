@@ -26,14 +26,20 @@ DeployTimeout = Annotated[int, Field(alias="deployTimeoutSeconds", ge=5, le=3600
 StopTimeout = Annotated[int, Field(alias="stopTimeoutSeconds", ge=0, le=600)]
 
 
-HEALTH_PATH = re.compile(r"^/[\x21-\x7e]{0,1023}$")
+# The health check's request target, rendered into Caddy's active health check: an absolute
+# path of RFC 3986 path characters, then optionally a query, with only well-formed %XX escapes
+# (Caddy refuses a config holding "/%zz", so such a path must never get past the API).
+_PCHAR = r"[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2}"
+HEALTH_PATH_PATTERN = rf"^/(?:{_PCHAR}|/)*(?:\?(?:{_PCHAR}|[/?])*)?$"
+HEALTH_PATH = re.compile(HEALTH_PATH_PATTERN)
+HEALTH_PATH_MAX = 1024
 STATUS_CLASS = re.compile(r"^([1-5])xx$")
 
 
 class HealthCheckIn(Body):
     """PUT /api/apps/{id}/health, or ``healthCheck`` when creating an app."""
 
-    path: str = "/"
+    path: Annotated[str, Field(json_schema_extra={"pattern": HEALTH_PATH_PATTERN, "maxLength": HEALTH_PATH_MAX})] = "/"
     interval_seconds: Annotated[float, Field(alias="intervalSeconds", ge=1, le=3600)] = 10
     timeout_seconds: Annotated[float, Field(alias="timeoutSeconds", gt=0, le=300)] = 5
     # null: any status in [200, 400); a code such as 200; or a class such as "2xx".
@@ -47,8 +53,11 @@ class HealthCheckIn(Body):
     @field_validator("path")
     @classmethod
     def path_is_absolute(cls, value: str) -> str:
-        if not HEALTH_PATH.match(value):
-            raise ValueError("must be an absolute path such as /healthz (printable ASCII, no spaces, at most 1024)")
+        if len(value) > HEALTH_PATH_MAX or not HEALTH_PATH.match(value):
+            raise ValueError(
+                "must be an absolute path such as /healthz: at most 1024 characters that may appear in a URL "
+                "path or query (no spaces), and '%' only as an escape of two hex digits such as %20"
+            )
         return value
 
     @field_validator("expected_status", mode="before")

@@ -78,6 +78,14 @@ def test_expected_status_forms(given: object, stored: int) -> None:
     [
         ({"path": "healthz"}, "path"),
         ({"path": "/has space"}, "path"),
+        ({"path": "/%zz"}, "path"),
+        ({"path": "/%4"}, "path"),
+        ({"path": "/a%"}, "path"),
+        ({"path": '/quote"d'}, "path"),
+        ({"path": "/angle<b>"}, "path"),
+        ({"path": "/back\\slash"}, "path"),
+        ({"path": "/frag#ment"}, "path"),
+        ({"path": "/" + "a" * 1024}, "path"),
         ({"intervalSeconds": 0.5}, "intervalSeconds"),
         ({"timeoutSeconds": 0}, "timeoutSeconds"),
         ({"expectedStatus": 99}, "expectedStatus"),
@@ -97,6 +105,16 @@ def test_invalid_health_checks_name_the_field(body: dict[str, object], field: st
     with pytest.raises(ValidationError) as err:
         HealthCheckIn.model_validate(body)
     assert field_path(("body", *err.value.errors()[0]["loc"])) == field
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/healthz", "/cgi-bin/health", "/a%20b", "/%7Euser/x", "/h?full=1&x=a%2Fb", "/a:b@c;d=e", "/" + "a" * 1023],
+)
+def test_health_paths_caddy_accepts_are_kept(path: str) -> None:
+    from berth_api.validation import HealthCheckIn
+
+    assert HealthCheckIn.model_validate({"path": path}).path == path
 
 
 def test_health_check_given_when_creating_an_app() -> None:
