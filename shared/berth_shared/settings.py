@@ -24,6 +24,17 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int = 1, hi: int =
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    if raw in ("false", "0", "no", "off"):
+        return False
+    raise ValidationFailed.on(name, f"must be true or false, got {raw!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -36,6 +47,8 @@ class Settings:
     nats_port: int
     database_url: str | None
     pg_port: int
+    # Accepted for compatibility, unused: Caddy's admin API listens on a Unix socket
+    # (``caddy_admin_socket``), never on a TCP port.
     caddy_admin_port: int
     # Loopback ports the router serves Caddy on: the on-demand TLS ``ask`` endpoint and the
     # sink of Caddy's TLS and error logs. Fixed, because Caddy's config names them.
@@ -43,6 +56,13 @@ class Settings:
     proxy_log_port: int
     subnet_pool: ipaddress.IPv4Network
     host_id: str
+    # BERTH_PUBLIC_DASHBOARD: the dashboard and admin API on the platform hostname.
+    public_dashboard: bool = True
+
+    @property
+    def caddy_admin_socket(self) -> Path:
+        """Caddy's admin API: a Unix socket with mode 0600 under ``$BERTH_HOME``."""
+        return self.home / "caddy" / "admin.sock"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -71,6 +91,7 @@ class Settings:
             proxy_log_port=_int(env, "BERTH_PROXY_LOG_PORT", 2021),
             subnet_pool=pool,
             host_id=env.get("BERTH_HOST_ID") or "local",
+            public_dashboard=_bool(env, "BERTH_PUBLIC_DASHBOARD", True),
         )
 
 
