@@ -70,6 +70,11 @@ def _public_key(text: str) -> X25519PublicKey:
     return X25519PublicKey.from_public_bytes(raw)
 
 
+def check_public_key(text: str) -> None:
+    """Raise :class:`SealingError` unless ``text`` is a base64 X25519 public key."""
+    _public_key(text)
+
+
 def _derive(shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=ephemeral + recipient, info=_INFO).derive(shared)
 

@@ -19,6 +19,8 @@ from berth_shared.contracts.desired import (
     Resources,
 )
 from berth_shared.contracts.releases import ReleaseFailed
+from berth_shared.errors import ValidationFailed
+from berth_shared.sealing import SealingError, check_public_key, seal_env
 
 from berth_api import apps_store, env_store, release_events
 from berth_api.keyring import Keychain
@@ -31,8 +33,12 @@ def desired_app(
     release: asyncpg.Record | None,
     domain: str,
     keep_images: list[str] | None = None,
+    *,
     env: dict[str, str] | None = None,
+    seal_to: str | None = None,
 ) -> DesiredApp:
+    """The app as the agent should run it. The environment travels only sealed to the agent's
+    key ``seal_to``; the plaintext ``env`` field is never filled."""
     return DesiredApp(
         app_id=str(app["id"]),
         name=app["name"],
@@ -48,7 +54,7 @@ def desired_app(
         else DesiredRelease(
             release_id=str(release["id"]),
             image=release["image"],
-            env=env or {},
+            sealed_env=seal_env(env or {}, seal_to, str(app["id"]), str(release["id"])) if seal_to else None,
             status=release["status"],
             deadline_seconds=app["deploy_timeout_seconds"],
             stop_timeout_seconds=app["stop_timeout_seconds"],
@@ -65,7 +71,21 @@ async def _release(pool: asyncpg.Pool, app: asyncpg.Record) -> asyncpg.Record | 
     return await pool.fetchrow("SELECT * FROM releases WHERE id = $1", app["desired_release_id"])
 
 
-async def _build(pool: asyncpg.Pool, app: asyncpg.Record, domain: str, chain: Keychain | None) -> DesiredApp | None:
+def _seal_key(seal_to: str | None) -> str:
+    """The agent's public key from a query; a query without a usable one gets no state at all
+    (the API never answers with values in clear, nor with an environment left out)."""
+    if not seal_to:
+        raise ValidationFailed.on("seal_to", "desired-state queries must carry the agent's public key")
+    try:
+        check_public_key(seal_to)
+    except SealingError as exc:
+        raise ValidationFailed.on("seal_to", str(exc)) from None
+    return seal_to
+
+
+async def _build(
+    pool: asyncpg.Pool, app: asyncpg.Record, domain: str, chain: Keychain | None, seal_to: str
+) -> DesiredApp | None:
     """The app's desired state with its full decrypted environment, or None when it must be
     withheld. A value that does not decrypt never yields a partial environment: the release in
     flight fails with the reason (naming the key), and the previous live release is not
@@ -80,7 +100,7 @@ async def _build(pool: asyncpg.Pool, app: asyncpg.Record, domain: str, chain: Ke
     except env_store.UndecryptableEnv as exc:
         reason = exc.message
     else:
-        return desired_app(app, release, domain, keep, env)
+        return desired_app(app, release, domain, keep, env=env, seal_to=seal_to)
     log.error("app %s: %s", app["name"], reason)
     if release["status"] in apps_store.ACTIVE_RELEASE_STATES:
         event = ReleaseFailed(app_id=str(app["id"]), release_id=str(release["id"]), reason=reason)
@@ -95,6 +115,7 @@ async def _build(pool: asyncpg.Pool, app: asyncpg.Record, domain: str, chain: Ke
 
 async def get(pool: asyncpg.Pool, data: bytes, domain: str, chain: Keychain | None = None) -> DesiredReply:
     request = decode(data, GetDesired)
+    seal_to = _seal_key(request.seal_to)
     try:
         app_id = uuid.UUID(request.app_id)
     except ValueError:
@@ -102,7 +123,7 @@ async def get(pool: asyncpg.Pool, data: bytes, domain: str, chain: Keychain | No
     app = await pool.fetchrow("SELECT * FROM apps WHERE id = $1", app_id)
     if app is None:
         return DesiredReply(app=None)
-    built = await _build(pool, app, domain, chain)
+    built = await _build(pool, app, domain, chain, seal_to)
     if built is None:
         raise env_store.Withheld(
             f"desired state of app {app['name']!r} withheld: its environment cannot be decrypted "
@@ -115,7 +136,7 @@ async def list_all(pool: asyncpg.Pool, data: bytes, domain: str, chain: Keychain
     """Every app whose desired state can be stated in full. An app withheld here is still
     reconciled by the agent when it finds its containers; its own query answers with an error,
     and the agent then leaves it untouched."""
-    decode(data, ListDesired)
+    seal_to = _seal_key(decode(data, ListDesired).seal_to)
     apps = await pool.fetch("SELECT * FROM apps ORDER BY created_at")
-    built = [await _build(pool, app, domain, chain) for app in apps]
+    built = [await _build(pool, app, domain, chain, seal_to) for app in apps]
     return DesiredListReply(apps=[b for b in built if b is not None])

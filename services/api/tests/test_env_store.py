@@ -22,6 +22,9 @@ from berth_shared.contracts.base import encode
 from berth_shared.contracts.desired import GetDesired, ListDesired
 from berth_shared.contracts.releases import ReleaseLive
 from berth_shared.errors import Conflict, ValidationFailed
+from berth_shared.sealing import OpeningKey, SealingError, open_env
+
+AGENT_KEY = OpeningKey.generate()  # plays the runtime agent's key pair
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +79,14 @@ async def change(
 
 
 async def get_desired(pool: asyncpg.Pool, chain: Keychain, app: asyncpg.Record) -> Any:
-    return await desired.get(pool, encode(GetDesired(app_id=str(app["id"]))), "test", chain)
+    """The reply as the agent sees it: the sealed environment opened with its key into ``env``."""
+    reply = await desired.get(pool, encode(GetDesired(app_id=str(app["id"]), seal_to=AGENT_KEY.public)), "test", chain)
+    if reply.app is not None and reply.app.release is not None:
+        release = reply.app.release
+        assert release.env == {}, "the API must never send env values in clear"
+        assert release.sealed_env is not None
+        release.env = open_env(release.sealed_env, AGENT_KEY, reply.app.app_id, release.release_id)
+    return reply
 
 
 async def dump_schema(pool: asyncpg.Pool) -> bytes:
@@ -119,6 +129,36 @@ async def test_set_is_sealed_audited_and_rolls_out_a_config_release(
     reply = await get_desired(pool, chain, app)
     assert reply.app.release.release_id == str(release["id"])
     assert reply.app.release.env == {"STRIPE_KEY": SECRET, "MODE": "prod"}
+
+
+async def test_the_reply_carries_env_only_sealed_to_the_asking_agent(
+    pool: asyncpg.Pool, chain: Keychain, infra: Any
+) -> None:
+    app = await live_app(pool, infra)
+    await change(pool, chain, app, {"STRIPE_KEY": SECRET})
+    raw = await desired.get(pool, encode(GetDesired(app_id=str(app["id"]), seal_to=AGENT_KEY.public)), "test", chain)
+    assert raw.app is not None and raw.app.release is not None
+    assert SECRET.encode() not in encode(raw)
+    sealed, release_id = raw.app.release.sealed_env, raw.app.release.release_id
+    assert sealed is not None
+    with pytest.raises(SealingError):  # a listener holding another key (any other identity)
+        open_env(sealed, OpeningKey.generate(), str(app["id"]), release_id)
+    listed = await desired.list_all(pool, encode(ListDesired(host="local", seal_to=AGENT_KEY.public)), "test", chain)
+    assert SECRET.encode() not in encode(listed)
+    assert str(app["id"]) in {a.app_id for a in listed.apps}
+
+
+@pytest.mark.parametrize("seal_to", [None, "", "not-a-key"])
+async def test_a_query_without_the_agents_key_gets_no_state(
+    pool: asyncpg.Pool, chain: Keychain, infra: Any, seal_to: str | None
+) -> None:
+    app = await live_app(pool, infra)
+    await change(pool, chain, app, {"STRIPE_KEY": SECRET})
+    with pytest.raises(ValidationFailed) as caught:
+        await desired.get(pool, encode(GetDesired(app_id=str(app["id"]), seal_to=seal_to)), "test", chain)
+    assert caught.value.details[0].field == "seal_to"
+    with pytest.raises(ValidationFailed):
+        await desired.list_all(pool, encode(ListDesired(host="local", seal_to=seal_to)), "test", chain)
 
 
 async def test_unchanged_values_make_no_release_and_unset_removes(
@@ -200,7 +240,7 @@ async def test_tampered_value_fails_the_release_naming_the_key_and_withholds_the
     assert after["desired_release_id"] == live_id and after["current_release_id"] == live_id
     assert "DB_PASSWORD" in after["status_reason"]
     # Listing never carries an app it cannot describe in full.
-    listed = await desired.list_all(pool, encode(ListDesired(host="local")), "test", chain)
+    listed = await desired.list_all(pool, encode(ListDesired(host="local", seal_to=AGENT_KEY.public)), "test", chain)
     assert str(app["id"]) not in {a.app_id for a in listed.apps}
 
     # Re-setting the value repairs it: the next config release carries the full environment.

@@ -1,6 +1,9 @@
 """Desired-state queries: the runtime agent asks the API what should run (core NATS request/reply).
 
-Nothing on this path is persisted, which is why environment values travel here.
+Nothing on this path is persisted. Environment values travel here sealed to the agent
+(``DesiredRelease.sealed_env``, see :mod:`berth_shared.sealing`): the agent sends its public
+key with each query (``seal_to``), and no other bus identity can open what the API answers.
+Only the agent identity may publish these queries, and replies reach only its inbox prefix.
 Subjects: ``berth.rpc.api.desired.get`` and ``berth.rpc.api.desired.list`` (queue group ``api``).
 """
 
@@ -25,7 +28,11 @@ class Resources(msgspec.Struct, kw_only=True):
 class DesiredRelease(msgspec.Struct, kw_only=True):
     release_id: str
     image: str
+    # Never filled by the API any more (values must not travel in clear); kept so the message
+    # only gains fields. The agent fills it in memory after opening ``sealed_env``.
     env: dict[str, str] = {}
+    # The app's environment sealed to the agent's ``seal_to`` key, bound to app and release.
+    sealed_env: str | None = None
     # The API's view of this release: pending, starting, live, failed, superseded.
     status: str = "pending"
     deadline_seconds: int = 60
@@ -54,10 +61,13 @@ class DesiredApp(msgspec.Struct, kw_only=True):
 
 class GetDesired(Message, kw_only=True):
     app_id: str
+    # The agent's X25519 public key (base64): environments in the reply are sealed to it.
+    seal_to: str | None = None
 
 
 class ListDesired(Message, kw_only=True):
     host: str
+    seal_to: str | None = None
 
 
 class DesiredReply(Message, kw_only=True):
