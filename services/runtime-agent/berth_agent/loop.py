@@ -19,22 +19,14 @@ from typing import Any
 import aiodocker
 import asyncpg
 import nats.errors
-from berth_shared import bus
-from berth_shared.contracts.desired import (
-    DESIRED_GET,
-    DESIRED_LIST,
-    DesiredApp,
-    DesiredListReply,
-    DesiredReply,
-    GetDesired,
-    ListDesired,
-)
+from berth_shared.contracts.desired import DesiredApp
 from berth_shared.contracts.releases import AgentCommand, ReconcileApp, RestartInPlace
 from berth_shared.errors import BusUnavailable
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from berth_agent.builder import Builder
+from berth_agent.desired_client import DesiredClient
 from berth_agent.docker_events import follow, to_container_event
 from berth_agent.engine import raise_if_engine_down
 from berth_agent.executor import Executor
@@ -53,7 +45,6 @@ from berth_agent.state import ActualState, CrashPolicy, DesiredState, live_relea
 log = logging.getLogger("berth.agent.loop")
 
 RESYNC_SECONDS = 10.0
-DESIRED_TIMEOUT_SECONDS = 5.0
 
 
 class Agent:
@@ -73,6 +64,7 @@ class Agent:
     ) -> None:
         self.docker = docker
         self.nc = nc
+        self.desired = DesiredClient(nc, host)
         self.instance = instance
         self.host = host
         self.policy = policy
@@ -162,13 +154,7 @@ class Agent:
             await self.executor.run(step)
 
     async def fetch_desired(self, app_id: str) -> DesiredApp | None:
-        try:
-            reply = await bus.request(
-                self.nc, DESIRED_GET, GetDesired(app_id=app_id), DesiredReply, timeout=DESIRED_TIMEOUT_SECONDS
-            )
-        except (nats.errors.Error, TimeoutError) as exc:
-            raise BusUnavailable(f"desired state for {app_id} unavailable: {type(exc).__name__}") from exc
-        return reply.app
+        return await self.desired.get(app_id)
 
     # -- triggers --------------------------------------------------------------------------
     def trigger(self, app_id: str) -> None:
@@ -201,15 +187,13 @@ class Agent:
     async def resync(self) -> None:
         """Reconcile every app the API lists for this host and every app found in Docker."""
         try:
-            listed = await bus.request(
-                self.nc, DESIRED_LIST, ListDesired(host=self.host), DesiredListReply, timeout=DESIRED_TIMEOUT_SECONDS
-            )
+            listed = await self.desired.list()
             actual = await observe(self.docker, self.instance)
             drained = await self.firewall.stale_apps()  # rules left by a crash, of apps maybe gone
         except Exception as exc:
             log.warning("resync skipped: %s", exc)
             return
-        for app_id in sorted({app.app_id for app in listed.apps} | actual.app_ids() | drained):
+        for app_id in sorted({app.app_id for app in listed} | actual.app_ids() | drained):
             self.trigger(app_id)
 
     def request_resync(self) -> None:
@@ -226,13 +210,11 @@ class Agent:
         """Remove the images this agent used that no app keeps and nothing uses.
         Skipped (empty plan) when the API cannot say what every app keeps."""
         try:
-            listed = await bus.request(
-                self.nc, DESIRED_LIST, ListDesired(host=self.host), DesiredListReply, timeout=DESIRED_TIMEOUT_SECONDS
-            )
-        except (nats.errors.Error, TimeoutError) as exc:
+            listed = await self.desired.list()
+        except (nats.errors.Error, TimeoutError, BusUnavailable) as exc:
             log.warning("image prune skipped: desired state unavailable (%s)", type(exc).__name__)
             return PrunePlan()
-        apps = [app for app in listed.apps if not app.deleted]
+        apps = [app for app in listed if not app.deleted]
         keep = [image for app in apps for image in app.keep_images]
         unspoken = unspoken_apps((app.app_id, app.release is not None, len(app.keep_images)) for app in apps)
         return await self.images.prune(keep, unspoken)

@@ -38,6 +38,7 @@ from berth_shared.contracts.desired import (
     DesiredRelease,
     DesiredReply,
     GetDesired,
+    ListDesired,
 )
 from berth_shared.contracts.releases import (
     AppCleanedUp,
@@ -51,6 +52,7 @@ from berth_shared.contracts.releases import (
     restart_subject,
 )
 from berth_shared.netplan import APP_PREFIX
+from berth_shared.sealing import seal_env
 from berth_shared.service import ServiceContext, close_context, open_context
 from berth_shared.settings import ServiceEnv, Settings
 from berth_shared.streams import agent_command_consumer
@@ -121,6 +123,16 @@ class EventLog:
         return [m.step for m in self.of(ReleaseStep, release_id=release_id)]
 
 
+def sealed(app: DesiredApp, seal_to: str | None) -> DesiredApp:
+    """As the API answers: the release's env only sealed to the asking agent's key."""
+    release = app.release
+    if release is None:
+        return app
+    assert seal_to, "the agent must send its public key with desired-state queries"
+    box = seal_env(release.env, seal_to, app.app_id, release.release_id)
+    return msgspec.structs.replace(app, release=msgspec.structs.replace(release, env={}, sealed_env=box))
+
+
 @dataclass
 class FakeApi:
     """Plays the API: answers desired-state queries from ``apps`` and sends reconcile commands."""
@@ -135,10 +147,12 @@ class FakeApi:
 
     async def _on_get(self, msg: Msg) -> None:
         request = msgspec.json.decode(msg.data, type=GetDesired)
-        await msg.respond(encode(DesiredReply(app=self.apps.get(request.app_id))))
+        app = self.apps.get(request.app_id)
+        await msg.respond(encode(DesiredReply(app=sealed(app, request.seal_to) if app else None)))
 
     async def _on_list(self, msg: Msg) -> None:
-        await msg.respond(encode(DesiredListReply(apps=list(self.apps.values()))))
+        request = msgspec.json.decode(msg.data, type=ListDesired)
+        await msg.respond(encode(DesiredListReply(apps=[sealed(a, request.seal_to) for a in self.apps.values()])))
 
     async def reconcile(self, app_id: str) -> None:
         command = ReconcileApp(app_id=app_id, reason="test")
