@@ -15,10 +15,13 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from berth_shared import build_network
 from berth_shared.settings import Settings
 
-from berth_cli.launcher import caddy, nats_server, postgres
+from berth_cli.launcher import caddy, egress, nats_server, postgres
+from berth_cli.launcher.egress_rules import EgressPolicy
 from berth_cli.launcher.home import (
     NATS_USERS,
     SCHEMAS,
@@ -29,8 +32,9 @@ from berth_cli.launcher.home import (
     ensure_master_key_file,
     load_or_create_admin_token,
     load_or_create_credentials,
+    write_private,
 )
-from berth_cli.launcher.supervisor import ChildSpec, Supervisor
+from berth_cli.launcher.supervisor import ChildSpec, Supervisor, minimal_env
 
 log = logging.getLogger("berth.platform")
 
@@ -111,6 +115,15 @@ class Platform:
     def observer_nats(self) -> tuple[str, str, str]:
         return self.nats_url, "observer", self.credentials.observer_password
 
+    def egress_policy(self) -> EgressPolicy:
+        s = self.settings
+        return EgressPolicy(
+            instance=self.credentials.instance,
+            pool=s.subnet_pool,
+            public_ports=(s.http_port, s.https_port),
+            build_bridge=build_network.bridge_name(self.credentials.instance),
+        )
+
     def service_env(self, service: str) -> dict[str, str]:
         user = NATS_USERS[service]
         s = self.settings
@@ -127,6 +140,7 @@ class Platform:
             "BERTH_HTTPS_PORT": str(s.https_port),
             "BERTH_API_PORT": str(s.api_port),
             "BERTH_CADDY_ADMIN_PORT": str(s.caddy_admin_port),
+            "BERTH_PUBLIC_DASHBOARD": "true" if s.public_dashboard else "false",
             "BERTH_TLS_ASK_PORT": str(s.tls_ask_port),
             "BERTH_PROXY_LOG_PORT": str(s.proxy_log_port),
             "BERTH_SUBNET_POOL": str(s.subnet_pool),
@@ -175,6 +189,7 @@ class Platform:
             ensure_master_key_file(self.home)
         _block_unrouted_pool(str(self.settings.subnet_pool))
         try:
+            egress.install(self.egress_policy())
             if not self.settings.database_url:
                 await self._start_postgres()
             await self._provision_database()
@@ -192,6 +207,7 @@ class Platform:
         await self.supervisor.stop_all()
         if self._lock_fd is not None:
             _unblock_pool(str(self.settings.subnet_pool))
+            egress.remove(self.credentials.instance)
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -218,6 +234,8 @@ class Platform:
             ChildSpec(
                 name="postgres",
                 argv=postgres.command(h.pg_data, h.pg_run, s.pg_port),
+                env=minimal_env(h.pg_data.parent),
+                inherit_env=False,
                 log_file=h.logs / "postgres.log",
                 user=postgres.system_user(),
                 stop_signal=signal.SIGINT,
@@ -251,14 +269,13 @@ class Platform:
             passwords=passwords,
             observer_password=self.credentials.observer_password,
         )
-        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        write_private(conf, text)
         await self.supervisor.start(
             ChildSpec(
                 name="nats",
                 argv=nats_server.command(conf),
-                env={"GOGC": "50"},
+                env=minimal_env(h.nats_store, GOGC="50"),
+                inherit_env=False,
                 log_file=h.logs / "nats.log",
                 ready=lambda: _tcp_open("127.0.0.1", s.nats_port),
             )
@@ -267,14 +284,15 @@ class Platform:
     async def _start_caddy(self) -> None:
         h, s = self.home, self.settings
         conf = h.caddy_dir / "bootstrap.json"
-        conf.write_text(caddy.bootstrap_config(s.caddy_admin_port))
+        conf.write_text(caddy.bootstrap_config(s.caddy_admin_socket))
         await self.supervisor.start(
             ChildSpec(
                 name="caddy",
                 argv=caddy.command(conf),
                 env=caddy.environment(h.caddy_dir),
+                inherit_env=False,
                 log_file=h.logs / "caddy.log",
-                ready=lambda: _tcp_open("127.0.0.1", s.caddy_admin_port),
+                ready=lambda: _unix_open(s.caddy_admin_socket),
             )
         )
 
@@ -294,6 +312,17 @@ class Platform:
 
     def _event(self, text: str) -> None:
         (self.on_event or log.warning)(text)
+
+
+async def _unix_open(path: Path) -> bool:
+    try:
+        _, writer = await asyncio.open_unix_connection(str(path))
+    except OSError:
+        return False
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+    return True
 
 
 async def _http_ok(url: str) -> bool:
