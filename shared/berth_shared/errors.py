@@ -40,6 +40,13 @@ class Unauthorized(BerthError):
     http_status = 401
 
 
+class Forbidden(BerthError):
+    """Authenticated, but the token's scope does not allow this (or a cookie lacks the CSRF header)."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class NotFound(BerthError):
     code = "not_found"
     http_status = 404
@@ -84,6 +91,7 @@ class ErrorReply(msgspec.Struct, tag="error", kw_only=True):
 
     code: str
     message: str
+        Forbidden,
     details: list[FieldError] = []
 
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from berth_api import errors, static
 from berth_api.keyring import Keychain
-from berth_api.routes import apps, audit, builds, domains, env, events, health, logs, secrets, session, webhooks
+from berth_api.routes import apps, audit, builds, domains, env, events, health, logs, secrets, session, tokens, webhooks
 from berth_api.state import ApiState
 
 
@@ -37,6 +37,7 @@ def create_app(state: ApiState, keychain: Keychain | None = None) -> FastAPI:
         return JSONResponse(body, status_code=200 if not problems else 503)
 
     static.install(app)  # last: the dashboard at / with its SPA fallback
+    app.include_router(tokens.router)
     return app
 
 

@@ -17,9 +17,14 @@ from berth_shared.errors import Conflict, NotFound, ValidationFailed
 from berth_shared.netplan import first_free_subnet
 
 from berth_api.outbox import enqueue
+from berth_api.scopes import Principal
 from berth_api.validation import CreateApp, UpdateApp
 
 ACTIVE_RELEASE_STATES = ("pending", "starting")
+
+# Who an audit entry names: the token behind a request, or the platform acting on its own.
+Actor = Principal | str
+PLATFORM: Actor = "berth"
 
 
 def hostname_of(name: str, domain: str) -> str:
@@ -40,7 +45,9 @@ async def find_app(conn: Connection | asyncpg.Pool, ref: str, *, for_update: boo
     return row
 
 
-async def create_app(conn: Connection, body: CreateApp, pool_net: ipaddress.IPv4Network, domain: str) -> asyncpg.Record:
+async def create_app(
+    conn: Connection, body: CreateApp, pool_net: ipaddress.IPv4Network, domain: str, *, actor: Actor = PLATFORM
+) -> asyncpg.Record:
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('api.apps.allocate'))")
         if await conn.fetchval("SELECT 1 FROM apps WHERE name = $1 AND deleted_at IS NULL", body.name):
@@ -79,11 +86,11 @@ async def create_app(conn: Connection, body: CreateApp, pool_net: ipaddress.IPv4
                 health_check=health_check_of(row),
             ),
         )
-        await audit(conn, "admin", "app.create", row["id"], {"name": body.name})
+        await audit(conn, actor, "app.create", row["id"], {"name": body.name})
         return row  # type: ignore[no-any-return]
 
 
-async def delete_app(conn: Connection, ref: str, domain: str, host: str) -> asyncpg.Record:
+async def delete_app(conn: Connection, ref: str, domain: str, host: str, *, actor: Actor = PLATFORM) -> asyncpg.Record:
     async with conn.transaction():
         app = await find_app(conn, ref, for_update=True)
         row = await conn.fetchrow(
@@ -101,12 +108,19 @@ async def delete_app(conn: Connection, ref: str, domain: str, host: str) -> asyn
             ),
         )
         await enqueue(conn, reconcile_subject(host), ReconcileApp(app_id=app_id, reason="app deleted"))
-        await audit(conn, "admin", "app.delete", app["id"], {"name": app["name"]})
+        await audit(conn, actor, "app.delete", app["id"], {"name": app["name"]})
         return row  # type: ignore[no-any-return]
 
 
 async def create_release(
-    conn: Connection, ref: str, image: str, kind: str, host: str, *, rollback_of: uuid.UUID | None = None
+    conn: Connection,
+    ref: str,
+    image: str,
+    kind: str,
+    host: str,
+    *,
+    rollback_of: uuid.UUID | None = None,
+    actor: Actor = PLATFORM,
 ) -> tuple[asyncpg.Record, asyncpg.Record]:
     """A new release that becomes the app's desired one. Releases queued behind the one in
     flight and not started yet are superseded: the newest request wins (coalescing queue)."""
@@ -137,11 +151,13 @@ async def create_release(
         )
         assert updated is not None
         await enqueue(conn, reconcile_subject(host), ReconcileApp(app_id=str(app["id"]), reason=f"{kind} v{version}"))
-        await audit(conn, "admin", f"release.{kind}", app["id"], {"image": image, "version": version})
+        await audit(conn, actor, f"release.{kind}", app["id"], {"image": image, "version": version})
         return updated, release
 
 
-async def update_app(conn: Connection, ref: str, body: UpdateApp, domain: str, host: str) -> asyncpg.Record:
+async def update_app(
+    conn: Connection, ref: str, body: UpdateApp, domain: str, host: str, *, actor: Actor = PLATFORM
+) -> asyncpg.Record:
     """Change settings. A port or resources change of a running app rolls out as a new release
     (a health-gated flip); timeouts apply from the next rollout."""
     async with conn.transaction():
@@ -168,13 +184,13 @@ async def update_app(conn: Connection, ref: str, body: UpdateApp, domain: str, h
         )
         assert row is not None
         app_id = str(row["id"])
-        await audit(conn, "admin", "app.update", row["id"], {"changed": sorted(changes)})
+        await audit(conn, actor, "app.update", row["id"], {"changed": sorted(changes)})
         if "port" in changes:
             await publish_app_updated(conn, row, domain)
         rolls_out = {"port", "memory_mb", "cpus"} & changes.keys()
         current = await current_release(conn, row)
         if rolls_out and current is not None:
-            row, _ = await create_release(conn, app_id, pinned_image(current), "config", host)
+            row, _ = await create_release(conn, app_id, pinned_image(current), "config", host, actor=actor)
         return row
 
 
@@ -210,7 +226,9 @@ def health_check_of(app: asyncpg.Record) -> HealthCheck | None:
     return msgspec.json.decode(raw.encode() if isinstance(raw, str) else raw, type=HealthCheck)
 
 
-async def set_health_check(conn: Connection, ref: str, check: HealthCheck | None, domain: str) -> asyncpg.Record:
+async def set_health_check(
+    conn: Connection, ref: str, check: HealthCheck | None, domain: str, *, actor: Actor = PLATFORM
+) -> asyncpg.Record:
     """Store the app's check (None: remove it) and tell the health service and the router
     (``AppUpdated``); the agent reads it from the desired state at the next rollout."""
     async with conn.transaction():
@@ -224,11 +242,13 @@ async def set_health_check(conn: Connection, ref: str, check: HealthCheck | None
         )
         assert row is not None
         await publish_app_updated(conn, row, domain)
-        await audit(conn, "admin", "app.health_check", row["id"], {"check": msgspec.to_builtins(check)})
+        await audit(conn, actor, "app.health_check", row["id"], {"check": msgspec.to_builtins(check)})
         return row  # type: ignore[no-any-return]
 
 
-async def rollback(conn: Connection, ref: str, release_id: str | None, host: str) -> asyncpg.Record:
+async def rollback(
+    conn: Connection, ref: str, release_id: str | None, host: str, *, actor: Actor = PLATFORM
+) -> asyncpg.Record:
     """Deploy the image digest of an earlier release again, as a new release. Default target:
     the most recent earlier live release with a different image (the deploy before this one).
     The current one is marked rolled back."""
@@ -262,19 +282,19 @@ async def rollback(conn: Connection, ref: str, release_id: str | None, host: str
                 app["current_release_id"],
             )
         _, release = await create_release(
-            conn, str(app["id"]), pinned_image(target), "rollback", host, rollback_of=target["id"]
+            conn, str(app["id"]), pinned_image(target), "rollback", host, rollback_of=target["id"], actor=actor
         )
         return release
 
 
-async def restart_in_place(conn: Connection, ref: str, host: str) -> asyncpg.Record:
+async def restart_in_place(conn: Connection, ref: str, host: str, *, actor: Actor = PLATFORM) -> asyncpg.Record:
     async with conn.transaction():
         app = await find_app(conn, ref, for_update=True)
         current = await current_release(conn, app)
         if current is None:
             raise Conflict(f"app {app['name']!r} has no live release to restart; deploy an image first")
         await enqueue(conn, restart_subject(host), RestartInPlace(app_id=str(app["id"]), release_id=str(current["id"])))
-        await audit(conn, "admin", "release.restart_in_place", app["id"], {"version": current["version"]})
+        await audit(conn, actor, "release.restart_in_place", app["id"], {"version": current["version"]})
         return current
 
 
@@ -300,11 +320,14 @@ async def current_release(conn: Connection | asyncpg.Pool, app: asyncpg.Record) 
     return await conn.fetchrow("SELECT * FROM releases WHERE id = $1", app["current_release_id"])
 
 
-async def audit(conn: Connection, actor: str, action: str, app_id: uuid.UUID | None, detail: dict[str, object]) -> None:
-
+async def audit(
+    conn: Connection, actor: Actor, action: str, app_id: uuid.UUID | None, detail: dict[str, object]
+) -> None:
+    """One audit entry. A token's entry names it (``actor`` = its name) and holds its id."""
     await conn.execute(
-        "INSERT INTO audit_log (actor, action, app_id, detail) VALUES ($1, $2, $3, $4::jsonb)",
-        actor,
+        "INSERT INTO audit_log (actor, token_id, action, app_id, detail) VALUES ($1, $2, $3, $4, $5::jsonb)",
+        actor.name if isinstance(actor, Principal) else actor,
+        actor.token_id if isinstance(actor, Principal) else None,
         action,
         app_id,
         json.dumps(detail),

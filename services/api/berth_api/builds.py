@@ -70,16 +70,23 @@ def image_tag(app_name: str, app_id: str, version: int) -> str:
 
 
 async def create_build_release(
-    conn: Connection, ref: str, spec: BuildSpec, *, config: AppConfig | None, host: str, domain: str
+    conn: Connection,
+    ref: str,
+    spec: BuildSpec,
+    *,
+    config: AppConfig | None,
+    host: str,
+    domain: str,
+    actor: apps_store.Actor = apps_store.PLATFORM,
 ) -> asyncpg.Record:
     """Apply berth.toml's settings, then create a ``build`` release in the same transaction."""
     async with conn.transaction():
         app = await apps_store.find_app(conn, ref, for_update=True)
         if config is not None:
-            await _apply_config(conn, app, config, domain)
+            await _apply_config(conn, app, config, domain, actor)
         version = await conn.fetchval("SELECT coalesce(max(version), 0) + 1 FROM releases WHERE app_id = $1", app["id"])
         _, release = await apps_store.create_release(
-            conn, str(app["id"]), image_tag(app["name"], str(app["id"]), version), "build", host
+            conn, str(app["id"]), image_tag(app["name"], str(app["id"]), version), "build", host, actor=actor
         )
         built = await conn.fetchrow(
             "UPDATE releases SET build = $2::jsonb, config = $3::jsonb WHERE id = $1 RETURNING *",
@@ -100,16 +107,18 @@ async def create_build_release(
         return built  # type: ignore[no-any-return]
 
 
-async def _apply_config(conn: Connection, app: asyncpg.Record, config: AppConfig, domain: str) -> None:
+async def _apply_config(
+    conn: Connection, app: asyncpg.Record, config: AppConfig, domain: str, actor: apps_store.Actor
+) -> None:
     if config.health is not None and config.health != apps_store.health_check_of(app):
-        app = await apps_store.set_health_check(conn, str(app["id"]), config.health, domain)
+        app = await apps_store.set_health_check(conn, str(app["id"]), config.health, domain, actor=actor)
     changes = {COLUMNS[k]: v for k, v in config.values.items() if app[COLUMNS[k]] != v}
     if not changes:
         return
     assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
     row = await conn.fetchrow(f"UPDATE apps SET {assignments} WHERE id = $1 RETURNING *", app["id"], *changes.values())
     assert row is not None
-    await apps_store.audit(conn, "admin", "app.update", row["id"], {"changed": sorted(changes), "from": "berth.toml"})
+    await apps_store.audit(conn, actor, "app.update", row["id"], {"changed": sorted(changes), "from": "berth.toml"})
     if "port" in changes:
         await apps_store.publish_app_updated(conn, row, domain)
 

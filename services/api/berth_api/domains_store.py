@@ -14,7 +14,7 @@ import asyncpg
 from berth_shared.db import Connection
 from berth_shared.errors import Conflict, NotFound
 
-from berth_api.apps_store import audit, find_app, hostname_of, publish_app_updated
+from berth_api.apps_store import PLATFORM, Actor, audit, find_app, hostname_of, publish_app_updated
 
 
 def claim_problem(hostname: str, app_name: str, domain: str) -> str | None:
@@ -33,7 +33,9 @@ async def domains_of(conn: Connection | asyncpg.Pool, app_id: uuid.UUID) -> list
     return list(await conn.fetch("SELECT * FROM domains WHERE app_id = $1 ORDER BY hostname", app_id))
 
 
-async def add_domain(conn: Connection, ref: str, hostname: str, domain: str) -> asyncpg.Record:
+async def add_domain(
+    conn: Connection, ref: str, hostname: str, domain: str, *, actor: Actor = PLATFORM
+) -> asyncpg.Record:
     async with conn.transaction():
         app = await find_app(conn, ref, for_update=True)
         problem = claim_problem(hostname, app["name"], domain)
@@ -59,11 +61,13 @@ async def add_domain(conn: Connection, ref: str, hostname: str, domain: str) -> 
         )
         assert row is not None
         await publish_app_updated(conn, app, domain)
-        await audit(conn, "admin", "domain.add", app["id"], {"hostname": hostname})
+        await audit(conn, actor, "domain.add", app["id"], {"hostname": hostname})
         return row  # type: ignore[no-any-return]
 
 
-async def remove_domain(conn: Connection, ref: str, domain_ref: str, domain: str) -> asyncpg.Record:
+async def remove_domain(
+    conn: Connection, ref: str, domain_ref: str, domain: str, *, actor: Actor = PLATFORM
+) -> asyncpg.Record:
     """Detach by domain id or by hostname."""
     async with conn.transaction():
         app = await find_app(conn, ref, for_update=True)
@@ -80,5 +84,5 @@ async def remove_domain(conn: Connection, ref: str, domain_ref: str, domain: str
         if row is None:
             raise NotFound(f"domain {domain_ref!r} of app {app['name']!r} not found")
         await publish_app_updated(conn, app, domain)
-        await audit(conn, "admin", "domain.remove", app["id"], {"hostname": row["hostname"]})
+        await audit(conn, actor, "domain.remove", app["id"], {"hostname": row["hostname"]})
         return row  # type: ignore[no-any-return]

@@ -133,7 +133,7 @@ async def change(
     unset: list[str],
     *,
     deploy: bool,
-    actor: str,
+    actor: apps_store.Actor,
     host: str,
 ) -> tuple[asyncpg.Record, asyncpg.Record | None, Changes]:
     """Set and remove variables in one transaction. When something changed, ``deploy`` is on
@@ -184,7 +184,7 @@ async def change(
         target = await rollout_target(conn, app)
         if deploy and target is not None:
             image = apps_store.pinned_image(target)
-            app, release = await apps_store.create_release(conn, str(app["id"]), image, "config", host)
+            app, release = await apps_store.create_release(conn, str(app["id"]), image, "config", host, actor=actor)
             release = await conn.fetchrow(
                 "UPDATE releases SET env_changes = $2::jsonb WHERE id = $1 RETURNING *",
                 release["id"],
@@ -217,7 +217,7 @@ async def rollout_target(conn: Connection, app: asyncpg.Record) -> asyncpg.Recor
 
 
 async def reveal(
-    conn: Connection, ring: Keyring, ref: str, actor: str
+    conn: Connection, ring: Keyring, ref: str, actor: apps_store.Actor
 ) -> tuple[asyncpg.Record, list[asyncpg.Record], dict[str, str]]:
     """All values in clear, recorded in the audit log (who, when, which keys)."""
     async with conn.transaction():

@@ -152,4 +152,19 @@ MIGRATIONS = [
         ADD COLUMN checked_at timestamptz,
         ADD COLUMN status_at  timestamptz;
     """,
+    """
+    -- 9: named API tokens with scopes (read | deploy | admin), stored as SHA-256 hashes. apps:
+    -- the app ids a deploy token may act on (NULL: all). The one root token (the admin token
+    -- `berth up` seeds) is replaced by rotation, never deleted. Audit entries name the token.
+    ALTER TABLE tokens
+        ADD COLUMN scope text NOT NULL DEFAULT 'admin' CHECK (scope IN ('read', 'deploy', 'admin')),
+        ADD COLUMN apps uuid[],
+        ADD COLUMN expires_at timestamptz,
+        ADD COLUMN last_used_at timestamptz,
+        ADD COLUMN root boolean NOT NULL DEFAULT false;
+    UPDATE tokens SET root = true WHERE name = 'admin';
+    CREATE UNIQUE INDEX tokens_name ON tokens (name);
+    CREATE UNIQUE INDEX tokens_one_root ON tokens (root) WHERE root;
+    ALTER TABLE audit_log ADD COLUMN token_id uuid;
+    """,
 ]

@@ -51,7 +51,9 @@ async def status(pool: asyncpg.Pool, chain: Keychain) -> dict[str, Any]:
     }
 
 
-async def rotate(pool: asyncpg.Pool, chain: Keychain, actor: str, *, resume_only: bool = False) -> dict[str, Any]:
+async def rotate(
+    pool: asyncpg.Pool, chain: Keychain, actor: apps_store.Actor, *, resume_only: bool = False
+) -> dict[str, Any]:
     if chain.ring.source != "file":
         raise Conflict(
             "the master key comes from BERTH_MASTER_KEY, which Berth cannot change; to rotate, let Berth manage "
@@ -66,7 +68,9 @@ async def rotate(pool: asyncpg.Pool, chain: Keychain, actor: str, *, resume_only
             await lock_conn.execute("SELECT pg_advisory_unlock(hashtext($1))", ROTATION_LOCK)
 
 
-async def _rotate_locked(pool: asyncpg.Pool, chain: Keychain, actor: str, resume_only: bool) -> dict[str, Any]:
+async def _rotate_locked(
+    pool: asyncpg.Pool, chain: Keychain, actor: apps_store.Actor, resume_only: bool
+) -> dict[str, Any]:
     assert chain.ring.path is not None
     ring = await asyncio.to_thread(keyring.read_file, chain.ring.path)  # the file is the truth
     chain.ring = ring

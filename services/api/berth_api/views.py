@@ -193,3 +193,20 @@ def domain_view(row: asyncpg.Record, proxy_target: str) -> dict[str, Any]:
         "checkedAt": _ts(row["checked_at"]),
         "proxyTarget": proxy_target,
     }
+
+
+def token_view(row: asyncpg.Record, now: datetime) -> dict[str, Any]:
+    """A token as listed: never its value or hash. ``apps``: names of the apps a deploy token
+    is limited to (null: every app)."""
+    expires = row["expires_at"]
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "scope": row["scope"],
+        "apps": list(row["app_names"] or []) if row["apps"] is not None else None,
+        "root": row["root"],  # the admin token `berth up` made: rotated, never revoked
+        "createdAt": _ts(row["created_at"]),
+        "lastUsedAt": _ts(row["last_used_at"]),
+        "expiresAt": _ts(expires),
+        "expired": expires is not None and expires <= now,
+    }

@@ -8,9 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from berth_api import errors, static
-from berth_api.routes import session
-from berth_shared.errors import Unauthorized
+from berth_api import auth, deps, errors, static
+from berth_shared.errors import Forbidden, Unauthorized
 from fastapi import FastAPI
 from starlette.requests import Request
 
@@ -68,14 +67,30 @@ async def test_without_a_build_the_root_says_how_to_build_it(tmp_path: Path) -> 
 
 
 class FakePool:
+    """Sessions by id hash, each joined to its token's row."""
+
     def __init__(self, sessions: dict[str, str]) -> None:
         self.sessions = sessions
 
-    async def fetchrow(self, query: str, *args: Any) -> dict[str, str] | None:
+    async def fetchrow(self, query: str, *args: Any) -> dict[str, Any] | None:
         if "FROM sessions" in query:
-            actor = self.sessions.get(args[0])
-            return {"actor": actor} if actor else None
+            name = self.sessions.get(args[0])
+            return _token_row(name) if name else None
         return None  # no token matches
+
+
+def _token_row(name: str) -> dict[str, Any]:
+    import uuid
+    from datetime import UTC, datetime
+
+    return {
+        "id": uuid.uuid4(),
+        "name": name,
+        "scope": "admin",
+        "apps": None,
+        "expires_at": None,
+        "last_used_at": datetime.now(UTC),
+    }
 
 
 def request(method: str, pool: FakePool, headers: dict[str, str]) -> Request:
@@ -88,21 +103,21 @@ def request(method: str, pool: FakePool, headers: dict[str, str]) -> Request:
 
 
 async def test_a_session_cookie_reads_freely_but_mutates_only_with_the_csrf_header() -> None:
-    pool = FakePool({session.session_hash("sid"): "admin"})
+    pool = FakePool({auth.session_hash("sid"): "admin"})
     cookie = {"cookie": "berth_session=sid"}
-    assert await session.authenticate_request(request("GET", pool, cookie)) == "admin"
-    with pytest.raises(session.Forbidden):
-        await session.authenticate_request(request("POST", pool, cookie))
-    assert await session.authenticate_request(request("POST", pool, {**cookie, "X-Berth-CSRF": "1"})) == "admin"
+    assert (await deps.principal(request("GET", pool, cookie))).name == "admin"
+    with pytest.raises(Forbidden):
+        await deps.principal(request("POST", pool, cookie))
+    assert (await deps.principal(request("POST", pool, {**cookie, "X-Berth-CSRF": "1"}))).name == "admin"
     with pytest.raises(Unauthorized):
-        await session.authenticate_request(request("GET", pool, {"cookie": "berth_session=other"}))
+        await deps.principal(request("GET", pool, {"cookie": "berth_session=other"}))
     with pytest.raises(Unauthorized):
-        await session.authenticate_request(request("GET", pool, {}))
+        await deps.principal(request("GET", pool, {}))
     # A Bearer header is checked as a token (here: unknown), whatever the cookie says.
     with pytest.raises(Unauthorized):
-        await session.authenticate_request(request("GET", pool, {**cookie, "Authorization": "Bearer x"}))
+        await deps.principal(request("GET", pool, {**cookie, "Authorization": "Bearer x"}))
 
 
 def test_session_ids_are_stored_only_as_hashes() -> None:
-    assert session.session_hash("sid") != "sid"
-    assert len(session.session_hash("sid")) == 64
+    assert auth.session_hash("sid") != "sid"
+    assert len(auth.session_hash("sid")) == 64

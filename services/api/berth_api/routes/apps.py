@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
 from berth_shared.errors import Conflict
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from berth_api import apps_store
+from berth_api.deps import Actor, State, authorize
 from berth_api.engine_check import require_engine
-from berth_api.routes.session import authenticate_request
 from berth_api.state import ApiState
 from berth_api.validation import CreateApp, Deploy, Rollback, UpdateApp
 from berth_api.views import app_view, event_view, release_view, step_view
 
-
-def state_of(request: Request) -> ApiState:
-    state: ApiState = request.app.state.berth
-    return state
-
-
-async def require_token(request: Request) -> str:
-    """A Bearer token, or the dashboard's session cookie (mutations also need X-Berth-CSRF)."""
-    return await authenticate_request(request)
-
-
-router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
-State = Annotated[ApiState, Depends(state_of)]
+router = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
 
 
 async def _app_json(s: ApiState, app: Any) -> dict[str, Any]:
@@ -37,9 +25,9 @@ async def _app_json(s: ApiState, app: Any) -> dict[str, Any]:
 
 
 @router.post("/apps", status_code=201)
-async def create_app(body: CreateApp, s: State) -> dict[str, Any]:
+async def create_app(body: CreateApp, s: State, actor: Actor) -> dict[str, Any]:
     async with s.pool.acquire() as conn:
-        row = await apps_store.create_app(conn, body, s.settings.subnet_pool, s.settings.domain)
+        row = await apps_store.create_app(conn, body, s.settings.subnet_pool, s.settings.domain, actor=actor)
     s.outbox.notify()
     return await _app_json(s, row)
 
@@ -56,39 +44,39 @@ async def show_app(ref: str, s: State) -> dict[str, Any]:
 
 
 @router.patch("/apps/{ref}")
-async def update_app(ref: str, body: UpdateApp, s: State) -> dict[str, Any]:
+async def update_app(ref: str, body: UpdateApp, s: State, actor: Actor) -> dict[str, Any]:
     async with s.pool.acquire() as conn:
-        row = await apps_store.update_app(conn, ref, body, s.settings.domain, s.settings.host_id)
+        row = await apps_store.update_app(conn, ref, body, s.settings.domain, s.settings.host_id, actor=actor)
     s.outbox.notify()
     return await _app_json(s, row)
 
 
 @router.delete("/apps/{ref}", status_code=202)
-async def delete_app(ref: str, s: State) -> dict[str, Any]:
+async def delete_app(ref: str, s: State, actor: Actor) -> dict[str, Any]:
     async with s.pool.acquire() as conn:
-        row = await apps_store.delete_app(conn, ref, s.settings.domain, s.settings.host_id)
+        row = await apps_store.delete_app(conn, ref, s.settings.domain, s.settings.host_id, actor=actor)
     s.outbox.notify()
     return await _app_json(s, row)
 
 
 @router.post("/apps/{ref}/deploy", status_code=202)
-async def deploy(ref: str, body: Deploy, s: State) -> dict[str, Any]:
+async def deploy(ref: str, body: Deploy, s: State, actor: Actor) -> dict[str, Any]:
     await apps_store.find_app(s.pool, ref)
     await require_engine(s.nc, s.settings.host_id)
     async with s.pool.acquire() as conn:
-        _, release = await apps_store.create_release(conn, ref, body.image, "deploy", s.settings.host_id)
+        _, release = await apps_store.create_release(conn, ref, body.image, "deploy", s.settings.host_id, actor=actor)
     s.outbox.notify()
     return release_view(release)
 
 
 @router.post("/apps/{ref}/restart", status_code=202)
-async def restart(ref: str, s: State, hard: bool = False) -> dict[str, Any]:
+async def restart(ref: str, s: State, actor: Actor, hard: bool = False) -> dict[str, Any]:
     """A flip to a fresh container of the live release; ``?hard=true`` restarts it in place."""
     app = await apps_store.find_app(s.pool, ref)
     if hard:
         await require_engine(s.nc, s.settings.host_id)
         async with s.pool.acquire() as conn:
-            live = await apps_store.restart_in_place(conn, ref, s.settings.host_id)
+            live = await apps_store.restart_in_place(conn, ref, s.settings.host_id, actor=actor)
         s.outbox.notify()
         return release_view(live)
     current = await apps_store.current_release(s.pool, app)
@@ -97,17 +85,18 @@ async def restart(ref: str, s: State, hard: bool = False) -> dict[str, Any]:
     await require_engine(s.nc, s.settings.host_id)
     async with s.pool.acquire() as conn:
         image = apps_store.pinned_image(current)
-        _, release = await apps_store.create_release(conn, ref, image, "restart", s.settings.host_id)
+        _, release = await apps_store.create_release(conn, ref, image, "restart", s.settings.host_id, actor=actor)
     s.outbox.notify()
     return release_view(release)
 
 
 @router.post("/apps/{ref}/rollback", status_code=202)
-async def rollback(ref: str, s: State, body: Rollback | None = None) -> dict[str, Any]:
+async def rollback(ref: str, s: State, actor: Actor, body: Rollback | None = None) -> dict[str, Any]:
     await apps_store.find_app(s.pool, ref)
     await require_engine(s.nc, s.settings.host_id)
     async with s.pool.acquire() as conn:
-        release = await apps_store.rollback(conn, ref, body.release_id if body else None, s.settings.host_id)
+        target = body.release_id if body else None
+        release = await apps_store.rollback(conn, ref, target, s.settings.host_id, actor=actor)
     s.outbox.notify()
     return release_view(release)
 

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from berth_api import apps_store
-from berth_api.routes.apps import State, require_token
+from berth_api.deps import State, authorize
 from berth_api.views import audit_view
 
-router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
 
 
 @router.get("/audit")

@@ -13,11 +13,11 @@ from fastapi import APIRouter, Depends, Header, Request
 
 from berth_api import apps_store, builds
 from berth_api.app_config import parse
+from berth_api.deps import Actor, State, authorize
 from berth_api.engine_check import require_engine
-from berth_api.routes.apps import State, require_token
 from berth_api.views import release_view
 
-router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
 
 DOCKERFILE_MAX = 255
 
@@ -26,7 +26,9 @@ DOCKERFILE_MAX = 255
 async def create_build(
     ref: str,
     request: Request,
+    *,
     s: State,
+    actor: Actor,
     dockerfile: str = "Dockerfile",
     config_b64: Annotated[str | None, Header(alias="X-Berth-Config")] = None,
 ) -> dict[str, Any]:
@@ -50,7 +52,7 @@ async def create_build(
     spec = BuildSpec(context_object=name, size_bytes=size, dockerfile=dockerfile)
     async with s.pool.acquire() as conn:
         release = await builds.create_build_release(
-            conn, ref, spec, config=config, host=s.settings.host_id, domain=s.settings.domain
+            conn, ref, spec, config=config, host=s.settings.host_id, domain=s.settings.domain, actor=actor
         )
     s.outbox.notify()
     return release_view(release)

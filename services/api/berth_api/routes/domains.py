@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from berth_api import apps_store, domains_store
-from berth_api.routes.apps import State, require_token
+from berth_api.deps import Actor, State, authorize
 from berth_api.validation import DomainIn
 from berth_api.views import domain_view
 
-router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
 
 
 def _target(s: Any, app: Any) -> str:
@@ -27,18 +27,18 @@ async def list_domains(ref: str, s: State) -> dict[str, Any]:
 
 
 @router.post("/apps/{ref}/domains", status_code=201)
-async def add_domain(ref: str, body: DomainIn, s: State) -> dict[str, Any]:
+async def add_domain(ref: str, body: DomainIn, s: State, actor: Actor) -> dict[str, Any]:
     async with s.pool.acquire() as conn:
-        row = await domains_store.add_domain(conn, ref, body.hostname, s.settings.domain)
+        row = await domains_store.add_domain(conn, ref, body.hostname, s.settings.domain, actor=actor)
     s.outbox.notify()
     app = await apps_store.find_app(s.pool, ref)
     return domain_view(row, _target(s, app))
 
 
 @router.delete("/apps/{ref}/domains/{domain_ref}")
-async def remove_domain(ref: str, domain_ref: str, s: State) -> dict[str, Any]:
+async def remove_domain(ref: str, domain_ref: str, s: State, actor: Actor) -> dict[str, Any]:
     async with s.pool.acquire() as conn:
-        row = await domains_store.remove_domain(conn, ref, domain_ref, s.settings.domain)
+        row = await domains_store.remove_domain(conn, ref, domain_ref, s.settings.domain, actor=actor)
     s.outbox.notify()
     app = await apps_store.find_app(s.pool, ref)
     return domain_view(row, _target(s, app))

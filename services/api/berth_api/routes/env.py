@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from berth_api import apps_store, env_store
-from berth_api.keyring import Keychain
-from berth_api.routes.apps import State, require_token
+from berth_api.deps import Actor, Keys, State, authorize
 from berth_api.validation import EnvChange
 from berth_api.views import env_var_view, release_view
 
-router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
-Actor = Annotated[str, Depends(require_token)]
-
-
-def keychain_of(request: Request) -> Keychain:
-    chain: Keychain = request.app.state.keychain
-    return chain
-
-
-Keys = Annotated[Keychain, Depends(keychain_of)]
+router = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
 
 
 @router.get("/apps/{ref}/env")

@@ -37,12 +37,12 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from berth_api import apps_store, sse
-from berth_api.routes.apps import State, require_token
+from berth_api.deps import State, authorize
 from berth_api.routes.apps import events as history
 from berth_api.state import ApiState
 from berth_api.views import app_view, event_view, release_view, step_view
 
-router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
 
 POLL_SECONDS = 0.3
 HEARTBEAT_SECONDS = 15.0

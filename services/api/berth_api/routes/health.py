@@ -11,12 +11,12 @@ from berth_shared.errors import ValidationFailed
 from fastapi import APIRouter, Depends
 
 from berth_api import apps_store
-from berth_api.routes.apps import State, require_token
+from berth_api.deps import State, authorize
 from berth_api.routes.health_bus import ask
 from berth_api.validation import HealthCheckIn
 from berth_api.views import check_result_view, health_check_view
 
-router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
 
 
 async def _health_json(s: Any, app: Any, limit: int = 50, cursor: int | None = None) -> dict[str, Any]:

@@ -29,10 +29,10 @@ from nats.aio.client import Client
 from pydantic import Field
 
 from berth_api import apps_store, log_files, sse
-from berth_api.routes.apps import State, require_token
+from berth_api.deps import State, authorize
 from berth_api.validation import Body
 
-router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
 
 RELATIVE = re.compile(r"^(\d{1,9})([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

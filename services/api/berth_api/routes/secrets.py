@@ -7,11 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from berth_api import rotation
-from berth_api.routes.apps import State, require_token
-from berth_api.routes.env import Actor, Keys
+from berth_api.deps import Actor, Keys, State, authorize
 from berth_api.validation import RotateKey
 
-router = APIRouter(prefix="/api/secrets", dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/api/secrets", dependencies=[Depends(authorize)])
 
 
 @router.get("/status")
