@@ -11,7 +11,7 @@ from berth_shared.errors import ValidationFailed
 from fastapi import APIRouter, Depends
 
 from berth_api import apps_store
-from berth_api.deps import State, authorize
+from berth_api.deps import Actor, State, authorize
 from berth_api.routes.health_bus import ask
 from berth_api.validation import HealthCheckIn
 from berth_api.views import check_result_view, health_check_view
@@ -50,9 +50,9 @@ async def get_health(ref: str, s: State, limit: int = 50, cursor: int | None = N
 
 
 @router.put("/apps/{ref}/health")
-async def put_health(ref: str, body: HealthCheckIn, s: State) -> dict[str, Any]:
+async def put_health(ref: str, body: HealthCheckIn, s: State, actor: Actor) -> dict[str, Any]:
     async with s.pool.acquire() as conn:
-        row = await apps_store.set_health_check(conn, ref, body.to_contract(), s.settings.domain)
+        row = await apps_store.set_health_check(conn, ref, body.to_contract(), s.settings.domain, actor=actor)
     s.outbox.notify()
     return {
         "appId": str(row["id"]),
@@ -62,9 +62,9 @@ async def put_health(ref: str, body: HealthCheckIn, s: State) -> dict[str, Any]:
 
 
 @router.delete("/apps/{ref}/health")
-async def delete_health(ref: str, s: State) -> dict[str, Any]:
+async def delete_health(ref: str, s: State, actor: Actor) -> dict[str, Any]:
     """No check configured: liveness only (the container is running)."""
     async with s.pool.acquire() as conn:
-        row = await apps_store.set_health_check(conn, ref, None, s.settings.domain)
+        row = await apps_store.set_health_check(conn, ref, None, s.settings.domain, actor=actor)
     s.outbox.notify()
     return {"appId": str(row["id"]), "config": None, "livenessOnly": True}
