@@ -10,9 +10,13 @@ from typing import Any
 
 import httpx
 
+from berth_cli.launcher.home import write_private
+
 # Documented exit codes (README): 0 ok, 1 operation failed, 2 usage or validation error,
-# 3 cannot reach the API, 4 not authenticated, 5 not found, 6 conflict.
+# 3 cannot reach the API, 4 not authenticated, 5 not found, 6 conflict, 7 the token's scope
+# does not allow it.
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_CONFLICT = 1, 2, 3, 4, 5, 6
+EXIT_FORBIDDEN = 7
 
 
 class CliError(Exception):
@@ -46,10 +50,7 @@ def load_config() -> Config:
 def save_config(url: str, token: str) -> Path:
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"url": url.rstrip("/"), "token": token}, f)
-    path.chmod(0o600)
+    write_private(path, json.dumps({"url": url.rstrip("/"), "token": token}))
     return path
 
 
@@ -90,6 +91,8 @@ class Api:
         message = _error_message(response)
         if status == 401:
             raise CliError(f"the API refused the token ({message}); run `berth login` again", EXIT_AUTH)
+        if status == 403:
+            raise CliError(f"not allowed: {message}", EXIT_FORBIDDEN)
         if status == 404:
             raise CliError(f"{message} (see `berth apps list`)", EXIT_NOT_FOUND)
         if status == 409:

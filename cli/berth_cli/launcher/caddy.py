@@ -1,4 +1,4 @@
-"""The embedded Caddy: command line and the bootstrap config (admin API on 127.0.0.1 only).
+"""The embedded Caddy: command line and the bootstrap config (admin API on a Unix socket only).
 
 The router owns everything else in Caddy's config and loads it through the admin API.
 """
@@ -10,6 +10,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from berth_cli.launcher.supervisor import minimal_env
+
 
 def binary() -> str:
     found = shutil.which("caddy", path=str(Path(sys.executable).parent)) or shutil.which("caddy")
@@ -18,10 +20,15 @@ def binary() -> str:
     return found
 
 
-def bootstrap_config(admin_port: int) -> str:
+def admin_listen(socket_path: Path) -> str:
+    """The admin API on a Unix socket Caddy creates with mode 0600 (the router renders the same)."""
+    return f"unix/{socket_path}|0600"
+
+
+def bootstrap_config(admin_socket: Path) -> str:
     return json.dumps(
         {
-            "admin": {"listen": f"127.0.0.1:{admin_port}"},
+            "admin": {"listen": admin_listen(admin_socket)},
             "logging": {"logs": {"default": {"level": "WARN"}}},
         }
     )
@@ -33,10 +40,11 @@ def command(config_file: Path) -> list[str]:
 
 
 def environment(caddy_dir: Path) -> dict[str, str]:
-    return {
-        "XDG_DATA_HOME": str(caddy_dir / "data"),
-        "XDG_CONFIG_HOME": str(caddy_dir / "config"),
-        "HOME": str(caddy_dir),
+    """Caddy's whole environment (the launcher's is not inherited)."""
+    return minimal_env(
+        caddy_dir,
+        XDG_DATA_HOME=str(caddy_dir / "data"),
+        XDG_CONFIG_HOME=str(caddy_dir / "config"),
         # A smaller heap: collect earlier (Caddy's garbage is mostly short-lived request state).
-        "GOGC": "50",
-    }
+        GOGC="50",
+    )

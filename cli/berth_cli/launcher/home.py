@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +65,8 @@ class Home:
         for d in (self.root, self.pg_data.parent, self.nats_store, self.caddy_dir, self.logs):
             d.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o711)
+        # Caddy's admin socket, certificates and keys: the launcher's user (Caddy's) only.
+        self.caddy_dir.chmod(0o700)
 
 
 @dataclass(frozen=True)
@@ -77,11 +81,36 @@ class Credentials:
     proxy_secret: str
 
 
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    path.chmod(0o600)
+def write_private(path: Path, text: str, *, owner: tuple[int, int] | None = None) -> None:
+    """Replace ``path`` atomically with ``text``, readable by its owner only from the start.
+
+    A temporary file in the same directory is created with mode 0600 (never a moment more
+    open), written and fsynced, then renamed over ``path`` and the directory fsynced: a crash
+    leaves the old file or the new one, never a half-written credential. ``owner``: (uid, gid)
+    to hand the file to before it appears under its name.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), 0o600)
+            if owner is not None:
+                os.fchown(f.fileno(), *owner)
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+_write_private = write_private  # the earlier name, kept for callers elsewhere in the tree
 
 
 def load_or_create_credentials(home: Home) -> Credentials:
@@ -100,7 +129,7 @@ def load_or_create_credentials(home: Home) -> Credentials:
     for service in SERVICES:
         db.setdefault(service, pw())
         nats.setdefault(service, pw())
-    _write_private(path, json.dumps(data, indent=2))
+    write_private(path, json.dumps(data, indent=2))
     return Credentials(
         instance=data["instance"],
         pg_superuser_password=data["pg_superuser_password"],
@@ -117,7 +146,7 @@ def load_or_create_admin_token(home: Home, from_env: str | None) -> tuple[str, b
     if path.exists():
         return path.read_text().strip(), False
     token = from_env or "berth_" + secrets.token_urlsafe(32)
-    _write_private(path, token + "\n")
+    write_private(path, token + "\n")
     return token, True
 
 
@@ -160,5 +189,5 @@ def ensure_master_key_file(home: Home) -> tuple[Path, bool]:
             }
         ],
     }
-    _write_private(path, json.dumps(ring, indent=2) + "\n")
+    write_private(path, json.dumps(ring, indent=2) + "\n")
     return path, True

@@ -15,6 +15,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from berth_cli.launcher.home import write_private
+
 PG_SYSTEM_USER = "embedded_postgres"
 DATABASE = "berth"
 
@@ -86,9 +88,11 @@ def ensure_initialized(data_dir: Path, run_dir: Path, superuser_password: str) -
     if (data_dir / "PG_VERSION").exists():
         return
     pwfile = data_dir.parent / ".initdb-pw"
-    pwfile.write_text(superuser_password + "\n")
-    _chown(pwfile, user)
-    pwfile.chmod(0o600)
+    owner = None
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        owner = (entry.pw_uid, entry.pw_gid)
+    write_private(pwfile, superuser_password + "\n", owner=owner)
     try:
         result = subprocess.run(
             [

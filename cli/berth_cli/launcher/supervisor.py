@@ -53,6 +53,23 @@ class ChildSpec:
     stop_timeout: float = 10.0
     ready: ReadyProbe | None = None
     ready_timeout: float = 60.0
+    # False: the child gets ``env`` and nothing else (embedded servers: see minimal_env).
+    inherit_env: bool = True
+
+
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def minimal_env(home: Path, launcher_env: dict[str, str] | None = None, **extra: str) -> dict[str, str]:
+    """The whole environment of an embedded server (Postgres, NATS, Caddy): a system PATH, its
+    own HOME, the launcher's language and time zone, and what ``extra`` adds; never the
+    launcher's other variables (the master key, tokens, anything a user exported)."""
+    launcher_env = dict(os.environ) if launcher_env is None else launcher_env
+    env = {"PATH": SYSTEM_PATH, "HOME": str(home), "LANG": launcher_env.get("LANG") or "C.UTF-8"}
+    for name in ("LC_ALL", "TZ"):
+        if launcher_env.get(name):
+            env[name] = launcher_env[name]
+    return {**env, **extra}
 
 
 def backoff_delay(failures: int, base: float = 0.5, cap: float = 30.0) -> float:
@@ -80,7 +97,7 @@ class Child:
         if spec.log_file is not None:
             spec.log_file.parent.mkdir(parents=True, exist_ok=True)
             out = os.open(spec.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        env = {**os.environ, **spec.env}
+        env = {**os.environ, **spec.env} if spec.inherit_env else dict(spec.env)
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *spec.argv,
