@@ -13,20 +13,24 @@ class CaddyLoadFailed(Exception):
 
 
 class CaddyAdmin:
-    def __init__(self, admin_port: int, *, timeout: float = 10.0) -> None:
-        self.port = admin_port
+    """Caddy's admin API on its Unix socket (mode 0600): no TCP port any local user could reach."""
+
+    def __init__(self, socket_path: str, *, timeout: float = 10.0) -> None:
+        self.socket_path = socket_path
         self.timeout = timeout
 
     async def call(self, method: str, path: str, body: bytes = b"") -> http1.Response:
         return await http1.request(
-            "127.0.0.1",
-            self.port,
+            "",
+            0,
             method,
             path,
-            host=f"127.0.0.1:{self.port}",  # the admin API checks the Host of every request
+            # The admin API checks the Host of every request; on a Unix socket it accepts this one.
+            host="127.0.0.1",
             body=body,
             content_type="application/json" if body else None,
             timeout=self.timeout,
+            unix_socket=self.socket_path,
         )
 
     async def config(self) -> Any:

@@ -7,10 +7,12 @@ and never changes this config, so Caddy is reloaded only when apps, ports or hos
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from berth_shared.contracts.builds import MAX_CONTEXT_BYTES
 from berth_shared.contracts.domains import is_local_name
 from berth_shared.netplan import SLOTS, slot_address
 from berth_shared.proxy import ACTIVE_HEALTH_INTERVAL_SECONDS
@@ -85,19 +87,44 @@ class TlsOptions:
     acme: AcmeIssuer = field(default_factory=AcmeIssuer)
 
 
+# Paths on the platform hostname that authenticate each request themselves (a provider's
+# signature, a Git client's credentials, a host's join token): reachable even with
+# BERTH_PUBLIC_DASHBOARD=false. None yet; later features add theirs here.
+SELF_AUTHENTICATING_PATHS: tuple[str, ...] = ()
+# Never served on the platform hostname: the interactive API docs (they load third-party
+# JavaScript onto the admin origin). The schema stays reachable, behind the API's token check.
+PRIVATE_PATHS = ("/api/docs", "/api/docs/*", "/api/redoc", "/api/redoc/*")
+# Request bodies through the platform route: 1 MiB, except build uploads (their own limit).
+MAX_BODY_BYTES = 1024 * 1024
+BUILD_UPLOAD_PATH = "/api/apps/*/builds"
+# The header Caddy sets (overwriting any client's) on what it forwards to the API: only a
+# request carrying the secret may name its client in X-Forwarded-For.
+PROXY_SECRET_HEADER = "X-Berth-Proxy"
+# HTTPS-only public platform hostname: browsers remember it for a year. No includeSubDomains:
+# apps under the platform's domain choose for themselves.
+HSTS = "max-age=31536000"
+
+
 @dataclass(frozen=True)
 class PlatformRoute:
     """The platform's own hostname (``BERTH_DOMAIN``): the dashboard and API behind the proxy."""
 
     hostname: str
     api_port: int
+    # Sent to the API in ``X-Berth-Proxy`` (empty: no header, the API trusts no forwarded address).
+    proxy_secret: str = ""
+    # Networks apps (and builds) run on: refused on the platform hostname (the TCP peer decides).
+    app_networks: tuple[str, ...] = ()
+    # BERTH_PUBLIC_DASHBOARD: the dashboard and admin API on the platform hostname.
+    dashboard: bool = True
+    self_authenticating: tuple[str, ...] = SELF_AUTHENTICATING_PATHS
 
 
 def render(
     routes: Iterable[Route],
     *,
     http_port: int,
-    admin_port: int,
+    admin_socket: str,
     platform: PlatformRoute | None = None,
     tls: TlsOptions | None = None,
     log_port: int | None = None,
@@ -110,20 +137,25 @@ def render(
     visitor's handshake arrives and the router's ``ask`` endpoint approves the name (it approves
     attached names only once verified). ``secure_hosts`` (public names holding a certificate)
     are redirected from HTTP to HTTPS, ACME challenges excepted. With ``log_port``, Caddy sends
-    its TLS logs and its access log of failed requests to the router there.
+    its TLS logs and its access log of failed requests to the router there. Caddy's admin API
+    listens only on the Unix socket ``admin_socket`` (mode 0600: the launcher's user alone).
     """
     ordered = sorted(routes, key=lambda r: (r.hostname, r.app_id))
-    own = [platform_route(platform)] if platform is not None else []
-    routes_json = [*own, *(app_route(r) for r in ordered), not_found_route()]
+    app_routes = [*(app_route(r) for r in ordered), not_found_route()]
     errors_json = {"routes": [no_release_route(r) for r in ordered]}
-    http_routes = list(routes_json)
+    own_plain = [platform_route(platform, https_port=None)] if platform is not None else []
+    if platform is not None and is_public_platform(platform, tls) and tls is not None:
+        own_plain = [platform_route(platform, https_port=tls.https_port)]
+    own_tls = [platform_route(platform, https_port=None, hsts=is_public_platform(platform, tls))] if platform else []
+    routes_json = [*own_tls, *app_routes]
+    http_routes = [*own_plain, *app_routes]
     if tls is not None:
         redirected = sorted(set(secure_hosts))
         verify = [verify_route(tls.ask_port)]
         http_routes = [
             *verify,
             *([https_redirect_route(redirected, tls.https_port)] if redirected else []),
-            *routes_json,
+            *http_routes,
         ]
     servers: Config = {
         SERVER_NAME: {
@@ -134,7 +166,7 @@ def render(
         }
     }
     config: Config = {
-        "admin": {"listen": f"127.0.0.1:{admin_port}"},
+        "admin": {"listen": admin_listen(admin_socket)},
         "logging": logging_config(log_port),
         "apps": {"http": {"servers": servers}},
     }
@@ -164,6 +196,23 @@ def render(
     # Never touch the system's trust store: Berth runs unprivileged.
     config["apps"]["pki"] = {"certificate_authorities": {"local": {"install_trust": False}}}
     return config
+
+
+def admin_listen(socket_path: str) -> str:
+    """Caddy's admin address: a Unix socket created with mode 0600 (no TCP port at all)."""
+    return f"unix/{socket_path}|0600"
+
+
+def is_public_platform(platform: PlatformRoute | None, tls: TlsOptions | None) -> bool:
+    """A platform hostname served over HTTPS only: a public name with a public certificate
+    (not ``localhost``/``*.test``/an IP address, nor certified by the internal CA)."""
+    if platform is None or tls is None or tls.internal_all or is_local_name(platform.hostname):
+        return False
+    try:
+        ipaddress.ip_address(platform.hostname.strip("[]"))
+    except ValueError:
+        return True
+    return False
 
 
 def tls_automation(internal: list[str], tls: TlsOptions) -> Config:
@@ -273,16 +322,73 @@ def reverse_proxy(route: Route) -> Config:
     }
 
 
-def platform_route(platform: PlatformRoute) -> Config:
-    """The dashboard and its API at the platform's own hostname, proxied to the API on loopback."""
+def platform_route(platform: PlatformRoute, *, https_port: int | None, hsts: bool = False) -> Config:
+    """The dashboard and its API at the platform's own hostname, proxied to the API on loopback.
+
+    In order: app networks are refused (403); with ``https_port`` (a public name over HTTP)
+    everything else but ACME challenges is redirected to HTTPS; the API docs are never served;
+    with the dashboard off only the self-authenticating paths pass; bodies are capped.
+    """
+    steps: list[Config] = []
+    if platform.app_networks:
+        steps.append(
+            {
+                "match": [{"remote_ip": {"ranges": list(platform.app_networks)}}],
+                **text_response(403, "Forbidden: the platform is not reachable from app networks\n"),
+            }
+        )
+    if https_port is not None:
+        steps.append(https_redirect_route([platform.hostname], https_port))
+    steps.append({"match": [{"path": list(PRIVATE_PATHS)}], **text_response(404, "Not found\n")})
+    if not platform.dashboard:
+        allowed = list(platform.self_authenticating)
+        steps.append(
+            {
+                **({"match": [{"not": [{"path": allowed}]}]} if allowed else {}),
+                **text_response(404, "Not found: the dashboard is not served on this hostname\n"),
+            }
+        )
+    steps.append({"match": [{"path": [BUILD_UPLOAD_PATH]}], "handle": [body_limit(MAX_CONTEXT_BYTES)]})
+    steps.append({"match": [{"not": [{"path": [BUILD_UPLOAD_PATH]}]}], "handle": [body_limit(MAX_BODY_BYTES)]})
+    steps.append({"handle": [platform_proxy(platform, hsts=hsts)]})
     return {
         "match": [{"host": [platform.hostname]}],
+        "handle": [{"handler": "subroute", "routes": steps}],
+        "terminal": True,
+    }
+
+
+def body_limit(max_bytes: int) -> Config:
+    return {"handler": "request_body", "max_size": max_bytes}
+
+
+def platform_proxy(platform: PlatformRoute, *, hsts: bool) -> Config:
+    proxy: Config = {
+        "handler": "reverse_proxy",
+        "upstreams": [{"dial": f"127.0.0.1:{platform.api_port}"}],
+        # Server-Sent Events (logs, lifecycle) must reach the browser as they are written.
+        "flush_interval": -1,
+    }
+    headers: Config = {}
+    if platform.proxy_secret:
+        # ``set`` replaces whatever a client sent. Caddy itself writes X-Forwarded-For (the TCP
+        # peer: it trusts no incoming forwarded header) and X-Forwarded-Proto.
+        headers["request"] = {"set": {PROXY_SECRET_HEADER: [platform.proxy_secret]}}
+    if hsts:
+        headers["response"] = {"set": {"Strict-Transport-Security": [HSTS]}}
+    if headers:
+        proxy["headers"] = headers
+    return proxy
+
+
+def text_response(status: int, body: str) -> Config:
+    return {
         "handle": [
             {
-                "handler": "reverse_proxy",
-                "upstreams": [{"dial": f"127.0.0.1:{platform.api_port}"}],
-                # Server-Sent Events (logs, lifecycle) must reach the browser as they are written.
-                "flush_interval": -1,
+                "handler": "static_response",
+                "status_code": status,
+                "headers": {"Content-Type": ["text/plain; charset=utf-8"], "Cache-Control": ["no-store"]},
+                "body": body,
             }
         ],
         "terminal": True,

@@ -1,6 +1,6 @@
 """The router's only HTTP client: one request per connection, to loopback Caddy or a verified name.
 
-The router talks HTTP to exactly two kinds of peers: Caddy's admin API and (for domain
+The router talks HTTP to exactly two kinds of peers: Caddy's admin API (on a Unix socket) and (for domain
 verification) its own token endpoint through a hostname. Neither needs pooling, redirects,
 TLS or cookies, so this stdlib client replaces a general one and keeps ~2.5 MB out of the
 router's memory. HTTP/1.0 with ``Connection: close``: the body ends where the connection does
@@ -95,11 +95,16 @@ async def request(
     body: bytes = b"",
     content_type: str | None = None,
     timeout: float = 10.0,
+    unix_socket: str | None = None,
 ) -> Response:
-    """Send one request to ``address:port`` with ``Host: host``; the whole response."""
+    """Send one request to ``address:port`` (or the Unix socket ``unix_socket``) with
+    ``Host: host``; the whole response."""
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(address, port)
+            if unix_socket is not None:
+                reader, writer = await asyncio.open_unix_connection(unix_socket)
+            else:
+                reader, writer = await asyncio.open_connection(address, port)
             try:
                 writer.write(encode_request(method, path, host, body, content_type))
                 await writer.drain()

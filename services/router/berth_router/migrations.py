@@ -46,4 +46,9 @@ MIGRATIONS: tuple[str, ...] = (
         published_version int NOT NULL DEFAULT 0
     );
     """,
+    """
+    -- Why Caddy refused this app's routes (ADR 10): the app is left out of the loaded config
+    -- until its route changes. NULL: routed.
+    ALTER TABLE routes ADD COLUMN refused text;
+    """,
 )

@@ -24,10 +24,10 @@ from berth_shared.service import ServiceContext
 from berth_shared.streams import ROUTER_APP_EVENTS
 from nats.aio.msg import Msg
 
-from berth_router import certificates, dns
+from berth_router import app_networks, certificates, dns
 from berth_router.ask import AskServer
 from berth_router.caddy_admin import CaddyAdmin
-from berth_router.caddy_config import AcmeIssuer, PlatformRoute, TlsOptions
+from berth_router.caddy_config import AcmeIssuer, PlatformRoute, Route, TlsOptions
 from berth_router.changes import InvalidRoute, route_change
 from berth_router.domain_store import DomainStore
 from berth_router.domains import DomainWatcher
@@ -113,7 +113,7 @@ class Router:
         tls_env = TlsEnv.from_env(os.environ)
         store = RouteStore(ctx.pool)
         domains = DomainStore(ctx.pool, tls_internal=tls_env.internal_all)
-        admin = CaddyAdmin(settings.caddy_admin_port)
+        admin = CaddyAdmin(str(settings.caddy_admin_socket))
         tls = TlsOptions(
             https_port=settings.https_port,
             ask_port=settings.tls_ask_port,
@@ -124,8 +124,14 @@ class Router:
             admin,
             store.all,
             http_port=settings.http_port,
-            admin_port=settings.caddy_admin_port,
-            platform=PlatformRoute(hostname=settings.domain, api_port=settings.api_port),
+            admin_socket=str(settings.caddy_admin_socket),
+            platform=PlatformRoute(
+                hostname=settings.domain,
+                api_port=settings.api_port,
+                proxy_secret=os.environ.get("BERTH_PROXY_SECRET", ""),
+                app_networks=app_networks.app_networks(str(settings.subnet_pool), app_networks.read_route_table()),
+                dashboard=settings.public_dashboard,
+            ),
             tls=tls,
             log_port=settings.proxy_log_port,
         )
@@ -156,6 +162,7 @@ class Router:
             tokens=tokens,
         )
         sync.secure_hosts = router.secure_hosts
+        sync.on_refused = router.route_refused
         return router
 
     async def approved_hosts(self) -> set[str]:
@@ -190,6 +197,19 @@ class Router:
         app_id = await self.domains.app_of(hostname)
         if app_id is not None and self.proxy_log is not None:
             self.proxy_log.write(app_id, f"tls: {hostname}: certificate not requested: not verified yet", "ask-refused")
+
+    async def route_refused(self, route: Route, reason: str) -> None:
+        """Caddy refuses this app's routes: it is left out of routing until its route changes,
+        and its proxy log says why (the other apps keep routing)."""
+        if not await self.store.refuse(route, reason):
+            return
+        log.warning("app %s left out of routing: caddy refuses its routes: %s", route.app_id, reason)
+        if self.proxy_log is not None:
+            self.proxy_log.write(
+                route.app_id,
+                f"routing: caddy refuses this app's routes, so it is not served until they change: {reason}",
+                "route-refused",
+            )
 
     async def on_caddy_log(self, entry: dict[str, Any]) -> None:
         if self.proxy_log is not None:

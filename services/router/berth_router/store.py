@@ -20,7 +20,8 @@ ON CONFLICT (app_id) DO UPDATE SET
     health_path = EXCLUDED.health_path,
     expect_status = EXCLUDED.expect_status,
     domains = EXCLUDED.domains,
-    updated_at = EXCLUDED.updated_at
+    updated_at = EXCLUDED.updated_at,
+    refused = NULL
 WHERE routes.updated_at < EXCLUDED.updated_at
 """
 
@@ -28,8 +29,14 @@ _REMEMBER_DELETED = "INSERT INTO deleted_apps (app_id, deleted_at) VALUES ($1, $
 _DELETE = "DELETE FROM routes WHERE app_id = $1"
 _SELECT_ALL = (
     "SELECT app_id, name, hostname, port, subnet, health_path, expect_status, domains FROM routes "
-    "ORDER BY hostname, app_id"
+    "WHERE refused IS NULL ORDER BY hostname, app_id"
 )
+# Only the version Caddy was asked about: an update stored meanwhile is checked afresh.
+_REFUSE = """
+UPDATE routes SET refused = $2
+WHERE app_id = $1 AND name = $3 AND hostname = $4 AND port = $5 AND subnet = $6 AND health_path = $7
+  AND expect_status = $8 AND domains = $9
+"""
 
 
 class RouteStore:
@@ -63,8 +70,31 @@ class RouteStore:
             await conn.execute(_DELETE, change.app_id)
 
     async def all(self) -> list[Route]:
+        """Every route to render: apps whose routes Caddy refused are left out."""
         rows = await self.pool.fetch(_SELECT_ALL)
         return [Route(**{**dict(row), "domains": tuple(row["domains"])}) for row in rows]
+
+    async def refuse(self, route: Route, reason: str) -> bool:
+        """Leave ``route``'s app out of routing until its route changes; False if it changed."""
+        r = route
+        status = await self.pool.execute(
+            _REFUSE,
+            r.app_id,
+            reason,
+            r.name,
+            r.hostname,
+            r.port,
+            r.subnet,
+            r.health_path,
+            r.expect_status,
+            list(r.domains),
+        )
+        return status.endswith(" 1")
+
+    async def refused(self) -> dict[str, str]:
+        """Apps left out of routing, with Caddy's reason."""
+        rows = await self.pool.fetch("SELECT app_id, refused FROM routes WHERE refused IS NOT NULL")
+        return {row["app_id"]: row["refused"] for row in rows}
 
     async def hosts(self) -> set[str]:
         """Every hostname routed to an app: generated ones and attached domains."""

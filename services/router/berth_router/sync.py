@@ -5,6 +5,10 @@ the two differ: every load resets a few in-flight requests, so nothing is loaded
 Passes run when the routes (or the public names holding a certificate) change and every
 few seconds, which also repairs a Caddy that restarted without its config or was changed
 by hand.
+
+One app cannot freeze routing for all (ADR 10): when Caddy refuses a load, each app's routes
+are checked alone with ``caddy validate``; the apps Caddy refuses are reported (``on_refused``)
+and left out, and the rest is loaded.
 """
 
 from __future__ import annotations
@@ -15,10 +19,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from berth_router.caddy_admin import CaddyAdmin
+from berth_router import caddy_validate
+from berth_router.caddy_admin import CaddyAdmin, CaddyLoadFailed
 from berth_router.caddy_config import PlatformRoute, Route, TlsOptions, render
 
 log = logging.getLogger("berth.router.sync")
+
+Refusal = Callable[[dict[str, Any]], Awaitable[str | None]]
+OnRefused = Callable[[Route, str], Awaitable[None]]
 
 CHECK_INTERVAL = 5.0
 RETRY_INTERVAL = 1.0
@@ -35,11 +43,13 @@ class CaddySync:
         routes: Callable[[], Awaitable[list[Route]]],
         *,
         http_port: int,
-        admin_port: int,
+        admin_socket: str,
         platform: PlatformRoute | None = None,
         tls: TlsOptions | None = None,
         log_port: int | None = None,
         secure_hosts: Callable[[], Awaitable[set[str]]] | None = None,
+        refusal: Refusal = caddy_validate.refusal,
+        on_refused: OnRefused | None = None,
     ) -> None:
         self.admin = admin
         self.platform = platform
@@ -48,7 +58,9 @@ class CaddySync:
         self.secure_hosts = secure_hosts
         self.routes = routes
         self.http_port = http_port
-        self.admin_port = admin_port
+        self.admin_socket = admin_socket
+        self.refusal = refusal
+        self.on_refused = on_refused
         self.wake = asyncio.Event()
         self.passes = 0
         """How many passes compared Caddy's config with the routes table."""
@@ -62,7 +74,7 @@ class CaddySync:
         return render(
             routes,
             http_port=self.http_port,
-            admin_port=self.admin_port,
+            admin_socket=self.admin_socket,
             platform=self.platform,
             tls=self.tls,
             log_port=self.log_port,
@@ -78,10 +90,38 @@ class CaddySync:
         self.passes += 1
         if not needs_load(rendered, live):
             return False
-        await self.admin.load(rendered)
+        try:
+            await self.admin.load(rendered)
+        except CaddyLoadFailed as exc:
+            refused = await self.refused_apps(routes, secure)
+            if not refused:
+                raise
+            log.warning("caddy refused the config (%s); leaving out %d app(s)", exc, len(refused))
+            for route, reason in refused:
+                if self.on_refused is not None:
+                    await self.on_refused(route, reason)
+            left_out = {route.app_id for route, _ in refused}
+            routes = [r for r in routes if r.app_id not in left_out]
+            rendered = self.render(routes, secure)
+            if not needs_load(rendered, live):
+                return False
+            await self.admin.load(rendered)
         self.loads += 1
         log.info("loaded caddy config with %d app route(s)", len(routes))
         return True
+
+    async def refused_apps(self, routes: list[Route], secure: set[str]) -> list[tuple[Route, str]]:
+        """The apps whose routes Caddy refuses, each checked alone in the platform's config,
+        with Caddy's reason. None when the platform's own config is refused: then no app is
+        to blame and nothing is left out."""
+        if await self.refusal(self.render([], secure)) is not None:
+            return []
+        refused = []
+        for route in routes:
+            reason = await self.refusal(self.render([route], secure))
+            if reason is not None:
+                refused.append((route, reason))
+        return refused
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

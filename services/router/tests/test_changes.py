@@ -73,7 +73,7 @@ def test_the_apps_expected_status_reaches_caddys_active_check() -> None:
     )
     route = route_of(event)
     assert route.expect_status == 204
-    config = render([route], http_port=80, admin_port=2019)
+    config = render([route], http_port=80, admin_socket="/b/admin.sock")
     assert '"expect_status": 204' in __import__("json").dumps(config)
 
 

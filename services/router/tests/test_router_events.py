@@ -36,8 +36,8 @@ class FakeStore:
 
 
 def router_with(store: FakeStore) -> Router:
-    admin = CaddyAdmin(1)
-    sync = CaddySync(admin, store.all, http_port=80, admin_port=1)
+    admin = CaddyAdmin("/nonexistent/admin.sock")
+    sync = CaddySync(admin, store.all, http_port=80, admin_socket="/nonexistent/admin.sock")
     # Route events never touch the domain table (the domain loop follows the routes on its own).
     return Router(store, admin, sync, DomainStore(cast(Any, None)))
 
