@@ -10,7 +10,9 @@ from berth_testing import RunningPlatform, start_platform, stop_platform
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory, test_images: dict[str, str]) -> Iterator[RunningPlatform]:
-    p = start_platform(tmp_path_factory.mktemp("berth-home"))
+    # Webhook tests post to receivers on 127.0.0.1, which the default policy refuses
+    # (tests/e2e/test_webhook_targets.py checks that on a platform of its own).
+    p = start_platform(tmp_path_factory.mktemp("berth-home"), BERTH_ALLOW_PRIVATE_WEBHOOKS="true")
     try:
         yield p
     finally:

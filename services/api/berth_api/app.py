@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from berth_shared.webhook_targets import TargetPolicy
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -17,6 +18,7 @@ def create_app(state: ApiState, keychain: Keychain | None = None) -> FastAPI:
     app = FastAPI(title="Berth API", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.state.berth = state
     app.state.keychain = keychain
+    app.state.webhook_policy = TargetPolicy.from_env()  # a bad BERTH_ALLOW_PRIVATE_WEBHOOKS stops the start
     errors.install(app)
     app.include_router(session.router)
     app.include_router(events.router)  # before apps: adds follow=1 to GET /api/apps/{id}/events

@@ -1,6 +1,9 @@
 """Alerts: webhooks (managed over ``berth.rpc.health.webhooks.*``), one delivery per webhook and
 triggering event (so repeated probes or redelivered events never add alerts), signed with
-HMAC-SHA256, retried with exponential backoff, persisted (a restart resumes pending ones)."""
+HMAC-SHA256, retried with exponential backoff, persisted (a restart resumes pending ones).
+Each attempt resolves the URL's host once, checks every address (public only, unless
+``BERTH_ALLOW_PRIVATE_WEBHOOKS``) and connects to the checked one; a refused target fails the
+delivery at once with the reason."""
 
 from __future__ import annotations
 
@@ -32,9 +35,11 @@ from berth_shared.contracts.health import (
     WebhookList,
 )
 from berth_shared.errors import NotFound, ValidationFailed
+from berth_shared.webhook_targets import TargetPolicy, TargetRefused, TargetUnresolved, resolve_target
 from nats.aio.msg import Msg
 
 from berth_health import signing
+from berth_health.delivery import describe_failure, pinned_request
 
 log = logging.getLogger("berth.health.alerts")
 
@@ -89,8 +94,10 @@ class Alerts:
         retry_base: float = RETRY_BASE_SECONDS,
         max_attempts: int = MAX_ATTEMPTS,
         timeout: float = TIMEOUT_SECONDS,
+        policy: TargetPolicy | None = None,
     ) -> None:
         self.pool = pool
+        self.policy = policy if policy is not None else TargetPolicy.from_env()
         self.retry_base = retry_base
         self.max_attempts = max_attempts
         self.timeout = timeout
@@ -178,12 +185,22 @@ class Alerts:
         code: int | None = None
         error: str | None = None
         try:
-            response = await http.post(row["url"], content=body, headers=headers)
+            target = await resolve_target(row["url"], self.policy)
+            request = pinned_request(row["url"], target)
+            response = await http.post(
+                request.url, content=body, headers={**headers, **request.headers}, extensions=request.extensions
+            )
             code = response.status_code
             if not 200 <= code < 300:
                 error = f"HTTP {code}"
+        except TargetRefused as exc:
+            # The policy does not change between attempts: recorded once, never retried.
+            await self._record_failure(row, None, f"refused: {exc.reason}", final=True)
+            return
+        except TargetUnresolved as exc:
+            error = exc.reason
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            error = describe_failure(exc)
         attempts = row["attempts"] + 1
         if error is None:
             await self.pool.execute(
@@ -194,7 +211,10 @@ class Alerts:
                 code,
             )
             return
-        final = attempts >= self.max_attempts
+        await self._record_failure(row, code, error, final=attempts >= self.max_attempts)
+
+    async def _record_failure(self, row: asyncpg.Record, code: int | None, error: str, *, final: bool) -> None:
+        attempts = row["attempts"] + 1
         delay = signing.backoff_seconds(attempts, self.retry_base)
         await self.pool.execute(
             "UPDATE deliveries SET status = $2, attempts = $3, last_status_code = $4, last_error = $5, "

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from berth_shared.contracts.health import (
     WEBHOOKS_CREATE,
@@ -20,26 +20,39 @@ from berth_shared.contracts.health import (
     WebhookList,
 )
 from berth_shared.errors import ValidationFailed
-from fastapi import APIRouter, Depends
+from berth_shared.webhook_targets import TargetPolicy, TargetRefused, TargetUnresolved, resolve_target
+from fastapi import APIRouter, Depends, Query, Request
 
-from berth_api.routes.apps import State, require_token
+from berth_api.deps import State, authorize
 from berth_api.routes.health_bus import ask
 from berth_api.validation import WebhookIn
 from berth_api.views import delivery_view, webhook_view
 
-router = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
+
+
+def policy_of(request: Request) -> TargetPolicy:
+    policy: TargetPolicy = request.app.state.webhook_policy
+    return policy
 
 
 @router.post("/webhooks", status_code=201)
-async def create_webhook(body: WebhookIn, s: State) -> dict[str, Any]:
+async def create_webhook(
+    body: WebhookIn, s: State, policy: Annotated[TargetPolicy, Depends(policy_of)]
+) -> dict[str, Any]:
+    # Where the URL leads now; the health service checks again at every delivery (DNS may change).
+    try:
+        await resolve_target(body.url, policy)
+    except (TargetRefused, TargetUnresolved) as exc:
+        raise ValidationFailed.on("url", exc.reason) from None
     info: WebhookInfo = await ask(s.nc, WEBHOOKS_CREATE, CreateWebhook(url=body.url, events=body.events), WebhookInfo)
     return webhook_view(info)
 
 
 @router.get("/webhooks")
-async def list_webhooks(s: State, deliveries: int = 5) -> dict[str, Any]:
-    if not 0 <= deliveries <= 100:
-        raise ValidationFailed.on("deliveries", "must be between 0 and 100")
+async def list_webhooks(
+    s: State, deliveries: Annotated[int, Query(ge=0, le=100, description="recent deliveries shown per webhook")] = 5
+) -> dict[str, Any]:
     result: WebhookList = await ask(s.nc, WEBHOOKS_LIST, ListWebhooks(deliveries=deliveries), WebhookList)
     return {"items": [webhook_view(w) for w in result.items]}
 
@@ -51,9 +64,9 @@ async def delete_webhook(webhook_id: str, s: State) -> dict[str, Any]:
 
 
 @router.get("/webhooks/{webhook_id}/deliveries")
-async def webhook_deliveries(webhook_id: str, s: State, limit: int = 50) -> dict[str, Any]:
-    if not 1 <= limit <= 500:
-        raise ValidationFailed.on("limit", "must be between 1 and 500")
+async def webhook_deliveries(
+    webhook_id: str, s: State, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> dict[str, Any]:
     result: DeliveryList = await ask(
         s.nc, WEBHOOKS_DELIVERIES, ListDeliveries(webhook_id=webhook_id, limit=limit), DeliveryList
     )
