@@ -57,6 +57,27 @@ class Conflict(BerthError):
     http_status = 409
 
 
+class PayloadTooLarge(BerthError):
+    """A request body over its route's cap (the message names the limit)."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
+class RateLimited(BerthError):
+    """Too many failed authentications from one client; answered with ``Retry-After``."""
+
+    code = "rate_limited"
+    http_status = 429
+
+
+class MethodNotAllowed(BerthError):
+    """An HTTP method the path does not have (the response's ``Allow`` header lists those it has)."""
+
+    code = "method_not_allowed"
+    http_status = 405
+
+
 class EngineUnavailable(BerthError):
     code = "engine_unavailable"
     http_status = 503
@@ -77,8 +98,11 @@ ERROR_TYPES: dict[str, type[BerthError]] = {
     for cls in (
         ValidationFailed,
         Unauthorized,
+        Forbidden,
         NotFound,
         Conflict,
+        PayloadTooLarge,
+        RateLimited,
         EngineUnavailable,
         BusUnavailable,
         InternalError,
@@ -91,7 +115,6 @@ class ErrorReply(msgspec.Struct, tag="error", kw_only=True):
 
     code: str
     message: str
-        Forbidden,
     details: list[FieldError] = []
 
 

@@ -76,7 +76,11 @@ async def main(ctx: service.ServiceContext) -> None:
 
     server = _Server(
         uvicorn.Config(
-            create_app(state, chain), host="127.0.0.1", port=settings.api_port, log_config=None, access_log=False
+            create_app(state, chain, os.environ.get("BERTH_PROXY_SECRET")),
+            host="127.0.0.1",
+            port=settings.api_port,
+            log_config=None,
+            access_log=False,
         )
     )
     tasks = [

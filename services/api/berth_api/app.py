@@ -8,18 +8,25 @@ from berth_shared.webhook_targets import TargetPolicy
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from berth_api import errors, static
+from berth_api import deps, errors, openapi, static
+from berth_api.edge import lockouts
+from berth_api.edge.middleware import EdgeMiddleware
 from berth_api.keyring import Keychain
 from berth_api.routes import apps, audit, builds, domains, env, events, health, logs, secrets, session, tokens, webhooks
 from berth_api.state import ApiState
 
 
-def create_app(state: ApiState, keychain: Keychain | None = None) -> FastAPI:
-    app = FastAPI(title="Berth API", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
+def create_app(state: ApiState, keychain: Keychain | None = None, proxy_secret: str | None = None) -> FastAPI:
+    """``proxy_secret``: the value Caddy sends in ``X-Berth-Proxy`` on the platform route; only
+    requests carrying it may name their client in ``X-Forwarded-For`` (``BERTH_PROXY_SECRET``).
+    No docs page (it loaded third-party scripts); the schema is served behind the same gate as
+    every ``/api`` path, so to token holders only."""
+    app = FastAPI(title="Berth API", version="0.1.0", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.berth = state
     app.state.keychain = keychain
     app.state.webhook_policy = TargetPolicy.from_env()  # a bad BERTH_ALLOW_PRIVATE_WEBHOOKS stops the start
     errors.install(app)
+    openapi.install(app)  # every operation's error responses, in Berth's error shape
     app.include_router(session.router)
     app.include_router(events.router)  # before apps: adds follow=1 to GET /api/apps/{id}/events
     app.include_router(apps.router)
@@ -31,6 +38,7 @@ def create_app(state: ApiState, keychain: Keychain | None = None) -> FastAPI:
     app.include_router(logs.router)
     app.include_router(health.router)
     app.include_router(webhooks.router)
+    app.include_router(tokens.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> JSONResponse:
@@ -39,7 +47,10 @@ def create_app(state: ApiState, keychain: Keychain | None = None) -> FastAPI:
         return JSONResponse(body, status_code=200 if not problems else 503)
 
     static.install(app)  # last: the dashboard at / with its SPA fallback
-    app.include_router(tokens.router)
+    # Outermost but for error reporting: authenticates and caps before any route reads a body.
+    app.add_middleware(
+        EdgeMiddleware, authenticate=deps.principal, on_lockout=lockouts.record, proxy_secret=proxy_secret
+    )
     return app
 
 

@@ -32,7 +32,7 @@ SECURITY_HEADERS = {
 NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Berth</title></head>
 <body><h1>Berth</h1><p>The dashboard is not built. Run <code>make up</code> (or
 <code>npm --prefix frontend ci &amp;&amp; npm --prefix frontend run build</code>) and reload.
-The HTTP API is at <a href="/api/docs">/api/docs</a>.</p></body></html>"""
+The HTTP API is described by <code>/api/openapi.json</code> (send your token).</p></body></html>"""
 
 
 def dashboard_dir() -> Path:
