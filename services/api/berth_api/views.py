@@ -103,6 +103,7 @@ def audit_view(row: asyncpg.Record) -> dict[str, Any]:
         "id": row["id"],
         "at": _ts(row["at"]),
         "actor": row["actor"],
+        "tokenId": str(row["token_id"]) if row.get("token_id") else None,
         "action": row["action"],
         "appId": str(row["app_id"]) if row["app_id"] else None,
         "detail": _json(row["detail"]),

@@ -43,10 +43,12 @@ async def create_token(body: TokenIn, s: State, actor: Actor) -> dict[str, Any]:
 
 @router.post("/tokens/rotate")
 async def rotate_admin_token(s: State, actor: Actor) -> dict[str, Any]:
-    """A new value for the admin token; the old value stops working and every session ends."""
+    """A new value for the admin token; the old value stops working and every session ends.
+    ``rotatedOwnToken``: whether the caller used the admin token itself (its copy is now stale)."""
     async with s.pool.acquire() as conn:
         row, value, sessions = await tokens_store.rotate_admin(conn, actor=actor)
-    return {**token_view(row, datetime.now(UTC)), "token": value, "sessionsRevoked": sessions}
+    view = token_view(row, datetime.now(UTC))
+    return {**view, "token": value, "sessionsRevoked": sessions, "rotatedOwnToken": actor.token_id == row["id"]}
 
 
 @router.delete("/tokens/{token_id}")
