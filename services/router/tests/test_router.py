@@ -7,7 +7,9 @@ through Caddy on 127.0.0.1:<http_port> with the app's Host header.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import json
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -15,12 +17,15 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import httpx
+import nats
 import pytest
+from berth_cli.launcher import caddy as caddy_launcher
 from berth_cli.launcher.platform import Platform
 from berth_router.migrations import MIGRATIONS
 from berth_router.router import Router
 from berth_shared.contracts.apps import AppCreated, AppDeleted, AppUpdated, app_event_subject
-from berth_shared.contracts.base import encode
+from berth_shared.contracts.base import decode, encode
+from berth_shared.contracts.logs import LogBatch, log_subject
 from berth_shared.netplan import Slot, slot_address
 from berth_shared.service import ServiceContext, close_context, open_context
 from berth_shared.settings import ServiceEnv, Settings
@@ -67,7 +72,8 @@ async def router(infra: Platform) -> AsyncIterator[tuple[Router, ServiceContext]
 
 @pytest.fixture
 async def caddy(infra: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{infra.settings.caddy_admin_port}") as client:
+    transport = httpx.AsyncHTTPTransport(uds=str(infra.settings.caddy_admin_socket))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         yield client
 
 
@@ -98,6 +104,24 @@ class SampleApp:
 @pytest.fixture
 async def app(infra: Platform) -> AsyncIterator[SampleApp]:
     """A fresh app with its own Docker network on a random /28 of the infra's subnet pool."""
+    async with sample_app(infra) as test_app:
+        yield test_app
+
+
+@pytest.fixture
+async def other_app(infra: Platform) -> AsyncIterator[SampleApp]:
+    async with sample_app(infra) as test_app:
+        yield test_app
+
+
+@pytest.fixture
+async def later_app(infra: Platform) -> AsyncIterator[SampleApp]:
+    async with sample_app(infra) as test_app:
+        yield test_app
+
+
+@contextlib.asynccontextmanager
+async def sample_app(infra: Platform) -> AsyncIterator[SampleApp]:
     suffix = uuid.uuid4().hex[:8]
     network = f"berth-test-router-{suffix}"
     candidates = list(infra.settings.subnet_pool.subnets(new_prefix=28))
@@ -265,7 +289,7 @@ async def test_config_lost_by_caddy_is_restored_by_the_periodic_check(
     loads_before = the_router.sync.loads
 
     # What a Caddy restarted without its saved config would run: the bootstrap config alone.
-    bootstrap = {"admin": {"listen": f"127.0.0.1:{infra.settings.caddy_admin_port}"}}
+    bootstrap = json.loads(caddy_launcher.bootstrap_config(infra.settings.caddy_admin_socket))
     assert (await caddy.post("/load", json=bootstrap)).status_code == 200
     assert not await host_in_caddy(caddy, app.hostname)
 
@@ -432,3 +456,56 @@ async def test_the_ask_endpoint_approves_no_local_name_and_no_unverified_public_
         await publish(api_js, app.deleted())
         await eventually(lambda: gone(the_router, public), what="the deleted app's domain status to be dropped")
         assert await the_router.domains.get(local) is None
+
+
+async def test_an_app_whose_routes_caddy_refuses_is_left_out_and_every_other_app_keeps_routing(
+    *,
+    infra: Platform, router: tuple[Router, ServiceContext], api_js: JetStreamContext, caddy: httpx.AsyncClient,
+    web: httpx.AsyncClient, app: SampleApp, other_app: SampleApp, later_app: SampleApp, test_images: dict[str, str],
+) -> None:  # fmt: skip
+    """The issue's /%zz: Caddy refused every config while one app's health path held it, so a
+    new app answered 404. Now that app alone is left out, and says why in its proxy log."""
+    the_router, _ = router
+    await publish(api_js, app.created())
+    await run_slot(app, "a", test_images["v1"])
+    await eventually(lambda: answers(web, app.hostname, "v1"), what="the first app through Caddy")
+
+    # Published as the API would, past the API's own validation.
+    bad = AppCreated(
+        app_id=other_app.app_id, name=other_app.name, hostname=other_app.hostname, port=other_app.port,
+        subnet=other_app.subnet, health_path="/%zz",
+    )  # fmt: skip
+    url, user, password = infra.observer_nats()
+    observer = await nats.connect(url, user=user, password=password)
+    proxy_lines = await observer.subscribe(log_subject(other_app.app_id, "proxy"))
+    try:
+        await api_js.publish(app_event_subject("created", bad.app_id), encode(bad))
+
+        async def refused() -> str | None:
+            return (await the_router.store.refused()).get(other_app.app_id)
+
+        reason = await eventually(refused, what="the router to leave the refused app out")
+        assert 'invalid URL escape "%zz"' in reason
+        message = await proxy_lines.next_msg(timeout=30)
+        (line,) = decode(message.data, LogBatch).lines
+        assert "caddy refuses this app's routes" in line.message and "%zz" in line.message
+    finally:
+        await observer.close()
+
+    assert not await host_in_caddy(caddy, other_app.hostname)
+    assert await answers(web, app.hostname, "v1")
+    assert (await page(web, other_app.hostname)).status_code == 404
+
+    # An app deployed afterwards is routed: the refused one freezes nothing.
+    await publish(api_js, later_app.created())
+    await run_slot(later_app, "a", test_images["v2"])
+    await eventually(lambda: answers(web, later_app.hostname, "v2"), within=30, what="the later app through Caddy")
+    assert await answers(web, app.hostname, "v1")
+
+    # Fixed by its owner (a new event): it is routed again.
+    await publish(api_js, other_app.created())
+    await eventually(lambda: host_in_caddy(caddy, other_app.hostname), what="the fixed app back in Caddy")
+    assert other_app.app_id not in await the_router.store.refused()
+
+    for sample in (app, other_app, later_app):
+        await publish(api_js, sample.deleted())
