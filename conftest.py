@@ -17,9 +17,10 @@ __all__ = ["build_busybox_image", "free_port", "isolated_settings", "wait_for"]
 @pytest.fixture(scope="session")
 async def infra(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
     """Postgres, NATS and Caddy from the launcher, with every service's role, schema and user
-    provisioned, but no service processes: integration tests run the service under test."""
+    provisioned, but no service processes: integration tests run the service under test. It
+    has the ``observer`` NATS identity (``observer_nats()``), which a normal start never has."""
     home = tmp_path_factory.mktemp("berth-infra")
-    platform = Platform(isolated_settings(home), services=())
+    platform = Platform(isolated_settings(home), services=(), observer=True)
     await platform.start()
     try:
         yield platform

@@ -22,6 +22,7 @@ from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableErr
 
 from berth_shared.contracts.base import encode
 from berth_shared.errors import BerthError, ErrorReply, InternalError, from_reply, to_reply
+from berth_shared.identities import inbox_prefix
 from berth_shared.streams import ConsumerSpec, StreamSpec
 
 log = logging.getLogger("berth.bus")
@@ -42,6 +43,7 @@ async def connect(url: str, user: str | None = None, password: str | None = None
         user=user,
         password=password,
         name=name or None,
+        inbox_prefix=inbox_prefix(user),
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         error_cb=on_error,
@@ -76,6 +78,7 @@ async def _retrying(operation: Callable[[], Awaitable[T]], attempts: int = 40) -
 
 
 async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
+    """Create or update a stream: only the provisioning step at start may (the launcher's)."""
     await _retrying(lambda: _ensure_stream(js, spec))
 
 
@@ -93,6 +96,8 @@ async def _ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
 
 
 async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
+    """Create (or update) one of the caller's own durable consumers: each identity may only
+    create the durables it owns (``streams.OWNED_CONSUMERS``)."""
     await _retrying(lambda: _ensure_consumer(js, spec))
 
 

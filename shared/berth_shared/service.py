@@ -17,7 +17,7 @@ from nats.js import JetStreamContext
 from berth_shared import bus, db
 from berth_shared import logging as berth_logging
 from berth_shared.settings import ServiceEnv, Settings
-from berth_shared.streams import ALL_STREAMS, ConsumerSpec
+from berth_shared.streams import ConsumerSpec
 
 log = logging.getLogger("berth.service")
 
@@ -48,8 +48,8 @@ async def open_context(
     await db.migrate(pool, schema, migrations)
     nc = await bus.connect(env.nats_url, env.nats_user or None, env.nats_password or None, name=env.name)
     js = nc.jetstream()
-    for stream in ALL_STREAMS:
-        await bus.ensure_stream(js, stream)
+    # Streams exist already (the launcher provisions them before any service starts); a service
+    # may not create or change them. It creates only its own durable consumers.
     for consumer in consumers:
         await bus.ensure_consumer(js, consumer)
     return ServiceContext(env=env, settings=settings, nc=nc, js=js, pool=pool, stop=asyncio.Event())

@@ -1,7 +1,10 @@
 """Every JetStream stream and durable consumer Berth uses, declared in one place.
 
-Services call :func:`berth_shared.bus.ensure_stream` / ``ensure_consumer`` with these at
-start; creation is idempotent, so any service may start first.
+Streams (and the build-context bucket) are created by one owner: the launcher's provisioning
+step at start (``berth_shared.provision``), under an identity that exists only while it runs.
+Services only bind to them. Each service creates its own durable consumers at start
+(:func:`berth_shared.bus.ensure_consumer`), and its NATS identity may create, read and
+acknowledge only those (``OWNED_CONSUMERS``; see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -98,3 +101,19 @@ HEALTH_AGENT_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="health-agent-eve
 HEALTH_ALERTS = ConsumerSpec(stream=EVENTS.name, durable="health-alerts", filter_subject=HEALTH_EVENTS)
 # The API applies health transitions to app status/history and acts on restart requests.
 API_HEALTH_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="api-health-events", filter_subject=HEALTH_EVENTS)
+
+
+# Whose durable consumers are whose, as (stream, durable) pairs: the NATS permissions of each
+# identity are derived from this (the launcher's nats_server.py). The runtime agent owns the
+# per-host consumers of the command stream (``agent-<host>``): durable ``*``, any of BERTH_CMD.
+def _owned(*specs: ConsumerSpec) -> tuple[tuple[str, str], ...]:
+    return tuple((spec.stream, spec.durable) for spec in specs)
+
+
+OWNED_CONSUMERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "api": _owned(API_RELEASE_EVENTS, API_CONTAINER_EVENTS, API_HEALTH_EVENTS, API_DOMAIN_EVENTS),
+    "agent": ((COMMANDS.name, "*"),),
+    "router": _owned(ROUTER_APP_EVENTS),
+    "logs": _owned(LOGS_APP_DELETED, LOGS_LINES),
+    "health": _owned(HEALTH_APP_DELETED, HEALTH_APP_EVENTS, HEALTH_AGENT_EVENTS, HEALTH_ALERTS),
+}

@@ -1,7 +1,17 @@
 """The embedded NATS server with JetStream: its config (pure) and command line.
 
-Each service gets its own user whose permissions cover only its own subjects, plus the
-JetStream API and acks it needs. An ``observer`` user may only subscribe (for tests/tools).
+Least privilege per service identity (the table is in docs/architecture.md):
+
+* each service publishes only the subjects it produces and the queries it sends, and
+  subscribes only to its own query subjects and its own inbox prefix (``_INBOX_<user>``, see
+  ``berth_shared.identities``); responders answer through ``allow_responses``;
+* of the JetStream API, each may use only ``$JS.API.INFO``, ``STREAM.INFO`` of the streams it
+  uses, and info/create/next/ack of its own durable consumers (``streams.OWNED_CONSUMERS``);
+  the build-context bucket only for the API (writer) and the runtime agent (reader);
+* nobody at run time may create, change, list, purge or delete a stream: a provisioning
+  identity exists only while ``berth up`` starts (``berth_shared.provision``);
+* an ``observer`` (subscribe to everything, any JetStream API) exists only when the launcher
+  is explicitly asked for it (tests), never in a normal ``berth up``.
 """
 
 from __future__ import annotations
@@ -11,9 +21,56 @@ import shutil
 import sys
 from pathlib import Path
 
-# publish / subscribe allow-lists per NATS user (see docs/architecture.md).
-_JS = ["$JS.API.>", "$JS.ACK.>"]
-PERMISSIONS: dict[str, dict[str, list[str]]] = {
+from berth_shared.contracts.builds import BUILDS_BUCKET
+from berth_shared.identities import inbox_prefix
+from berth_shared.streams import COMMANDS, EVENTS, LOGS, OWNED_CONSUMERS
+
+JS = "$JS.API"
+BUILDS_STREAM = f"OBJ_{BUILDS_BUCKET}"
+PROVISIONER = "provision"
+OBSERVER = "observer"
+
+
+def _own_consumers(user: str) -> list[str]:
+    rights: list[str] = []
+    for stream, durable in OWNED_CONSUMERS.get(user, ()):
+        rights += [
+            f"{JS}.CONSUMER.INFO.{stream}.{durable}",
+            f"{JS}.CONSUMER.DURABLE.CREATE.{stream}.{durable}",
+            f"{JS}.CONSUMER.MSG.NEXT.{stream}.{durable}",
+            f"$JS.ACK.{stream}.{durable}.>",
+        ]
+    return rights
+
+
+def _streams(*names: str) -> list[str]:
+    return [f"{JS}.STREAM.INFO.{name}" for name in names]
+
+
+# Reading the build-context bucket: its metadata (last message per subject) and an ordered
+# ephemeral consumer over an object's chunks, with flow control.
+_BUILDS_READ = [
+    *_streams(BUILDS_STREAM),
+    f"{JS}.STREAM.NAMES",
+    f"{JS}.STREAM.MSG.GET.{BUILDS_STREAM}",
+    f"{JS}.DIRECT.GET.{BUILDS_STREAM}",
+    f"{JS}.DIRECT.GET.{BUILDS_STREAM}.>",
+    f"{JS}.CONSUMER.CREATE.{BUILDS_STREAM}",
+    f"{JS}.CONSUMER.CREATE.{BUILDS_STREAM}.>",
+    f"{JS}.CONSUMER.DELETE.{BUILDS_STREAM}.*",
+    f"$JS.FC.{BUILDS_STREAM}.>",
+]
+# Writing it: the API stores each context (chunks and metadata), never reads chunks back.
+_BUILDS_WRITE = [
+    *_streams(BUILDS_STREAM),
+    f"{JS}.STREAM.MSG.GET.{BUILDS_STREAM}",
+    f"{JS}.DIRECT.GET.{BUILDS_STREAM}",
+    f"{JS}.DIRECT.GET.{BUILDS_STREAM}.>",
+    f"$O.{BUILDS_BUCKET}.>",
+]
+
+# publish / subscribe allow-lists per NATS user, besides their own inbox and consumers.
+_SUBJECTS: dict[str, dict[str, list[str]]] = {
     "api": {
         "publish": [
             "berth.evt.api.>",
@@ -21,54 +78,86 @@ PERMISSIONS: dict[str, dict[str, list[str]]] = {
             "berth.rpc.agent.>",
             "berth.rpc.logs.>",
             "berth.rpc.health.>",
-            "$O.BERTH_BUILDS.>",  # build contexts into the object store
-            *_JS,
+            *_streams(COMMANDS.name, EVENTS.name),
+            *_BUILDS_WRITE,
         ],
-        "subscribe": ["berth.rpc.api.>", "_INBOX.>"],
+        "subscribe": ["berth.rpc.api.>"],
     },
     "agent": {
-        # $JS.FC: flow-control replies while reading build contexts from the object store.
-        "publish": ["berth.evt.agent.>", "berth.rpc.api.desired.>", "berth.logs.>", "$JS.FC.>", *_JS],
-        "subscribe": ["berth.rpc.agent.>", "_INBOX.>"],
+        # The only identity that may ask for desired state (whose replies carry sealed env).
+        "publish": [
+            "berth.evt.agent.>",
+            "berth.rpc.api.desired.>",
+            "berth.logs.>",
+            *_streams(COMMANDS.name, EVENTS.name, LOGS.name),
+            *_BUILDS_READ,
+        ],
+        "subscribe": ["berth.rpc.agent.>"],
     },
     "router": {
         # berth.logs.*.proxy: routing failures and TLS progress, written into each app's logs.
-        "publish": ["berth.evt.router.>", "berth.logs.*.proxy", *_JS],
-        "subscribe": ["berth.rpc.router.>", "_INBOX.>"],
+        "publish": ["berth.evt.router.>", "berth.logs.*.proxy", *_streams(EVENTS.name, LOGS.name)],
+        "subscribe": ["berth.rpc.router.>"],
     },
     "logs": {
-        "publish": ["berth.evt.logs.>", *_JS],
-        "subscribe": ["berth.rpc.logs.>", "_INBOX.>"],
+        "publish": ["berth.evt.logs.>", *_streams(EVENTS.name, LOGS.name)],
+        "subscribe": ["berth.rpc.logs.>"],
     },
     "health": {
-        "publish": ["berth.evt.health.>", *_JS],
-        "subscribe": ["berth.rpc.health.>", "_INBOX.>"],
+        "publish": ["berth.evt.health.>", *_streams(EVENTS.name)],
+        "subscribe": ["berth.rpc.health.>"],
     },
 }
 
 
-def render_config(*, port: int, store_dir: Path, passwords: dict[str, str], observer_password: str) -> str:
-    """nats-server configuration text. JSON values are valid NATS config syntax."""
-    users = []
-    for user, perms in PERMISSIONS.items():
+def permissions(user: str) -> dict[str, list[str]]:
+    """What service identity ``user`` may publish and subscribe to."""
+    subjects = _SUBJECTS[user]
+    return {
+        "publish": [*subjects["publish"], f"{JS}.INFO", *_own_consumers(user)],
+        "subscribe": [*subjects["subscribe"], f"{inbox_prefix(user)}.>"],
+    }
+
+
+PERMISSIONS: dict[str, dict[str, list[str]]] = {user: permissions(user) for user in _SUBJECTS}
+
+
+def _user(name: str, password: str, publish: list[str], subscribe: list[str], responds: bool) -> dict[str, object]:
+    perms: dict[str, object] = {"publish": {"allow": publish}, "subscribe": {"allow": subscribe}}
+    if responds:
+        perms["allow_responses"] = True
+    return {"user": name, "password": password, "permissions": perms}
+
+
+def render_config(
+    *,
+    port: int,
+    store_dir: Path,
+    passwords: dict[str, str],
+    observer_password: str | None = None,
+    provisioner_password: str | None = None,
+) -> str:
+    """nats-server configuration text. JSON values are valid NATS config syntax.
+
+    ``provisioner_password``: include the provisioning identity (only while starting);
+    ``observer_password``: include the observer (only when explicitly asked for)."""
+    users = [
+        _user(user, passwords[user], perms["publish"], perms["subscribe"], responds=True)
+        for user, perms in PERMISSIONS.items()
+    ]
+    if provisioner_password:
+        # Creates the streams and the bucket, then is removed (config reload).
         users.append(
-            {
-                "user": user,
-                "password": passwords[user],
-                "permissions": {
-                    "publish": {"allow": perms["publish"]},
-                    "subscribe": {"allow": perms["subscribe"]},
-                    "allow_responses": True,
-                },
-            }
+            _user(
+                PROVISIONER,
+                provisioner_password,
+                [f"{JS}.>", f"$O.{BUILDS_BUCKET}.>"],
+                [f"{inbox_prefix(PROVISIONER)}.>"],
+                responds=False,
+            )
         )
-    users.append(
-        {
-            "user": "observer",
-            "password": observer_password,
-            "permissions": {"publish": {"allow": ["$JS.API.>", "_INBOX.>"]}, "subscribe": {"allow": [">"]}},
-        }
-    )
+    if observer_password:
+        users.append(_user(OBSERVER, observer_password, [f"{JS}.>", "$JS.ACK.>"], [">"], responds=False))
     config = {
         "server_name": "berth",
         "listen": f"127.0.0.1:{port}",

@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -80,6 +82,8 @@ async def _tcp_open(host: str, port: int) -> bool:
 class Platform:
     settings: Settings
     services: tuple[str, ...] = START_ORDER
+    # An ``observer`` NATS identity (subscribe to everything): only for tests that ask for it.
+    observer: bool = False
     on_event: Callable[[str], None] | None = None
     home: Home = field(init=False)
     credentials: Credentials = field(init=False)
@@ -87,6 +91,7 @@ class Platform:
     admin_token_created: bool = field(init=False)
     supervisor: Supervisor = field(init=False)
     _lock_fd: int | None = field(default=None, init=False)
+    _provisioner_password: str = field(default="", init=False)
 
     def __post_init__(self) -> None:
         self.home = Home(self.settings.home)
@@ -113,7 +118,9 @@ class Platform:
         return postgres.socket_dsn(self.home.pg_run, self.settings.pg_port)
 
     def observer_nats(self) -> tuple[str, str, str]:
-        return self.nats_url, "observer", self.credentials.observer_password
+        if not self.observer:
+            raise RuntimeError("this platform was started without an observer (Platform(observer=True))")
+        return self.nats_url, nats_server.OBSERVER, self.credentials.observer_password
 
     def egress_policy(self) -> EgressPolicy:
         s = self.settings
@@ -195,6 +202,7 @@ class Platform:
             await self._provision_database()
             if not self.settings.nats_url:
                 await self._start_nats()
+            await self._provision_bus()
             await self._start_caddy()
             for service in START_ORDER:
                 if service in self.services:
@@ -259,7 +267,7 @@ class Platform:
             )
         await postgres.psql(self.admin_database_url(), ";\n".join(statements) + ";\n")
 
-    async def _start_nats(self) -> None:
+    def _write_nats_config(self, provisioner_password: str | None) -> Path:
         h, s = self.home, self.settings
         conf = h.root / "nats.conf"
         passwords = {NATS_USERS[svc]: pw for svc, pw in self.credentials.nats_passwords.items()}
@@ -267,9 +275,18 @@ class Platform:
             port=s.nats_port,
             store_dir=h.nats_store,
             passwords=passwords,
-            observer_password=self.credentials.observer_password,
+            observer_password=self.credentials.observer_password if self.observer else None,
+            provisioner_password=provisioner_password,
         )
         write_private(conf, text)
+        return conf
+
+    async def _start_nats(self) -> None:
+        h, s = self.home, self.settings
+        # The provisioning identity exists only until _provision_bus has run; its password is
+        # made for this start and never stored.
+        self._provisioner_password = secrets.token_urlsafe(24)
+        conf = self._write_nats_config(self._provisioner_password)
         await self.supervisor.start(
             ChildSpec(
                 name="nats",
@@ -280,6 +297,42 @@ class Platform:
                 ready=lambda: _tcp_open("127.0.0.1", s.nats_port),
             )
         )
+
+    async def _provision_bus(self) -> None:
+        """Create the streams and the build bucket (the one owner of them), then remove the
+        provisioning identity: at run time no identity may create, change or delete a stream."""
+        embedded = not self.settings.nats_url
+        password = self._provisioner_password if embedded else ""
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "BERTH_PROVISION_NATS_URL": self.nats_url,
+            "BERTH_PROVISION_NATS_USER": nats_server.PROVISIONER if embedded else "",
+            "BERTH_PROVISION_NATS_PASSWORD": password,
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "berth_shared.lean",
+            "berth_shared.provision",
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(proc.communicate(), 120)
+        if proc.returncode != 0:
+            raise RuntimeError(f"provisioning the NATS streams failed: {err.decode(errors='replace')[-2000:]}")
+        if not embedded:
+            return
+        self._write_nats_config(None)
+        pid = self.supervisor.child("nats").pid
+        if pid is not None:
+            os.kill(pid, signal.SIGHUP)  # reload: the provisioning identity is gone
+        self._provisioner_password = ""
+        for _ in range(200):
+            if not await _nats_accepts(self.settings.nats_port, nats_server.PROVISIONER, password):
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError("NATS still accepts the provisioning identity after a configuration reload")
 
     async def _start_caddy(self) -> None:
         h, s = self.home, self.settings
@@ -323,6 +376,23 @@ async def _unix_open(path: Path) -> bool:
     with contextlib.suppress(Exception):
         await writer.wait_closed()
     return True
+
+
+async def _nats_accepts(port: int, user: str, password: str) -> bool:
+    """Whether NATS on 127.0.0.1:``port`` accepts ``user``/``password`` (plain protocol: the
+    supervisor imports no NATS client)."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
+    try:
+        await asyncio.wait_for(reader.readline(), 2)  # INFO
+        connect = json.dumps({"user": user, "pass": password, "verbose": False, "pedantic": False})
+        writer.write(f"CONNECT {connect}\r\nPING\r\n".encode())
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readline(), 2)
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+    return answer.startswith(b"PONG")
 
 
 async def _http_ok(url: str) -> bool:

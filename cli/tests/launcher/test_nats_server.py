@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from berth_cli.launcher.nats_server import PERMISSIONS, render_config
+from berth_shared.streams import OWNED_CONSUMERS
+
+SERVICES = ("api", "agent", "router", "logs", "health")
 
 
-def config() -> dict[str, object]:
+def config(**extra: str) -> dict[str, object]:
     passwords = {user: f"pw-{user}" for user in PERMISSIONS}
-    return dict(json.loads(render_config(port=4222, store_dir=Path("/s"), passwords=passwords, observer_password="o")))
+    return dict(json.loads(render_config(port=4222, store_dir=Path("/s"), passwords=passwords, **extra)))
+
+
+def users(**extra: str) -> dict[str, dict[str, Any]]:
+    return {u["user"]: u for u in config(**extra)["authorization"]["users"]}  # type: ignore[index]
 
 
 def test_listens_on_loopback_with_jetstream() -> None:
@@ -20,12 +28,60 @@ def test_listens_on_loopback_with_jetstream() -> None:
 
 
 def test_each_service_publishes_only_its_own_events() -> None:
-    users = {u["user"]: u for u in config()["authorization"]["users"]}  # type: ignore[index]
-    assert set(users) == {"api", "agent", "router", "logs", "health", "observer"}
-    for name in ("api", "agent", "router", "logs", "health"):
-        allowed = users[name]["permissions"]["publish"]["allow"]
+    found = users()
+    for name in SERVICES:
+        allowed = found[name]["permissions"]["publish"]["allow"]
         own = [s for s in allowed if s.startswith("berth.evt.")]
         assert own == [f"berth.evt.{name}.>"], (name, own)
-        assert users[name]["password"] == f"pw-{name}"
-    assert "berth.cmd.agent.*.>" in users["api"]["permissions"]["publish"]["allow"]
-    assert not any(s.startswith("berth.") for s in users["observer"]["permissions"]["publish"]["allow"])
+        assert found[name]["password"] == f"pw-{name}"
+    assert "berth.cmd.agent.*.>" in found["api"]["permissions"]["publish"]["allow"]
+
+
+def test_a_normal_start_has_no_observer_and_no_provisioner() -> None:
+    assert set(users()) == set(SERVICES)
+    with_both = users(observer_password="o", provisioner_password="p")
+    assert set(with_both) == {*SERVICES, "observer", "provision"}
+    assert not any(s.startswith("berth.") for s in with_both["observer"]["permissions"]["publish"]["allow"])
+
+
+def test_each_service_subscribes_only_to_its_own_inbox_prefix_and_queries() -> None:
+    for name, user in users().items():
+        subscribe = user["permissions"]["subscribe"]["allow"]
+        assert f"_INBOX_{name}.>" in subscribe
+        assert not any(s in (">", "_INBOX.>") or s.startswith("_INBOX.") for s in subscribe), (name, subscribe)
+        others = [s for s in subscribe if s.startswith("_INBOX") and s != f"_INBOX_{name}.>"]
+        assert others == [], (name, others)
+
+
+def test_no_service_may_manage_streams_or_use_the_whole_jetstream_api() -> None:
+    for name, user in users().items():
+        publish = user["permissions"]["publish"]["allow"]
+        assert not any(s in ("$JS.API.>", "$JS.ACK.>", ">") for s in publish), name
+        for verb in ("CREATE", "UPDATE", "DELETE", "PURGE"):
+            assert not any(s.startswith(f"$JS.API.STREAM.{verb}") for s in publish), (name, verb)
+        assert not any(s.startswith("$JS.API.STREAM.LIST") for s in publish), name
+
+
+def test_consumers_only_by_name_of_the_owner() -> None:
+    found = users()
+    for name, user in found.items():
+        publish = user["permissions"]["publish"]["allow"]
+        nexts = {s.removeprefix("$JS.API.CONSUMER.MSG.NEXT.") for s in publish if ".MSG.NEXT." in s}
+        assert nexts == {f"{stream}.{durable}" for stream, durable in OWNED_CONSUMERS[name]}, name
+    assert "$JS.API.CONSUMER.DURABLE.CREATE.BERTH_CMD.*" in found["agent"]["permissions"]["publish"]["allow"]
+    assert "$JS.ACK.BERTH_EVT.logs-lines.>" not in found["logs"]["permissions"]["publish"]["allow"]
+    assert "$JS.ACK.BERTH_LOGS.logs-lines.>" in found["logs"]["permissions"]["publish"]["allow"]
+
+
+def test_build_contexts_only_for_the_api_and_the_agent() -> None:
+    for name, user in users().items():
+        touches = [s for s in user["permissions"]["publish"]["allow"] if "BERTH_BUILDS" in s]
+        assert bool(touches) == (name in ("api", "agent")), (name, touches)
+        writes = [s for s in touches if s.startswith("$O.")]
+        assert bool(writes) == (name == "api"), (name, writes)
+
+
+def test_only_the_agent_asks_for_desired_state() -> None:
+    for name, user in users().items():
+        asks = [s for s in user["permissions"]["publish"]["allow"] if s.startswith("berth.rpc.api")]
+        assert asks == (["berth.rpc.api.desired.>"] if name == "agent" else []), name

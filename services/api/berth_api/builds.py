@@ -15,8 +15,6 @@ from berth_shared.contracts.builds import BUILDS_BUCKET, MAX_CONTEXT_BYTES, Buil
 from berth_shared.db import Connection
 from berth_shared.errors import BerthError, ValidationFailed
 from nats.js import JetStreamContext
-from nats.js.api import ObjectStoreConfig, StorageType
-from nats.js.errors import BucketNotFoundError
 
 from berth_api import apps_store
 from berth_api.app_config import COLUMNS, AppConfig
@@ -48,18 +46,8 @@ async def spool(body: AsyncIterator[bytes], limit: int = MAX_CONTEXT_BYTES) -> t
 
 
 async def store_context(js: JetStreamContext, name: str, data: BufferedIOBase) -> None:
-    try:
-        store = await js.object_store(BUILDS_BUCKET)
-    except BucketNotFoundError:
-        store = await js.create_object_store(
-            BUILDS_BUCKET,
-            config=ObjectStoreConfig(
-                bucket=BUILDS_BUCKET,
-                description="Berth build contexts, kept for a day",
-                ttl=24 * 3600,
-                storage=StorageType.FILE,
-            ),
-        )
+    """Store a build context in the bucket the launcher provisioned (the API may not create it)."""
+    store = await js.object_store(BUILDS_BUCKET)
     await store.put(name, data)
 
 

@@ -179,6 +179,8 @@ class Harness:
     events: EventLog
     instance: str
     host: str
+    # The launcher's observer identity (tests only): reads what no service may (consumer state).
+    observer: Client
     agents: list[tuple[ServiceContext, asyncio.Task[None]]] = field(default_factory=list)
     agent_objects: list[Agent] = field(default_factory=list)
 
@@ -205,7 +207,7 @@ class Harness:
     async def commands_done(self) -> bool:
         """Every reconcile command sent so far was handled and acked."""
         durable = agent_command_consumer(self.host).durable
-        info = await self.api.nc.jetstream().consumer_info("BERTH_CMD", durable)
+        info = await self.observer.jetstream().consumer_info("BERTH_CMD", durable)
         return info.num_pending == 0 and info.num_ack_pending == 0
 
     def new_app(self, name: str = "web", **fields: Any) -> DesiredApp:

@@ -34,7 +34,7 @@ async def harness(infra: Any) -> AsyncIterator[Harness]:
     api = FakeApi(api_nc, host)
     await api.start()
     docker = aiodocker.Docker()
-    h = Harness(infra=infra, docker=docker, api=api, events=events, instance=f"t{suffix}", host=host)
+    h = Harness(infra=infra, docker=docker, api=api, events=events, instance=f"t{suffix}", host=host, observer=observer)
     try:
         yield h
     finally:
@@ -49,6 +49,6 @@ async def harness(infra: Any) -> AsyncIterator[Harness]:
         await h.remove_everything()
         await docker.close()
         with contextlib.suppress(Exception):
-            await api_nc.jetstream().delete_consumer("BERTH_CMD", agent_command_consumer(host).durable)
+            await observer.jetstream().delete_consumer("BERTH_CMD", agent_command_consumer(host).durable)
         await observer.drain()
         await api_nc.drain()

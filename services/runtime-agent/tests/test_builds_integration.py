@@ -20,8 +20,6 @@ from berth_shared.contracts.builds import BUILDS_BUCKET, BuildLog, BuildSpec
 from berth_shared.contracts.desired import DesiredRelease
 from berth_shared.contracts.releases import ReleaseFailed, ReleaseLive, ReleaseStep
 from berth_shared.netplan import slot_address
-from nats.js.api import ObjectStoreConfig, StorageType
-from nats.js.errors import BucketNotFoundError
 
 pytestmark = pytest.mark.integration
 
@@ -42,15 +40,8 @@ def tar_gz(files: dict[str, str]) -> bytes:
 
 
 async def put_context(h: Harness, files: dict[str, str], **spec: object) -> BuildSpec:
-    """Store a tar.gz build context the way the API does (its NATS user, its bucket config)."""
-    js = h.api.nc.jetstream()
-    try:
-        store = await js.object_store(BUILDS_BUCKET)
-    except BucketNotFoundError:
-        store = await js.create_object_store(
-            BUILDS_BUCKET,
-            config=ObjectStoreConfig(bucket=BUILDS_BUCKET, ttl=24 * 3600, storage=StorageType.FILE),
-        )
+    """Store a tar.gz build context the way the API does (its NATS user, the provisioned bucket)."""
+    store = await h.api.nc.jetstream().object_store(BUILDS_BUCKET)
     data = tar_gz(files)
     name = f"ctx-{uuid.uuid4().hex}"
     await store.put(name, data)

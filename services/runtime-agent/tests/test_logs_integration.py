@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from agent_harness import Harness, eventually, release
 from berth_agent.logframes import Position
-from berth_shared import bus
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.logs import LogBatch, LogLine, app_log_subjects, log_subject
 from berth_shared.contracts.releases import ReleaseLive
@@ -69,7 +68,7 @@ async def readers(harness: Harness) -> AsyncIterator[Readers]:
     started: list[LogReader] = []
 
     async def start(app_id: str) -> LogReader:
-        reader = LogReader(harness.api.nc, app_id)
+        reader = LogReader(harness.observer, app_id)
         await reader.start()
         started.append(reader)
         return reader
@@ -97,7 +96,6 @@ class LogReader:
     sub: Any = None
 
     async def start(self) -> None:
-        await bus.ensure_stream(self.nc.jetstream(), LOGS)  # as every service does at start
         config = js_api.ConsumerConfig(
             ack_policy=js_api.AckPolicy.NONE, deliver_policy=js_api.DeliverPolicy.ALL, inactive_threshold=120.0
         )

@@ -45,5 +45,7 @@ async def test_the_service_process_answers_status_and_stops_on_sigterm(infra: An
         if process.returncode is None:
             process.kill()
             await process.wait()
-        await nc.jetstream().delete_consumer("BERTH_CMD", f"agent-{host}")
+        observer = await bus.connect(*infra.observer_nats())
+        await observer.jetstream().delete_consumer("BERTH_CMD", f"agent-{host}")
+        await observer.drain()
         await nc.drain()
