@@ -201,6 +201,8 @@ def test_eleven_wrong_tokens_lock_the_client_out_and_no_credentials_do_not_count
     mine = [e for e in entries if e["detail"].get("client") == "127.0.0.31"]
     assert len(mine) == 1, entries  # one entry per lockout, not per refused request
     assert mine[0]["detail"]["retryAfterSeconds"] == 60
+    api_log = (platform.home / "logs" / "api.log").read_text()
+    assert api_log.count("client 127.0.0.31 locked out for 60 s") == 1
 
 
 def test_wrong_tokens_at_sign_in_count_too(platform: RunningPlatform) -> None:
@@ -287,3 +289,35 @@ def test_the_session_cookie_is_host_prefixed_and_secure_over_https_only(platform
         assert c.get("/api/apps", headers={**https, "Cookie": f"__Host-berth_session={value}"}).status_code == 200
         # Over HTTPS an unprefixed cookie (which an app on a subdomain could plant) is not read.
         assert c.get("/api/apps", headers={**https, "Cookie": f"berth_session={value}"}).status_code == 401
+
+
+def test_through_the_proxy_the_real_client_is_locked_out_not_the_proxy(platform: RunningPlatform) -> None:
+    """On the platform hostname Caddy names each client to the API (X-Berth-Proxy + its own
+    X-Forwarded-For); a client's own X-Forwarded-For and X-Berth-Proxy change nothing."""
+    hostname = platform.env["BERTH_DOMAIN"]
+    proxy = f"http://127.0.0.1:{platform.proxy_port}"
+
+    def through_proxy(source: str) -> httpx.Client:
+        transport = httpx.HTTPTransport(local_address=source)
+        return httpx.Client(base_url=proxy, transport=transport, headers={"Host": hostname}, timeout=30)
+
+    with through_proxy("127.0.0.81") as attacker:
+        statuses = [
+            attacker.get(
+                "/api/apps",
+                headers={
+                    "Authorization": "Bearer wrong",
+                    "X-Forwarded-For": f"198.51.100.{i}",
+                    "X-Berth-Proxy": "guessed",
+                },
+            ).status_code
+            for i in range(11)
+        ]
+        assert statuses == [401] * 10 + [429]
+        locked = attacker.get("/api/apps", headers={"Authorization": f"Bearer {platform.token}"})
+        assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0
+    with through_proxy("127.0.0.82") as neighbour:
+        assert neighbour.get("/api/apps", headers={"Authorization": f"Bearer {platform.token}"}).status_code == 200
+    assert platform.api.get("/api/apps").status_code == 200  # the loopback client is not locked out either
+    entries = platform.api.get("/api/audit", params={"action": "auth.lockout"}).json()["items"]
+    assert [e["detail"]["client"] for e in entries].count("127.0.0.81") == 1
