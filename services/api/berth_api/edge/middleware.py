@@ -88,35 +88,32 @@ class EdgeMiddleware:
         key = limiter_key(who.address)
         credentials = gate.has_credentials(headers.get("authorization"), session_cookie_value(scope))
 
-        if credentials or exchange.policy.route_checks_token:
-            retry = self.limiter.retry_after(key)
-            if retry is not None:
-                await _refuse_rate_limited(scope, receive, send, retry)
-                return
-
-        if exchange.policy.auth is not gate.Auth.NONE and (credentials or exchange.policy.auth is gate.Auth.REQUIRED):
-            try:
-                state[PRINCIPAL_KEY] = await self.authenticate(Request(scope))
-            except Unauthorized as exc:
-                if credentials:
-                    lockout = await self._failed(scope, key, who)
-                    if lockout is not None:
-                        await _refuse_rate_limited(scope, receive, send, lockout.seconds)
-                        return
-                if exchange.policy.auth is gate.Auth.REQUIRED:
-                    await _refuse(scope, receive, send, exc)
-                    return
-            except BerthError as exc:  # e.g. 403: a cookie mutation without the CSRF header
-                if exchange.policy.auth is gate.Auth.REQUIRED:
-                    await _refuse(scope, receive, send, exc)
-                    return
-
-        cap = exchange.policy.body_cap
-        if gate.over_cap(headers.get("content-length"), cap):
-            assert cap is not None
-            await _refuse(scope, receive, send, PayloadTooLarge(gate.cap_message(cap)))
+        refusal = await self._admit(scope, exchange, key, credentials)
+        if refusal is not None:
+            await _refuse(scope, receive, send, refusal)
             return
         await self._forward(scope, receive, send, exchange, key)
+
+    async def _admit(self, scope: Scope, exchange: _Exchange, key: str, credentials: bool) -> BerthError | None:
+        """Why the request is refused before its body is read (429, 401, 403, 413), or None."""
+        policy = exchange.policy
+        if credentials or policy.route_checks_token:
+            retry = self.limiter.retry_after(key)
+            if retry is not None:
+                return _LockedOut(retry)
+        if policy.auth is gate.Auth.REQUIRED or (policy.auth is gate.Auth.OPTIONAL and credentials):
+            try:
+                scope["state"][PRINCIPAL_KEY] = await self.authenticate(Request(scope))
+            except BerthError as exc:  # 401; or 403: a cookie mutation without the CSRF header
+                if isinstance(exc, Unauthorized) and credentials:
+                    lockout = await self._failed(scope, key, exchange.caller)
+                    if lockout is not None:
+                        return _LockedOut(lockout.seconds)
+                if policy.auth is gate.Auth.REQUIRED:
+                    return exc
+        if gate.over_cap(Headers(scope=scope).get("content-length"), policy.body_cap):
+            return PayloadTooLarge(gate.cap_message(policy.body_cap or 0))
+        return None
 
     async def _failed(self, scope: Scope, key: str, who: Caller) -> Lockout | None:
         lockout = self.limiter.failure(key)
@@ -147,7 +144,7 @@ class EdgeMiddleware:
                     lockout = await self._failed(scope, key, exchange.caller)
                     if lockout is not None:
                         exchange.replaced = True
-                        await _refuse_rate_limited(scope, receive, send, lockout.seconds)
+                        await _refuse(scope, receive, send, _LockedOut(lockout.seconds))
                         return
             elif exchange.replaced:
                 return  # the route's own answer, superseded by ours
@@ -162,13 +159,15 @@ class EdgeMiddleware:
             await _refuse(scope, receive, send, PayloadTooLarge(gate.cap_message(cap or 0)))
 
 
-async def _refuse(
-    scope: Scope, receive: Receive, send: Send, error: BerthError, headers: dict[str, str] | None = None
-) -> None:
+class _LockedOut(RateLimited):
+    """429 with ``Retry-After``."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed authentications from this address; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, error: BerthError) -> None:
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, _LockedOut) else None
     response = JSONResponse(to_http_body(error), status_code=error.http_status, headers=headers)
     await response(scope, receive, send)
-
-
-async def _refuse_rate_limited(scope: Scope, receive: Receive, send: Send, retry_after: int) -> None:
-    error = RateLimited(f"too many failed sign-in attempts from this address; try again in {retry_after} s")
-    await _refuse(scope, receive, send, error, {"Retry-After": str(retry_after)})
