@@ -4,8 +4,9 @@ import { Link, navigate, usePath } from "./router";
 import { SignIn } from "./pages/SignIn";
 import { AppsList } from "./pages/AppsList";
 import { AppPage } from "./pages/AppPage";
+import { Tokens } from "./pages/Tokens";
 
-type Session = { actor: string } | null | undefined; // undefined: still asking
+type Session = { actor: string; scope?: string | null } | null | undefined; // undefined: still asking
 
 export function Shell() {
   const path = usePath();
@@ -13,8 +14,8 @@ export function Shell() {
 
   const check = useCallback(async () => {
     try {
-      const s = await get<{ signedIn: boolean; actor: string | null }>("/api/session");
-      setSession(s.signedIn && s.actor ? { actor: s.actor } : null);
+      const s = await get<{ signedIn: boolean; actor: string | null; scope?: string | null }>("/api/session");
+      setSession(s.signedIn && s.actor ? { actor: s.actor, scope: s.scope } : null);
     } catch {
       setSession(null);
     }
@@ -49,15 +50,25 @@ export function Shell() {
         </Link>
         <nav aria-label="Main">
           <Link href="/">Apps</Link>
+          {session.scope === "admin" && <Link href="/tokens">Tokens</Link>}
         </nav>
         <span className="spacer" />
-        <span className="muted who">signed in as {session.actor}</span>
+        <span className="muted who">
+          signed in as {session.actor}
+          {session.scope && session.scope !== "admin" ? ` (${session.scope})` : ""}
+        </span>
         <button type="button" onClick={signOut}>
           Sign out
         </button>
       </header>
       <main id="main">
-        {m ? <AppPage name={decodeURIComponent(m[1])} tab={m[2] ?? "overview"} key={m[1]} /> : <AppsList />}
+        {m ? (
+          <AppPage name={decodeURIComponent(m[1])} tab={m[2] ?? "overview"} key={m[1]} />
+        ) : /^\/tokens\/?$/.test(path) ? (
+          <Tokens />
+        ) : (
+          <AppsList />
+        )}
       </main>
     </>
   );

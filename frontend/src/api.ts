@@ -153,6 +153,23 @@ export interface Webhook {
   recentDeliveries: Delivery[];
 }
 
+/** A named API token as listed (never its value); ``token`` only in the reply that made it. */
+export interface Token {
+  id: string;
+  name: string;
+  scope: "read" | "deploy" | "admin";
+  /** Apps a deploy token is limited to; null: every app. */
+  apps: string[] | null;
+  /** The admin token `berth up` made: rotated, never revoked. */
+  root: boolean;
+  createdAt: string;
+  lastUsedAt: string | null;
+  expiresAt: string | null;
+  expired: boolean;
+  token?: string;
+  sessionsRevoked?: number;
+}
+
 export interface FieldProblem {
   field: string;
   message: string;

@@ -624,3 +624,40 @@ def test_timeline_keeps_updating_without_duplicates_across_an_api_restart(
     outage = ("net::ERR_INCOMPLETE_CHUNKED_ENCODING", "net::ERR_CONNECTION_REFUSED")
     assert [e for e in page.console_errors if not any(o in e for o in outage)] == []
     platform.api.delete("/api/apps/dash-resume")
+
+
+def test_tokens_page_creates_a_scoped_token_shown_once_and_revokes_it(platform: RunningPlatform, page: Any) -> None:
+    p = platform
+    app = f"tok-{os.urandom(3).hex()}"
+    assert p.api.post("/api/apps", json={"name": app}).status_code == 201
+    name = f"dash-ci-{os.urandom(3).hex()}"
+    shots = Shots("tokens")
+    sign_in(page, p)
+    page.get_by_role("link", name="Tokens").click()
+    page.get_by_role("heading", name="Tokens", exact=True).wait_for()
+    expect_text(page, "table.tokens", r"admin[\s\S]*the admin token")
+
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Scope").select_option("deploy")
+    page.get_by_label("Apps").fill(app)
+    page.get_by_label("Expires").select_option(label="in 30 days")
+    page.get_by_role("button", name="Create token").click()
+    value = page.get_by_test_id("token-value").inner_text().strip()
+    assert value.startswith("berth_")
+    expect_text(page, f"tr[data-token='{name}']", rf"deploy[\s\S]*deploys {app}[\s\S]*in 29 days")
+    shots.take(page, "created")
+
+    # The value works, within its scope only.
+    with httpx.Client(base_url=p.base, headers={"Authorization": f"Bearer {value}"}, timeout=30) as ci:
+        assert ci.get("/api/apps").status_code == 200
+        assert ci.post(f"/api/apps/{app}/env", json={"vars": {"X": "1"}}).json()["error"]["code"] == "forbidden"
+    page.get_by_role("button", name="Done").click()
+    assert page.get_by_test_id("token-value").count() == 0  # shown once: gone from the page
+
+    page.locator(f"tr[data-token='{name}']").get_by_role("button", name="Revoke").click()
+    page.locator("dialog[open]").get_by_role("button", name="Revoke").click()
+    page.locator(f"tr[data-token='{name}']").wait_for(state="detached")
+    with httpx.Client(base_url=p.base, headers={"Authorization": f"Bearer {value}"}, timeout=30) as ci:
+        assert ci.get("/api/apps").status_code == 401
+    shots.take(page, "revoked")
+    assert page.console_errors == []
