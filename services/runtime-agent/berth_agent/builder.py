@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import subprocess
 import tempfile
 import time
 from typing import IO
@@ -29,7 +31,7 @@ from berth_shared.errors import BusUnavailable
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from berth_agent import builds
+from berth_agent import build_isolation, builds
 from berth_agent.engine import engine_unavailable, raise_if_engine_down
 from berth_agent.publisher import Publisher
 
@@ -106,9 +108,41 @@ class Builder:
         return into.tell()
 
     # -- the build -------------------------------------------------------------------------
+    async def isolation(self) -> dict[str, str]:
+        """Make sure the build network and the cgroup parent exist (both may have been removed
+        since the last build); the query parameters that place the build's steps there."""
+        info = await self._docker.system.info()
+        try:
+            setup = build_isolation.cgroup_setup(
+                self._instance, str(info.get("CgroupDriver", "")), str(info.get("CgroupVersion", "1"))
+            )
+            await asyncio.to_thread(_apply_cgroup, setup)
+        except (build_isolation.UnsupportedCgroups, OSError, subprocess.CalledProcessError) as exc:
+            raise BuildFailed(builds.failure_reason(f"cannot limit the build's processes: {exc}")) from exc
+        config = build_isolation.network_config(self._instance)
+        try:
+            await self._docker.networks.get(config["Name"])
+        except aiodocker.DockerError as exc:
+            if exc.status != 404:
+                raise
+            try:
+                await self._docker.networks.create(config)
+            except aiodocker.DockerError as created:
+                if created.status != 409:  # created concurrently: fine
+                    raise
+        return build_isolation.isolation_params(config["Name"], setup.parent)
+
     async def run(self, app_id: str, release: DesiredRelease, spec: BuildSpec, context: IO[bytes]) -> None:
+        try:
+            isolation = await self.isolation()
+        except aiodocker.DockerError as exc:
+            raise_if_engine_down(exc)
+            raise BuildFailed(builds.failure_reason(f"cannot create the build network: {exc.message}")) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise_if_engine_down(exc)
+            raise
         params = builds.build_params(
-            spec, release.image, builds.image_labels(self._instance, app_id, release.release_id)
+            spec, release.image, builds.image_labels(self._instance, app_id, release.release_id), isolation
         )
         output = builds.BuildOutput()
         # A build retried in this process (engine restarted mid-build) continues the log's seq.
@@ -140,7 +174,8 @@ class Builder:
         if timed_out:
             raise BuildFailed(builds.timeout_reason(spec.timeout_seconds))
         if output.failed:
-            raise BuildFailed(builds.failure_reason(output.error, spec.memory_mb))
+            pids = build_isolation.BUILD_PIDS_MAX if output.fork_refused else None
+            raise BuildFailed(builds.failure_reason(output.error, spec.memory_mb, pids))
 
     async def _stream(
         self, params: dict[str, str], context: IO[bytes], output: builds.BuildOutput, batcher: builds.LineBatcher
@@ -203,3 +238,22 @@ class Builder:
                 return ""
             raise
         return str(found.get("Id", ""))
+
+
+def _apply_cgroup(setup: build_isolation.CgroupSetup) -> None:
+    """Create the cgroup parent (idempotent): directories and limit files, or a systemd slice."""
+    for directory in setup.directories:
+        os.makedirs(directory, exist_ok=True)
+    for path, value in setup.writes:
+        with open(path, "w") as f:
+            f.write(value)
+    if setup.unit_path:
+        try:
+            with open(setup.unit_path) as f:
+                unchanged = f.read() == setup.unit_text
+        except FileNotFoundError:
+            unchanged = False
+        if not unchanged:
+            with open(setup.unit_path, "w") as f:
+                f.write(setup.unit_text)
+            subprocess.run(["systemctl", "daemon-reload"], check=True, capture_output=True)

@@ -3,7 +3,8 @@ builder's JSON messages → log lines and an outcome, and the batching of lines 
 chunks. No I/O here (mypy strict); ``builder.py`` does the fetching, building and publishing.
 
 The legacy builder (``POST /build`` without ``version=2``) runs every ``RUN`` in a container that
-gets the query's ``memory``/``memswap``/``cpuperiod``/``cpuquota``, so a build is capped like an app.
+gets the query's ``memory``/``memswap``/``cpuperiod``/``cpuquota``, so a build is capped like an app,
+on the instance's build network under a cgroup parent with a process limit (``build_isolation``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ TRUNCATED = " [berth: line truncated]"
 
 # "---> Running in 3f2a9c0d1e4b": the intermediate container of a RUN step.
 _RUNNING_IN = re.compile(r"Running in ([0-9a-f]{12,64})\b")
+# A step's shell or runtime refused a fork: the build's process limit was hit.
+_NO_FORK = re.compile(r"can't fork|fork: (retry: )?Resource temporarily unavailable|EAGAIN.*fork", re.IGNORECASE)
 
 
 def image_labels(instance: str, app_id: str, release_id: str) -> dict[str, str]:
@@ -46,9 +49,12 @@ def built_for(inspected: Mapping[str, Any] | None, release_id: str) -> bool:
     return bool(found.get(labels.RELEASE) == release_id)
 
 
-def build_params(spec: BuildSpec, tag: str, image_labels: Mapping[str, str]) -> dict[str, str]:
+def build_params(
+    spec: BuildSpec, tag: str, image_labels: Mapping[str, str], isolation: Mapping[str, str]
+) -> dict[str, str]:
     """The query of ``POST /build``: no swap (``memswap`` = ``memory``), CPU as a CFS quota,
-    intermediate containers removed even on failure, base images never pulled implicitly."""
+    intermediate containers removed even on failure, base images never pulled implicitly, and
+    ``isolation`` (the build network and cgroup parent, ``build_isolation.isolation_params``)."""
     memory = spec.memory_mb * 1024 * 1024
     quota = max(MIN_CPU_QUOTA_US, round(spec.cpus * CPU_PERIOD_US))
     return {
@@ -63,17 +69,20 @@ def build_params(spec: BuildSpec, tag: str, image_labels: Mapping[str, str]) -> 
         "cpuperiod": str(CPU_PERIOD_US),
         "cpuquota": str(quota),
         "labels": json.dumps(dict(image_labels), sort_keys=True),
+        **isolation,
     }
 
 
-def failure_reason(error: str, memory_mb: int | None = None) -> str:
+def failure_reason(error: str, memory_mb: int | None = None, pids_max: int | None = None) -> str:
     """``build failed: <the builder's error>``; a step killed by SIGKILL (137) under the memory
-    limit says so."""
+    limit says so, and so does a step that could not fork (``pids_max``: it hit the process limit)."""
     text = " ".join(error.split()) or "the builder reported an error"
     if len(text) > REASON_MAX_CHARS:
         text = text[:REASON_MAX_CHARS] + "…"
     if memory_mb is not None and text.endswith("non-zero code: 137"):
         text += f" (killed: out of memory? builds are limited to {memory_mb} MiB)"
+    if pids_max is not None:
+        text += f" (out of processes: build steps are limited to {pids_max})"
     return f"build failed: {text}"
 
 
@@ -121,6 +130,7 @@ class BuildOutput:
     error: str = ""
     image_id: str = ""
     containers: list[str] = field(default_factory=list)
+    fork_refused: bool = False
     _partial: str = ""
 
     def feed(self, message: Mapping[str, Any]) -> list[str]:
@@ -155,6 +165,8 @@ class BuildOutput:
         for line in lines:
             if (found := _RUNNING_IN.search(line)) and found.group(1) not in self.containers:
                 self.containers.append(found.group(1))
+            if _NO_FORK.search(line):
+                self.fork_refused = True
         if len(self._partial) > LINE_MAX_CHARS:  # no newline for far too long: emit what there is
             lines += self._flush()
         return lines

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import ipaddress
 import json
+import os
 import random
 import subprocess
 import uuid
@@ -262,6 +264,12 @@ class Harness:
         for network in await self.docker.networks.list(filters=selected):
             with contextlib.suppress(aiodocker.DockerError):
                 await (await self.docker.networks.get(network["Id"])).delete()
+        # The builds' cgroup parent (empty once its build containers are gone).
+        for leftover in glob.glob(f"/sys/fs/cgroup/*/berth-build-{self.instance}") + glob.glob(
+            f"/sys/fs/cgroup/berth-build-{self.instance}"
+        ):
+            with contextlib.suppress(OSError):
+                os.rmdir(leftover)
 
 
 def free_subnet(pool: ipaddress.IPv4Network) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from berth_agent import builds
+from berth_agent import build_isolation, builds
 from berth_agent.builds import BuildOutput, LineBatcher, MessageSplitter
 from berth_shared.contracts.builds import BuildSpec
 
@@ -13,13 +13,17 @@ SPEC = BuildSpec(context_object="ctx-1", size_bytes=100, dockerfile="docker/Dock
 
 
 def test_query_caps_memory_without_swap_and_cpu_as_a_quota() -> None:
-    params = builds.build_params(SPEC, "berth-build/web:v3", builds.image_labels("prod", "app1", "rel1"))
+    isolation = build_isolation.isolation_params("berth-prod-build", "/berth-build-prod")
+    params = builds.build_params(SPEC, "berth-build/web:v3", builds.image_labels("prod", "app1", "rel1"), isolation)
     assert params["t"] == "berth-build/web:v3"
     assert params["dockerfile"] == "docker/Dockerfile.prod"
     assert params["memory"] == params["memswap"] == str(512 * 1024 * 1024)
     assert (params["cpuperiod"], params["cpuquota"]) == ("100000", "150000")
     assert (params["rm"], params["forcerm"], params["pull"]) == ("1", "1", "0")
-    assert "version" not in params and "networkmode" not in params  # the legacy builder, default network
+    assert "version" not in params  # the legacy builder
+    # Every RUN step on the instance's build network, under the cgroup parent with the process limit.
+    assert (params["networkmode"], params["cgroupparent"]) == ("berth-prod-build", "/berth-build-prod")
+    assert "securityopt" not in params  # the engine refuses it on Linux
     assert json.loads(params["labels"]) == {
         "berth.managed": "true",
         "berth.instance": "prod",
@@ -31,7 +35,7 @@ def test_query_caps_memory_without_swap_and_cpu_as_a_quota() -> None:
 
 def test_tiny_cpu_shares_stay_above_the_engines_minimum_quota() -> None:
     spec = BuildSpec(context_object="c", size_bytes=1, cpus=0.001)
-    assert builds.build_params(spec, "t", {})["cpuquota"] == "1000"
+    assert builds.build_params(spec, "t", {}, {})["cpuquota"] == "1000"
 
 
 def test_messages_split_across_chunks_and_raw_lines() -> None:
@@ -150,3 +154,15 @@ def test_an_existing_tag_counts_only_when_built_for_this_release() -> None:
     assert not builds.built_for({"Id": "sha256:2", "Config": {"Labels": None}}, "rel1")  # a hand-made tag
     assert not builds.built_for({"Id": "sha256:3"}, "rel1")
     assert not builds.built_for(None, "rel1")
+
+
+def test_a_step_that_could_not_fork_names_the_process_limit() -> None:
+    out = BuildOutput()
+    out.feed({"stream": "/bin/sh: can't fork: Resource temporarily unavailable\n"})
+    out.feed({"errorDetail": {"message": "The command '/bin/sh -c x' returned a non-zero code: 2"}})
+    assert out.fork_refused
+    assert builds.failure_reason(out.error, 256, 512) == (
+        "build failed: The command '/bin/sh -c x' returned a non-zero code: 2"
+        " (out of processes: build steps are limited to 512)"
+    )
+    assert not BuildOutput().fork_refused

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import aiodocker
 import pytest
 from agent_harness import Harness, eventually, get_text, release
+from berth_agent.build_isolation import BUILD_PIDS_MAX
 from berth_agent.builder import BuildFailed
 from berth_shared.contracts.builds import BUILDS_BUCKET, BuildLog, BuildSpec
 from berth_shared.contracts.desired import DesiredRelease
@@ -303,3 +304,74 @@ async def test_a_stale_tag_of_the_same_name_is_built_over(
     base = f"http://{slot_address(app.subnet, 'a')}:8080"
     assert await get_text(f"{base}/") == "v1\n" and await get_text(f"{base}/added.txt") == "fresh\n"
     assert (await h.docker.images.inspect(test_images["v2"]))["Id"] != outcome.image_digest
+
+
+async def test_a_fork_bomb_in_a_build_step_hits_the_process_limit_and_fails_cleanly(
+    harness: Harness, test_images: dict[str, str], built_tags: list[str]
+) -> None:
+    """Bounded: 2000 sleepers, four times the limit; without it the step would succeed."""
+    h = harness
+    await h.start_agent()
+    app = h.new_app(name=f"b{uuid.uuid4().hex[:8]}")
+    bomb = 'RUN i=0; while [ "$i" -lt 2000 ]; do sleep 30 & i=$((i+1)); done; echo all forked\n'
+    spec = await put_context(h, {"Dockerfile": f"FROM {test_images['v1']}\n" + bomb})
+    rel = build_release(app.name, 1, spec)
+    built_tags.append(rel.image)
+    await h.api.set_release(app.app_id, rel)
+    outcome = await h.events.wait_outcome(rel.release_id, timeout=120)
+    assert isinstance(outcome, ReleaseFailed), outcome
+    assert outcome.reason.endswith(f"(out of processes: build steps are limited to {BUILD_PIDS_MAX})"), outcome
+    lines = log_lines(h, rel.release_id)
+    assert "all forked" not in lines
+    assert any("can't fork" in line for line in lines)
+    assert await gone(h.docker, intermediate_containers(lines))  # the sleepers went with their container
+
+
+async def test_a_build_step_over_its_memory_is_killed_and_says_so(
+    harness: Harness, test_images: dict[str, str], built_tags: list[str]
+) -> None:
+    h = harness
+    await h.start_agent()
+    app = h.new_app(name=f"b{uuid.uuid4().hex[:8]}")
+    hog = "RUN dd if=/dev/zero of=/dev/null bs=256M count=1 && echo allocated\n"  # a 256 MiB buffer
+    spec = await put_context(h, {"Dockerfile": f"FROM {test_images['v1']}\n" + hog}, memory_mb=64)
+    rel = build_release(app.name, 1, spec)
+    built_tags.append(rel.image)
+    await h.api.set_release(app.app_id, rel)
+    outcome = await h.events.wait_outcome(rel.release_id, timeout=120)
+    assert isinstance(outcome, ReleaseFailed), outcome
+    assert outcome.reason.endswith("non-zero code: 137 (killed: out of memory? builds are limited to 64 MiB)")
+    assert "allocated" not in log_lines(h, rel.release_id)
+
+
+PRIVILEGED_ATTEMPTS = (
+    "RUN exec 2>/dev/null; (mount -t tmpfs none /mnt && echo MOUNTED) || echo mount-refused; "
+    "(ip link add berthprobe type bridge && echo LINK-ADDED) || echo link-refused; "
+    "(ip link set eth0 down && echo LINK-DOWN) || echo ifdown-refused; "
+    "(mknod /tmp/disk b 8 0 && head -c 1 /tmp/disk >/dev/null && echo DISK-READ) || echo disk-refused; "
+    "(mknod /tmp/mem c 1 1 && head -c 1 /tmp/mem >/dev/null && echo MEM-READ) || echo mem-refused; "
+    "grep pids /proc/self/cgroup; cat /etc/resolv.conf\n"
+)
+
+
+async def test_build_steps_get_no_privileges_and_run_in_the_builds_network_and_cgroup(
+    harness: Harness, test_images: dict[str, str], built_tags: list[str]
+) -> None:
+    h = harness
+    await h.start_agent()
+    app = h.new_app(name=f"b{uuid.uuid4().hex[:8]}")
+    spec = await put_context(h, {"Dockerfile": f"FROM {test_images['v1']}\n{PRIVILEGED_ATTEMPTS}"})
+    rel = build_release(app.name, 1, spec)
+    built_tags.append(rel.image)
+    await h.api.set_release(app.app_id, rel)
+    outcome = await h.events.wait_outcome(rel.release_id, timeout=120)
+    assert isinstance(outcome, ReleaseLive), outcome
+    lines = log_lines(h, rel.release_id)
+    for refused in ("mount-refused", "link-refused", "ifdown-refused", "disk-refused", "mem-refused"):
+        assert refused in lines, lines
+    assert not {"MOUNTED", "LINK-ADDED", "LINK-DOWN", "DISK-READ", "MEM-READ"} & set(lines)
+    assert any(f":pids:/berth-build-{h.instance}/" in line for line in lines), lines
+    assert "nameserver 127.0.0.11" in lines  # Docker's embedded DNS: a user-defined network
+    network = await h.docker.networks.get(f"berth-{h.instance}-build")
+    info = await network.show()
+    assert info["Options"]["com.docker.network.bridge.name"] == f"berthb-{h.instance}"[:15]
