@@ -1,7 +1,7 @@
 """Asks Caddy's own binary whether a config would load (``caddy validate``), beside the running
 Caddy and without touching it: provisioning runs, nothing listens and nothing is stored.
 
-Used only after Caddy refused a load, to find which app's routes it refuses (ADR 10): one
+Used only after Caddy refused a load, to find which app's routes it refuses (ADR 13): one
 run costs ~20 ms and ~45 MB for its lifetime, so it is never on the normal path.
 """
 

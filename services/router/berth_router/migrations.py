@@ -47,7 +47,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
     """
-    -- Why Caddy refused this app's routes (ADR 10): the app is left out of the loaded config
+    -- Why Caddy refused this app's routes (ADR 13): the app is left out of the loaded config
     -- until its route changes. NULL: routed.
     ALTER TABLE routes ADD COLUMN refused text;
     """,

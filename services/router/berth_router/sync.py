@@ -6,7 +6,7 @@ Passes run when the routes (or the public names holding a certificate) change an
 few seconds, which also repairs a Caddy that restarted without its config or was changed
 by hand.
 
-One app cannot freeze routing for all (ADR 10): when Caddy refuses a load, each app's routes
+One app cannot freeze routing for all (ADR 13): when Caddy refuses a load, each app's routes
 are checked alone with ``caddy validate``; the apps Caddy refuses are reported (``on_refused``)
 and left out, and the rest is loaded.
 """
