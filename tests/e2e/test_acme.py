@@ -238,3 +238,24 @@ def test_generated_hostnames_get_acme_certificates_the_same_way(
         lambda: (r := p.proxy_get(hostname, "/a")).status_code == 308 and r, what="HTTP to redirect to HTTPS"
     )
     assert response.headers["location"] == f"https://{hostname}:{acme.https_port}/a"
+
+
+def test_the_public_platform_hostname_is_https_only_with_hsts_and_still_reaches_the_api(
+    public: RunningPlatform, acme: AcmeTestServers
+) -> None:
+    p = public
+    # Over HTTP: a redirect at once, before any certificate exists; ACME challenges excepted.
+    response = p.proxy_get(DOMAIN, "/api/apps?limit=1")
+    assert response.status_code == 308, response.text
+    assert response.headers["location"] == f"https://{DOMAIN}:{acme.https_port}/api/apps?limit=1"
+    assert p.proxy_get(DOMAIN, "/.well-known/acme-challenge/unknown-token").status_code != 308
+    # Over HTTPS (the first handshake obtains the certificate): the API answers, with HSTS that
+    # leaves subdomains (the apps) to choose for themselves.
+    acme.point(DOMAIN, "127.0.0.1")
+    _, reply = wait_for(lambda: p.https_get(DOMAIN, acme.issuing_root(), "/api/apps"), timeout=90, what="HTTPS")
+    head = reply.split("\r\n\r\n", 1)[0].lower()
+    assert head.startswith("http/1.1 401"), head
+    assert "strict-transport-security: max-age=31536000" in head and "includesubdomains" not in head
+    # The interactive API docs are not served on the public route.
+    _, docs = p.https_get(DOMAIN, acme.issuing_root(), "/api/docs")
+    assert docs.lower().startswith("http/1.1 404"), docs[:200]
