@@ -245,3 +245,12 @@ async def test_canary_no_other_identity_reaches_the_agents_secrets(
     # replies, sealed, went to the agent's inbox, which no one else may read).
     api = next(i for i in intruders if i.user == "api")
     assert any(m.startswith(b"berth.rpc.api.desired.") for m in api.received)
+
+
+def test_berth_up_runs_with_no_observer_and_no_provisioning_identity(platform: RunningPlatform) -> None:
+    conf = json.loads((platform.home / "nats.conf").read_text())
+    assert {u["user"] for u in conf["authorization"]["users"]} == set(SERVICE_OF)
+    assert oct((platform.home / "nats.conf").stat().st_mode & 0o777) == "0o600"
+    # The streams exist (created at start by the provisioning identity, which is gone).
+    log = (platform.home / "logs" / "nats.log").read_text()
+    assert "Reloaded: authorization users" in log
