@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,9 +29,17 @@ from berth_shared.contracts.base import encode
 from berth_shared.contracts.logs import LogBatch, log_subject
 from nats.js import JetStreamContext
 
+from berth_agent.log_budget import (
+    NOTICE_EVERY_SECONDS,
+    BudgetSettings,
+    Gate,
+    TokenBucket,
+    lost_notice,
+    settings_from_env,
+)
 from berth_agent.log_cursors import CursorStore
 from berth_agent.logbatch import Batcher, Progress, ReadyBatch, batch_limit, message_id
-from berth_agent.logframes import FrameDecoder, LineAssembler, RawDecoder, Resume
+from berth_agent.logframes import CollectedLine, FrameDecoder, LineAssembler, RawDecoder, Resume
 
 log = logging.getLogger("berth.agent.logs")
 
@@ -42,6 +51,7 @@ RESTART_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
 FINISH_ON_STOP_SECONDS = 5.0  # a flush in flight when the agent stops gets this long to be acked
 SETTLE_SECONDS = 5.0  # before a removal, how long to wait for the container's last lines
 READ_CHUNK = 64 * 1024
+FLUSH_LINES = 2000  # lines per flush (and per batch at most): fewer acks to wait for
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,17 @@ def container_ref(container_id: str, found: dict[str, str]) -> ContainerRef | No
     return ContainerRef(container_id, app_id, release_id, slot)
 
 
+@dataclass
+class ReadState:
+    """What one read of a container's log carries from line to line."""
+
+    decoder: FrameDecoder | RawDecoder
+    assembler: LineAssembler
+    resume: Resume
+    gate: Gate
+    batcher: Batcher
+
+
 class Collector:
     """Follows one container's log for as long as the container exists."""
 
@@ -70,18 +91,23 @@ class Collector:
         ref: ContainerRef,
         store: CursorStore | None,
         max_bytes: int,
+        *,
+        bucket: TokenBucket | None = None,
     ) -> None:
         self._docker = docker
         self._js = js
         self.ref = ref
         self._store = store
         self._max_bytes = max_bytes
+        self._bucket = bucket or TokenBucket(BudgetSettings().lines_per_second, BudgetSettings().burst)
         self._progress: Progress | None = None
         self._kick = asyncio.Event()
         self._drain_requested = 0.0  # monotonic time of the latest before_remove
         self._drained_from = 0.0  # monotonic time of the inspect that began the latest final read
         self._drained = asyncio.Condition()
         self.published_lines = 0
+        self.dropped_lines = 0  # over the app's budget (each told by a notice line)
+        self.lost_gaps = 0  # rotations past the cursor (each told by a notice line)
 
     def kick(self) -> None:
         self._kick.set()
@@ -148,39 +174,48 @@ class Collector:
         a last line without newline is a line), until the container stops for a running one."""
         assert self._progress is not None
         progress = self._progress
-        decoder: FrameDecoder | RawDecoder = RawDecoder() if tty else FrameDecoder()
-        assembler = LineAssembler()
-        resume = Resume(progress.cursors)
-        batcher = Batcher(max_bytes=self._max_bytes)
+        state = ReadState(
+            decoder=RawDecoder() if tty else FrameDecoder(),
+            assembler=LineAssembler(),
+            resume=Resume(progress.cursors),
+            gate=Gate(self._bucket),
+            batcher=Batcher(max_lines=FLUSH_LINES, max_bytes=self._max_bytes),
+        )
+        gate, batcher, assembler = state.gate, state.batcher, state.assembler
         loop = asyncio.get_running_loop()
         params = {"follow": "1", "stdout": "1", "stderr": "1", "timestamps": "1", "since": str(progress.since())}
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None, sock_connect=10)
         path = f"containers/{self.ref.container_id}/logs"
         async with self._docker._query(path, params=params, timeout=timeout) as response:
             try:
-                await self._read(response, decoder, assembler, resume, batcher)
+                await self._read(response, state)
             finally:
                 response.close()  # aiodocker's _query leaves the response to its caller
+                self.dropped_lines += gate.dropped
+                gate.dropped = 0
         if final:
             for line in assembler.finish():
-                if resume.keep(line):
-                    batcher.add(line, loop.time())
+                self._take(line, state, loop.time())
+        for notice in gate.finish():
+            batcher.add(notice, loop.time())
         if len(batcher):
             await self._flush(batcher, assembler)
 
     async def _read(
         self,
         response: aiohttp.ClientResponse,
-        decoder: FrameDecoder | RawDecoder,
-        assembler: LineAssembler,
-        resume: Resume,
-        batcher: Batcher,
+        state: ReadState,
     ) -> None:
-        """Lines from the response into the buffer, flushing it when due, until the stream ends."""
+        """Lines from the response into the buffer, flushing it when due, until the stream ends.
+        Drops not yet told are told once the app has been quiet for a while."""
         loop = asyncio.get_running_loop()
         content = response.content
+        decoder, assembler, gate, batcher = state.decoder, state.assembler, state.gate, state.batcher
         while True:
             deadline = batcher.deadline
+            if gate.pending():
+                quiet = loop.time() + NOTICE_EVERY_SECONDS
+                deadline = quiet if deadline is None else min(deadline, quiet)
             try:
                 async with asyncio.timeout_at(deadline):
                     chunk = await content.readany()
@@ -188,16 +223,40 @@ class Collector:
                 chunk = None
             if chunk == b"":
                 break
+            now = loop.time()
             if chunk:
                 for frame in decoder.feed(chunk):
                     for line in assembler.feed(frame):
-                        if resume.keep(line):
-                            batcher.add(line, loop.time())
+                        self._take(line, state, now)
                 for error in assembler.engine_errors:
                     log.warning("docker log stream error: %s", error, extra={"app_id": self.ref.app_id})
                 assembler.engine_errors.clear()
+            elif gate.pending():
+                for notice in gate.finish():
+                    batcher.add(notice, now)
             if len(batcher) and batcher.due(loop.time()):
                 await self._flush(batcher, assembler)
+
+    def _take(self, line: CollectedLine, state: ReadState, now: float) -> None:
+        """One line read: skipped when already published, else through the app's budget; a gap
+        found on resuming is told first."""
+        resume, batcher = state.resume, state.batcher
+        if not resume.keep(line):
+            return
+        for stream, after_ts, first in resume.gaps:
+            self.lost_gaps += 1
+            log.warning(
+                "log lines of %s (%s) lost between %s and %s: the engine rotated its log first",
+                self.ref.container_id[:12],
+                stream,
+                after_ts,
+                first.ts,
+                extra={"app_id": self.ref.app_id},
+            )
+            batcher.add(lost_notice(stream, after_ts, first), now)
+        resume.gaps.clear()
+        for kept in state.gate.offer(line):
+            batcher.add(kept, now)
 
     async def _flush(self, batcher: Batcher, assembler: LineAssembler) -> None:
         """Publish everything buffered and save the cursor. A stop (cancellation) arriving
@@ -214,8 +273,9 @@ class Collector:
 
     async def _publish_and_save(self, batches: list[ReadyBatch], assembler: LineAssembler) -> None:
         assert self._progress is not None
+        # Every batch of the flush is in flight at once: one round trip of acks, not one per batch.
+        await asyncio.gather(*(self._publish(batch) for batch in batches))
         for batch in batches:
-            await self._publish(batch)
             self._progress.published(batch.collected)
             self.published_lines += len(batch.lines)
         self._progress.read_up_to(assembler.last_ts, assembler.pending)
@@ -270,12 +330,15 @@ class LogCollectors:
         instance: str,
         store: CursorStore | None = None,
         max_payload: int = 1024 * 1024,
+        budget: BudgetSettings | None = None,
     ) -> None:
         self._docker = docker
         self._js = js
         self._instance = instance
         self._store = store
         self._max_bytes = batch_limit(max_payload)
+        self.budget = budget or settings_from_env(os.environ)
+        self._buckets: dict[str, TokenBucket] = {}  # per app: its containers share the budget
         self._collectors: dict[str, Collector] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -309,7 +372,10 @@ class LogCollectors:
     def ensure(self, ref: ContainerRef) -> Collector:
         collector = self._collectors.get(ref.container_id)
         if collector is None:
-            collector = Collector(self._docker, self._js, ref, self._store, self._max_bytes)
+            bucket = self._buckets.get(ref.app_id)
+            if bucket is None:
+                bucket = self._buckets[ref.app_id] = TokenBucket(self.budget.lines_per_second, self.budget.burst)
+            collector = Collector(self._docker, self._js, ref, self._store, self._max_bytes, bucket=bucket)
             self._collectors[ref.container_id] = collector
             self._tasks[ref.container_id] = asyncio.create_task(self._supervise(collector))
         return collector
@@ -344,6 +410,7 @@ class LogCollectors:
             )
 
     async def forget_app(self, app_id: str) -> None:
+        self._buckets.pop(app_id, None)
         if self._store is not None:
             await self._store.forget_app(app_id)
 

@@ -39,7 +39,7 @@ def fit_line(line: LogLine, max_bytes: int) -> LogLine:
     size = encoded_size(line)
     while size > max_bytes and line.message:
         keep = max(0, int(len(line.message) * max_bytes / size) - 64)
-        line = LogLine(ts=line.ts, seq=line.seq, message=line.message[:keep])
+        line = LogLine(ts=line.ts, seq=line.seq, message=line.message[:keep], dropped=line.dropped, lost=line.lost)
         size = encoded_size(line)
     return line
 
@@ -74,7 +74,10 @@ class Batcher:
     _oldest: float | None = None
 
     def add(self, line: CollectedLine, now: float) -> None:
-        wire = fit_line(LogLine(ts=line.ts, message=line.message, seq=line.seq), self.max_bytes)
+        wire = fit_line(
+            LogLine(ts=line.ts, message=line.message, seq=line.seq, dropped=line.dropped, lost=line.lost),
+            self.max_bytes,
+        )
         size = encoded_size(wire)
         self._lines.append((line, wire, size))
         self._bytes += size

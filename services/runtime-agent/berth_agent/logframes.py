@@ -160,6 +160,8 @@ class CollectedLine:
     message: str
     seq: int = 0
     truncated: bool = False
+    dropped: int = 0  # a Berth notice: this many lines were dropped here (over the app's budget)
+    lost: bool = False  # a Berth notice: lines before this one were lost (rotated before read)
 
     @property
     def position(self) -> Position:
@@ -261,10 +263,17 @@ class LineAssembler:
 
 class Resume:
     """After a restart: drop each stream's lines up to its cursor (already published), then
-    stop looking (file order is the truth from there; a clock stepping back loses nothing)."""
+    stop looking (file order is the truth from there; a clock stepping back loses nothing).
+
+    A cursor on a real line (``seq`` >= 0) is re-read, since ``since`` is its second: when the
+    first line of its stream comes after it instead, the engine no longer has the cursor's line
+    (its log rotated past it) and lines between the two may be lost. :attr:`gaps` collects such
+    (stream, cursor timestamp, first line) for the caller to tell."""
 
     def __init__(self, cursors: dict[str, Position]) -> None:
         self._cursors = dict(cursors)
+        self._reached: set[str] = set()
+        self.gaps: list[tuple[str, str, CollectedLine]] = []
 
     def keep(self, line: CollectedLine) -> bool:
         cursor = self._cursors.get(line.stream)
@@ -272,5 +281,8 @@ class Resume:
             return True
         if line.position > cursor:
             del self._cursors[line.stream]
+            if cursor.seq >= 0 and line.stream not in self._reached:
+                self.gaps.append((line.stream, cursor.ts, line))
             return True
+        self._reached.add(line.stream)
         return False

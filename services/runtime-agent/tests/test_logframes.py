@@ -204,3 +204,12 @@ def test_resume_drops_each_streams_published_prefix_only() -> None:
         "same ts, next seq",
         "clock stepped back: kept, file order rules now",
     ]
+    assert resume.gaps == []  # the cursor's own line was still there: nothing lost
+
+
+def test_resume_tells_a_gap_when_the_cursors_line_was_rotated_away() -> None:
+    resume = Resume({"stdout": Position.of(T2, 3), "stderr": Position.of(T1, -1)})
+    first = CollectedLine("stdout", T3, "the oldest line the engine still has")
+    assert resume.keep(first)
+    assert resume.keep(CollectedLine("stderr", T3, "a synthetic cursor (seq -1) proves nothing"))
+    assert resume.gaps == [("stdout", T2, first)]

@@ -36,8 +36,14 @@ class LogLine(msgspec.Struct, kw_only=True):
     # Docker's RFC 3339 timestamp with nanoseconds, as the engine wrote it.
     ts: str
     message: str
-    # Position of the line among lines with the same timestamp (Docker can repeat one).
+    # Position of the line among lines with the same timestamp (Docker can repeat one);
+    # -1 for a notice placed just before the line at ``ts``.
     seq: int = 0
+    # A Berth notice, not the app's output: this many lines were dropped here (the app wrote
+    # faster than its budget) ...
+    dropped: int = 0
+    # ... or lines before this one were lost (the engine's log rotated before they were read).
+    lost: bool = False
 
 
 class LogBatch(Message, kw_only=True):

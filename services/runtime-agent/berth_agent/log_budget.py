@@ -1,0 +1,142 @@
+"""Per-app log budgets, and the notices that say what was not kept. Pure.
+
+Each app may write :data:`DEFAULT_LINES_PER_SECOND` lines a second sustained, in bursts of up to
+:data:`DEFAULT_BURST_LINES` (a token bucket shared by the app's containers). Time is the lines'
+own Docker timestamps, so the budget measures how fast the app wrote, not how fast the agent
+happened to read (a backlog read after a restart is judged like it was written).
+
+A line over budget is dropped and counted per stream. The count is never lost silently: it
+becomes a notice line in the app's logs, ``berth: dropped N lines (app wrote faster than R
+lines/s)``, written at the position (timestamp, seq) of the last line it dropped — a position
+no stored line has, so a re-read stores the notice once. A notice is written when the app's
+next line is kept, when the drops have gone on for :data:`NOTICE_EVERY_SECONDS`, and at the end
+of a read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from berth_agent.logframes import CollectedLine, ts_nanos
+
+DEFAULT_LINES_PER_SECOND = 5000
+DEFAULT_BURST_LINES = 20000
+NOTICE_EVERY_SECONDS = 1.0
+RATE_ENV = "BERTH_LOG_LINES_PER_SECOND"
+BURST_ENV = "BERTH_LOG_BURST_LINES"
+NANOS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    lines_per_second: int = DEFAULT_LINES_PER_SECOND
+    burst: int = DEFAULT_BURST_LINES
+
+
+def settings_from_env(env: Mapping[str, str]) -> BudgetSettings:
+    """``BERTH_LOG_LINES_PER_SECOND`` and ``BERTH_LOG_BURST_LINES`` (positive integers; the burst
+    is at least one second's worth). A bad value is a ValueError naming the variable."""
+
+    def positive(name: str, default: int) -> int:
+        raw = env.get(name, "").strip()
+        if not raw:
+            return default
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(f"{name} must be a positive integer, got {raw!r}")
+        return int(raw)
+
+    rate = positive(RATE_ENV, DEFAULT_LINES_PER_SECOND)
+    burst = positive(BURST_ENV, max(DEFAULT_BURST_LINES, rate))
+    return BudgetSettings(rate, max(burst, rate))
+
+
+@dataclass
+class TokenBucket:
+    """``rate`` lines a second, at most ``burst`` at once; refilled by line timestamps (nanoseconds)."""
+
+    rate: int
+    burst: int
+    tokens: float = -1.0  # full on first use
+    at: int | None = None
+
+    def take(self, nanos: int) -> bool:
+        if self.at is None:
+            self.tokens, self.at = float(self.burst), nanos
+        elif nanos > self.at:
+            self.tokens = min(float(self.burst), self.tokens + (nanos - self.at) * self.rate / NANOS)
+            self.at = nanos
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+def dropped_text(count: int, rate: int) -> str:
+    noun = "line" if count == 1 else "lines"
+    return f"berth: dropped {count} {noun} (app wrote faster than {rate} lines/s)"
+
+
+def lost_text(after_ts: str, before_ts: str) -> str:
+    return f"berth: lines lost between {after_ts} and {before_ts} (the engine rotated its log before Berth read them)"
+
+
+def lost_notice(stream: str, after_ts: str, first_kept: CollectedLine) -> CollectedLine:
+    """The notice of a gap before ``first_kept``: at its timestamp with seq -1 (before every line
+    of that timestamp; real lines have seq >= 0, so it collides with none)."""
+    return CollectedLine(stream, first_kept.ts, lost_text(after_ts, first_kept.ts), seq=-1, lost=True)
+
+
+@dataclass
+class _Drops:
+    count: int = 0
+    last: CollectedLine | None = None
+    since: int = 0  # ts (nanos) of the first drop not yet noticed
+
+
+@dataclass
+class Gate:
+    """One read of one container: lines through the app's bucket, drops turned into notices."""
+
+    bucket: TokenBucket
+    notice_every_nanos: int = int(NOTICE_EVERY_SECONDS * NANOS)
+    dropped: int = 0  # lines dropped by this gate (all streams)
+    _drops: dict[str, _Drops] = field(default_factory=dict)
+
+    def offer(self, line: CollectedLine) -> list[CollectedLine]:
+        """What to keep of ``line``: itself (after a notice of the drops before it), nothing
+        (dropped), or a notice in its place when the drops have gone on long enough."""
+        try:
+            nanos = ts_nanos(line.ts)
+        except ValueError:
+            nanos = self.bucket.at or 0
+        drops = self._drops.setdefault(line.stream, _Drops())
+        if self.bucket.take(nanos):
+            notice = self._notice(line.stream)
+            return [notice, line] if notice else [line]
+        self.dropped += 1
+        if drops.count == 0:
+            drops.since = nanos
+        drops.count += 1
+        drops.last = line
+        if nanos - drops.since >= self.notice_every_nanos:
+            notice = self._notice(line.stream)
+            return [notice] if notice else []
+        return []
+
+    def pending(self) -> int:
+        return sum(d.count for d in self._drops.values())
+
+    def finish(self) -> list[CollectedLine]:
+        """The notices of drops not yet told (end of a read, or the app went quiet)."""
+        return [n for n in (self._notice(stream) for stream in sorted(self._drops)) if n]
+
+    def _notice(self, stream: str) -> CollectedLine | None:
+        drops = self._drops.get(stream)
+        if drops is None or drops.count == 0 or drops.last is None:
+            return None
+        notice = replace(
+            drops.last, message=dropped_text(drops.count, self.bucket.rate), truncated=False, dropped=drops.count
+        )
+        self._drops[stream] = _Drops()
+        return notice
