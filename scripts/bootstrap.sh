@@ -45,7 +45,7 @@ if [ ! -f "$stamp" ] || [ -n "$(find "${inputs[@]}" -newer "$stamp" 2>/dev/null)
   export PIP_DISABLE_PIP_VERSION_CHECK=1
   pkgs=(-e shared -e services/api -e services/runtime-agent -e services/router -e services/logs -e services/health -e cli)
   dev=()
-  [ "${1:-}" = --dev ] && dev=(pytest pytest-asyncio pytest-timeout ruff mypy asyncpg-stubs playwright)
+  [ "${1:-}" = --dev ] && dev=(pytest pytest-asyncio pytest-timeout ruff mypy asyncpg-stubs playwright schemathesis)
   .venv/bin/pip install -q -c constraints.txt "${pkgs[@]}" "${dev[@]}"
   touch "$stamp"
 fi

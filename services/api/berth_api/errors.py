@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import re
+from collections.abc import Mapping
 
 from berth_shared.errors import (
     BerthError,
@@ -18,8 +19,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
-from starlette.routing import BaseRoute, Match, Route
-from starlette.types import Scope
 
 log = logging.getLogger("berth.api")
 
@@ -40,20 +39,28 @@ def _message(error: dict[str, object]) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> list[str]:
-    """Every method some route serves at the request's path (a path such as /api/apps/{ref}
-    is served by several routes, one per method), HEAD with GET. The dashboard's catch-all
-    does not count under /api: it only answers 404 there."""
-    methods: set[str] = set()
-    under_api = scope["path"] == "/api" or scope["path"].startswith("/api/")
-    for route in routes:
-        if not isinstance(route, Route) or route.methods is None:
-            continue
-        if under_api and route.path == "/{path:path}":
-            continue
-        match, _ = route.matches(scope)
-        if match != Match.NONE:  # PARTIAL: the path matches, the method does not
-            methods |= route.methods
+def _template(path: str) -> re.Pattern[str]:
+    """/api/apps/{ref} -> a pattern matching /api/apps/<one segment>."""
+    return re.compile("".join("[^/]+" if part.startswith("{") else re.escape(part) for part in _PARAM.split(path)))
+
+
+_PARAM = re.compile(r"(\{[^}]+\})")
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+
+
+def allowed_methods(paths: Mapping[str, Mapping[str, object]], path: str) -> list[str]:
+    """Every method the published schema lists for ``path`` (a path such as /api/apps/{ref} is
+    served by several routes, one per method), so ``Allow`` and the schema always agree.
+    Paths outside /api are the dashboard's, which only answers GET."""
+    if not (path == "/api" or path.startswith("/api/")):
+        return ["GET"]
+    methods = {
+        method.upper()
+        for template, item in paths.items()
+        if _template(template).fullmatch(path)
+        for method in item
+        if method in _METHODS
+    }
     return sorted(methods)
 
 
@@ -62,13 +69,16 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         """Routing's own answers (405, 404) in Berth's error shape; 405 with the full ``Allow``."""
         if exc.status_code == 405:
-            allow = allowed_methods(request.app.routes, request.scope)
+            allow = allowed_methods(request.app.openapi().get("paths", {}), request.url.path)
             if allow:
                 error = MethodNotAllowed(
                     f"{request.method} is not allowed on {request.url.path}; use {', '.join(allow)}"
                 )
                 return JSONResponse(to_http_body(error), status_code=405, headers={"Allow": ", ".join(allow)})
             return JSONResponse(to_http_body(NotFound(f"no such API route: {request.url.path}")), status_code=404)
+        if exc.status_code == 400:  # a body FastAPI could not even decode (e.g. not UTF-8)
+            invalid = ValidationFailed.on("body", "must be a JSON document (UTF-8)")
+            return JSONResponse(to_http_body(invalid), status_code=422)
         if exc.status_code == 404:
             return JSONResponse(to_http_body(NotFound(str(exc.detail))), status_code=404)
         body = {"error": {"code": f"http_{exc.status_code}", "message": str(exc.detail), "details": []}}

@@ -56,15 +56,18 @@ DESCRIPTIONS = {
     503: "The Docker engine, the bus or a service behind it is unavailable (`engine_unavailable`, `bus_unavailable`)",
 }
 
+# Operations that answer Server-Sent Events with ?follow=1 (JSON otherwise).
+EVENT_STREAMS = frozenset({("get", "/api/apps/{ref}/logs"), ("get", "/api/apps/{ref}/events")})
 # Conflicts a GET can answer (everything else that is not a GET may conflict with state).
 GET_CONFLICTS = frozenset({"/api/apps/{ref}/env"})  # a value that cannot be decrypted, with ?reveal=true
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 
-def error_statuses(method: str, path: str, *, has_body: bool) -> list[int]:
-    """The error statuses an operation can answer, in order."""
+def error_statuses(method: str, path: str, *, has_body: bool, parameters: frozenset[str] = frozenset()) -> list[int]:
+    """The error statuses an operation can answer, in order: 404 when it names something (in its
+    path, or an app by ``appId``), 409 for changes, 413 when it takes a body."""
     statuses = {401, 403, 422, 429, 503}
-    if "{" in path:
+    if "{" in path or "appId" in parameters:
         statuses.add(404)
     if method != "get" or path in GET_CONFLICTS:
         statuses.add(409)
@@ -98,7 +101,11 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             if method not in METHODS or not path.startswith("/api"):
                 continue
             responses = operation.setdefault("responses", {})
-            for status in error_statuses(method, path, has_body="requestBody" in operation):
+            if (method, path) in EVENT_STREAMS and "200" in responses:
+                content = responses["200"].setdefault("content", {})
+                content["text/event-stream"] = {"schema": {"type": "string", "description": "with ?follow=1"}}
+            names = frozenset(str(p.get("name")) for p in operation.get("parameters", []))
+            for status in error_statuses(method, path, has_body="requestBody" in operation, parameters=names):
                 responses[str(status)] = _error_response(status)
     return out
 

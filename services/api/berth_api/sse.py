@@ -56,10 +56,10 @@ def parse_last_event_id(value: str | None) -> int | None:
     """The line id to resume after; None when absent. Raises ValueError when not a line id."""
     if value is None or value.strip() == "":
         return None
-    number = int(value.strip())
-    if number < 0:
-        raise ValueError("negative")
-    return number
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise ValueError(f"not a line id: {value!r}")
+    return int(text)
 
 
 async def follow(

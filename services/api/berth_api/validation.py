@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any, get_args
 
 from berth_shared.contracts.health import ALERT_EVENTS, HealthCheck
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 APP_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 # A Docker image reference: [registry[:port]/]path[:tag][@digest], loosely.
@@ -15,6 +15,25 @@ IMAGE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}$")
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def no_booleans_for_numbers(cls, value: object, info: ValidationInfo) -> object:
+        """``true``/``false`` are not numbers (pydantic would read them as 1/0)."""
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if annotation is not bool and bool not in get_args(annotation):
+                raise ValueError("must not be true or false")
+        return value
+
+
+def stated(pattern: re.Pattern[str], **schema: int) -> Any:
+    """A string checked by a field validator (for its message) whose rule the schema states too:
+    taken as sent (no whitespace stripping), so what the schema accepts is exactly what is."""
+    return Field(json_schema_extra={"pattern": pattern.pattern, **schema})
+
+
+Exact = StringConstraints(strip_whitespace=False)
 
 
 class ResourcesIn(Body):
@@ -31,6 +50,9 @@ StopTimeout = Annotated[int, Field(alias="stopTimeoutSeconds", ge=0, le=600)]
 # (Caddy refuses a config holding "/%zz", so such a path must never get past the API).
 _PCHAR = r"[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2}"
 HEALTH_PATH_PATTERN = rf"^/(?:{_PCHAR}|/)*(?:\?(?:{_PCHAR}|[/?])*)?$"
+# An absolute http(s) URL with a host; what it leads to is checked by berth_shared.addresses.
+WEBHOOK_URL = re.compile(r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\s]*@?[^/?#@\s:]+")
+
 HEALTH_PATH = re.compile(HEALTH_PATH_PATTERN)
 HEALTH_PATH_MAX = 1024
 STATUS_CLASS = re.compile(r"^([1-5])xx$")
@@ -43,7 +65,19 @@ class HealthCheckIn(Body):
     interval_seconds: Annotated[float, Field(alias="intervalSeconds", ge=1, le=3600)] = 10
     timeout_seconds: Annotated[float, Field(alias="timeoutSeconds", gt=0, le=300)] = 5
     # null: any status in [200, 400); a code such as 200; or a class such as "2xx".
-    expected_status: Annotated[int | str | None, Field(alias="expectedStatus")] = None
+    expected_status: Annotated[
+        int | str | None,
+        Field(
+            alias="expectedStatus",
+            json_schema_extra={
+                "anyOf": [
+                    {"type": "integer", "minimum": 100, "maximum": 599},
+                    {"type": "string", "pattern": "^[1-5]xx$"},
+                    {"type": "null"},
+                ]
+            },
+        ),
+    ] = None
     healthy_threshold: Annotated[int, Field(alias="healthyThreshold", ge=1, le=100)] = 1
     unhealthy_threshold: Annotated[int, Field(alias="unhealthyThreshold", ge=1, le=100)] = 3
     start_period_seconds: Annotated[float, Field(alias="startPeriodSeconds", ge=0, le=3600)] = 10
@@ -67,9 +101,11 @@ class HealthCheckIn(Body):
             return None
         if isinstance(value, bool):
             raise ValueError('must be an HTTP status code (100-599), a class such as "2xx", or null')
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON Schema's integers include 200.0
         if isinstance(value, int) and 100 <= value <= 599:
             return value
-        if isinstance(value, str) and (m := STATUS_CLASS.match(value.strip())):
+        if isinstance(value, str) and (m := STATUS_CLASS.fullmatch(value)):
             return int(m.group(1))
         raise ValueError('must be an HTTP status code (100-599), a class such as "2xx", or null')
 
@@ -90,8 +126,8 @@ class HealthCheckIn(Body):
 class WebhookIn(Body):
     """POST /api/webhooks."""
 
-    url: str
-    events: list[str]
+    url: Annotated[str, Exact, stated(WEBHOOK_URL, maxLength=2048)]
+    events: Annotated[list[str], Field(json_schema_extra={"minItems": 1, "items": {"enum": list(ALERT_EVENTS)}})]
 
     @field_validator("url")
     @classmethod
@@ -99,7 +135,7 @@ class WebhookIn(Body):
         from urllib.parse import urlsplit
 
         parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname or len(value) > 2048:
+        if not WEBHOOK_URL.match(value) or not parts.hostname or len(value) > 2048:
             raise ValueError("must be an absolute http:// or https:// URL (at most 2048 characters)")
         return value
 
@@ -115,7 +151,7 @@ class WebhookIn(Body):
 
 
 class CreateApp(Body):
-    name: str
+    name: Annotated[str, Exact, stated(APP_NAME, minLength=1, maxLength=40)]
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     resources: ResourcesIn = Field(default_factory=ResourcesIn)
     deploy_timeout_seconds: DeployTimeout = 60
@@ -125,7 +161,7 @@ class CreateApp(Body):
     @field_validator("name")
     @classmethod
     def name_is_dns_label(cls, value: str) -> str:
-        if not APP_NAME.match(value):
+        if not APP_NAME.fullmatch(value):
             raise ValueError(
                 "must be a DNS label: 1-40 lowercase letters, digits or hyphens, not starting or ending with a hyphen"
             )
@@ -133,12 +169,12 @@ class CreateApp(Body):
 
 
 class Deploy(Body):
-    image: str
+    image: Annotated[str, Exact, stated(IMAGE_REF, minLength=1, maxLength=255)]
 
     @field_validator("image")
     @classmethod
     def image_is_reference(cls, value: str) -> str:
-        if not IMAGE_REF.match(value):
+        if not IMAGE_REF.fullmatch(value):
             raise ValueError("must be a Docker image reference such as nginx:1.27 or ghcr.io/me/app@sha256:...")
         return value
 
@@ -156,14 +192,37 @@ class Rollback(Body):
     release_id: Annotated[str | None, Field(alias="releaseId")] = None
 
 
+# Keys as env_store checks them: [A-Za-z_][A-Za-z0-9_]*, at most 256, PORT and BERTH_* reserved.
+ENV_KEY_SCHEMA = "^(?!PORT$)(?!BERTH_)[A-Za-z_][A-Za-z0-9_]{0,255}$"
+
+
 class EnvChange(BaseModel):
     """POST /api/apps/{id}/env. Values are kept byte for byte (no whitespace stripping); key
     and value rules live in :mod:`berth_api.env_store` so every error can name its key."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["vars"], "properties": {"vars": {"minProperties": 1}}},
+                {"required": ["unset"], "properties": {"unset": {"minItems": 1}}},
+            ]
+        },
+    )
 
-    vars: dict[str, str] = Field(default_factory=dict)
-    unset: list[str] = Field(default_factory=list)
+    vars: Annotated[
+        dict[str, str],
+        Field(
+            json_schema_extra={
+                "maxProperties": 500,
+                "propertyNames": {"pattern": ENV_KEY_SCHEMA},
+                "additionalProperties": {"type": "string", "maxLength": 32768, "pattern": "^[^\\u0000]*$"},
+            }
+        ),
+    ] = Field(default_factory=dict)
+    unset: Annotated[
+        list[str], Field(json_schema_extra={"maxItems": 500, "items": {"type": "string", "pattern": ENV_KEY_SCHEMA}})
+    ] = Field(default_factory=list)
 
 
 class RotateKey(Body):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from berth_shared.errors import Conflict
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from berth_api import apps_store
@@ -102,13 +102,13 @@ async def rollback(ref: str, s: State, actor: Actor, body: Rollback | None = Non
 
 
 @router.get("/apps/{ref}/events")
-async def events(ref: str, s: State, limit: int = 200) -> dict[str, Any]:
+async def events(ref: str, s: State, limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> dict[str, Any]:
     """The app's history: container starts, exits (with exit codes), OOM kills, crashes."""
     app = await apps_store.find_app(s.pool, ref)
     rows = await s.pool.fetch(
         "SELECT * FROM (SELECT * FROM app_events WHERE app_id = $1 ORDER BY at DESC LIMIT $2) e ORDER BY at",
         app["id"],
-        max(1, min(limit, 5000)),
+        limit,
     )
     return {"items": [event_view(r) for r in rows]}
 

@@ -19,7 +19,7 @@ async def audit_log(
     s: State,
     app_ref: Annotated[str | None, Query(alias="appId")] = None,
     action: str | None = None,
-    limit: int = 100,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     app_id: uuid.UUID | None = None
     if app_ref:
@@ -32,6 +32,6 @@ async def audit_log(
         "ORDER BY id DESC LIMIT $3",
         app_id,
         action,
-        max(1, min(limit, 1000)),
+        limit,
     )
     return {"items": [audit_view(r) for r in rows]}

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from berth_shared.contracts.builds import BuildSpec
 from berth_shared.errors import ValidationFailed
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 
 from berth_api import apps_store, builds
 from berth_api.app_config import parse
@@ -29,8 +29,12 @@ async def create_build(
     *,
     s: State,
     actor: Actor,
-    dockerfile: str = "Dockerfile",
-    config_b64: Annotated[str | None, Header(alias="X-Berth-Config")] = None,
+    dockerfile: Annotated[
+        str, Query(json_schema_extra={"minLength": 1, "maxLength": DOCKERFILE_MAX, "pattern": "^(?!/)(?!.*[.][.])"})
+    ] = "Dockerfile",
+    config_b64: Annotated[
+        str | None, Header(alias="X-Berth-Config", json_schema_extra={"pattern": "^[A-Za-z0-9+/]*={0,2}$"})
+    ] = None,
 ) -> dict[str, Any]:
     if not dockerfile or len(dockerfile) > DOCKERFILE_MAX or dockerfile.startswith("/") or ".." in dockerfile:
         raise ValidationFailed.on("dockerfile", "must be a relative path inside the build context")

@@ -250,7 +250,7 @@ async def app_events(
     *,
     request: Request,
     s: State,
-    limit: int = 200,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 200,
     follow: bool = False,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     since: Annotated[str | None, Query()] = None,

@@ -4,11 +4,10 @@ a paged history."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from berth_shared.contracts.health import HEALTH_STATUS_GET, GetHealth, HealthReport
-from berth_shared.errors import ValidationFailed
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from berth_api import apps_store
 from berth_api.deps import Actor, State, authorize
@@ -42,9 +41,12 @@ async def _health_json(s: Any, app: Any, limit: int = 50, cursor: int | None = N
 
 
 @router.get("/apps/{ref}/health")
-async def get_health(ref: str, s: State, limit: int = 50, cursor: int | None = None) -> dict[str, Any]:
-    if not 1 <= limit <= 500:
-        raise ValidationFailed.on("limit", "must be between 1 and 500")
+async def get_health(
+    ref: str,
+    s: State,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[int | None, Query(ge=0)] = None,
+) -> dict[str, Any]:
     app = await apps_store.find_app(s.pool, ref)
     return await _health_json(s, app, limit, cursor)
 

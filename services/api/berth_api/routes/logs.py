@@ -37,6 +37,10 @@ router = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
 RELATIVE = re.compile(r"^(\d{1,9})([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 MAX_Q = 256
+# since/until: empty, a duration back from now, or an RFC 3339 time (ISO 8601 works too).
+WHEN: dict[str, Any] = {
+    "anyOf": [{"type": "string", "pattern": "^([0-9]{1,9}[smhd])?$"}, {"type": "string", "format": "date-time"}]
+}
 
 
 def parse_when(field: str, value: str | None, now: datetime) -> str | None:
@@ -94,16 +98,16 @@ async def app_logs(
     *,
     request: Request,
     s: State,
-    since: str | None = None,
-    until: str | None = None,
+    since: Annotated[str | None, Query(json_schema_extra=WHEN)] = None,
+    until: Annotated[str | None, Query(json_schema_extra=WHEN)] = None,
     stream: Literal["stdout", "stderr", "proxy"] | None = None,
     release: str | None = None,
-    q: str | None = None,
+    q: Annotated[str | None, Query(json_schema_extra={"maxLength": MAX_Q})] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
     cursor: Annotated[int | None, Query(ge=0)] = None,
     before: Annotated[int | None, Query(ge=1)] = None,
     follow: bool = False,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id: Annotated[str, Header(alias="Last-Event-ID", pattern="^[0-9]{0,18}$")] = "",
 ) -> dict[str, Any] | StreamingResponse:
     """Without ``since``/``cursor``: the newest ``limit`` lines (``prevCursor`` pages back with
     ``before``). With them: lines from there on, oldest first (``nextCursor`` pages forward).
@@ -182,8 +186,8 @@ async def put_retention(ref: str, body: RetentionIn, s: State) -> dict[str, Any]
 async def platform_logs(
     *,
     s: State,
-    service: str | None = None,
-    q: str | None = None,
+    service: Annotated[str | None, Query(json_schema_extra={"enum": list(log_files.PROCESSES)})] = None,
+    q: Annotated[str | None, Query(json_schema_extra={"maxLength": MAX_Q})] = None,
     app_ref: Annotated[str | None, Query(alias="appId")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from berth_api import tokens_store
 from berth_api.deps import Actor, State, authorize
@@ -21,6 +21,15 @@ TOKEN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 class TokenIn(Body):
+    # The schema states the rule the store checks: only a deploy token lists apps (at least one).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"scope": {"const": "deploy"}}},
+            "then": {"properties": {"apps": {"anyOf": [{"type": "null"}, {"type": "array", "minItems": 1}]}}},
+            "else": {"properties": {"apps": {"type": "null"}}},
+        }
+    )
+
     name: Annotated[str, Field(pattern=TOKEN_NAME_PATTERN, description="letters, digits, . _ -; at most 64")]
     scope: Scope
     apps: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]] | None, Field(max_length=100)] = None
