@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from berth_api.validation import CreateApp, Deploy
+from berth_api.validation import CreateApp, Deploy, HealthCheckIn
 from pydantic import ValidationError
 
 
@@ -140,3 +140,28 @@ def test_invalid_webhooks_name_the_field(body: dict[str, object], field: str) ->
     with pytest.raises(ValidationError) as err:
         WebhookIn.model_validate(body)
     assert err.value.errors()[0]["loc"][0] == field
+
+
+@pytest.mark.parametrize("name", [" hello", "hello ", "hello\n"])
+def test_app_names_are_taken_as_sent_as_the_schema_says(name: str) -> None:
+    with pytest.raises(ValidationError):
+        CreateApp(name=name)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "a", "port": True}, ("port",)),
+        ({"name": "a", "resources": {"cpus": False}}, ("resources", "cpus")),
+        ({"name": "a", "healthCheck": {"maxRestarts": False}}, ("healthCheck", "maxRestarts")),
+    ],
+)
+def test_true_and_false_are_not_numbers(body: dict[str, object], field: tuple[str, ...]) -> None:
+    with pytest.raises(ValidationError) as err:
+        CreateApp.model_validate(body)
+    assert err.value.errors()[0]["loc"] == field
+
+
+def test_integral_numbers_written_with_a_fraction_are_integers() -> None:
+    assert CreateApp.model_validate({"name": "a", "port": 8080.0}).port == 8080
+    assert HealthCheckIn.model_validate({"expectedStatus": 204.0}).expected_status == 204
