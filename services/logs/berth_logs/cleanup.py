@@ -29,6 +29,7 @@ class AppLinesCleanup:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("INSERT INTO deleted_apps (app_id) VALUES ($1) ON CONFLICT DO NOTHING", app_id)
             await conn.execute("DELETE FROM retention WHERE app_id = $1", app_id)
+            await conn.execute("DELETE FROM counters WHERE app_id = $1", app_id)
             return deleted_rows(await conn.execute("DELETE FROM lines WHERE app_id = $1", app_id))
 
     async def on_app_deleted(self, msg: Msg) -> None:

@@ -3,7 +3,9 @@
 A whole pull (up to :data:`FETCH` messages) goes into one multi-row ``INSERT ... SELECT FROM
 unnest(...) ON CONFLICT DO NOTHING`` in one transaction, and the messages are acked only
 after it commits. The unique key ``(container_id, stream, ts_raw, seq)`` makes a redelivered
-or republished batch add nothing; lines of apps already deleted are dropped.
+or republished batch add nothing; lines of apps already deleted are dropped. The same
+statement adds the rows it really inserted to the app's counters (lines stored, lines dropped
+over budget, gaps), so a redelivery counts nothing twice.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ class Row:
     seq: int
     message: str
     order: tuple[datetime, int, str, int]
+    dropped: int = 0
+    lost: bool = False
 
 
 def rows_of(batches: list[LogBatch]) -> list[Row]:
@@ -90,6 +94,8 @@ def rows_of(batches: list[LogBatch]) -> list[Row]:
                     seq=line.seq,
                     message=clean_message(line.message),
                     order=(ts.replace(microsecond=0), nanos, b.container_id, line.seq),
+                    dropped=max(0, line.dropped),
+                    lost=line.lost,
                 )
             )
     rows.sort(key=lambda r: r.order)
@@ -108,14 +114,27 @@ def check_batch(batch: LogBatch) -> str | None:
 
 
 INSERT_SQL = """
-INSERT INTO lines (app_id, release_id, slot, container_id, stream, ts, ts_raw, seq, message)
-SELECT x.app_id, x.release_id, x.slot, x.container_id, x.stream, x.ts, x.ts_raw, x.seq, x.message
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                       $6::timestamptz[], $7::text[], $8::int[], $9::text[])
-     WITH ORDINALITY AS x(app_id, release_id, slot, container_id, stream, ts, ts_raw, seq, message, n)
-WHERE NOT EXISTS (SELECT 1 FROM deleted_apps d WHERE d.app_id = x.app_id)
-ORDER BY x.n
-ON CONFLICT (container_id, stream, ts_raw, seq) DO NOTHING
+WITH inserted AS (
+    INSERT INTO lines (app_id, release_id, slot, container_id, stream, ts, ts_raw, seq, message, dropped, lost)
+    SELECT x.app_id, x.release_id, x.slot, x.container_id, x.stream, x.ts, x.ts_raw, x.seq, x.message,
+           x.dropped, x.lost
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                $6::timestamptz[], $7::text[], $8::int[], $9::text[], $10::int[], $11::bool[])
+         WITH ORDINALITY AS x(app_id, release_id, slot, container_id, stream, ts, ts_raw, seq, message,
+                              dropped, lost, n)
+    WHERE NOT EXISTS (SELECT 1 FROM deleted_apps d WHERE d.app_id = x.app_id)
+    ORDER BY x.n
+    ON CONFLICT (container_id, stream, ts_raw, seq) DO NOTHING
+    RETURNING app_id, dropped, lost
+), counted AS (
+    INSERT INTO counters AS c (app_id, stored, dropped, lost_gaps)
+    SELECT app_id, count(*) FILTER (WHERE dropped = 0 AND NOT lost), coalesce(sum(dropped), 0),
+           count(*) FILTER (WHERE lost)
+    FROM inserted GROUP BY app_id
+    ON CONFLICT (app_id) DO UPDATE SET stored = c.stored + EXCLUDED.stored, dropped = c.dropped + EXCLUDED.dropped,
+        lost_gaps = c.lost_gaps + EXCLUDED.lost_gaps, updated_at = now()
+)
+SELECT count(*) FROM inserted
 """
 
 
@@ -130,7 +149,7 @@ async def store(conn: Connection, rows: list[Row]) -> int:
             "WHERE NOT EXISTS (SELECT 1 FROM deleted_apps d WHERE d.app_id = a) ON CONFLICT DO NOTHING",
             apps,
         )
-        status = await conn.execute(
+        inserted = await conn.fetchval(
             INSERT_SQL,
             [r.app_id for r in rows],
             [r.release_id for r in rows],
@@ -141,8 +160,10 @@ async def store(conn: Connection, rows: list[Row]) -> int:
             [r.ts_raw for r in rows],
             [r.seq for r in rows],
             [r.message for r in rows],
+            [r.dropped for r in rows],
+            [r.lost for r in rows],
         )
-    return int(status.rsplit(" ", 1)[-1])
+    return int(inserted)
 
 
 class Ingester:

@@ -40,4 +40,19 @@ MIGRATIONS: tuple[str, ...] = (
         deleted_at timestamptz NOT NULL DEFAULT now()
     );
     """,
+    # Reliability: Berth's notices in an app's logs (lines dropped over its budget, lines lost
+    # to the engine's log rotation) and per-app counters that retention does not lower.
+    """
+    ALTER TABLE lines
+        ADD COLUMN dropped int NOT NULL DEFAULT 0,
+        ADD COLUMN lost boolean NOT NULL DEFAULT false;
+
+    CREATE TABLE counters (
+        app_id     text PRIMARY KEY,
+        stored     bigint NOT NULL DEFAULT 0,
+        dropped    bigint NOT NULL DEFAULT 0,
+        lost_gaps  bigint NOT NULL DEFAULT 0,
+        updated_at timestamptz NOT NULL DEFAULT now()
+    );
+    """,
 )

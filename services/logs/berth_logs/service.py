@@ -1,16 +1,16 @@
-"""The logs process: ingest LogBatches, answer queries and retention settings, enforce retention,
-and delete the lines of deleted apps."""
+"""The logs process: ingest LogBatches, answer queries, counters and retention settings, enforce
+retention, and delete the lines of deleted apps."""
 
 from __future__ import annotations
 
 import asyncio
 
 from berth_shared import bus
-from berth_shared.contracts.logs import LOGS_QUERY, LOGS_RETENTION_GET, LOGS_RETENTION_SET
+from berth_shared.contracts.logs import LOGS_QUERY, LOGS_RETENTION_GET, LOGS_RETENTION_SET, LOGS_STATS
 from berth_shared.service import ServiceContext
 from berth_shared.streams import LOGS_APP_DELETED
 
-from berth_logs import query, retention
+from berth_logs import query, retention, stats
 from berth_logs.cleanup import AppLinesCleanup
 from berth_logs.ingest import Ingester
 
@@ -21,6 +21,7 @@ async def main(ctx: ServiceContext, retention_interval: float = retention.INTERV
     await bus.serve(ctx.nc, LOGS_QUERY, "logs", lambda data: query.answer(ctx.pool, data))
     await bus.serve(ctx.nc, LOGS_RETENTION_GET, "logs", lambda data: retention.get(ctx.pool, data))
     await bus.serve(ctx.nc, LOGS_RETENTION_SET, "logs", lambda data: retention.put(ctx.pool, data))
+    await bus.serve(ctx.nc, LOGS_STATS, "logs", lambda data: stats.get(ctx.pool, data))
     tasks = [
         asyncio.create_task(ingester.run(ctx.stop), name="ingest"),
         asyncio.create_task(retention.run(ctx.pool, ctx.stop, retention_interval), name="retention"),

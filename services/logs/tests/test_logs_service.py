@@ -21,12 +21,15 @@ from berth_shared.contracts.logs import (
     LOGS_QUERY,
     LOGS_RETENTION_GET,
     LOGS_RETENTION_SET,
+    LOGS_STATS,
+    GetLogStats,
     GetRetention,
     LogBatch,
     LogItem,
     LogLine,
     LogPage,
     LogQuery,
+    LogStats,
     Retention,
     SetRetention,
     log_subject,
@@ -180,6 +183,35 @@ async def test_a_redelivered_or_republished_batch_adds_nothing(
     await eventually(lambda: consumer_caught_up(logs, seq), what="the republished batch to be handled")
     items = await all_lines(api_nc, app)
     assert [i.message for i in items] == [f"line {i}" for i in range(50)]
+
+
+async def test_notices_are_stored_searchable_and_counted_once_per_app(
+    logs: ServiceContext, agent_nc: Client, api_nc: Client
+) -> None:
+    app, other = new_app(), new_app()
+    at = datetime.now(UTC)
+    lines = [LogLine(ts=docker_ts(at, i), message=f"line {i}") for i in range(10)]
+    lines.insert(
+        4,
+        LogLine(ts=docker_ts(at, 100), message="berth: dropped 90 lines (app wrote faster than 5 lines/s)", dropped=90),
+    )
+    lines.append(LogLine(ts=docker_ts(at, 200), seq=-1, message="berth: lines lost between a and b", lost=True))
+    b = LogBatch(app_id=app, release_id="r", slot="a", container_id=f"{app}-c", stream="stdout", lines=lines)
+    await publish_batch(agent_nc, b)
+    await publish_batch(agent_nc, batch(other, ["quiet"]))
+    await stored(api_nc, app, 12)
+    # Redelivered under another message id: nothing is stored or counted twice.
+    seq = await publish_batch(agent_nc, b, msg_id="again")
+    await eventually(lambda: consumer_caught_up(logs, seq), what="the republished batch to be handled")
+
+    counters = await bus.request(api_nc, LOGS_STATS, GetLogStats(app_id=app), LogStats)
+    assert (counters.stored_lines, counters.dropped_lines, counters.lost_gaps) == (10, 90, 1)
+    assert (await bus.request(api_nc, LOGS_STATS, GetLogStats(app_id=other), LogStats)).stored_lines == 1
+    found = (await query(api_nc, app, q="berth: dropped")).items
+    assert [i.message for i in found] == ["berth: dropped 90 lines (app wrote faster than 5 lines/s)"]
+
+    await AppLinesCleanup(logs.pool).delete_app_lines(app)
+    assert (await bus.request(api_nc, LOGS_STATS, GetLogStats(app_id=app), LogStats)).stored_lines == 0
 
 
 async def test_a_100_kib_line_round_trips_byte_for_byte(logs: ServiceContext, agent_nc: Client, api_nc: Client) -> None:

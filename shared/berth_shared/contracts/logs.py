@@ -7,7 +7,8 @@ batch of consecutive lines of one container and stream; ``Nats-Msg-Id`` is
 ``seq`` is not 0) so a republished batch is dropped by JetStream,
 and each line's ``(container_id, stream, ts, seq)`` makes a redelivered batch add nothing.
 Queries: ``berth.rpc.logs.query`` (LogQuery -> LogPage); per-app retention:
-``berth.rpc.logs.retention.get`` (GetRetention -> Retention) and ``.set`` (SetRetention -> Retention).
+``berth.rpc.logs.retention.get`` (GetRetention -> Retention) and ``.set`` (SetRetention -> Retention);
+per-app counters: ``berth.rpc.logs.stats`` (GetLogStats -> LogStats).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ LOG_SUBJECTS = "berth.logs.>"
 LOGS_QUERY = "berth.rpc.logs.query"
 LOGS_RETENTION_GET = "berth.rpc.logs.retention.get"
 LOGS_RETENTION_SET = "berth.rpc.logs.retention.set"
+LOGS_STATS = "berth.rpc.logs.stats"
 # ``proxy``: lines the router writes for the app (routing failures, TLS progress and errors).
 LOG_STREAMS = ("stdout", "stderr", "proxy")
 
@@ -110,3 +112,19 @@ class Retention(Message, kw_only=True):
     max_lines: int
     custom_age: bool = False
     custom_lines: bool = False
+
+
+class GetLogStats(Message, kw_only=True):
+    app_id: str
+
+
+class LogStats(Message, kw_only=True):
+    """Counters of an app's logs since it was created (retention does not lower them)."""
+
+    app_id: str
+    # The app's own lines stored.
+    stored_lines: int = 0
+    # Lines the agent dropped because the app wrote faster than its budget (told by notices).
+    dropped_lines: int = 0
+    # Gaps: times lines were lost because the engine's log rotated before they were read.
+    lost_gaps: int = 0
