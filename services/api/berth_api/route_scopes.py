@@ -41,6 +41,7 @@ ROUTE_SCOPES: dict[tuple[str, str], Need] = {
     # logs
     ("GET", "/api/apps/{ref}/logs"): READ,
     ("GET", "/api/apps/{ref}/logs/retention"): READ,
+    ("GET", "/api/apps/{ref}/logs/stats"): READ,
     ("PUT", "/api/apps/{ref}/logs/retention"): ADMIN,  # can discard history
     ("GET", "/api/platform/logs"): READ,
     # webhooks: their URLs often carry a secret (chat services' incoming-webhook URLs)

@@ -1,7 +1,7 @@
 """Per-app log budgets, and the notices that say what was not kept. Pure.
 
-Each app may write :data:`DEFAULT_LINES_PER_SECOND` lines a second sustained, in bursts of up to
-:data:`DEFAULT_BURST_LINES` (a token bucket shared by the app's containers). Time is the lines'
+Each app may write its budget's lines a second sustained, in bursts of up to its burst
+(:mod:`berth_shared.log_budget`; a token bucket shared by the app's containers). Time is the lines'
 own Docker timestamps, so the budget measures how fast the app wrote, not how fast the agent
 happened to read (a backlog read after a restart is judged like it was written).
 
@@ -15,40 +15,12 @@ of a read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from berth_agent.logframes import CollectedLine, ts_nanos
 
-DEFAULT_LINES_PER_SECOND = 5000
-DEFAULT_BURST_LINES = 20000
 NOTICE_EVERY_SECONDS = 1.0
-RATE_ENV = "BERTH_LOG_LINES_PER_SECOND"
-BURST_ENV = "BERTH_LOG_BURST_LINES"
 NANOS = 1_000_000_000
-
-
-@dataclass(frozen=True)
-class BudgetSettings:
-    lines_per_second: int = DEFAULT_LINES_PER_SECOND
-    burst: int = DEFAULT_BURST_LINES
-
-
-def settings_from_env(env: Mapping[str, str]) -> BudgetSettings:
-    """``BERTH_LOG_LINES_PER_SECOND`` and ``BERTH_LOG_BURST_LINES`` (positive integers; the burst
-    is at least one second's worth). A bad value is a ValueError naming the variable."""
-
-    def positive(name: str, default: int) -> int:
-        raw = env.get(name, "").strip()
-        if not raw:
-            return default
-        if not raw.isdigit() or int(raw) < 1:
-            raise ValueError(f"{name} must be a positive integer, got {raw!r}")
-        return int(raw)
-
-    rate = positive(RATE_ENV, DEFAULT_LINES_PER_SECOND)
-    burst = positive(BURST_ENV, max(DEFAULT_BURST_LINES, rate))
-    return BudgetSettings(rate, max(burst, rate))
 
 
 @dataclass

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,15 +26,14 @@ import aiohttp
 from berth_shared import labels
 from berth_shared.contracts.base import encode
 from berth_shared.contracts.logs import LogBatch, log_subject
+from berth_shared.log_budget import LogBudget, log_budget
 from nats.js import JetStreamContext
 
 from berth_agent.log_budget import (
     NOTICE_EVERY_SECONDS,
-    BudgetSettings,
     Gate,
     TokenBucket,
     lost_notice,
-    settings_from_env,
 )
 from berth_agent.log_cursors import CursorStore
 from berth_agent.logbatch import Batcher, Progress, ReadyBatch, batch_limit, message_id
@@ -99,7 +97,7 @@ class Collector:
         self.ref = ref
         self._store = store
         self._max_bytes = max_bytes
-        self._bucket = bucket or TokenBucket(BudgetSettings().lines_per_second, BudgetSettings().burst)
+        self._bucket = bucket or TokenBucket(LogBudget().lines_per_second, LogBudget().burst)
         self._progress: Progress | None = None
         self._kick = asyncio.Event()
         self._drain_requested = 0.0  # monotonic time of the latest before_remove
@@ -330,14 +328,14 @@ class LogCollectors:
         instance: str,
         store: CursorStore | None = None,
         max_payload: int = 1024 * 1024,
-        budget: BudgetSettings | None = None,
+        budget: LogBudget | None = None,
     ) -> None:
         self._docker = docker
         self._js = js
         self._instance = instance
         self._store = store
         self._max_bytes = batch_limit(max_payload)
-        self.budget = budget or settings_from_env(os.environ)
+        self.budget = budget or log_budget()
         self._buckets: dict[str, TokenBucket] = {}  # per app: its containers share the budget
         self._collectors: dict[str, Collector] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from berth_agent.log_budget import (
-    BudgetSettings,
-    Gate,
-    TokenBucket,
-    dropped_text,
-    lost_notice,
-    settings_from_env,
-)
+from berth_agent.log_budget import Gate, TokenBucket, dropped_text, lost_notice
 from berth_agent.logbatch import format_nanos
 from berth_agent.logframes import CollectedLine
+from berth_shared.errors import ValidationFailed
+from berth_shared.log_budget import LogBudget, log_budget
 
 START = 1_796_000_000 * 1_000_000_000
 
@@ -81,10 +76,10 @@ def test_lost_notice_sits_before_the_first_line_kept() -> None:
     )
 
 
-def test_settings_from_env() -> None:
-    assert settings_from_env({}) == BudgetSettings(5000, 20000)
-    assert settings_from_env({"BERTH_LOG_LINES_PER_SECOND": "100"}) == BudgetSettings(100, 20000)
-    assert settings_from_env({"BERTH_LOG_LINES_PER_SECOND": "50000"}) == BudgetSettings(50000, 50000)
-    assert settings_from_env({"BERTH_LOG_BURST_LINES": "10"}) == BudgetSettings(5000, 5000)
-    with pytest.raises(ValueError, match="BERTH_LOG_LINES_PER_SECOND"):
-        settings_from_env({"BERTH_LOG_LINES_PER_SECOND": "-3"})
+def test_the_budget_comes_from_the_environment() -> None:
+    assert log_budget({}) == LogBudget(5000, 20000)
+    assert log_budget({"BERTH_LOG_LINES_PER_SECOND": "100"}) == LogBudget(100, 20000)
+    assert log_budget({"BERTH_LOG_LINES_PER_SECOND": "50000"}) == LogBudget(50000, 50000)
+    assert log_budget({"BERTH_LOG_BURST_LINES": "10"}) == LogBudget(5000, 5000)
+    with pytest.raises(ValidationFailed, match="BERTH_LOG_LINES_PER_SECOND"):
+        log_budget({"BERTH_LOG_LINES_PER_SECOND": "-3"})

@@ -16,13 +16,17 @@ from berth_shared.contracts.logs import (
     LOGS_QUERY,
     LOGS_RETENTION_GET,
     LOGS_RETENTION_SET,
+    LOGS_STATS,
+    GetLogStats,
     GetRetention,
     LogPage,
     LogQuery,
+    LogStats,
     Retention,
     SetRetention,
 )
 from berth_shared.errors import BusUnavailable, NotFound, ValidationFailed
+from berth_shared.log_budget import log_budget
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from nats.aio.client import Client
@@ -180,6 +184,22 @@ async def put_retention(ref: str, body: RetentionIn, s: State) -> dict[str, Any]
     app = await apps_store.find_app(s.pool, ref)
     request = SetRetention(app_id=str(app["id"]), max_age_days=body.max_age_days, max_lines=body.max_lines)
     return retention_view(await ask(s.nc, LOGS_RETENTION_SET, request, Retention))
+
+
+@router.get("/apps/{ref}/logs/stats")
+async def log_stats(ref: str, s: State) -> dict[str, Any]:
+    """The app's log counters since it was created: lines stored, lines dropped because it wrote
+    faster than its budget (each drop is also a ``berth: dropped N lines`` line in its logs), and
+    gaps lost to the engine's log rotation; with the budget in force."""
+    app = await apps_store.find_app(s.pool, ref)
+    counters: LogStats = await ask(s.nc, LOGS_STATS, GetLogStats(app_id=str(app["id"])), LogStats)
+    budget = log_budget()
+    return {
+        "storedLines": counters.stored_lines,
+        "droppedLines": counters.dropped_lines,
+        "lostGaps": counters.lost_gaps,
+        "budget": {"linesPerSecond": budget.lines_per_second, "burstLines": budget.burst},
+    }
 
 
 @router.get("/platform/logs")
