@@ -1,8 +1,9 @@
-"""The networks app containers (and builds) send from: refused on the platform hostname.
+"""The networks app containers and builds send from: refused on the platform hostname.
 
 The subnet pool holds every app network; Docker's default bridge (``docker0``) is where a
-container started outside Berth, or a classic build step, sends from. Read from the kernel's
-routing table, so nothing needs Docker's API.
+container started outside Berth sends from, and the builds' bridge (``berth_shared.build_network``)
+where ``RUN`` steps do. Read from the kernel's routing table on every sync pass (the builds'
+bridge appears with the first build), so nothing needs Docker's API.
 """
 
 from __future__ import annotations
@@ -33,9 +34,13 @@ def bridge_subnets(route_table: str, interface: str = DOCKER_BRIDGE) -> list[str
     return found
 
 
-def app_networks(subnet_pool: str, route_table: str) -> tuple[str, ...]:
-    """The subnet pool first, then the Docker bridge's networks (none if it has none)."""
-    return tuple(dict.fromkeys([str(ipaddress.IPv4Network(subnet_pool)), *bridge_subnets(route_table)]))
+def app_networks(subnet_pool: str, route_table: str, bridges: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The subnet pool first, then the networks of Docker's bridge and of ``bridges`` (the
+    builds' bridge), each only while it exists."""
+    found = [str(ipaddress.IPv4Network(subnet_pool))]
+    for interface in (DOCKER_BRIDGE, *bridges):
+        found += bridge_subnets(route_table, interface)
+    return tuple(dict.fromkeys(found))
 
 
 def read_route_table() -> str:

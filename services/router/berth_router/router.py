@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth_shared import bus
+from berth_shared import build_network, bus
 from berth_shared.contracts.apps import AppEvent
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.domains import is_local_name
@@ -129,8 +129,12 @@ class Router:
                 hostname=settings.domain,
                 api_port=settings.api_port,
                 proxy_secret=os.environ.get("BERTH_PROXY_SECRET", ""),
-                app_networks=app_networks.app_networks(str(settings.subnet_pool), app_networks.read_route_table()),
                 dashboard=settings.public_dashboard,
+            ),
+            app_networks=lambda: app_networks.app_networks(
+                str(settings.subnet_pool),
+                app_networks.read_route_table(),
+                (build_network.bridge_name(ctx.env.instance),),
             ),
             tls=tls,
             log_port=settings.proxy_log_port,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -50,6 +51,7 @@ class CaddySync:
         secure_hosts: Callable[[], Awaitable[set[str]]] | None = None,
         refusal: Refusal = caddy_validate.refusal,
         on_refused: OnRefused | None = None,
+        app_networks: Callable[[], tuple[str, ...]] | None = None,
     ) -> None:
         self.admin = admin
         self.platform = platform
@@ -61,6 +63,7 @@ class CaddySync:
         self.admin_socket = admin_socket
         self.refusal = refusal
         self.on_refused = on_refused
+        self.app_networks = app_networks
         self.wake = asyncio.Event()
         self.passes = 0
         """How many passes compared Caddy's config with the routes table."""
@@ -83,6 +86,8 @@ class CaddySync:
 
     async def reconcile(self) -> bool:
         """One pass; True when a config was loaded."""
+        if self.platform is not None and self.app_networks is not None:
+            self.platform = dataclasses.replace(self.platform, app_networks=self.app_networks())
         routes = await self.routes()
         secure = await self.secure_hosts() if self.secure_hosts is not None else set()
         rendered = self.render(routes, secure)
