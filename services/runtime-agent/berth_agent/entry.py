@@ -12,7 +12,7 @@ from berth_shared.service import ServiceContext
 from berth_shared.streams import agent_command_consumer
 
 from berth_agent import commands
-from berth_agent.image_store import MIGRATION_IMAGES
+from berth_agent.image_store import MIGRATION_IMAGE_ORIGIN, MIGRATION_IMAGES
 from berth_agent.log_cursors import MIGRATION_LOG_CURSORS
 from berth_agent.loop import Agent
 from berth_agent.state import CrashPolicy
@@ -21,9 +21,10 @@ from berth_agent.status import serve_status
 log = logging.getLogger("berth.agent")
 
 # Identity lives on the containers, truth in the API. The agent's tables: the images it brought
-# into use (so pruning never touches anything else on the host), and where log collection stands
+# into use and where each came from (so pruning never touches anything else on the host, nor
+# a user's own image), and where log collection stands
 # per container and stream (so a restart resumes without gap or duplicate). Append only.
-MIGRATIONS: list[str] = [MIGRATION_IMAGES, MIGRATION_LOG_CURSORS]
+MIGRATIONS: list[str] = [MIGRATION_IMAGES, MIGRATION_LOG_CURSORS, MIGRATION_IMAGE_ORIGIN]
 
 
 async def main(

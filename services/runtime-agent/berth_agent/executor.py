@@ -24,6 +24,7 @@ from berth_agent import container_config as config
 from berth_agent.builder import Builder, BuildFailed
 from berth_agent.engine import raise_if_engine_down
 from berth_agent.firewall import Firewall
+from berth_agent.images import BUILT, FOUND, PULLED
 from berth_agent.memory import MemoryStore
 from berth_agent.netfilter import DrainRule
 from berth_agent.planner import (
@@ -185,13 +186,13 @@ class Executor:
         watch = Stopwatch()
         found = await self.inspect_image(release.image)
         digest = str(found.get("Id", "")) if found else ""
-        detail = digest
+        detail, origin = digest, FOUND
         if release.build is not None and not builds.built_for(found, release.release_id):
-            digest = await self.build(app, release)
+            digest, origin = await self.build(app, release), BUILT
             detail = f"built from source in {watch.elapsed():.1f}s: {digest}"
         elif not digest:
-            digest = await self.pull(release.image, app.app_id, release.release_id, slot)
-        await self._images.record(digest, app.app_id, release.image)  # pruned like any image
+            digest, origin = await self.pull(release.image, app.app_id, release.release_id, slot), PULLED
+        await self._images.record(digest, app.app_id, release.image, origin)  # provenance decides pruning
         await self._publish.step(
             app.app_id, release.release_id, "image.resolved", slot=slot, detail=detail, duration_ms=watch.lap_ms()
         )

@@ -1,9 +1,12 @@
 """Which images the agent may prune: a pure decision over plain data (no I/O; mypy strict).
 
 The agent only ever considers images it recorded itself when it brought them into use for a
-Berth release (``agent.images``); anything else on the host is not its business. A recorded
-image is pruned only when none of its names is kept by an app (``DesiredApp.keep_images``: the
-images of each app's last releases), used by a container, or used by a rollout in progress.
+Berth release (``agent.images``), and of those only what Berth itself put on the host: images
+it built (``built``) or pulled (``pulled``). An image that was already on the host when a
+release named it (``found``: the user built or pulled it by hand) is never removed, and a tag
+of it is never untagged. A Berth image is pruned only when none of its names is kept by an app
+(``DesiredApp.keep_images``: the images of each app's last distinct live images), used by a
+container, or used by a rollout in progress; images of deleted apps are kept by no app.
 """
 
 from __future__ import annotations
@@ -15,13 +18,22 @@ from dataclasses import dataclass, field
 DOCKER_HUB_PREFIXES = ("docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/")
 
 
+BUILT = "built"  # built by Berth from an uploaded context
+PULLED = "pulled"  # pulled by Berth because the host did not have it
+FOUND = "found"  # already on the host when a release named it: the user's own
+ORIGINS = (BUILT, PULLED, FOUND)
+BERTHS = frozenset({BUILT, PULLED})
+
+
 @dataclass(frozen=True)
 class RecordedImage:
-    """A row of ``agent.images``: ``ref`` (as the release named it) resolved to ``image_id`` for ``app_id``."""
+    """A row of ``agent.images``: ``ref`` (as the release named it) resolved to ``image_id`` for
+    ``app_id``; ``origin``: how the image came onto the host (``built``, ``pulled``, ``found``)."""
 
     image_id: str
     app_id: str
     ref: str
+    origin: str = FOUND
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,16 @@ def names_of(image_id: str, refs: Iterable[str], local: LocalImage | None) -> fr
     return frozenset(normalize(n) for n in names if n)
 
 
+def origin_of(observed: str, recorded: Iterable[str]) -> str:
+    """The origin to record for an image: once Berth built or pulled an image id, later uses of
+    it (found on the host because Berth put it there) keep that origin; a user's image stays
+    ``found``."""
+    if observed in BERTHS:
+        return observed
+    earlier = sorted(set(recorded) & BERTHS)
+    return earlier[0] if earlier else FOUND
+
+
 def plan_prune(
     recorded: Iterable[RecordedImage],
     local: Mapping[str, LocalImage],
@@ -79,13 +101,18 @@ def plan_prune(
 ) -> PrunePlan:
     """``keep``: every app's kept images; ``in_use``: image ids/refs of every container and of
     every rollout in progress; ``keep_apps``: apps whose recorded images are all kept (the API
-    did not say which to keep). Images absent from ``local`` are forgotten, not removed."""
+    did not say which to keep). Only images Berth built or pulled are removed, by the refs it
+    used for them (a ref it found on the host is never untagged; an image known only by id is
+    removed by id only when it has no tag left). Images absent from ``local`` are forgotten."""
     protected = frozenset(normalize(n) for n in (*keep, *in_use) if n)
     whole_apps = frozenset(keep_apps)
     refs_by_id: defaultdict[str, set[str]] = defaultdict(set)
+    owned_refs: defaultdict[str, set[str]] = defaultdict(set)
     kept_ids: set[str] = set()
     for row in recorded:
         refs_by_id[row.image_id].add(row.ref)
+        if row.origin in BERTHS:
+            owned_refs[row.image_id].add(row.ref)
         if row.app_id in whole_apps:
             kept_ids.add(row.image_id)
     remove: list[PruneTarget] = []
@@ -96,9 +123,16 @@ def plan_prune(
         if present is None:
             forget.append(image_id)
             continue
-        if image_id in kept_ids or names_of(image_id, refs, present) & protected:
+        if image_id not in owned_refs or image_id in kept_ids or names_of(image_id, refs, present) & protected:
             continue
-        ours = tuple(sorted(r for r in refs if r and not r.startswith("sha256:")))
+        found_refs = {normalize(r) for r in refs - owned_refs[image_id]}
+        ours = tuple(
+            sorted(
+                r for r in owned_refs[image_id] if r and not r.startswith("sha256:") and normalize(r) not in found_refs
+            )
+        )
+        if not ours and present.tags:
+            continue  # known to Berth only by id, and tagged by someone: deleting by id would untag it
         remove.append(PruneTarget(image_id=image_id, refs=ours))
     return PrunePlan(remove=tuple(remove), forget=tuple(forget))
 

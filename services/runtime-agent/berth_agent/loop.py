@@ -95,7 +95,7 @@ class Agent:
             builder=Builder(docker, js, self.publisher, instance=instance),
             on_live=self.request_prune,
             before_remove=self.logs.before_remove,
-            on_cleaned_up=self.logs.forget_app,
+            on_cleaned_up=self.cleaned_up,
         )
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._dirty: set[str] = set()
@@ -204,6 +204,12 @@ class Agent:
         while True:
             await asyncio.sleep(self.resync_seconds)
             self.request_resync()
+
+    async def cleaned_up(self, app_id: str) -> None:
+        """An app was deleted: its log cursors go, and the images Berth built or pulled for it
+        are pruned now (no app keeps them any more)."""
+        await self.logs.forget_app(app_id)
+        self.request_prune()
 
     # -- images ----------------------------------------------------------------------------
     async def prune_images(self) -> PrunePlan:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterable
 import aiodocker
 
 from berth_agent.image_store import ImageStore
-from berth_agent.images import LocalImage, PrunePlan, PruneTarget, normalize, plan_prune
+from berth_agent.images import FOUND, LocalImage, PrunePlan, PruneTarget, normalize, plan_prune
 
 log = logging.getLogger("berth.agent.pruner")
 
@@ -48,11 +48,13 @@ class ImagePruner:
     def in_progress(self) -> frozenset[str]:
         return frozenset(self._in_progress)
 
-    async def record(self, image_id: str, app_id: str, ref: str) -> None:
+    async def record(self, image_id: str, app_id: str, ref: str, observed: str = FOUND) -> None:
+        """Record that ``ref`` (``image_id``) serves ``app_id``; ``observed``: ``built``/``pulled``
+        when this rollout put it on the host, else ``found``."""
         if self._store is None or not image_id:
             return
         try:
-            await self._store.record(image_id, app_id, ref)
+            await self._store.record(image_id, app_id, ref, observed)
         except Exception as exc:  # bookkeeping must never fail a rollout; it only delays a prune
             log.warning("could not record image %s: %s", ref, exc, extra={"app_id": app_id})
 
