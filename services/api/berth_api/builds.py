@@ -3,20 +3,21 @@ JetStream object store, and create a release whose image the runtime agent build
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from io import BufferedIOBase
-from typing import cast
+from typing import IO, cast
 
 import asyncpg
-from berth_shared.contracts.builds import BUILDS_BUCKET, MAX_CONTEXT_BYTES, BuildSpec
+from berth_shared.contracts.builds import BUILDS_BUCKET, MAX_CONTEXT_BYTES, MAX_UNPACKED_CONTEXT_BYTES, BuildSpec
 from berth_shared.db import Connection
 from berth_shared.errors import BerthError, ValidationFailed
 from nats.js import JetStreamContext
 
-from berth_api import apps_store
+from berth_api import apps_store, context_scan, dockerfile_check
 from berth_api.app_config import COLUMNS, AppConfig
 
 
@@ -43,6 +44,22 @@ async def spool(body: AsyncIterator[bytes], limit: int = MAX_CONTEXT_BYTES) -> t
         raise ValidationFailed.on("body", "empty build context; send a tar archive of the directory")
     spooled.seek(0)
     return spooled, size
+
+
+async def check_context(
+    spooled: BufferedIOBase, dockerfile: str, unpacked_limit: int = MAX_UNPACKED_CONTEXT_BYTES
+) -> None:
+    """Refuse a context that unpacks past ``unpacked_limit`` (413) or whose Dockerfile has an
+    ``ADD <url>`` (422: the engine would fetch it from the host's network, outside the egress
+    rules). Closes ``spooled`` when it refuses; rewinds it otherwise."""
+    try:
+        summary = await asyncio.to_thread(context_scan.scan, cast(IO[bytes], spooled), dockerfile, unpacked_limit)
+        if summary.dockerfile is not None and (remote := dockerfile_check.remote_adds(summary.dockerfile)):
+            raise ValidationFailed.on("body", f"{dockerfile} {remote[0].message()}")
+    except BaseException:
+        spooled.close()
+        raise
+    spooled.seek(0)
 
 
 async def store_context(js: JetStreamContext, name: str, data: BufferedIOBase) -> None:

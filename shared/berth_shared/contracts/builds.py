@@ -13,7 +13,8 @@ import msgspec
 from berth_shared.contracts.base import Message
 
 BUILDS_BUCKET = "BERTH_BUILDS"
-MAX_CONTEXT_BYTES = 200 * 1024 * 1024
+MAX_CONTEXT_BYTES = 200 * 1024 * 1024  # the upload as sent (compressed)
+MAX_UNPACKED_CONTEXT_BYTES = 1024 * 1024 * 1024  # what the engine would unpack (tar headers and data)
 
 
 class BuildSpec(msgspec.Struct, kw_only=True):

@@ -48,6 +48,7 @@ async def create_build(
     await apps_store.find_app(s.pool, ref)
     await require_engine(s.nc, s.settings.host_id)
     spooled, size = await builds.spool(request.stream())
+    await builds.check_context(spooled, dockerfile)
     name = builds.new_context_name()
     try:
         await builds.store_context(s.nc.jetstream(), name, spooled)
