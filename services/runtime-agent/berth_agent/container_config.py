@@ -12,8 +12,12 @@ from berth_shared import labels
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease, Resources
 from berth_shared.netplan import Slot, gateway_address, slot_address
 
-LOG_MAX_SIZE = "10m"
-LOG_MAX_FILE = "3"
+# The engine's log ring. Docker 20.10's follower, when it falls more than one file behind,
+# reopens the newest file and silently skips the ones between: the file size is how far the
+# collector may lag (an app flooding at the engine's ~180,000 lines/s), the count only how much
+# a restarted agent can catch up on. 2 x 50 MB: at most 100 MB per container (ADR 0006).
+LOG_MAX_SIZE = "50m"
+LOG_MAX_FILE = "2"
 PLATFORM_ENV_KEYS = frozenset({"PORT", "BERTH_APP", "BERTH_RELEASE", "BERTH_HOSTNAME"})
 
 

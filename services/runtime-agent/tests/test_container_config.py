@@ -41,7 +41,7 @@ def test_hardening_is_always_applied() -> None:
     assert host["PortBindings"] == {} and host["PublishAllPorts"] is False
     assert host["NetworkMode"] == network_name(INSTANCE, app().app_id)
     assert host["IpcMode"] == "private" and host["PidMode"] == "" and host["UTSMode"] == ""
-    assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}
+    assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "50m", "max-file": "2"}}
     assert host["RestartPolicy"] == {"Name": "no"}
 
 

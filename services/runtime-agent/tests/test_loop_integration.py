@@ -130,7 +130,7 @@ async def test_docker_inspect_proves_the_hardening(harness: Harness, test_images
     assert not host["PortBindings"] and not host["PublishAllPorts"]
     assert host["NetworkMode"] not in ("host", "bridge", "default") and host["PidMode"] == ""
     assert host["IpcMode"] == "private"
-    assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "3", "max-size": "10m"}}
+    assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "2", "max-size": "50m"}}
     assert inspected["Mounts"] == []
     assert not inspected["NetworkSettings"]["Ports"]
     (network,) = inspected["NetworkSettings"]["Networks"].values()
