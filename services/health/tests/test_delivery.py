@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
@@ -86,3 +89,79 @@ def test_failures_never_carry_what_the_receiver_sent() -> None:
         "ConnectError: [Errno 111] Connection refused"
     )
     assert describe_failure(httpx.DecodingError("SECRET")) == "DecodingError"
+
+
+def _self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for ``name`` only (no IP address in it) and its key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+@pytest.fixture
+def tls_receiver(tmp_path: Path) -> Iterator[tuple[int, Path, list[str]]]:
+    """An HTTPS receiver on 127.0.0.1 whose certificate names hooks.invalid only."""
+    cert_file, key_file = _self_signed(tmp_path, "hooks.invalid")
+    server_names: list[str] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    context.sni_callback = lambda _sock, name, _ctx: server_names.append(name or "")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1], cert_file, server_names
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_https_is_verified_against_the_name_at_the_pinned_address(
+    tls_receiver: tuple[int, Path, list[str]],
+) -> None:
+    port, cert_file, server_names = tls_receiver
+    trust = ssl.create_default_context(cafile=str(cert_file))
+    target = Target("https", "hooks.invalid", port, "127.0.0.1")
+    request = pinned_request(f"https://hooks.invalid:{port}/hook", target)
+    async with httpx.AsyncClient(trust_env=False, verify=trust) as http:
+        response = await http.post(request.url, content=b"{}", headers=request.headers, extensions=request.extensions)
+        assert response.status_code == 204
+        assert server_names == ["hooks.invalid"]
+        # A certificate that does not name the host is refused, even at the right address.
+        other = pinned_request(
+            f"https://other.invalid:{port}/hook", Target("https", "other.invalid", port, "127.0.0.1")
+        )
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await http.post(other.url, content=b"{}", headers=other.headers, extensions=other.extensions)
