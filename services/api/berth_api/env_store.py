@@ -45,7 +45,7 @@ class UndecryptableEnv(Conflict):
 def key_problem(name: str) -> str | None:
     if len(name) > MAX_KEY_LENGTH:
         return f"key is longer than {MAX_KEY_LENGTH} characters"
-    if not ENV_KEY.match(name):
+    if not ENV_KEY.fullmatch(name):  # not .match: "$" would let a trailing newline through
         return "key must match [A-Za-z_][A-Za-z0-9_]* (letters, digits, underscores; not starting with a digit)"
     if name in RESERVED_KEYS or name.startswith(RESERVED_PREFIX):
         return "key is reserved: PORT and BERTH_* are set by the platform"

@@ -53,3 +53,8 @@ def test_unset_rules() -> None:
     assert "both set and unset" in refusal({"A": "1"}, ["A"]).message
     assert "give vars" in refusal({}, []).message
     check_change({"A": "1"}, ["B"])
+
+
+def test_a_key_with_a_trailing_newline_is_refused() -> None:
+    (detail,) = refusal({"API_KEY\n": "value-xyz"}).details
+    assert "must match" in detail.message
