@@ -50,9 +50,15 @@ done
 """
 
 
+# 400,000 lines at start as fast as the engine takes them (~180,000 lines/s here), then serves.
+FLOOD_LINES = 400_000
+FLOOD = f"awk 'BEGIN{{for(i=0;i<{FLOOD_LINES};i++)print \"f \" i}}'; exec httpd -f -p 8080 -h /www"
+
+
 @pytest.fixture(scope="module")
 def log_images() -> dict[str, str]:
     return {
+        "flood": build_busybox_image("berth-test/logs:flood", "flood\n", ["/bin/sh", "-c", FLOOD]),
         "chatty": build_busybox_image("berth-test/logs:chatty", "chatty\n", ["/bin/sh", "-c", CHATTY]),
         "counter": build_busybox_image("berth-test/logs:counter", "counter\n", ["/bin/sh", "-c", COUNTER]),
     }
@@ -262,3 +268,32 @@ async def test_an_agent_restart_resumes_without_gap_or_duplicate(
     assert in_order(reader.lines("stdout")) and in_order(reader.lines("stderr"))
     identities = [(b.container_id, b.stream, line.ts, line.seq) for b, line in reader.lines()]
     assert len(identities) == len(set(identities))
+
+
+DROPPED = re.compile(r"berth: dropped (\d+) lines? \(app wrote faster than 5000 lines/s\)")
+
+
+async def test_a_flood_over_the_budget_is_dropped_told_and_every_line_accounted_for(
+    harness: Harness, log_images: dict[str, str], readers: Readers
+) -> None:
+    app = harness.new_app("flood")
+    reader = await readers(app.app_id)
+    await harness.start_agent()
+    await deploy(harness, app.app_id, log_images["flood"])
+
+    def accounted() -> int:
+        kept = len(counted(reader.messages("stdout"), "f"))
+        return kept + sum(line.dropped for _, line in reader.lines("stdout"))
+
+    await reader.wait(lambda: accounted() >= FLOOD_LINES, timeout=120)
+    kept = counted(reader.messages("stdout"), "f")
+    notices = [line for _, line in reader.lines("stdout") if line.dropped]
+    # Nothing vanished silently: each line was published or counted by a notice, once.
+    assert accounted() == FLOOD_LINES
+    assert kept == sorted(set(kept))
+    assert kept[:20_000] == list(range(20_000))  # the burst is kept whole
+    assert len(kept) < FLOOD_LINES // 2  # the rest was over the 5,000 lines/s budget
+    assert notices and all((m := DROPPED.fullmatch(n.message)) and int(m.group(1)) == n.dropped for n in notices), [
+        n.message for n in notices
+    ]
+    assert not [line for _, line in reader.lines() if line.lost]
