@@ -57,6 +57,19 @@ class Conflict(BerthError):
     http_status = 409
 
 
+class ImageGone(Conflict):
+    """A rollback (or re-run) to an image that is no longer on the host."""
+
+    code = "image_gone"
+
+
+class DiskFull(BerthError):
+    """A new deploy or build refused: a disk Berth needs is past the refuse watermark (ADR 0014)."""
+
+    code = "disk_full"
+    http_status = 507
+
+
 class PayloadTooLarge(BerthError):
     """A request body over its route's cap (the message names the limit)."""
 
@@ -101,6 +114,8 @@ ERROR_TYPES: dict[str, type[BerthError]] = {
         Forbidden,
         NotFound,
         Conflict,
+        ImageGone,
+        DiskFull,
         PayloadTooLarge,
         RateLimited,
         EngineUnavailable,

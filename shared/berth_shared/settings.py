@@ -58,6 +58,11 @@ class Settings:
     host_id: str
     # BERTH_PUBLIC_DASHBOARD: the dashboard and admin API on the platform hostname.
     public_dashboard: bool = True
+    # Disk watermarks (percent used) of the engine's data root and $BERTH_HOME: past the first
+    # Berth prunes what it owns, past the second it refuses new deploys and builds (ADR 0014).
+    disk_prune_percent: int = 90
+    disk_refuse_percent: int = 95
+    disk_check_seconds: int = 30
 
     @property
     def caddy_admin_socket(self) -> Path:
@@ -92,6 +97,9 @@ class Settings:
             subnet_pool=pool,
             host_id=env.get("BERTH_HOST_ID") or "local",
             public_dashboard=_bool(env, "BERTH_PUBLIC_DASHBOARD", True),
+            disk_prune_percent=_int(env, "BERTH_DISK_PRUNE_PERCENT", 90, 1, 100),
+            disk_refuse_percent=_int(env, "BERTH_DISK_REFUSE_PERCENT", 95, 1, 100),
+            disk_check_seconds=_int(env, "BERTH_DISK_CHECK_SECONDS", 30, 1, 3600),
         )
 
 

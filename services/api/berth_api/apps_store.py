@@ -254,28 +254,7 @@ async def rollback(
     The current one is marked rolled back."""
     async with conn.transaction():
         app = await find_app(conn, ref, for_update=True)
-        if release_id is None:
-            # Restarts and config changes re-run the same image: skip them to undo the last deploy.
-            target = await conn.fetchrow(
-                "SELECT r.* FROM releases r WHERE r.app_id = $1 AND r.live_at IS NOT NULL AND r.id IS DISTINCT FROM $2 "
-                "AND coalesce(r.image_digest, r.image) IS DISTINCT FROM "
-                "(SELECT coalesce(image_digest, image) FROM releases WHERE id = $2) "
-                "ORDER BY r.live_at DESC LIMIT 1",
-                app["id"],
-                app["current_release_id"],
-            )
-            if target is None:
-                raise Conflict(f"app {app['name']!r} has no earlier live release to roll back to")
-        else:
-            try:
-                target_id = uuid.UUID(release_id)
-            except ValueError:
-                raise ValidationFailed.on("releaseId", "must be a release id") from None
-            target = await conn.fetchrow("SELECT * FROM releases WHERE id = $1 AND app_id = $2", target_id, app["id"])
-            if target is None:
-                raise NotFound(f"release {release_id!r} of app {app['name']!r} not found")
-            if target["live_at"] is None:
-                raise Conflict(f"release v{target['version']} never went live; roll back to one that did")
+        target = await _rollback_target(conn, app, release_id)
         if app["current_release_id"] is not None:
             await conn.execute(
                 "UPDATE releases SET rolled_back_at = now() WHERE id = $1 AND rolled_back_at IS NULL",
@@ -299,13 +278,63 @@ async def restart_in_place(conn: Connection, ref: str, host: str, *, actor: Acto
 
 
 async def keep_images(conn: Connection | asyncpg.Pool, app_id: uuid.UUID, count: int = 5) -> list[str]:
-    """Images of the app's last ``count`` releases (by digest when known): never pruned."""
+    """Never pruned: the app's last ``count`` *distinct* images that went live (by digest when
+    known; restarts of one image count once, so every rollback target stays on the host), and
+    the images of releases still pending or starting."""
     rows = await conn.fetch(
-        "SELECT coalesce(image_digest, image) AS ref FROM releases WHERE app_id = $1 ORDER BY version DESC LIMIT $2",
+        "SELECT ref FROM (SELECT coalesce(image_digest, image) AS ref, max(live_at) AS last_live FROM releases "
+        "WHERE app_id = $1 AND live_at IS NOT NULL GROUP BY 1 ORDER BY last_live DESC LIMIT $2) live "
+        "UNION SELECT coalesce(image_digest, image) FROM releases WHERE app_id = $1 AND status = ANY($3::text[])",
         app_id,
         count,
+        list(ACTIVE_RELEASE_STATES),
     )
-    return [r["ref"] for r in rows]
+    return sorted(r["ref"] for r in rows)
+
+
+async def source_of(conn: Connection | asyncpg.Pool, app_id: uuid.UUID, image: str) -> tuple[str, int]:
+    """For an image re-run by id: the name and version it was deployed as (latest first), for
+    messages; ``("", 0)`` when no release named it."""
+    row = await conn.fetchrow(
+        "SELECT image, version FROM releases WHERE app_id = $1 AND (image_digest = $2 OR image = $2) "
+        "ORDER BY (image LIKE 'sha256:%'), version DESC LIMIT 1",
+        app_id,
+        image,
+    )
+    return (str(row["image"]), int(row["version"])) if row else ("", 0)
+
+
+async def rollback_target(conn: Connection | asyncpg.Pool, ref: str, release_id: str | None) -> asyncpg.Record:
+    """The release a rollback would re-run (see :func:`rollback`), without changing anything."""
+    return await _rollback_target(conn, await find_app(conn, ref), release_id)
+
+
+async def _rollback_target(
+    conn: Connection | asyncpg.Pool, app: asyncpg.Record, release_id: str | None
+) -> asyncpg.Record:
+    if release_id is None:
+        # Restarts and config changes re-run the same image: skip them to undo the last deploy.
+        target = await conn.fetchrow(
+            "SELECT r.* FROM releases r WHERE r.app_id = $1 AND r.live_at IS NOT NULL AND r.id IS DISTINCT FROM $2 "
+            "AND coalesce(r.image_digest, r.image) IS DISTINCT FROM "
+            "(SELECT coalesce(image_digest, image) FROM releases WHERE id = $2) "
+            "ORDER BY r.live_at DESC LIMIT 1",
+            app["id"],
+            app["current_release_id"],
+        )
+        if target is None:
+            raise Conflict(f"app {app['name']!r} has no earlier live release to roll back to")
+        return target
+    try:
+        target_id = uuid.UUID(release_id)
+    except ValueError:
+        raise ValidationFailed.on("releaseId", "must be a release id") from None
+    target = await conn.fetchrow("SELECT * FROM releases WHERE id = $1 AND app_id = $2", target_id, app["id"])
+    if target is None:
+        raise NotFound(f"release {release_id!r} of app {app['name']!r} not found")
+    if target["live_at"] is None:
+        raise Conflict(f"release v{target['version']} never went live; roll back to one that did")
+    return target
 
 
 def pinned_image(release: asyncpg.Record) -> str:

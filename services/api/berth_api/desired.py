@@ -20,6 +20,7 @@ from berth_shared.contracts.desired import (
 )
 from berth_shared.contracts.releases import ReleaseFailed
 from berth_shared.errors import ValidationFailed
+from berth_shared.image_refs import is_image_id
 from berth_shared.sealing import SealingError, check_public_key, seal_env
 
 from berth_api import apps_store, env_store, release_events
@@ -36,6 +37,7 @@ def desired_app(
     *,
     env: dict[str, str] | None = None,
     seal_to: str | None = None,
+    source: tuple[str, int] = ("", 0),
 ) -> DesiredApp:
     """The app as the agent should run it. The environment travels only sealed to the agent's
     key ``seal_to``; the plaintext ``env`` field is never filled."""
@@ -59,6 +61,8 @@ def desired_app(
             deadline_seconds=app["deploy_timeout_seconds"],
             stop_timeout_seconds=app["stop_timeout_seconds"],
             build=msgspec.json.decode(release["build"], type=BuildSpec) if release.get("build") else None,
+            source_image=source[0],
+            source_version=source[1],
         ),
         generation=app["generation"],
         keep_images=keep_images or [],
@@ -100,7 +104,10 @@ async def _build(
     except env_store.UndecryptableEnv as exc:
         reason = exc.message
     else:
-        return desired_app(app, release, domain, keep, env=env, seal_to=seal_to)
+        source = (
+            await apps_store.source_of(pool, app["id"], release["image"]) if is_image_id(release["image"]) else None
+        )
+        return desired_app(app, release, domain, keep, env=env, seal_to=seal_to, source=source or ("", 0))
     log.error("app %s: %s", app["name"], reason)
     if release["status"] in apps_store.ACTIVE_RELEASE_STATES:
         event = ReleaseFailed(app_id=str(app["id"]), release_id=str(release["id"]), reason=reason)

@@ -9,15 +9,17 @@ from berth_shared.errors import EngineUnavailable
 from nats.aio.client import Client
 
 
-async def require_engine(nc: Client, host: str) -> None:
+async def require_engine(nc: Client, host: str) -> AgentStatus | None:
     """Raise EngineUnavailable when the agent says Docker is unreachable. If the agent itself
-    does not answer (restarting), the work is accepted: it waits on the bus until it is back."""
+    does not answer (restarting), the work is accepted: it waits on the bus until it is back.
+    Returns the agent's status (None when it did not answer)."""
     try:
         status = await request(nc, agent_status_subject(host), AgentStatusRequest(), AgentStatus, timeout=1.5)
     except (nats.errors.TimeoutError, nats.errors.NoRespondersError, TimeoutError):
-        return
+        return None
     if not status.engine_ok:
         raise EngineUnavailable(
             f"the Docker engine on host {host!r} is unreachable ({status.engine_error or 'no answer'}); "
             "nothing was changed — start Docker and try again"
         )
+    return status

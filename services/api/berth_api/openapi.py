@@ -54,7 +54,10 @@ DESCRIPTIONS = {
     422: "An input is invalid (`validation_failed`); `details` names each field by its path",
     429: "Too many failed authentications from this client (`rate_limited`); wait for Retry-After",
     503: "The Docker engine, the bus or a service behind it is unavailable (`engine_unavailable`, `bus_unavailable`)",
+    507: "A disk Berth writes to is past the refuse watermark (`disk_full`); running apps keep serving",
 }
+# Operations refused while a disk is past the refuse watermark (ADR 0014).
+DISK_GUARDED = frozenset({("post", "/api/apps/{ref}/deploy"), ("post", "/api/apps/{ref}/builds")})
 
 # Operations that answer Server-Sent Events with ?follow=1 (JSON otherwise).
 EVENT_STREAMS = frozenset({("get", "/api/apps/{ref}/logs"), ("get", "/api/apps/{ref}/events")})
@@ -73,6 +76,8 @@ def error_statuses(method: str, path: str, *, has_body: bool, parameters: frozen
         statuses.add(409)
     if has_body:
         statuses.add(413)
+    if (method, path) in DISK_GUARDED:
+        statuses.add(507)
     return sorted(statuses)
 
 

@@ -8,15 +8,17 @@ import logging
 from collections.abc import Callable
 
 import aiodocker
+from berth_shared import disk
 from berth_shared.service import ServiceContext
 from berth_shared.streams import agent_command_consumer
 
 from berth_agent import commands
+from berth_agent.disk_watch import DiskWatch
 from berth_agent.image_store import MIGRATION_IMAGE_ORIGIN, MIGRATION_IMAGES
 from berth_agent.log_cursors import MIGRATION_LOG_CURSORS
 from berth_agent.loop import Agent
 from berth_agent.state import CrashPolicy
-from berth_agent.status import serve_status
+from berth_agent.status import serve_images, serve_status
 
 log = logging.getLogger("berth.agent")
 
@@ -43,11 +45,16 @@ async def main(
         )
         if started is not None:
             started(agent)
-        status = await serve_status(ctx.nc, docker, ctx.env.instance, host)
+        s = ctx.settings
+        marks = disk.Watermarks(s.disk_prune_percent, s.disk_refuse_percent)
+        watch = DiskWatch(docker, s.home, marks, float(s.disk_check_seconds), agent.prune_images)
+        status = await serve_status(ctx.nc, docker, ctx.env.instance, host, watch.usages)
+        images = await serve_images(ctx.nc, docker, host)
         log.info("runtime agent for host %s, instance %s", host, ctx.env.instance)
         try:
             consumer = agent_command_consumer(host)
-            await asyncio.gather(agent.run(), commands.consume(ctx.js, consumer, agent.dispatch))
+            await asyncio.gather(agent.run(), commands.consume(ctx.js, consumer, agent.dispatch), watch.run())
         finally:
-            with contextlib.suppress(Exception):
-                await status.unsubscribe()
+            for subscription in (status, images):
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()

@@ -16,6 +16,7 @@ from typing import Any
 import aiodocker
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease
 from berth_shared.contracts.releases import AppCleanedUp, AppCrashed, ReleaseFailed, ReleaseLive
+from berth_shared.image_refs import gone_message, is_image_id
 from berth_shared.netplan import Slot, slot_address
 from berth_shared.proxy import ACTIVE_HEALTH_INTERVAL_SECONDS, PROXY_SWITCH_SECONDS
 
@@ -190,6 +191,8 @@ class Executor:
         if release.build is not None and not builds.built_for(found, release.release_id):
             digest, origin = await self.build(app, release), BUILT
             detail = f"built from source in {watch.elapsed():.1f}s: {digest}"
+        elif not digest and is_image_id(release.image):  # a re-run by id: nothing to pull it from
+            raise RolloutFailed(gone_message(release.image, app.name, release.source_image, release.source_version))
         elif not digest:
             digest, origin = await self.pull(release.image, app.app_id, release.release_id, slot), PULLED
         await self._images.record(digest, app.app_id, release.image, origin)  # provenance decides pruning

@@ -39,6 +39,10 @@ class DesiredRelease(msgspec.Struct, kw_only=True):
     stop_timeout_seconds: int = 10
     # Set for releases built from source: build ``image`` from this context when it is missing.
     build: BuildSpec | None = None
+    # For a release that re-runs an earlier image by id (restart, config change, rollback): the
+    # name and version it was first deployed as, so a missing image can be explained.
+    source_image: str = ""
+    source_version: int = 0
 
 
 class DesiredApp(msgspec.Struct, kw_only=True):

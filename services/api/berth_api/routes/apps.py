@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from berth_shared.errors import Conflict
+import asyncpg
+from berth_shared.errors import Conflict, ImageGone
+from berth_shared.image_refs import gone_message
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from berth_api import apps_store
 from berth_api.deps import Actor, State, authorize
+from berth_api.disk_check import require_disk
 from berth_api.engine_check import require_engine
+from berth_api.image_presence import missing_images
 from berth_api.state import ApiState
 from berth_api.validation import CreateApp, Deploy, Rollback, UpdateApp
 from berth_api.views import app_view, event_view, release_view, step_view
@@ -62,7 +66,7 @@ async def delete_app(ref: str, s: State, actor: Actor) -> dict[str, Any]:
 @router.post("/apps/{ref}/deploy", status_code=202)
 async def deploy(ref: str, body: Deploy, s: State, actor: Actor) -> dict[str, Any]:
     await apps_store.find_app(s.pool, ref)
-    await require_engine(s.nc, s.settings.host_id)
+    require_disk(await require_engine(s.nc, s.settings.host_id), s.settings, "deploy")
     async with s.pool.acquire() as conn:
         _, release = await apps_store.create_release(conn, ref, body.image, "deploy", s.settings.host_id, actor=actor)
     s.outbox.notify()
@@ -92,10 +96,11 @@ async def restart(ref: str, s: State, actor: Actor, hard: bool = False) -> dict[
 
 @router.post("/apps/{ref}/rollback", status_code=202)
 async def rollback(ref: str, s: State, actor: Actor, body: Rollback | None = None) -> dict[str, Any]:
-    await apps_store.find_app(s.pool, ref)
+    app = await apps_store.find_app(s.pool, ref)
     await require_engine(s.nc, s.settings.host_id)
+    target = body.release_id if body else None
+    await require_image(s, app, await apps_store.rollback_target(s.pool, ref, target))
     async with s.pool.acquire() as conn:
-        target = body.release_id if body else None
         release = await apps_store.rollback(conn, ref, target, s.settings.host_id, actor=actor)
     s.outbox.notify()
     return release_view(release)
@@ -113,11 +118,32 @@ async def events(ref: str, s: State, limit: Annotated[int, Query(ge=1, le=5000)]
     return {"items": [event_view(r) for r in rows]}
 
 
+async def require_image(s: ApiState, app: asyncpg.Record, target: asyncpg.Record) -> None:
+    """Refuse a rollback at once when the agent says its image is gone (ImageGone, 409)."""
+    image = apps_store.pinned_image(target)
+    missing = await missing_images(s.nc, s.settings.host_id, [image])
+    if missing and image in missing:
+        source, _ = await apps_store.source_of(s.pool, app["id"], image)
+        raise ImageGone(gone_message(image, app["name"], source, target["version"]))
+
+
 @router.get("/apps/{ref}/releases")
 async def releases(ref: str, s: State) -> dict[str, Any]:
+    """Newest first; ``imageAvailable``: whether a release that went live can be rolled back to
+    (its image is still on the host), null when the agent cannot say."""
     app = await apps_store.find_app(s.pool, ref)
     rows = await s.pool.fetch("SELECT * FROM releases WHERE app_id = $1 ORDER BY version DESC", app["id"])
-    return {"items": [release_view(r) for r in rows]}
+    targets = sorted({apps_store.pinned_image(r) for r in rows if r["live_at"] is not None})
+    missing = await missing_images(s.nc, s.settings.host_id, targets)
+    return {"items": [available_view(r, missing) for r in rows]}
+
+
+def available_view(row: asyncpg.Record, missing: set[str] | None) -> dict[str, Any]:
+    view = release_view(row)
+    view["imageAvailable"] = (
+        None if missing is None or row["live_at"] is None else apps_store.pinned_image(row) not in missing
+    )
+    return view
 
 
 @router.get("/apps/{ref}/releases/{release_id}")

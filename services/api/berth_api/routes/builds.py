@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from berth_api import apps_store, builds
 from berth_api.app_config import parse
 from berth_api.deps import Actor, State, authorize
+from berth_api.disk_check import require_disk
 from berth_api.engine_check import require_engine
 from berth_api.views import release_view
 
@@ -46,7 +47,7 @@ async def create_build(
             raise ValidationFailed.on("X-Berth-Config", "must be base64 of the berth.toml text") from None
         config = parse(text)
     await apps_store.find_app(s.pool, ref)
-    await require_engine(s.nc, s.settings.host_id)
+    require_disk(await require_engine(s.nc, s.settings.host_id), s.settings, "build")
     spooled, size = await builds.spool(request.stream())
     await builds.check_context(spooled, dockerfile)
     name = builds.new_context_name()
