@@ -26,7 +26,7 @@ log = logging.getLogger("berth.api")
 def field_path(loc: tuple[int | str, ...]) -> str:
     """('body', 'resources', 'memoryMb') -> 'resources.memoryMb'; list indexes as [i]."""
     parts: list[str] = []
-    for item in loc[1:] if loc and loc[0] in ("body", "query", "path") else loc:
+    for item in loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
         else:

@@ -87,7 +87,7 @@ class HealthCheckIn(Body):
     @field_validator("path")
     @classmethod
     def path_is_absolute(cls, value: str) -> str:
-        if len(value) > HEALTH_PATH_MAX or not HEALTH_PATH.match(value):
+        if len(value) > HEALTH_PATH_MAX or not HEALTH_PATH.fullmatch(value):
             raise ValueError(
                 "must be an absolute path such as /healthz: at most 1024 characters that may appear in a URL "
                 "path or query (no spaces), and '%' only as an escape of two hex digits such as %20"
