@@ -103,6 +103,7 @@ class Agent:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._resync: asyncio.Task[None] | None = None
         self._prune: asyncio.Task[None] | None = None
+        self._prune_again = False
 
     # -- one app ---------------------------------------------------------------------------
     async def reconcile_app(self, app_id: str) -> None:
@@ -237,8 +238,16 @@ class Agent:
             log.warning("image prune failed: %s", exc)
 
     def request_prune(self) -> None:
+        """Prune soon; a request during a prune runs one more after it (never dropped: a
+        deleted app's images must not wait for the periodic prune)."""
+        self._prune_again = True
         if self._prune is None or self._prune.done():
-            self._prune = asyncio.create_task(self._prune_logged())
+            self._prune = asyncio.create_task(self._prune_while_requested())
+
+    async def _prune_while_requested(self) -> None:
+        while self._prune_again:
+            self._prune_again = False
+            await self._prune_logged()
 
     async def prune_periodically(self) -> None:
         while True:
