@@ -4,7 +4,7 @@ Two filesystems matter: the engine's data root (images, containers, their logs; 
 the runtime agent, which learns the path from ``docker info``) and ``$BERTH_HOME`` (Postgres,
 NATS, Caddy; measured by both the agent and the API). Past ``prune_percent`` Berth removes
 what it owns and no app needs; past ``refuse_percent`` it refuses new deploys and builds
-(``disk_full``) so the disk never fills up under the platform's own state (ADR 0014).
+(``disk_full``) so the disk never fills up under the platform's own state (ADR 0016).
 The decisions are pure; :func:`measure` is the one ``statvfs`` call.
 """
 

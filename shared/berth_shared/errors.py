@@ -64,7 +64,7 @@ class ImageGone(Conflict):
 
 
 class DiskFull(BerthError):
-    """A new deploy or build refused: a disk Berth needs is past the refuse watermark (ADR 0014)."""
+    """A new deploy or build refused: a disk Berth needs is past the refuse watermark (ADR 0016)."""
 
     code = "disk_full"
     http_status = 507

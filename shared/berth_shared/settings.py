@@ -59,7 +59,7 @@ class Settings:
     # BERTH_PUBLIC_DASHBOARD: the dashboard and admin API on the platform hostname.
     public_dashboard: bool = True
     # Disk watermarks (percent used) of the engine's data root and $BERTH_HOME: past the first
-    # Berth prunes what it owns, past the second it refuses new deploys and builds (ADR 0014).
+    # Berth prunes what it owns, past the second it refuses new deploys and builds (ADR 0016).
     disk_prune_percent: int = 90
     disk_refuse_percent: int = 95
     disk_check_seconds: int = 30

@@ -1,5 +1,5 @@
 """Refuses new deploys and builds when a disk Berth writes to is past the refuse watermark
-(``disk_full``, 507; ADR 0014): ``$BERTH_HOME`` measured here, the engine's data root as the
+(``disk_full``, 507; ADR 0016): ``$BERTH_HOME`` measured here, the engine's data root as the
 runtime agent reports it in its status."""
 
 from __future__ import annotations

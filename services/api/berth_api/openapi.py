@@ -56,7 +56,7 @@ DESCRIPTIONS = {
     503: "The Docker engine, the bus or a service behind it is unavailable (`engine_unavailable`, `bus_unavailable`)",
     507: "A disk Berth writes to is past the refuse watermark (`disk_full`); running apps keep serving",
 }
-# Operations refused while a disk is past the refuse watermark (ADR 0014).
+# Operations refused while a disk is past the refuse watermark (ADR 0016).
 DISK_GUARDED = frozenset({("post", "/api/apps/{ref}/deploy"), ("post", "/api/apps/{ref}/builds")})
 
 # Operations that answer Server-Sent Events with ?follow=1 (JSON otherwise).
