@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
+import time
 import uuid
 from typing import Any
 
@@ -50,33 +51,55 @@ def insert_rule(rule: DrainRule) -> None:
         subprocess.run(["iptables", *netfilter.insert_args(chain, rule)], check=True, capture_output=True)
 
 
+IGNORE_SIGTERM = "trap '' TERM; exec httpd -f -p 8080 -h /www"
+
+
+def sigterm_sent(container_id: str, since: float) -> bool:
+    """True once the engine has sent SIGTERM to the container (``docker stop`` was called)."""
+    window = ["--since", f"{since:.3f}", "--until", f"{time.time():.3f}"]
+    only = ["--filter", f"container={container_id}", "--filter", "event=kill"]
+    command = ["docker", "events", *window, *only, "--format", "{{.Actor.Attributes.signal}}"]
+    signals = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+    return "15" in signals
+
+
 async def test_the_old_slot_refuses_new_connections_while_established_ones_finish(
     harness: Harness, test_images: dict[str, str]
 ) -> None:
     await harness.start_agent()
     app = harness.new_app()
-    await deploy_live(harness, app.app_id, test_images["v1"])
+    # The old slot ignores SIGTERM: it stays up for the whole stop timeout, so the drain lasts
+    # until this test ends it (its checks do not race the drain's timers on a busy machine).
+    stubborn = await asyncio.to_thread(
+        build_busybox_image, "berth-test/web:stubborn", "v1\n", ["/bin/sh", "-c", IGNORE_SIGTERM]
+    )
+    first = await deploy_live(harness, app.app_id, stubborn)
     old = slot_address(app.subnet, "a")
     reader, writer = await asyncio.open_connection(old, 8080)  # in flight when the drain starts
+    started = time.time()
+    second = release(test_images["v2"], stop_timeout_seconds=600)
     try:
-        second = release(test_images["v2"], stop_timeout_seconds=5)
         await harness.api.set_release(app.app_id, second)
         # OUTPUT is inserted first, FORWARD a moment later: wait for both (polled every 20 ms).
-        rules = await eventually(lambda: len(found := harness.drain_rules(app.app_id)) >= 2 and found, 30, 0.02)
+        rules = await eventually(lambda: len(found := harness.drain_rules(app.app_id)) >= 2 and found, 60, 0.02)
         assert sorted((r.chain, r.slot) for r in rules) == [("FORWARD", "a"), ("OUTPUT", "a")]
 
         # The established connection is still served by the old slot...
         writer.write(b"GET / HTTP/1.0\r\nHost: web\r\n\r\n")
         await writer.drain()
-        answer = await asyncio.wait_for(reader.read(), 5)
+        answer = await asyncio.wait_for(reader.read(), 30)
         assert answer.startswith(b"HTTP/1.") and answer.endswith(b"v1\n")
         # ...while a new one is reset at once, and the new slot serves.
         assert await refused(old)
         assert await get_text(url(app.subnet, "b")) == "v2\n"
         # All of this happened during the drain: the old container has not been stopped yet.
         assert harness.events.of(ReleaseStep, release_id=second.release_id, step="old.drained") == []
+        assert harness.drain_rules(app.app_id) != []
     finally:
         writer.close()
+        # End the drain: once the agent has asked the engine to stop the old container, kill it.
+        await eventually(lambda: asyncio.to_thread(sigterm_sent, first.container_id, started), 120, 0.2)
+        await harness.docker.containers.container(first.container_id).kill()
 
     live = await harness.events.wait_outcome(second.release_id)
     assert isinstance(live, ReleaseLive) and live.slot == "b"
@@ -84,6 +107,7 @@ async def test_the_old_slot_refuses_new_connections_while_established_ones_finis
     (drained,) = harness.events.of(ReleaseStep, release_id=second.release_id, step="old.drained")
     assert drained.detail.startswith(f"new connections to {old}:8080 refused; ")
     assert drained.duration_ms >= 1000  # the proxy got its health-check interval to see the slot down
+    assert harness.events.of(AppCrashed, app_id=app.app_id) == []  # a stop that was asked for
 
     # The slot's address is usable again: the next release lands in slot a and serves there.
     third = await deploy_live(harness, app.app_id, test_images["v1"])
