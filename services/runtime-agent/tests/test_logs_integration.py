@@ -53,11 +53,20 @@ done
 # 400,000 lines at start as fast as the engine takes them (~180,000 lines/s here), then serves.
 FLOOD_LINES = 400_000
 FLOOD = f"awk 'BEGIN{{for(i=0;i<{FLOOD_LINES};i++)print \"f \" i}}'; exec httpd -f -p 8080 -h /www"
+# 50 lines, then (once /tmp/go exists) more than the engine's whole log ring (2 x 50 MB).
+OVERFLOW = r"""
+httpd -p 8080 -h /www
+i=0; while [ $i -lt 50 ]; do echo "p $i"; i=$((i+1)); done
+while [ ! -f /tmp/go ]; do usleep 50000; done
+awk 'BEGIN{pad = sprintf("%150s", ""); for(i=0;i<700000;i++) print "o " i pad; print "overflowed"}'
+exec sleep 3600
+"""
 
 
 @pytest.fixture(scope="module")
 def log_images() -> dict[str, str]:
     return {
+        "overflow": build_busybox_image("berth-test/logs:overflow", "overflow\n", ["/bin/sh", "-c", OVERFLOW]),
         "flood": build_busybox_image("berth-test/logs:flood", "flood\n", ["/bin/sh", "-c", FLOOD]),
         "chatty": build_busybox_image("berth-test/logs:chatty", "chatty\n", ["/bin/sh", "-c", CHATTY]),
         "counter": build_busybox_image("berth-test/logs:counter", "counter\n", ["/bin/sh", "-c", COUNTER]),
@@ -268,6 +277,7 @@ async def test_an_agent_restart_resumes_without_gap_or_duplicate(
     assert in_order(reader.lines("stdout")) and in_order(reader.lines("stderr"))
     identities = [(b.container_id, b.stream, line.ts, line.seq) for b, line in reader.lines()]
     assert len(identities) == len(set(identities))
+    assert not [line.message for _, line in reader.lines() if line.lost or line.dropped]  # nothing falsely told
 
 
 DROPPED = re.compile(r"berth: dropped (\d+) lines? \(app wrote faster than 5000 lines/s\)")
@@ -297,3 +307,36 @@ async def test_a_flood_over_the_budget_is_dropped_told_and_every_line_accounted_
         n.message for n in notices
     ]
     assert not [line for _, line in reader.lines() if line.lost]
+
+
+async def test_lines_rotated_away_while_the_agent_was_down_are_told_as_lost(
+    harness: Harness, log_images: dict[str, str], readers: Readers
+) -> None:
+    app = harness.new_app("overflow")
+    reader = await readers(app.app_id)
+    agent = await harness.start_agent()
+    live = await deploy(harness, app.app_id, log_images["overflow"])
+    await reader.wait(lambda: counted(reader.messages("stdout"), "p") == list(range(50)))
+
+    await harness.kill_agent(agent)
+    container = harness.docker.containers.container(live.container_id)
+    await (await container.exec(["touch", "/tmp/go"])).start(detach=True)
+
+    async def overflowed() -> bool:
+        return any("overflowed" in m for m in await container.log(stdout=True, tail=1))
+
+    await eventually(overflowed, timeout=120, every=0.5)  # the engine rotated past the cursor meanwhile
+
+    await harness.start_agent()
+    await reader.wait(lambda: any(line.lost for _, line in reader.lines("stdout")), timeout=120)
+    lines = [line for _, line in reader.lines("stdout")]
+    lost = [line for line in lines if line.lost]
+    assert len(lost) == 1, [line.message for line in lost]
+    notice = lost[0]
+    last_before = next(line for line in lines if line.message == "p 49")
+    first_after = lines[lines.index(notice) + 1]
+    assert notice.message == (
+        f"berth: lines lost between {last_before.ts} and {first_after.ts} "
+        "(the engine rotated its log before Berth read them)"
+    )
+    assert first_after.message.startswith("o ") and int(first_after.message.split()[1]) > 0
