@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from berth_shared.contracts.builds import BUILDS_BUCKET
+from berth_shared.contracts.owner_state import APPS_LIST
 from berth_shared.identities import inbox_prefix
 from berth_shared.streams import COMMANDS, EVENTS, LOGS, OWNED_CONSUMERS
 
@@ -96,15 +97,16 @@ _SUBJECTS: dict[str, dict[str, list[str]]] = {
     },
     "router": {
         # berth.logs.*.proxy: routing failures and TLS progress, written into each app's logs.
-        "publish": ["berth.evt.router.>", "berth.logs.*.proxy", *_streams(EVENTS.name, LOGS.name)],
+        # APPS_LIST: the owner's state, to repair routes from lost app events (ADR 0015).
+        "publish": ["berth.evt.router.>", "berth.logs.*.proxy", APPS_LIST, *_streams(EVENTS.name, LOGS.name)],
         "subscribe": ["berth.rpc.router.>"],
     },
     "logs": {
-        "publish": ["berth.evt.logs.>", *_streams(EVENTS.name, LOGS.name)],
+        "publish": ["berth.evt.logs.>", APPS_LIST, *_streams(EVENTS.name, LOGS.name)],
         "subscribe": ["berth.rpc.logs.>"],
     },
     "health": {
-        "publish": ["berth.evt.health.>", *_streams(EVENTS.name)],
+        "publish": ["berth.evt.health.>", APPS_LIST, *_streams(EVENTS.name)],
         "subscribe": ["berth.rpc.health.>"],
     },
 }
@@ -136,11 +138,14 @@ def render_config(
     passwords: dict[str, str],
     observer_password: str | None = None,
     provisioner_password: str | None = None,
+    sync_always: bool = True,
 ) -> str:
     """nats-server configuration text. JSON values are valid NATS config syntax.
 
     ``provisioner_password``: include the provisioning identity (only while starting);
-    ``observer_password``: include the observer (only when explicitly asked for)."""
+    ``observer_password``: include the observer (only when explicitly asked for);
+    ``sync_always``: JetStream fsyncs every message before acknowledging it (ADR 0015); False
+    only for the benchmark that measures what that costs (NATS's default: every 2 minutes)."""
     users = [
         _user(user, passwords[user], perms["publish"], perms["subscribe"], responds=True)
         for user, perms in PERMISSIONS.items()
@@ -162,7 +167,11 @@ def render_config(
         "server_name": "berth",
         "listen": f"127.0.0.1:{port}",
         "max_payload": 8 * 1024 * 1024,
-        "jetstream": {"store_dir": str(store_dir), "max_memory_store": 64 * 1024 * 1024},
+        "jetstream": {
+            "store_dir": str(store_dir),
+            "max_memory_store": 64 * 1024 * 1024,
+            **({"sync_interval": "always"} if sync_always else {}),
+        },
         "authorization": {"users": users},
     }
     return json.dumps(config, indent=2)

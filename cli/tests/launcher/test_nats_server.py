@@ -27,6 +27,10 @@ def test_listens_on_loopback_with_jetstream() -> None:
     assert c["jetstream"]["store_dir"] == "/s"  # type: ignore[index]
 
 
+def test_jetstream_acknowledges_only_what_it_has_written_to_disk() -> None:
+    assert config()["jetstream"]["sync_interval"] == "always"  # type: ignore[index]
+
+
 def test_each_service_publishes_only_its_own_events() -> None:
     found = users()
     for name in SERVICES:
@@ -83,5 +87,21 @@ def test_build_contexts_only_for_the_api_and_the_agent() -> None:
 
 def test_only_the_agent_asks_for_desired_state() -> None:
     for name, user in users().items():
-        asks = [s for s in user["permissions"]["publish"]["allow"] if s.startswith("berth.rpc.api")]
+        # Besides the app list (no secrets; the resyncing services, tested below).
+        asks = [
+            s
+            for s in user["permissions"]["publish"]["allow"]
+            if s.startswith("berth.rpc.api") and s != "berth.rpc.api.apps.list"
+        ]
         assert asks == (["berth.rpc.api.desired.>"] if name == "agent" else []), name
+
+
+def test_only_the_services_that_resync_may_ask_the_api_for_its_app_list() -> None:
+    found = users()
+    askers = {name for name in SERVICES if "berth.rpc.api.apps.list" in found[name]["permissions"]["publish"]["allow"]}
+    assert askers == {"router", "logs", "health"}
+    for name in SERVICES:
+        # Nobody gets it through a wildcard of the API's queries.
+        assert not any(
+            s in ("berth.rpc.api.>", "berth.rpc.api.apps.>") for s in found[name]["permissions"]["publish"]["allow"]
+        )

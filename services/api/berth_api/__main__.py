@@ -16,11 +16,12 @@ from berth_shared.contracts.containers import ContainerEvent
 from berth_shared.contracts.desired import DESIRED_GET, DESIRED_LIST
 from berth_shared.contracts.domains import DomainStatusChanged
 from berth_shared.contracts.health import HealthEvent
+from berth_shared.contracts.owner_state import APPS_LIST
 from berth_shared.contracts.releases import AgentEvent
 from berth_shared.streams import API_CONTAINER_EVENTS, API_DOMAIN_EVENTS, API_HEALTH_EVENTS, API_RELEASE_EVENTS
 from nats.aio.msg import Msg
 
-from berth_api import container_events, desired, domain_events, health_events, keyring, release_events
+from berth_api import app_list, container_events, desired, domain_events, health_events, keyring, release_events
 from berth_api.app import create_app
 from berth_api.auth import seed_admin_token
 from berth_api.migrations import MIGRATIONS
@@ -52,6 +53,7 @@ async def main(ctx: service.ServiceContext) -> None:
 
     await bus.serve(ctx.nc, DESIRED_GET, "api", lambda data: desired.get(ctx.pool, data, settings.domain, chain))
     await bus.serve(ctx.nc, DESIRED_LIST, "api", lambda data: desired.list_all(ctx.pool, data, settings.domain, chain))
+    await bus.serve(ctx.nc, APPS_LIST, "api", lambda data: app_list.list_apps(ctx.pool, data, settings.domain))
 
     async def on_agent_event(msg: Msg) -> None:
         event: AgentEvent = decode(msg.data, AgentEvent)

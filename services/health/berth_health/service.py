@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from berth_shared import bus
+from berth_shared import bus, resync
 from berth_shared.contracts.health import (
     HEALTH_STATUS_GET,
     WEBHOOKS_CREATE,
@@ -14,6 +14,7 @@ from berth_shared.contracts.health import (
     WEBHOOKS_DELIVERIES,
     WEBHOOKS_LIST,
 )
+from berth_shared.contracts.owner_state import RESYNC_SECONDS
 from berth_shared.netplan import slot_address
 from berth_shared.service import ServiceContext
 from berth_shared.streams import HEALTH_AGENT_EVENTS, HEALTH_ALERTS, HEALTH_APP_DELETED, HEALTH_APP_EVENTS
@@ -34,6 +35,7 @@ async def main(
     address_of: AddressOf = slot_address,
     alerts: Alerts | None = None,
     retention_interval: float = retention.INTERVAL,
+    resync_interval: float = RESYNC_SECONDS,
 ) -> None:
     cleanup = AppChecksCleanup(ctx.pool)
     alerts = alerts or Alerts(ctx.pool)
@@ -60,6 +62,10 @@ async def main(
         asyncio.create_task(bus.consume(ctx.js, HEALTH_APP_EVENTS, tracker.on_app_event, stop=ctx.stop)),
         asyncio.create_task(bus.consume(ctx.js, HEALTH_AGENT_EVENTS, tracker.on_agent_event, stop=ctx.stop)),
         asyncio.create_task(bus.consume(ctx.js, HEALTH_ALERTS, alerts.on_health_event, stop=ctx.stop)),
+        asyncio.create_task(
+            resync.periodically(ctx.stop, lambda: tracker.resync(ctx.nc), what="health", interval=resync_interval),
+            name="resync",
+        ),
     ]
     try:
         await asyncio.gather(*tasks)

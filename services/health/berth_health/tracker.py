@@ -1,6 +1,7 @@
 """What to check: apps (config, subnet, port) from the API's app events, live slots from the
 agent's release events, liveness from container events. Kept in the ``apps`` table so the
-schedule is rebuilt after a restart; handlers are idempotent."""
+schedule is rebuilt after a restart; handlers are idempotent. A resync from the API's app list
+(at start and every minute) repairs what lost events left behind (ADR 0015)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from berth_shared import bus
+from berth_shared import bus, resync
 from berth_shared.contracts.apps import AppCreated, AppDeleted, AppEvent, AppUpdated
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.containers import ContainerEvent, ContainerExited, ContainerOomKilled, ContainerStarted
@@ -23,8 +24,10 @@ from berth_shared.contracts.health import (
     RestartsExhausted,
     health_event_subject,
 )
+from berth_shared.contracts.owner_state import AppFacts
 from berth_shared.contracts.releases import AgentEvent, AppCrashed, ReleaseFailed, ReleaseLive
 from berth_shared.netplan import Slot, slot_address
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
@@ -32,10 +35,22 @@ from berth_health import machine
 from berth_health.alerts import Alerts
 from berth_health.checker import Checker, Target
 from berth_health.machine import Action, HealthState, Transition
+from berth_health.resync import HealthResync, HeldApp, health_resync
 
 log = logging.getLogger("berth.health.tracker")
 
 AddressOf = Callable[[str, Slot], str]
+
+# Every app id with check history: a loose index scan of checks_app_id_id (one probe per app).
+_CHECKED_APPS = """
+WITH RECURSIVE ids AS (
+    (SELECT app_id FROM checks ORDER BY app_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT c.app_id FROM checks c WHERE c.app_id > ids.app_id ORDER BY c.app_id LIMIT 1)
+    FROM ids WHERE ids.app_id IS NOT NULL
+)
+SELECT app_id FROM ids WHERE app_id IS NOT NULL
+"""
 
 
 def _check_of(raw: Any) -> HealthCheck | None:
@@ -96,23 +111,72 @@ class Tracker:
         event: AppEvent = decode(msg.data, AppEvent)
         match event:
             case AppCreated() | AppUpdated():
-                check = msgspec.json.encode(event.health_check).decode() if event.health_check else None
-                row = await self.pool.fetchrow(
-                    "INSERT INTO apps (app_id, name, subnet, port, health_check, configured) "
-                    "VALUES ($1, $2, $3, $4, $5::jsonb, true) ON CONFLICT (app_id) DO UPDATE SET "
-                    "name = EXCLUDED.name, subnet = EXCLUDED.subnet, port = EXCLUDED.port, "
-                    "health_check = EXCLUDED.health_check, configured = true, updated_at = now() RETURNING *",
-                    event.app_id,
-                    event.name,
-                    event.subnet,
-                    event.port,
-                    check,
-                )
-                assert row is not None
-                self._apply_row(row, None)
+                await self._configure(event)
             case AppDeleted():
                 await self.pool.execute("DELETE FROM apps WHERE app_id = $1", event.app_id)
                 self.checker.remove(event.app_id)
+
+    async def _configure(self, app: AppCreated | AppUpdated | AppFacts) -> None:
+        check = msgspec.json.encode(app.health_check).decode() if app.health_check else None
+        row = await self.pool.fetchrow(
+            "INSERT INTO apps (app_id, name, subnet, port, health_check, configured) "
+            "VALUES ($1, $2, $3, $4, $5::jsonb, true) ON CONFLICT (app_id) DO UPDATE SET "
+            "name = EXCLUDED.name, subnet = EXCLUDED.subnet, port = EXCLUDED.port, "
+            "health_check = EXCLUDED.health_check, configured = true, updated_at = now() RETURNING *",
+            app.app_id,
+            app.name,
+            app.subnet,
+            app.port,
+            check,
+        )
+        assert row is not None
+        self._apply_row(row, None)
+
+    # -- resync from the API's app list (lost events; ADR 0015) --
+
+    async def held(self) -> tuple[dict[str, HeldApp], set[str]]:
+        """The ``apps`` table and the apps with check history (read before asking the API)."""
+        rows = await self.pool.fetch("SELECT * FROM apps")
+        held = {
+            row["app_id"]: HeldApp(
+                app_id=row["app_id"],
+                configured=row["configured"],
+                name=row["name"],
+                subnet=row["subnet"],
+                port=row["port"],
+                health_check=_check_of(row["health_check"]),
+                release_id=row["release_id"],
+                slot=row["slot"],
+                live_at=row["live_at"],
+            )
+            for row in rows
+        }
+        checked = {row["app_id"] for row in await self.pool.fetch(_CHECKED_APPS)}
+        return held, checked
+
+    async def resync(self, nc: Client) -> HealthResync:
+        held, checked = await self.held()
+        owner = await resync.owner_apps(nc, "health")
+        plan = health_resync(held, checked, owner.apps)
+        for app in plan.configure:
+            await self._configure(app)
+            log.warning("resync: app %s configured from the API (an app event was lost)", app.app_id)
+        for app in plan.went_live:
+            assert app.live is not None
+            live = app.live
+            await self._on_live(
+                ReleaseLive(app_id=app.app_id, release_id=live.release_id, slot=live.slot, at=live.live_at)
+            )
+            log.warning("resync: app %s checks release %s (its ReleaseLive was lost)", app.app_id, live.release_id)
+        for app_id in plan.removals:
+            self.checker.remove(app_id)
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute("DELETE FROM apps WHERE app_id = $1", app_id)
+                await conn.execute("DELETE FROM checks WHERE app_id = $1", app_id)
+            log.warning(
+                "resync: deleted app %s no longer checked, its history deleted (its AppDeleted was lost)", app_id
+            )
+        return plan
 
     # -- agent events (release outcomes, containers) --
 
@@ -145,10 +209,17 @@ class Tracker:
                     event.id,
                     "app.crashed",
                     event.app_id,
-                    {"releaseId": event.release_id, "exitCode": event.exit_code, "restarts": event.restarts},
+                    {
+                        "releaseId": event.release_id,
+                        "exitCode": event.exit_code,
+                        "restarts": event.restarts,
+                        "reason": event.reason or f"exited with code {event.exit_code} after {event.restarts} restarts",
+                    },
                     event.at,
                 )
-                self._liveness(event.app_id, event.release_id, False, f"crashed with exit code {event.exit_code}")
+                self._liveness(
+                    event.app_id, event.release_id, False, event.reason or f"crashed with exit code {event.exit_code}"
+                )
             case ContainerStarted():
                 self._liveness(event.app_id, event.release_id, True, "")
             case ContainerExited() if not event.expected:

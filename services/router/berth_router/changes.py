@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from berth_shared.contracts.apps import AppCreated, AppDeleted, AppEvent, AppUpdated
+from berth_shared.contracts.owner_state import AppFacts
 
 from berth_router.caddy_config import Route
 
@@ -45,7 +46,7 @@ def route_change(event: AppEvent) -> RouteChange:
     return Upsert(route=route_of(event), at=event.at)
 
 
-def route_of(event: AppCreated | AppUpdated) -> Route:
+def route_of(event: AppCreated | AppUpdated | AppFacts) -> Route:
     route = Route(
         app_id=event.app_id,
         name=event.name,

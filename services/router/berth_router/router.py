@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth_shared import build_network, bus
+from berth_shared import build_network, bus, resync
 from berth_shared.contracts.apps import AppEvent
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.domains import is_local_name
+from berth_shared.contracts.owner_state import RESYNC_SECONDS
 from berth_shared.errors import ValidationFailed
 from berth_shared.service import ServiceContext
 from berth_shared.streams import ROUTER_APP_EVENTS
@@ -28,10 +29,11 @@ from berth_router import app_networks, certificates, dns
 from berth_router.ask import AskServer
 from berth_router.caddy_admin import CaddyAdmin
 from berth_router.caddy_config import AcmeIssuer, PlatformRoute, Route, TlsOptions
-from berth_router.changes import InvalidRoute, route_change
+from berth_router.changes import InvalidRoute, Remove, Upsert, route_change
 from berth_router.domain_store import DomainStore
 from berth_router.domains import DomainWatcher
 from berth_router.proxy_logs import AppLogWriter, ProxyLog, ProxyLogSink
+from berth_router.resync import RouteResync, route_resync
 from berth_router.store import RouteStore
 from berth_router.sync import CaddySync
 from berth_router.verify import Tokens, Verifier
@@ -241,7 +243,27 @@ class Router:
         if self.watcher is not None:
             self.watcher.routes_changed()
 
-    async def run(self, ctx: ServiceContext) -> None:
+    async def resync(self, ctx: ServiceContext) -> RouteResync:
+        """Repair the routes table from the API's app list (lost app events; ADR 0015)."""
+        held = await self.store.held()  # before the request: see berth_shared.resync
+        owner = await resync.owner_apps(ctx.nc, "router")
+        plan = route_resync(held, owner.apps)
+        for app_id, reason in plan.invalid:
+            log.warning("resync: app %s cannot be routed: %s", app_id, reason, extra={"app_id": app_id})
+        for route in plan.upserts:
+            await self.store.upsert(Upsert(route=route, at=owner.as_of))
+            log.warning("resync: route of app %s repaired (an app event was lost)", route.app_id)
+        for app_id in plan.removals:
+            await self.store.remove(Remove(app_id=app_id, at=owner.as_of))
+            log.warning("resync: route of deleted app %s removed (its AppDeleted was lost)", app_id)
+        if plan.changes:
+            await self.refresh_hosts()
+            self.sync.routes_changed()
+            if self.watcher is not None:
+                self.watcher.routes_changed()
+        return plan
+
+    async def run(self, ctx: ServiceContext, resync_interval: float = RESYNC_SECONDS) -> None:
         try:
             port = await self.ask.start(self.ask_port)
             log.info("tls ask endpoint on 127.0.0.1:%d", port)
@@ -250,6 +272,9 @@ class Router:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.sync.run(ctx.stop))
                 tasks.create_task(bus.consume(ctx.js, ROUTER_APP_EVENTS, self.on_app_event, stop=ctx.stop))
+                tasks.create_task(
+                    resync.periodically(ctx.stop, lambda: self.resync(ctx), what="routes", interval=resync_interval)
+                )
                 if self.proxy_log is not None:
                     tasks.create_task(self.proxy_log.summarize_repeats(ctx.stop))
                 if self.watcher is not None:
@@ -261,5 +286,5 @@ class Router:
             await self.admin.close()
 
 
-async def main(ctx: ServiceContext) -> None:
-    await Router.from_context(ctx).run(ctx)
+async def main(ctx: ServiceContext, resync_interval: float = RESYNC_SECONDS) -> None:
+    await Router.from_context(ctx).run(ctx, resync_interval)

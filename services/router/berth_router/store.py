@@ -74,6 +74,13 @@ class RouteStore:
         rows = await self.pool.fetch(_SELECT_ALL)
         return [Route(**{**dict(row), "domains": tuple(row["domains"])}) for row in rows]
 
+    async def held(self) -> dict[str, Route]:
+        """Every stored route by app id, refused ones included (what a resync compares)."""
+        rows = await self.pool.fetch(
+            "SELECT app_id, name, hostname, port, subnet, health_path, expect_status, domains FROM routes"
+        )
+        return {row["app_id"]: Route(**{**dict(row), "domains": tuple(row["domains"])}) for row in rows}
+
     async def refuse(self, route: Route, reason: str) -> bool:
         """Leave ``route``'s app out of routing until its route changes; False if it changed."""
         r = route

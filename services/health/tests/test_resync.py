@@ -1,0 +1,79 @@
+"""What a resync from the API's app list does to the health service's targets (pure decision)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from berth_health.resync import HeldApp, health_resync
+from berth_shared.contracts.health import HealthCheck
+from berth_shared.contracts.owner_state import AppFacts, LiveRelease
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def facts(app_id: str = "app1", live: LiveRelease | None = None, **overrides: object) -> AppFacts:
+    fields: dict[str, object] = {
+        "app_id": app_id,
+        "name": "web",
+        "hostname": "web.berth.test",
+        "port": 8080,
+        "subnet": "10.240.0.16/28",
+    }
+    return AppFacts(**{**fields, **overrides}, live=live)  # type: ignore[arg-type]
+
+
+def held(app_id: str = "app1", **overrides: object) -> HeldApp:
+    fields: dict[str, object] = {
+        "app_id": app_id,
+        "configured": True,
+        "name": "web",
+        "subnet": "10.240.0.16/28",
+        "port": 8080,
+        "release_id": "r1",
+        "slot": "a",
+        "live_at": T0,
+    }
+    return HeldApp(**{**fields, **overrides})  # type: ignore[arg-type]
+
+
+def live(release_id: str = "r1", slot: str = "a", at: datetime = T0) -> LiveRelease:
+    return LiveRelease(release_id=release_id, slot=slot, live_at=at)
+
+
+def test_what_matches_the_owner_changes_nothing() -> None:
+    assert not health_resync({"app1": held()}, {"app1"}, [facts(live=live())]).changes
+
+
+def test_a_deleted_apps_target_and_history_go() -> None:
+    plan = health_resync({"app1": held(), "gone": held("gone")}, {"gone", "old"}, [facts(live=live())])
+    assert plan.removals == ("gone", "old")
+    assert plan.configure == () and plan.went_live == ()
+
+
+def test_an_app_never_heard_of_is_configured_and_its_live_release_checked() -> None:
+    app = facts(live=live())
+    plan = health_resync({}, set(), [app])
+    assert plan.configure == (app,)
+    assert plan.went_live == (app,)
+
+
+def test_a_changed_check_is_configured_again() -> None:
+    app = facts(live=live(), health_check=HealthCheck(path="/healthz"))
+    plan = health_resync({"app1": held()}, set(), [app])
+    assert plan.configure == (app,)
+    assert plan.went_live == ()
+
+
+def test_a_release_the_api_saw_go_live_later_replaces_the_one_held() -> None:
+    app = facts(live=live("r2", "b", T0 + timedelta(seconds=5)))
+    assert health_resync({"app1": held()}, set(), [app]).went_live == (app,)
+
+
+def test_an_older_live_release_from_the_api_never_replaces_a_newer_one_held() -> None:
+    # The API applies ReleaseLive through its own consumer and may lag behind this service.
+    app = facts(live=live("r0", "b", T0 - timedelta(seconds=5)))
+    assert health_resync({"app1": held()}, set(), [app]).went_live == ()
+
+
+def test_an_app_with_nothing_live_is_not_given_a_release() -> None:
+    assert health_resync({"app1": held(release_id=None, slot=None, live_at=None)}, set(), [facts()]).went_live == ()

@@ -1,0 +1,50 @@
+"""Periodic resync from the owner's state (ADR 0015): a thin loop and the one request.
+
+Each event-driven service reads what it holds, *then* asks the API for every app that exists
+(``berth.rpc.api.apps.list``), decides with a pure function what to add, update and remove, and
+applies it. Reading its own state first is what makes "missing from the owner's list" mean
+"deleted": anything it held came from an event the API committed before the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from nats.aio.client import Client
+
+from berth_shared import bus
+from berth_shared.contracts.owner_state import APPS_LIST, RESYNC_SECONDS, AppList, ListApps
+
+log = logging.getLogger("berth.resync")
+
+# After a failed pass (the API not answering yet, e.g. at start): try again this soon.
+RETRY_SECONDS = 5.0
+
+
+async def owner_apps(nc: Client, requester: str, timeout: float = 10.0) -> AppList:
+    """Every app that exists, from the API (raises when it does not answer)."""
+    return await bus.request(nc, APPS_LIST, ListApps(requester=requester), AppList, timeout=timeout)
+
+
+async def periodically(
+    stop: asyncio.Event,
+    resync: Callable[[], Awaitable[object]],
+    *,
+    what: str,
+    interval: float = RESYNC_SECONDS,
+    retry: float = RETRY_SECONDS,
+) -> None:
+    """Run ``resync`` now and every ``interval`` seconds until ``stop``; a failed pass is logged
+    and retried after ``retry`` seconds (never raises: events keep flowing meanwhile)."""
+    while not stop.is_set():
+        wait = interval
+        try:
+            await resync()
+        except Exception as exc:  # any failure of one pass is retried
+            log.warning("%s resync failed (retrying in %.0fs): %s: %s", what, retry, type(exc).__name__, exc)
+            wait = min(interval, retry)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
