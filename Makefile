@@ -26,6 +26,7 @@ bench:
 	.venv/bin/python bench/deploy_latency.py
 	.venv/bin/python bench/memory.py
 	.venv/bin/python bench/zero_downtime.py
+	.venv/bin/python bench/health.py
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

@@ -1,12 +1,13 @@
 """The checker against real local HTTP servers on 127.0.0.1: a hanging app never delays the
-others' checks, checks stay on schedule, transitions come once, results arrive in batches."""
+others' checks, transitions come once, results arrive in batches. How punctual the schedule
+is and how fast a failure is detected are timings: bench/health.py measures them."""
 
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
 import pytest
 from berth_health.checker import Checker, CheckRow, Target
@@ -81,20 +82,21 @@ async def test_a_hanging_app_does_not_delay_the_other_apps_checks(servers: list[
     checker.upsert(target("sick", sick.port, check))
     stop = asyncio.Event()
     task = asyncio.create_task(checker.run(stop))
-    started = time.monotonic()
     await until(lambda: any(r[0] == "hanging" for r in rows), what="the hanging app's probe to time out")
     stop.set()
     await asyncio.wait_for(task, 10)
-    elapsed = time.monotonic() - started
 
     fine_rows = [r for r in rows if r[0] == "fine"]
-    hanging_rows = [r for r in rows if r[0] == "hanging"]
-    # While the hanging app's probe waited out its 2 s timeout, the others ran every 0.2 s.
-    assert len(fine_rows) >= int(elapsed / 0.2) - 2
+    (hung, *_) = [r for r in rows if r[0] == "hanging"]
+    assert hung[5] == "timed out after 2s" and not hung[7]
+    # While the hanging app's probe waited out its 2 s timeout, the fine app kept being checked
+    # (every 0.2 s on schedule; bench/health.py measures how punctually).
+    waited_from = hung[3] - timedelta(milliseconds=hung[6])
+    during = [r for r in fine_rows if waited_from <= r[3] <= hung[3]]
+    assert len(during) >= 3, (len(during), len(fine_rows))
     assert all(r[4] == 200 and r[7] for r in fine_rows)
-    assert hanging_rows and hanging_rows[0][5] == "timed out after 2s" and not hanging_rows[0][7]
     assert hanging.hits <= 2  # no pile-up of probes behind a hanging one
-    assert checker.lateness is not None and statistics.quantiles(checker.lateness, n=100)[98] < 0.05
+    assert checker.skipped_inflight >= 1  # its due checks were skipped while the probe hung
     # The sick app turned unhealthy exactly once; the fine one never changed.
     kinds = [(app, tr.kind) for app, tr, _ in changes if tr is not None]
     assert kinds.count(("sick", "unhealthy")) == 1 and ("fine", "unhealthy") not in kinds
@@ -119,9 +121,10 @@ async def test_detection_and_recovery_reach_the_change_sink_once_each(servers: l
 
     await until(lambda: checker.targets["app"].state.state == "healthy")
     srv.mode = "sick"
-    t0 = time.monotonic()
+    hits = srv.hits
     await until(lambda: changes == ["unhealthy"], what="unhealthy")
-    assert time.monotonic() - t0 <= 0.1 * 3 + 1 + 0.2  # interval x threshold + timeout (+ slack)
+    # Not before three failing probes (the threshold); how soon is measured by bench/health.py.
+    assert srv.hits - hits >= 3
     probes = checker.checks_run
     await until(lambda: checker.checks_run >= probes + 5, what="five more failing probes")
     assert changes == ["unhealthy"]  # not one per failing probe
