@@ -8,7 +8,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from berth_shared.contracts.containers import ContainerEvent, ContainerExited, ContainerOomKilled, ContainerStarted
+from berth_shared.contracts.containers import (
+    ContainerEvent,
+    ContainerExited,
+    ContainerOomKilled,
+    ContainerStarted,
+    ImagePruned,
+)
 from berth_shared.db import Connection
 
 
@@ -24,6 +30,9 @@ class HistoryEntry:
 
 def describe(event: ContainerEvent) -> HistoryEntry:
     """The history entry of one container event (pure)."""
+    if isinstance(event, ImagePruned):
+        detail: dict[str, object] = {"imageId": event.image_id, "refs": event.refs, "reason": event.reason}
+        return HistoryEntry(event.id, event.app_id, None, "image.pruned", detail, event.at)
     base: dict[str, object] = {"slot": event.slot, "containerId": event.container_id[:12]}
     match event:
         case ContainerStarted():

@@ -29,7 +29,7 @@ class DiskWatch:
         home: Path | None,
         marks: disk.Watermarks,
         every_seconds: float,
-        prune: Callable[[], Awaitable[PrunePlan]],
+        prune: Callable[[str], Awaitable[PrunePlan]],
     ) -> None:
         self._docker = docker
         self._home = home
@@ -63,11 +63,12 @@ class DiskWatch:
         full = disk.over(await self.usages(), self.marks.prune_percent)
         if not full:
             return None
-        decided = await self._prune()
+        said = "; ".join(disk.describe(d) for d in full)
+        decided = await self._prune(f"disk past the {self.marks.prune_percent}% watermark: {said}")
         log.warning(
             "disk past the %d%% watermark: %s; pruned %d image(s) Berth built or pulled that no app keeps",
             self.marks.prune_percent,
-            "; ".join(disk.describe(d) for d in full),
+            said,
             len(decided.remove),
         )
         return decided

@@ -51,6 +51,7 @@ class PruneTarget:
 
     image_id: str
     refs: tuple[str, ...]
+    apps: tuple[str, ...] = field(default=(), compare=False)  # whose history hears of it
 
 
 @dataclass(frozen=True)
@@ -107,10 +108,12 @@ def plan_prune(
     protected = frozenset(normalize(n) for n in (*keep, *in_use) if n)
     whole_apps = frozenset(keep_apps)
     refs_by_id: defaultdict[str, set[str]] = defaultdict(set)
+    apps_by_id: defaultdict[str, set[str]] = defaultdict(set)
     owned_refs: defaultdict[str, set[str]] = defaultdict(set)
     kept_ids: set[str] = set()
     for row in recorded:
         refs_by_id[row.image_id].add(row.ref)
+        apps_by_id[row.image_id].add(row.app_id)
         if row.origin in BERTHS:
             owned_refs[row.image_id].add(row.ref)
         if row.app_id in whole_apps:
@@ -133,7 +136,7 @@ def plan_prune(
         )
         if not ours and present.tags:
             continue  # known to Berth only by id, and tagged by someone: deleting by id would untag it
-        remove.append(PruneTarget(image_id=image_id, refs=ours))
+        remove.append(PruneTarget(image_id=image_id, refs=ours, apps=tuple(sorted(apps_by_id[image_id]))))
     return PrunePlan(remove=tuple(remove), forget=tuple(forget))
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import aiodocker
 import asyncpg
 import nats.errors
+from berth_shared.contracts.containers import ImagePruned
 from berth_shared.contracts.desired import DesiredApp
 from berth_shared.contracts.releases import AgentCommand, ReconcileApp, RestartInPlace
 from berth_shared.errors import BusUnavailable
@@ -45,6 +46,7 @@ from berth_agent.state import ActualState, CrashPolicy, DesiredState, live_relea
 log = logging.getLogger("berth.agent.loop")
 
 RESYNC_SECONDS = 10.0
+NOT_KEPT = "no app keeps it: not among the app's last 5 distinct live images, or the app was deleted"
 
 
 class Agent:
@@ -213,9 +215,10 @@ class Agent:
         self.request_prune()
 
     # -- images ----------------------------------------------------------------------------
-    async def prune_images(self) -> PrunePlan:
-        """Remove the images this agent used that no app keeps and nothing uses.
-        Skipped (empty plan) when the API cannot say what every app keeps."""
+    async def prune_images(self, reason: str = NOT_KEPT) -> PrunePlan:
+        """Remove the images this agent built or pulled that no app keeps and nothing uses, and
+        tell each app's history (``image.pruned``, with ``reason``). Skipped (empty plan) when
+        the API cannot say what every app keeps."""
         try:
             listed = await self.desired.list()
         except (nats.errors.Error, TimeoutError, BusUnavailable) as exc:
@@ -224,7 +227,13 @@ class Agent:
         apps = [app for app in listed if not app.deleted]
         keep = [image for app in apps for image in app.keep_images]
         unspoken = unspoken_apps((app.app_id, app.release is not None, len(app.keep_images)) for app in apps)
-        return await self.images.prune(keep, unspoken)
+        removed = await self.images.prune(keep, unspoken)
+        for target in removed.remove:
+            for app_id in target.apps:
+                pruned = ImagePruned(app_id=app_id, image_id=target.image_id, refs=list(target.refs), reason=reason)
+                with contextlib.suppress(Exception):  # history is best effort; the prune is done
+                    await self.publisher.container_event("image_pruned", app_id, pruned)
+        return removed
 
     @property
     def pruning(self) -> bool:

@@ -68,7 +68,7 @@ class ImagePruner:
 
     # -- pruning -------------------------------------------------------------------------
     async def prune(self, keep: Iterable[str], keep_apps: Iterable[str] = ()) -> PrunePlan:
-        """Remove the recorded images nothing keeps or uses; returns what was decided."""
+        """Remove the recorded images nothing keeps or uses; returns what was removed."""
         if self._store is None:
             return PrunePlan()
         kept, whole_apps = list(keep), list(keep_apps)
@@ -86,7 +86,7 @@ class ImagePruner:
         await self._store.forget_images([*decided.forget, *gone])
         if decided.remove:
             log.info("pruned %d of %d unused image(s)", len(gone), len(decided.remove))
-        return decided
+        return PrunePlan(remove=tuple(t for t in decided.remove if t.image_id in gone), forget=decided.forget)
 
     async def container_images(self) -> set[str]:
         """Image ids and refs of every container on the host (any state, any owner)."""

@@ -38,4 +38,14 @@ class ContainerOomKilled(Message, kw_only=True):
     container_id: str
 
 
-ContainerEvent = ContainerStarted | ContainerExited | ContainerOomKilled
+class ImagePruned(Message, kw_only=True):
+    """The agent removed an image it built or pulled for the app (``refs``: the names it
+    untagged); ``reason`` says why, e.g. past the disk watermark. Subject event: ``image_pruned``."""
+
+    app_id: str
+    image_id: str
+    refs: list[str] = []
+    reason: str = ""
+
+
+ContainerEvent = ContainerStarted | ContainerExited | ContainerOomKilled | ImagePruned
