@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from berth_testing import RunningPlatform, build_busybox_image, wait_for
+from berth_testing import RunningPlatform, api_error, build_busybox_image, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -164,9 +164,11 @@ def test_sign_in_is_a_cookie_the_page_cannot_read(platform: RunningPlatform, pag
     cookie = {"berth_session": session["value"]}
     with httpx.Client(base_url=platform.base, cookies=cookie) as c:
         assert c.get("/api/apps").status_code == 200
-        forged = c.post("/api/apps", json={"name": "forged"})
-        assert forged.status_code == 403, forged.text
-        assert c.post("/api/apps", json={"name": "Bad"}, headers={"X-Berth-CSRF": "1"}).status_code == 422
+        assert "X-Berth-CSRF" in api_error(c.post("/api/apps", json={"name": "forged"}), 403, "forbidden")["message"]
+        bad = api_error(
+            c.post("/api/apps", json={"name": "Bad"}, headers={"X-Berth-CSRF": "1"}), 422, "validation_failed"
+        )
+        assert bad["details"][0]["field"] == "name"
 
     # Deep links load the app (SPA fallback); sign-out ends the session server-side.
     page.goto(platform.base + "/apps/does-not-exist/logs")
@@ -176,7 +178,7 @@ def test_sign_in_is_a_cookie_the_page_cannot_read(platform: RunningPlatform, pag
     page.get_by_role("button", name="Sign out").click()
     page.get_by_label("Admin token").wait_for()
     with httpx.Client(base_url=platform.base, cookies=cookie) as c:
-        assert c.get("/api/apps").status_code == 401
+        api_error(c.get("/api/apps"), 401, "unauthorized")
     assert page.console_errors == []
 
 

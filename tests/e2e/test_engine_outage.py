@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from berth_testing import DockerSocketProxy, RunningPlatform, start_platform, stop_platform, wait_for
+from berth_testing import DockerSocketProxy, RunningPlatform, api_error, start_platform, stop_platform, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +44,7 @@ def test_engine_outage(outage: tuple[RunningPlatform, DockerSocketProxy], test_i
     assert error["code"] == "engine_unavailable"
     assert "Docker engine" in error["message"] and "nothing was changed" in error["message"]
     assert len(p.api.get("/api/apps/steady/releases").json()["items"]) == 1
-    assert p.api.post("/api/apps/steady/restart").status_code == 503
+    api_error(p.api.post("/api/apps/steady/restart"), 503, "engine_unavailable")
 
     # Running apps keep serving; a delete is accepted and waits for the engine.
     assert p.proxy_get("steady.berth.test").text == "v1\n"

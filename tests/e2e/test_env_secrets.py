@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 from berth_api import envelope
-from berth_testing import RunningPlatform, wait_for
+from berth_testing import RunningPlatform, api_error, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -268,7 +268,7 @@ def test_an_undecryptable_value_fails_the_deploy_naming_the_key_and_the_old_rele
     assert env["BERTH_RELEASE"] == good["id"] and env["DB_PASSWORD"] == SECRET_2 and env["PLAIN"] == "p1"
     assert platform.proxy_get(f"{name}.berth.test").text == "v1\n"
     reveal = platform.api.get(f"/api/apps/{name}/env", params={"reveal": "true"})
-    assert reveal.status_code == 409 and "DB_PASSWORD" in reveal.text and SECRET_2 not in reveal.text
+    assert "DB_PASSWORD" in api_error(reveal, 409, "conflict")["message"] and SECRET_2 not in reveal.text
     assert [c for c in platform.containers(app_id) if c["State"]["Running"]], "old container still running"
 
     # Re-setting the value repairs the app.

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from berth_testing import wait_for
+from berth_testing import api_error, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -192,15 +192,15 @@ def test_unknown_host_gets_berths_404_page_and_undeployed_app_a_503(platform: An
 
 def test_api_errors(platform: Any) -> None:
     base = platform.base
-    assert httpx.get(f"{base}/api/apps").status_code == 401
-    assert httpx.get(f"{base}/api/apps", headers={"Authorization": "Bearer nope"}).status_code == 401
+    api_error(httpx.get(f"{base}/api/apps"), 401, "unauthorized")
+    api_error(httpx.get(f"{base}/api/apps", headers={"Authorization": "Bearer nope"}), 401, "unauthorized")
 
-    assert platform.api.get("/api/apps/missing").status_code == 404
-    assert platform.api.post("/api/apps/missing/deploy", json={"image": "x"}).status_code == 404
+    assert "missing" in api_error(platform.api.get("/api/apps/missing"), 404, "not_found")["message"]
+    api_error(platform.api.post("/api/apps/missing/deploy", json={"image": "x"}), 404, "not_found")
 
     create_app(platform, "taken")
-    conflict = platform.api.post("/api/apps", json={"name": "taken"})
-    assert conflict.status_code == 409
+    api_error(platform.api.post("/api/apps", json={"name": "taken"}), 409, "conflict")
+    api_error(platform.api.put("/api/apps/taken"), 405, "method_not_allowed")
 
     for body, field in [
         ({"name": "Bad_Name"}, "name"),
@@ -210,13 +210,11 @@ def test_api_errors(platform: Any) -> None:
         ({"name": "okname", "port": 70000}, "port"),
         ({"port": 80}, "name"),
     ]:
-        response = platform.api.post("/api/apps", json=body)
-        assert response.status_code == 422, body
-        assert field in [d["field"] for d in response.json()["error"]["details"]], response.text
+        error = api_error(platform.api.post("/api/apps", json=body), 422, "validation_failed")
+        assert field in [d["field"] for d in error["details"]], error
 
-    missing_image = platform.api.post("/api/apps/taken/deploy", json={})
-    assert missing_image.status_code == 422
-    assert missing_image.json()["error"]["details"][0]["field"] == "image"
+    missing_image = api_error(platform.api.post("/api/apps/taken/deploy", json={}), 422, "validation_failed")
+    assert missing_image["details"][0]["field"] == "image"
 
 
 def test_second_berth_up_on_the_same_home_refuses(platform: Any) -> None:
@@ -229,4 +227,4 @@ def test_the_platforms_own_hostname_serves_the_dashboard_and_api(platform: Any) 
     assert platform.proxy_get("berth.test", "/healthz").status_code == 200
     page = platform.proxy_get("berth.test", "/")
     assert page.status_code == 200 and "<html" in page.text.lower()
-    assert platform.proxy_get("berth.test", "/api/apps").status_code == 401
+    api_error(platform.proxy_get("berth.test", "/api/apps"), 401, "unauthorized")

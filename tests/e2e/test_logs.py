@@ -23,7 +23,7 @@ import pytest
 from berth_shared import bus
 from berth_shared.contracts.base import encode
 from berth_shared.contracts.logs import LogBatch, LogLine, log_subject
-from berth_testing import wait_for
+from berth_testing import api_error, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -196,7 +196,7 @@ def test_bad_log_queries_are_refused_naming_the_field(platform: Any) -> None:
     assert field_error(platform.api.get(url, params={"since": "last week"})) == "since"
     assert field_error(platform.api.get(url, params={"until": "2024-13-01"})) == "until"
     assert field_error(platform.api.get(url, params={"follow": 1}, headers={"Last-Event-ID": "x"})) == "Last-Event-ID"
-    assert platform.api.get("/api/apps/no-such-app/logs").status_code == 404
+    api_error(platform.api.get("/api/apps/no-such-app/logs"), 404, "not_found")
 
 
 class SseReader:

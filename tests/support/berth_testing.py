@@ -210,6 +210,17 @@ def wait_for(predicate: Callable[[], T], timeout: float = 30, interval: float = 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
+def api_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The API's documented error body, ``{"error": {"code", "message", "details"}}``, with
+    ``status`` and the stable ``code`` a client branches on; returns the ``error`` object."""
+    assert response.status_code == status, (response.request.method, str(response.request.url), response.text)
+    error: dict[str, Any] = response.json()["error"]
+    assert error["code"] == code, error
+    assert isinstance(error["message"], str) and error["message"], error
+    assert isinstance(error.get("details", []), list), error
+    return error
+
+
 # -- the whole platform, run by `berth up` exactly as a user runs it --
 
 BERTH = str(Path(sys.executable).parent / "berth")
