@@ -59,6 +59,29 @@ async def _on_step(conn: Connection, e: ReleaseStep) -> None:
         e.at,
         e.slot,
     )
+    if e.step == SERVING_STEP:
+        await _first_release_serving(conn, e)
+
+
+# The step after which the proxy serves a release: the new slot answers HTTP on its port, and
+# from then on Caddy holds each request (its retry window) until its own active check, at most
+# one interval later, routes it there. The agent reports ``ReleaseLive`` only after waiting out
+# that interval and draining the old slot; an app's *first* release is not waited for to read
+# ``running`` (there is no old slot, and a browser already gets the app).
+SERVING_STEP = "health.passed"
+
+
+async def _first_release_serving(conn: Connection, e: ReleaseStep) -> None:
+    """The app's desired release serves and nothing else is live yet: the app is ``running``,
+    deployed at that moment (``ReleaseLive`` later keeps that time)."""
+    await conn.execute(
+        "UPDATE apps SET status = 'running', status_reason = NULL, last_deployed_at = $3 "
+        "WHERE id = $1 AND desired_release_id = $2 AND current_release_id IS NULL "
+        "AND status = 'deploying' AND deleted_at IS NULL",
+        uuid.UUID(e.app_id),
+        uuid.UUID(e.release_id),
+        e.at,
+    )
 
 
 async def _on_live(conn: Connection, e: ReleaseLive) -> None:
@@ -82,7 +105,10 @@ async def _on_live(conn: Connection, e: ReleaseLive) -> None:
         e.at,
     )
     await conn.execute(
-        "UPDATE apps SET current_release_id = $2, last_deployed_at = $3, "
+        # A first release already read ``running`` from the moment it served (SERVING_STEP).
+        "UPDATE apps SET last_deployed_at = CASE WHEN current_release_id IS NULL AND desired_release_id = $2 "
+        "AND status = 'running' AND last_deployed_at IS NOT NULL THEN last_deployed_at ELSE $3 END, "
+        "current_release_id = $2, "
         "status = CASE WHEN desired_release_id = $2 THEN 'running' ELSE status END, status_reason = NULL "
         "WHERE id = $1 AND deleted_at IS NULL",
         app_id,
@@ -106,6 +132,7 @@ async def _on_failed(conn: Connection, e: ReleaseFailed) -> None:
     await conn.execute(
         "UPDATE apps SET desired_release_id = current_release_id, generation = generation + 1, "
         "status = CASE WHEN current_release_id IS NULL THEN 'created' ELSE 'running' END, "
+        "last_deployed_at = CASE WHEN current_release_id IS NULL THEN NULL ELSE last_deployed_at END, "
         "status_reason = $3 "
         "WHERE id = $1 AND desired_release_id = $2 AND deleted_at IS NULL",
         app_id,
@@ -133,11 +160,15 @@ async def _on_build_log(conn: Connection, e: BuildLog) -> None:
 
 async def _on_crashed(conn: Connection, e: AppCrashed) -> None:
     detail: dict[str, object] = {"exitCode": e.exit_code, "restarts": e.restarts}
+    if e.reason:  # the engine refused to start it again
+        detail["reason"] = e.reason
     await record_event(conn, HistoryEntry(e.id, e.app_id, e.release_id, "app.crashed", detail, e.at))
     await conn.execute(
         "UPDATE apps SET status = 'crashed', status_reason = $3 "
         "WHERE id = $1 AND current_release_id = $2 AND deleted_at IS NULL",
         uuid.UUID(e.app_id),
         uuid.UUID(e.release_id),
-        f"exited with code {e.exit_code} after {e.restarts} restarts; Berth stopped restarting it",
+        f"{e.reason}; Berth stopped trying"
+        if e.reason
+        else f"exited with code {e.exit_code} after {e.restarts} restarts; Berth stopped restarting it",
     )

@@ -186,3 +186,47 @@ async def test_port_change_of_a_running_app_rolls_out_a_config_release(pool: asy
         same = await apps_store.update_app(conn, str(app["id"]), UpdateApp(stopTimeoutSeconds=3), "test", "local")
     assert same["stop_timeout_seconds"] == 3
     assert await pool.fetchval("SELECT count(*) FROM releases WHERE app_id = $1", app["id"]) == 2
+
+
+async def test_a_first_release_reads_running_from_the_step_after_which_the_proxy_serves_it(
+    pool: asyncpg.Pool, infra: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    app = await new_app(pool, infra)
+    rel = await deploy(pool, app, "img:1")
+    ids = {"app_id": str(app["id"]), "release_id": str(rel["id"])}
+    await apply(pool, ReleaseStep(**ids, step="container.started", slot="a"))
+    a, _ = await state(pool, app, rel)
+    assert a["status"] == "deploying" and a["last_deployed_at"] is None
+    serving_at = datetime.now(UTC)
+    await apply(pool, ReleaseStep(**ids, step="health.passed", slot="a", at=serving_at))
+    a, r = await state(pool, app, rel)
+    assert (a["status"], a["last_deployed_at"], r["status"]) == ("running", serving_at, "starting")
+    await apply(pool, ReleaseLive(**ids, slot="a", image_digest="sha256:1", at=serving_at + timedelta(seconds=1.2)))
+    a, r = await state(pool, app, rel)
+    assert (a["status"], a["last_deployed_at"], a["current_release_id"]) == ("running", serving_at, rel["id"])
+    assert r["status"] == "live"
+
+    # A later release is deployed as before: the app reads deploying until it is live.
+    rel2 = await deploy(pool, app, "img:2")
+    ids2 = {"app_id": str(app["id"]), "release_id": str(rel2["id"])}
+    await apply(pool, ReleaseStep(**ids2, step="health.passed", slot="b"))
+    a, _ = await state(pool, app, rel2)
+    assert (a["status"], a["last_deployed_at"]) == ("deploying", serving_at)
+    live2 = ReleaseLive(**ids2, slot="b", image_digest="sha256:2")
+    await apply(pool, live2)
+    a, _ = await state(pool, app, rel2)
+    assert (a["status"], a["last_deployed_at"]) == ("running", live2.at)
+
+
+async def test_a_first_release_that_fails_after_serving_leaves_the_app_never_deployed(
+    pool: asyncpg.Pool, infra: Any
+) -> None:
+    app = await new_app(pool, infra)
+    rel = await deploy(pool, app, "img:1")
+    ids = {"app_id": str(app["id"]), "release_id": str(rel["id"])}
+    await apply(pool, ReleaseStep(**ids, step="health.passed", slot="a"))
+    await apply(pool, ReleaseFailed(**ids, reason="the agent lost it"))
+    a, r = await state(pool, app, rel)
+    assert (a["status"], a["last_deployed_at"], r["status"]) == ("created", None, "failed")
