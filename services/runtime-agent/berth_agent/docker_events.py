@@ -22,7 +22,9 @@ from berth_shared.contracts.containers import ContainerExited, ContainerOomKille
 log = logging.getLogger("berth.agent.docker_events")
 
 WATCHED = ("start", "die", "oom")
-RECONNECT_SECONDS = (0.5, 1.0, 2.0, 5.0)
+# Probing the engine (``/version``) is cheap; an engine back from a restart must be noticed within
+# a second, since every app's recovery waits for it (target: all apps serve within 10 s).
+RECONNECT_SECONDS = (0.2, 0.5, 1.0)
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from berth_agent.pruner import ImagePruner
 from berth_agent.publisher import Publisher
 from berth_agent.pull_progress import PullProgress
 from berth_agent.readiness import NotReady, probe_for, wait_ready
-from berth_agent.state import ObservedContainer, ObservedNetwork
+from berth_agent.state import ObservedContainer, ObservedNetwork, StartFailure
 
 log = logging.getLogger("berth.agent.executor")
 
@@ -171,17 +171,30 @@ class Executor:
 
     async def _restore(self, step: Restore) -> None:
         app, release, slot = step.app, step.release, step.slot
-        log.info("restoring live release %s", release.release_id, extra={"app_id": app.app_id})
+        replaced = f" replacing {', '.join(c.name for c in step.evict)}" if step.evict else ""
+        log.info("restoring live release %s%s", release.release_id, replaced, extra={"app_id": app.app_id})
+        container_id = ""
         try:
             await self.resolve_image(app, release, slot)
             await self.ensure_network(app, release, slot)
+            await self.remove_all(step.evict)
             await self._firewall.unblock(app.app_id, slot)
             container_id = await self.create(app, release, slot)
             await self.start(app, release, slot, container_id)
         except RolloutFailed as exc:
-            await self.fail(app.app_id, release.release_id, exc.reason)
+            # The release stays live (it is what the user asked for); the planner retries with
+            # backoff and ends it crashed with this reason, never a failed deploy.
+            self.start_failed(app.app_id, release.release_id, container_id, exc.reason)
             return
         self._memory.release_live(app.app_id, release.release_id)
+
+    def start_failed(self, app_id: str, release_id: str, container_id: str, reason: str) -> None:
+        """The engine refused to run the live release again: remember it and reconcile at once
+        (the planner decides between a fresh container, a backoff and giving up)."""
+        now = time.time()
+        self._memory.start_failed(app_id, StartFailure(release_id, container_id, now, reason), now)
+        log.warning("could not start the live release again: %s", reason, extra={"app_id": app_id})
+        self._schedule_recheck(app_id, now)
 
     async def resolve_image(self, app: DesiredApp, release: DesiredRelease, slot: Slot) -> str:
         watch = Stopwatch()
@@ -389,7 +402,11 @@ class Executor:
             await self._docker.containers.container(step.container_id).start()
         except aiodocker.DockerError as exc:
             raise_if_engine_down(exc)
-            log.warning("restart failed: %s", exc.message, extra={"app_id": step.app_id})
+            if exc.status == 404:  # removed meanwhile: the next reconcile restores the release
+                self._schedule_recheck(step.app_id, time.time())
+                return
+            reason = f"container failed to start: {exc.message}"
+            self.start_failed(step.app_id, step.release_id, step.container_id, reason)
 
     async def hard_restart(self, step: HardRestart) -> None:
         """``restart?hard=true``: ``docker restart`` with the release's stop timeout, then readiness."""
@@ -425,10 +442,19 @@ class Executor:
     async def give_up(self, step: GiveUp) -> None:
         self._memory.gave_up(step.app_id, step.release_id)
         crashed = AppCrashed(
-            app_id=step.app_id, release_id=step.release_id, exit_code=step.exit_code, restarts=step.restarts
+            app_id=step.app_id,
+            release_id=step.release_id,
+            exit_code=step.exit_code,
+            restarts=step.restarts,
+            reason=step.reason,
         )
         await self._publish.release_event("crashed", step.app_id, crashed)
-        log.warning("gave up restarting after %d restarts", step.restarts, extra={"app_id": step.app_id})
+        log.warning(
+            "gave up restarting after %d restarts%s",
+            step.restarts,
+            f": {step.reason}" if step.reason else "",
+            extra={"app_id": step.app_id},
+        )
 
     # -- removal ---------------------------------------------------------------------------
     async def clean_up(self, step: CleanUp) -> None:

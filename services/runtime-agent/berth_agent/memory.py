@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from berth_agent.state import AppMemory, Death, Memory
+from berth_agent.state import AppMemory, Death, Memory, StartFailure
 
 
 class MemoryStore:
@@ -34,6 +34,11 @@ class MemoryStore:
         current = self.of(app_id)
         recent = tuple(d for d in (*current.deaths, *deaths) if d.at >= now - self._window)
         self._apps[app_id] = replace(current, deaths=recent)
+
+    def start_failed(self, app_id: str, failure: StartFailure, now: float) -> None:
+        current = self.of(app_id)
+        recent = tuple(f for f in (*current.start_failures, failure) if f.at >= now - self._window)
+        self._apps[app_id] = replace(current, start_failures=recent)
 
     def gave_up(self, app_id: str, release_id: str) -> None:
         self._apps[app_id] = replace(self.of(app_id), gave_up_release=release_id)

@@ -50,11 +50,14 @@ class ConfirmLive:
 
 @dataclass(frozen=True)
 class Restore:
-    """A live release lost its container (removed, engine wiped): run it again, no deploy gate."""
+    """A live release lost its container (removed, engine wiped), or the engine refused to start
+    it again: run a fresh one in ``slot``, no deploy gate. ``evict``: the container it replaces
+    (removed first; nothing serves while the live container is down, so in place)."""
 
     app: DesiredApp
     release: DesiredRelease
     slot: Slot
+    evict: tuple[ObservedContainer, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,12 +80,13 @@ class RecheckAt:
 
 @dataclass(frozen=True)
 class GiveUp:
-    """The live release died too often: stop restarting it and report the app crashed."""
+    """The live release died too often, or could not be started again: stop and report the app crashed."""
 
     app_id: str
     release_id: str
     exit_code: int
     restarts: int
+    reason: str = ""  # the engine's refusal when it could not start the release again
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,7 @@ def plan_app(app: DesiredApp, actual: ActualState, now: float, memory: AppMemory
     current, duplicates = pick_current(own)
     stale = (*others, *duplicates)
     if current is None:
-        return [plan_rollout(app, release, stale, memory)]
+        return plan_rollout(app, release, stale, now=now, memory=memory, policy=policy)
     if stale:
         return [Deploy(app, release, current.slot, adopt=current, retire=stale)]
     is_live = live_release_id(app, memory) == release.release_id
@@ -144,6 +148,8 @@ def plan_app(app: DesiredApp, actual: ActualState, now: float, memory: AppMemory
         return [] if is_live else [ConfirmLive(app, release, current)]
     if not is_live:
         return [Deploy(app, release, current.slot, adopt=current)]
+    if memory.refused(current.container_id):
+        return plan_restore(app, release, current.slot, (current,), now=now, memory=memory, policy=policy)
     return plan_crash_recovery(app.app_id, current, now, memory, policy)
 
 
@@ -167,14 +173,48 @@ def pick_current(own: Sequence[ObservedContainer]) -> tuple[ObservedContainer | 
 
 
 def plan_rollout(
-    app: DesiredApp, release: DesiredRelease, stale: tuple[ObservedContainer, ...], memory: AppMemory
-) -> Step:
+    app: DesiredApp,
+    release: DesiredRelease,
+    stale: tuple[ObservedContainer, ...],
+    *,
+    now: float,
+    memory: AppMemory,
+    policy: CrashPolicy,
+) -> list[Step]:
     if not stale and live_release_id(app, memory) == release.release_id:
-        return Restore(app, release, SLOTS[0])
+        return plan_restore(app, release, SLOTS[0], (), now=now, memory=memory, policy=policy)
     slot = choose_slot(stale)
     evict = tuple(c for c in stale if c.slot == slot)
     retire = tuple(c for c in stale if c.slot != slot)
-    return Deploy(app, release, slot, evict=evict, retire=retire)
+    return [Deploy(app, release, slot, evict=evict, retire=retire)]
+
+
+def plan_restore(
+    app: DesiredApp,
+    release: DesiredRelease,
+    slot: Slot,
+    evict: tuple[ObservedContainer, ...],
+    *,
+    now: float,
+    memory: AppMemory,
+    policy: CrashPolicy,
+) -> list[Step]:
+    """A fresh container for the live release: at once the first time, then after the crash
+    policy's backoff while the engine keeps refusing; at its limit the app is crashed with the
+    engine's last refusal as the reason. Never retried forever."""
+    release_id = release.release_id
+    if memory.gave_up_release == release_id:
+        return []
+    failures = memory.start_failures_of(release_id, since=now - policy.window_seconds)
+    if len(failures) >= policy.limit:
+        exit_code = evict[0].exit_code if evict else 0
+        reason = f"{failures[-1].reason} ({len(failures)} attempts to start it again failed)"
+        return [GiveUp(app.app_id, release_id, exit_code=exit_code, restarts=len(failures), reason=reason)]
+    if len(failures) > 1:
+        at = failures[-1].at + policy.delay_after(len(failures) - 1)
+        if now < at:
+            return [RecheckAt(app.app_id, at)]
+    return [Restore(app, release, slot, evict=evict)]
 
 
 def choose_slot(stale: Sequence[ObservedContainer]) -> Slot:

@@ -80,6 +80,18 @@ class Death:
 
 
 @dataclass(frozen=True)
+class StartFailure:
+    """The engine refused to start a container of the live release again (e.g. ``task …: already
+    exists`` after it was killed mid-start), or to re-create it. ``container_id`` is "" when no
+    container was made."""
+
+    release_id: str
+    container_id: str
+    at: float
+    reason: str
+
+
+@dataclass(frozen=True)
 class AppMemory:
     """What the agent process remembers about one app between reconciles (lost on restart)."""
 
@@ -88,9 +100,18 @@ class AppMemory:
     deaths: tuple[Death, ...] = ()
     gave_up_release: str | None = None
     cleaned_up: bool = False
+    start_failures: tuple[StartFailure, ...] = ()
 
     def deaths_of(self, release_id: str, since: float) -> tuple[Death, ...]:
         return tuple(d for d in self.deaths if d.release_id == release_id and d.at >= since)
+
+    def start_failures_of(self, release_id: str, since: float) -> tuple[StartFailure, ...]:
+        found = (f for f in self.start_failures if f.release_id == release_id and f.at >= since)
+        return tuple(sorted(found, key=lambda f: f.at))
+
+    def refused(self, container_id: str) -> bool:
+        """The engine refused to start this container: it must be replaced, not started again."""
+        return any(f.container_id == container_id for f in self.start_failures)
 
 
 @dataclass(frozen=True)

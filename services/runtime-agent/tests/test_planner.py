@@ -22,6 +22,7 @@ from berth_agent.state import (
     Memory,
     ObservedContainer,
     ObservedNetwork,
+    StartFailure,
 )
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease
 from berth_shared.netplan import Slot
@@ -199,6 +200,79 @@ def test_crash_policy_is_an_input() -> None:
     assert plan(desired(web), actual(dead), NOW, memory(deaths=deaths(NOW - 0.2)), fast) == [
         Restart(APP_ID, "r1", "c-r1-a", 1)
     ]
+
+
+# -- containers the engine refuses to start again (engine restarts) ------------------------------
+
+TASK_EXISTS = "container failed to start: task c-r1-a: already exists"
+
+
+def refusals(*ats: float, container_id: str = "c-r1-a", reason: str = TASK_EXISTS) -> tuple[StartFailure, ...]:
+    return tuple(StartFailure("r1", container_id, at, reason) for at in ats)
+
+
+def test_a_container_the_engine_refused_to_start_is_replaced_in_place_at_once() -> None:
+    web, dead = dead_live(NOW - 5)
+    history = memory(deaths=deaths(NOW - 5), start_failures=refusals(NOW - 0.1))
+    assert plan(desired(web), actual(dead), NOW, history) == [Restore(web, web.release, "a", evict=(dead,))]  # type: ignore[arg-type]
+
+
+def test_a_refused_container_is_never_started_again() -> None:
+    web, dead = dead_live(NOW - 60)  # its backoff is long over: a crash would restart it now
+    steps = plan(desired(web), actual(dead), NOW, memory(deaths=deaths(NOW - 60), start_failures=refusals(NOW - 30)))
+    assert not any(isinstance(s, Restart) for s in steps) and isinstance(steps[0], Restore)
+
+
+def test_replacements_back_off_while_the_engine_keeps_refusing() -> None:
+    web = app(release("r1", status="live"))
+    fresh = container("r1", "a", running=False)  # the first replacement, refused as well
+    history = memory(
+        start_failures=(*refusals(NOW - 3, container_id="old"), *refusals(NOW - 0.5, container_id=fresh.container_id))
+    )
+    assert plan(desired(web), actual(fresh), NOW, history) == [RecheckAt(APP_ID, NOW + 0.5)]
+    assert plan(desired(web), actual(fresh), NOW + 0.5, history) == [
+        Restore(web, web.release, "a", evict=(fresh,))  # type: ignore[arg-type]
+    ]
+
+
+def test_repeated_refusal_ends_crashed_with_the_engines_reason() -> None:
+    web, dead = dead_live(NOW - 60)
+    history = memory(start_failures=refusals(NOW - 20, NOW - 15, NOW - 10, NOW - 5, NOW - 1))
+    [step] = plan(desired(web), actual(dead), NOW, history)
+    assert isinstance(step, GiveUp) and step.release_id == "r1" and step.restarts == 5
+    assert step.reason.startswith(TASK_EXISTS) and "5 attempts" in step.reason
+    assert (
+        plan(
+            desired(web),
+            actual(dead),
+            NOW,
+            memory(start_failures=history.of(APP_ID).start_failures, gave_up_release="r1"),
+        )
+        == []
+    )
+
+
+def test_a_live_release_whose_restore_keeps_failing_ends_crashed() -> None:
+    web = app(release("r1", status="live"))
+    gone = "image not found: img:r1"
+    once = memory(start_failures=refusals(NOW - 0.2, container_id="", reason=gone))
+    assert plan(desired(web), actual(), NOW, once) == [Restore(web, web.release, "a")]  # type: ignore[arg-type]
+    twice = memory(start_failures=refusals(NOW - 2, NOW - 0.2, container_id="", reason=gone))
+    assert plan(desired(web), actual(), NOW, twice) == [RecheckAt(APP_ID, NOW + 0.8)]
+    five = memory(start_failures=refusals(NOW - 9, NOW - 7, NOW - 5, NOW - 3, NOW - 1, container_id="", reason=gone))
+    [step] = plan(desired(web), actual(), NOW, five)
+    assert isinstance(step, GiveUp) and step.reason.startswith(gone)
+
+
+def test_after_giving_up_a_lost_container_is_not_restored() -> None:
+    web = app(release("r1", status="live"))
+    assert plan(desired(web), actual(), NOW, memory(gave_up_release="r1")) == []
+
+
+def test_refusals_outside_the_window_do_not_count() -> None:
+    web, dead = dead_live(NOW - 60)
+    history = memory(start_failures=refusals(NOW - 900, NOW - 800, NOW - 700, NOW - 600, NOW - 1))
+    assert plan(desired(web), actual(dead), NOW, history) == [Restore(web, web.release, "a", evict=(dead,))]  # type: ignore[arg-type]
 
 
 def test_deleted_app_loses_containers_and_network() -> None:

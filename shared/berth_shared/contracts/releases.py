@@ -90,12 +90,14 @@ class ReleaseFailed(Message, kw_only=True):
 
 
 class AppCrashed(Message, kw_only=True):
-    """The live container kept dying; the agent stopped restarting it."""
+    """The live container kept dying, or the engine kept refusing to start it again (then
+    ``reason`` is its last refusal); the agent stopped restarting it."""
 
     app_id: str
     release_id: str
     exit_code: int
     restarts: int
+    reason: str = ""
 
 
 class AppCleanedUp(Message, kw_only=True):
