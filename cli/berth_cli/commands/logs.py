@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     logs.add_argument("--stream", choices=("stdout", "stderr", "proxy"))
     logs.add_argument("--release", help="a release id or version such as v3")
     logs.add_argument("-n", "--limit", type=int, default=200)
+    logs.add_argument("--probes", action="store_true", help="also the app's records of Berth's own health probes")
     logs.add_argument("--platform", action="store_true", help="Berth's own service logs (why did a deploy fail?)")
     logs.add_argument("--service", help="with --platform: one process (api, runtime-agent, router, ...)")
     logs.add_argument("--json", action="store_true")
@@ -38,6 +39,7 @@ def query_params(args: argparse.Namespace) -> dict[str, str]:
         "stream": args.stream,
         "release": args.release,
         "limit": str(args.limit),
+        "probes": "true" if getattr(args, "probes", False) else None,
     }
     return {k: v for k, v in pairs.items() if v}
 

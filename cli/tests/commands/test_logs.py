@@ -10,6 +10,8 @@ from berth_cli.commands.logs import format_line, parse_sse, query_params
 def test_flags_map_to_query_parameters() -> None:
     args = argparse.Namespace(since="15m", until=None, grep="boom", stream="stderr", release="v3", limit=50)
     assert query_params(args) == {"since": "15m", "q": "boom", "stream": "stderr", "release": "v3", "limit": "50"}
+    args.probes = True  # --probes: Berth's own probes are shown too (the API hides them by default)
+    assert query_params(args)["probes"] == "true"
 
 
 def test_sse_events_comments_and_names() -> None:

@@ -8,6 +8,8 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from berth_shared.probes import PROBE_USER_AGENT
+
 
 @dataclass(frozen=True)
 class ProbeResult:
@@ -35,7 +37,7 @@ async def http_get_status(host: str, port: int, path: str, timeout: float) -> Pr
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(host, port)
             writer.write(
-                f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: berth-health/1\r\n"
+                f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: {PROBE_USER_AGENT}\r\n"
                 "Accept: */*\r\nConnection: close\r\n\r\n".encode()
             )
             line = await reader.readline()

@@ -17,6 +17,7 @@ from berth_shared.contracts.base import decode
 from berth_shared.contracts.logs import LOG_STREAMS, LogItem, LogPage, LogQuery
 from berth_shared.db import Connection
 from berth_shared.errors import ValidationFailed
+from berth_shared.probes import APP_STREAMS, PROBE_MARK
 
 MAX_LIMIT = 5000
 MAX_PAGE_BYTES = 4 * 1024 * 1024
@@ -68,6 +69,9 @@ def build_query(q: LogQuery) -> Sql:
         add("release_id = {}", q.release_id)
     if q.q:
         add("message ILIKE '%' || {} || '%'", escape_like(q.q))
+    if not q.include_probes:  # an app's own record of one of Berth's probes (berth_shared.probes)
+        args.append(list(APP_STREAMS))
+        add(f"NOT (stream = ANY(${len(args)}::text[]) AND strpos(message, {{}}) > 0)", PROBE_MARK)
     backwards = q.tail and q.after_id is None
     if q.after_id is not None:
         add("id > {}", q.after_id)

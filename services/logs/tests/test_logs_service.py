@@ -243,6 +243,26 @@ async def test_search_returns_only_matching_lines_and_takes_wildcards_literally(
     assert (await query(api_nc, app, q="nothing like this")).items == []
 
 
+async def test_records_of_berths_own_probes_are_left_out_when_asked(
+    logs: ServiceContext, agent_nc: Client, api_nc: Client
+) -> None:
+    from berth_shared.probes import PROBE_USER_AGENT
+
+    app = new_app()
+    probe = f'10.0.0.1 "GET / HTTP/1.1" 200 "{PROBE_USER_AGENT}"'
+    user = '10.0.0.1 "GET / HTTP/1.1" 200 "curl/8.5.0"'
+    await publish_batch(agent_nc, batch(app, [probe, user, "berth-health/1 is only a word here"]))
+    await publish_batch(agent_nc, batch(app, [f"probe from {PROBE_USER_AGENT} failed"], stream="stderr"))
+    # The router's own lines are never an app's record of a probe.
+    await publish_batch(agent_nc, batch(app, [f"routing: 503 for {PROBE_USER_AGENT}"], stream="proxy"))
+    everything = [i.message for i in await stored(api_nc, app, 5)]
+    assert probe in everything and len(everything) == 5
+    shown = [i.message for i in await all_lines(api_nc, app, include_probes=False)]
+    assert sorted(shown) == sorted([user, "berth-health/1 is only a word here", f"routing: 503 for {PROBE_USER_AGENT}"])
+    tail = [i.message for i in (await query(api_nc, app, tail=True, limit=2, include_probes=False)).items]
+    assert probe not in tail and len(tail) == 2
+
+
 async def test_filters_by_stream_release_and_time_and_pages_with_cursors(
     logs: ServiceContext, agent_nc: Client, api_nc: Client
 ) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from berth_shared.contracts.builds import MAX_CONTEXT_BYTES
 from berth_shared.contracts.domains import is_local_name
 from berth_shared.netplan import SLOTS, slot_address
+from berth_shared.probes import PROBE_USER_AGENT
 from berth_shared.proxy import ACTIVE_HEALTH_INTERVAL_SECONDS
 
 from berth_router import pages
@@ -298,7 +299,13 @@ def app_route(route: Route) -> Config:
 
 
 def active_health_check(route: Route) -> Config:
-    active: Config = {"uri": route.health_path, "interval": HEALTH_INTERVAL, "timeout": HEALTH_TIMEOUT}
+    active: Config = {
+        "uri": route.health_path,
+        "interval": HEALTH_INTERVAL,
+        "timeout": HEALTH_TIMEOUT,
+        # Berth's probes name themselves, so an app's access log can tell them from users.
+        "headers": {"User-Agent": [PROBE_USER_AGENT]},
+    }
     if route.expect_status:
         active["expect_status"] = route.expect_status
     return active

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from berth_router.caddy_config import AcmeIssuer, PlatformRoute, Route, TlsOptions, render
+from berth_shared.probes import PROBE_USER_AGENT
 
 DEMO = Route(app_id="app1", name="demo", hostname="demo.berth.test", port=8080, subnet="10.240.0.16/28")
 SHOP = Route(
@@ -54,7 +55,12 @@ def test_both_slots_are_listed_permanently() -> None:
 def test_active_and_passive_health_checks_use_the_apps_health_path() -> None:
     proxy = proxy_for(render([SHOP], http_port=80, admin_socket="/b/admin.sock"), "shop.berth.test")
     assert proxy["health_checks"] == {
-        "active": {"uri": "/healthz", "interval": "500ms", "timeout": "1s"},
+        "active": {
+            "uri": "/healthz",
+            "interval": "500ms",
+            "timeout": "1s",
+            "headers": {"User-Agent": [PROBE_USER_AGENT]},
+        },
         "passive": {"fail_duration": "3s", "max_fails": 1},
     }
 
@@ -134,6 +140,7 @@ def test_the_active_check_expects_the_apps_status_when_it_has_one() -> None:
         "uri": "/h",
         "interval": reverse_proxy(plain)["health_checks"]["active"]["interval"],
         "timeout": reverse_proxy(plain)["health_checks"]["active"]["timeout"],
+        "headers": {"User-Agent": [PROBE_USER_AGENT]},
         "expect_status": 204,
     }
 
@@ -392,3 +399,11 @@ def test_with_the_public_dashboard_off_only_self_authenticating_paths_reach_the_
         platform_routes(render([], http_port=80, admin_socket="/b/admin.sock", platform=PUBLIC), "berth")
     )
     assert not any("dashboard is not served" in s["handle"][0].get("body", "") for s in steps)
+
+
+def test_caddys_active_health_checks_name_themselves_as_berths_probes() -> None:
+    from berth_router.caddy_config import reverse_proxy
+
+    active = reverse_proxy(Route(app_id="a", name="a", hostname="a.t", port=8080, subnet="10.0.0.0/28"))
+    assert active["health_checks"]["active"]["headers"] == {"User-Agent": [PROBE_USER_AGENT]}
+    assert PROBE_USER_AGENT.startswith("Berth-Health/") and PROBE_USER_AGENT != "Berth-Health/"

@@ -11,6 +11,7 @@ import aiodocker
 import aiohttp
 from berth_shared.contracts.desired import DesiredApp
 from berth_shared.contracts.health import describe_expected, status_matches
+from berth_shared.probes import PROBE_USER_AGENT
 
 POLL_SECONDS = 0.15
 REQUEST_TIMEOUT_SECONDS = 1.0
@@ -73,7 +74,7 @@ async def wait_ready(docker: aiodocker.Docker, container_id: str, probe: Probe) 
     started = loop.time()
     deadline = started + probe.deadline_seconds
     last = "no answer yet"
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers={"User-Agent": PROBE_USER_AGENT}) as http:
         while True:
             state = (await docker.containers.container(container_id).show())["State"]
             if not state.get("Running"):

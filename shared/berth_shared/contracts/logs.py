@@ -74,6 +74,8 @@ class LogQuery(Message, kw_only=True):
     # When > 0: also count the app's lines after the page (up to this many), for live tails
     # that must notice a client falling behind.
     lag_cap: int = 0
+    # False: leave out the app's records of Berth's own probes (``berth_shared.probes``).
+    include_probes: bool = True
 
 
 class LogItem(msgspec.Struct, kw_only=True):

@@ -111,11 +111,13 @@ async def app_logs(
     cursor: Annotated[int | None, Query(ge=0)] = None,
     before: Annotated[int | None, Query(ge=1)] = None,
     follow: bool = False,
+    probes: bool = False,
     last_event_id: Annotated[str, Header(alias="Last-Event-ID", pattern="^[0-9]{0,18}$")] = "",
 ) -> dict[str, Any] | StreamingResponse:
     """Without ``since``/``cursor``: the newest ``limit`` lines (``prevCursor`` pages back with
     ``before``). With them: lines from there on, oldest first (``nextCursor`` pages forward).
-    ``follow=1``: Server-Sent Events, the recent lines then new ones, resumable with Last-Event-ID."""
+    ``follow=1``: Server-Sent Events, the recent lines then new ones, resumable with Last-Event-ID.
+    The app's records of Berth's own probes are left out unless ``probes=true``."""
     now = datetime.now(UTC)
     base = LogQuery(
         app_id="",
@@ -124,6 +126,7 @@ async def app_logs(
         stream=stream,
         q=check_q(q),
         limit=limit,
+        include_probes=probes,
     )
     try:
         resume = sse.parse_last_event_id(last_event_id)
