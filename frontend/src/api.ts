@@ -54,6 +54,8 @@ export interface Release {
   finishedAt: string | null;
   rollbackOf: string | null;
   envChanges: { set: string[]; unset: string[] } | null;
+  /** Whether the image is still on the host to roll back to (null: unknown or never live). */
+  imageAvailable?: boolean | null;
 }
 
 export interface Step {

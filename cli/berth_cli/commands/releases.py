@@ -153,10 +153,17 @@ def list_releases(api: Api, args: argparse.Namespace) -> int:
         print_json(items)
         return 0
     rows = [
-        (f"v{r['version']}", r["kind"], r["status"], r["image"], ago(r["createdAt"]), r["reason"] or "") for r in items
+        (f"v{r['version']}", r["kind"], r["status"], image_cell(r), ago(r["createdAt"]), r["reason"] or "")
+        for r in items
     ]
     print(table(rows, ["release", "kind", "status", "image", "created", "reason"]))
     return 0
+
+
+def image_cell(release: dict[str, Any]) -> str:
+    """The image, marked when it is no longer on the host (it cannot be rolled back to)."""
+    gone = release.get("imageAvailable") is False
+    return f"{release['image']} (gone from host)" if gone else str(release["image"])
 
 
 def follow_events(api: Api, args: argparse.Namespace) -> int:

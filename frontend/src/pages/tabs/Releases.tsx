@@ -34,6 +34,9 @@ export function Releases({ app, releases }: { app: App; releases: Release[] }) {
               <td className="mono small">
                 {r.image}
                 {r.imageDigest && <div className="muted break">{r.imageDigest}</div>}
+                {r.imageAvailable === false && (
+                  <div className="reason">image no longer on this host: deploy {r.image} again to run it</div>
+                )}
               </td>
               <td>
                 <StatusBadge status={r.status} />
@@ -47,7 +50,7 @@ export function Releases({ app, releases }: { app: App; releases: Release[] }) {
                 <button type="button" onClick={() => navigate(`/apps/${app.name}/timeline?release=${r.id}`)}>
                   Timeline
                 </button>
-                {r.imageDigest && r.id !== app.currentReleaseId && r.status !== "failed" && (
+                {r.imageDigest && r.id !== app.currentReleaseId && r.status !== "failed" && r.imageAvailable !== false && (
                   <ConfirmButton
                     label="Roll back to this"
                     title={`Roll back to v${r.version} (${r.image})?`}
