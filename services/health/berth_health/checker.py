@@ -25,6 +25,11 @@ log = logging.getLogger("berth.health.checker")
 
 CheckRow = tuple[str, str, str, datetime, int | None, str | None, int, bool]
 
+# An app without a configured check is still checked, by the deploy gate's rule: it answers
+# ``GET /`` on its port with a status in [200, 400) (what the proxy's own check accepts), at the
+# default interval and thresholds. It only reports healthy/unhealthy: no automatic restarts.
+DEFAULT_CHECK = HealthCheck()
+
 
 @dataclass
 class Target:
@@ -35,6 +40,11 @@ class Target:
     port: int
     check: HealthCheck | None
     state: HealthState = field(default_factory=HealthState)
+
+    @property
+    def effective_check(self) -> HealthCheck:
+        """The configured check, or :data:`DEFAULT_CHECK` for an app without one."""
+        return self.check if self.check is not None else DEFAULT_CHECK
 
 
 ResultsSink = Callable[[list[CheckRow]], Awaitable[None]]
@@ -86,11 +96,8 @@ class Checker:
         """Add or change an instance. A changed release keeps the caller's state (went_live)."""
         old = self.targets.get(target.app_id)
         self.targets[target.app_id] = target
-        if target.check is None:
-            self.schedule.remove(target.app_id)
-            return
-        interval = target.check.interval_seconds
-        if old is None or old.check is None or target.app_id not in self.schedule:
+        interval = target.effective_check.interval_seconds
+        if old is None or target.app_id not in self.schedule:
             self.schedule.add(target.app_id, interval, time.monotonic() + random.random() * interval)
             self._wake.set()
         else:
@@ -101,9 +108,10 @@ class Checker:
         self.schedule.remove(app_id)
 
     def liveness(self, app_id: str, running: bool, reason: str) -> None:
-        """Container events of an app without a check."""
+        """Container events of an app without a check: a stopped container is unhealthy at
+        once; whether a running one is healthy again is for its next HTTP check to say."""
         target = self.targets.get(app_id)
-        if target is None or target.check is not None:
+        if target is None or target.check is not None or running:
             return
         target.state, transition = machine.liveness(target.state, running, reason, time.time())
         if transition is not None:
@@ -141,13 +149,13 @@ class Checker:
                 continue
             for key, due in self.schedule.pop_due(time.monotonic()):
                 target = self.targets.get(key)
-                if target is None or target.check is None:
+                if target is None:
                     continue
                 if key in self.inflight:
                     self.skipped_inflight += 1  # still waiting on the previous probe: no pile-up
                     continue
                 self.inflight.add(key)
-                task = asyncio.create_task(self._check(target, target.check, due))
+                task = asyncio.create_task(self._check(target, target.effective_check, due))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
