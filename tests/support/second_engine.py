@@ -13,18 +13,49 @@ containerd, whose state is what "task already exists" is about), socket and pidf
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-
 from berth_testing import wait_for
+
+# Moments after `docker start` at which SIGKILL reached dockerd mid-start here (each is tried
+# until one leaves the task behind; the state is then confirmed, never assumed).
+KILL_AFTER_SECONDS = (0.08, 0.05, 0.12, 0.16, 0.2, 0.03, 0.3)
+
+
+def unrouted_pool(base: str = "10.242.0.0/16") -> str:
+    """A /22 of ``base`` that no route of this host uses: an app pool for a platform on this
+    engine (whose networks the main engine's users cannot see, so they must look at routes)."""
+    used = []
+    for line in subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout.splitlines():
+        words = line.split()
+        if not words or words[0] == "default":
+            continue
+        destination = words[1] if words[0] in ("unreachable", "blackhole", "prohibit") else words[0]
+        used.append(ipaddress.IPv4Network(destination, strict=False))
+    for candidate in ipaddress.IPv4Network(base).subnets(new_prefix=22):
+        if not any(candidate.overlaps(u) for u in used):
+            return str(candidate)
+    raise AssertionError(f"no unrouted /22 left in {base}")
+
+
+@contextlib.contextmanager
+def paused(pid: int) -> Iterator[None]:
+    """SIGSTOP a process for the block (SIGCONT after it, whatever happens)."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 class SecondEngine:
@@ -74,9 +105,14 @@ class SecondEngine:
             raise AssertionError(f"dockerd exited with {self.proc.returncode}: {self.log_tail()}")
         if not self.socket.exists():
             return 0.0
-        transport = httpx.HTTPTransport(uds=str(self.socket))
-        with httpx.Client(transport=transport, timeout=2) as client:
-            ok = client.get("http://docker/_ping").status_code == 200
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(2)
+            try:
+                conn.connect(str(self.socket))
+                conn.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+                ok = b" 200 " in conn.recv(64).split(b"\r\n", 1)[0]
+            except OSError:
+                return 0.0
         return time.monotonic() if ok else 0.0
 
     def stop(self, timeout: float = 60) -> None:
@@ -137,6 +173,36 @@ class SecondEngine:
             for mount in sorted((m for m in mounts if m.startswith(str(self.root))), key=len, reverse=True):
                 subprocess.run(["umount", "-l", mount], capture_output=True)
 
+    def leave_tasks_behind(self, container_ids: list[str], kill_after: tuple[float, ...] = KILL_AFTER_SECONDS) -> None:
+        """SIGKILL the engine while ``container_ids`` start, until each is left exited with a task
+        the engine will not start again (confirmed: a start of our own is refused with "already
+        exists"). The engine is running again when this returns."""
+        stuck: set[str] = set()
+        for delay in kill_after:
+            pending = [c for c in container_ids if c not in stuck]
+            for cid in pending:
+                self.docker("stop", "-t", "1", cid)
+            starters = [
+                subprocess.Popen(
+                    ["docker", "-H", self.docker_host, "start", cid],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for cid in pending
+            ]
+            time.sleep(delay)  # the injection point: dockerd dies this long into the start
+            self.kill()
+            for starter in starters:
+                starter.wait()
+            self.start()
+            for cid in pending:
+                refused = self.docker("start", cid)
+                if refused.returncode != 0 and "already exists" in refused.stderr:
+                    stuck.add(cid)
+            if stuck >= set(container_ids):
+                return
+        raise AssertionError(f"could not leave the tasks of {sorted(set(container_ids) - stuck)} behind")
+
     # -- the docker CLI against this engine -----------------------------------------------------
     def docker(self, *args: str, check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -145,9 +211,11 @@ class SecondEngine:
 
     def load_images(self, *tags: str) -> None:
         """Copy images from the main engine (``docker save | docker -H … load``)."""
-        save = subprocess.Popen(["docker", "save", *tags], stdout=subprocess.PIPE)
-        subprocess.run(["docker", "-H", self.docker_host, "load", "-q"], stdin=save.stdout, check=True, capture_output=True)
-        assert save.wait() == 0
+        with subprocess.Popen(["docker", "save", *tags], stdout=subprocess.PIPE) as save:
+            loaded = subprocess.run(
+                ["docker", "-H", self.docker_host, "load", "-q"], stdin=save.stdout, capture_output=True
+            )
+        assert save.returncode == 0 and loaded.returncode == 0, loaded.stderr
 
     def inspect(self, *ids: str) -> list[dict[str, object]]:
         if not ids:
