@@ -38,13 +38,19 @@ async def periodically(
     retry: float = RETRY_SECONDS,
 ) -> None:
     """Run ``resync`` now and every ``interval`` seconds until ``stop``; a failed pass is logged
-    and retried after ``retry`` seconds (never raises: events keep flowing meanwhile)."""
+    and retried after ``retry`` seconds (never raises: events keep flowing meanwhile). One
+    failure is expected at start (the API may start after the service): only a second one in a
+    row is a warning."""
+    failures = 0
     while not stop.is_set():
         wait = interval
         try:
             await resync()
+            failures = 0
         except Exception as exc:  # any failure of one pass is retried
-            log.warning("%s resync failed (retrying in %.0fs): %s: %s", what, retry, type(exc).__name__, exc)
+            failures += 1
+            level = logging.WARNING if failures > 1 else logging.INFO
+            log.log(level, "%s resync failed (retrying in %.0fs): %s: %s", what, retry, type(exc).__name__, exc)
             wait = min(interval, retry)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), wait)
