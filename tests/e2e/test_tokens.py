@@ -156,7 +156,12 @@ def test_a_revoked_token_is_refused_and_its_dashboard_session_dies(platform: Run
     with httpx.Client(base_url=p.base, timeout=30) as browser:
         signed = browser.post("/api/session", json={"token": made["token"]}, headers={"X-Berth-CSRF": "1"})
         assert signed.status_code == 201, signed.text
-        assert browser.get("/api/session").json() == {"signedIn": True, "actor": made["name"], "scope": "read"}
+        assert browser.get("/api/session").json() == {
+            "signedIn": True,
+            "actor": made["name"],
+            "scope": "read",
+            "domain": "berth.test",
+        }
         assert browser.get("/api/apps").status_code == 200
         # The session has the token's scope, not more.
         forbidden(browser.get(f"/api/apps/{app}/env", params={"reveal": "true"}))

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { ApiError, appPath, get, post, type App, type HealthReport } from "../api";
+import { hostnameOf } from "../hostname";
 import { Link, navigate } from "../router";
 import { ErrorNote, Explain, FieldError, RelTime, StatusBadge } from "../components/ui";
 
@@ -27,11 +28,26 @@ function HealthGlance({ app }: { app: App }) {
   if (report === "none") return <span className="muted">—</span>;
   const up = report.uptime?.["24h"];
   return (
-    <span title={report.reason ?? (report.livenessOnly ? "liveness only: the container is running" : `checks ${report.config?.path}`)}>
+    <span title={report.reason ?? (report.livenessOnly ? "no check configured: GET / on its port every 10 s" : `checks ${report.config?.path}`)}>
       <StatusBadge status={report.state} />
       {up != null && <span className="muted small"> {(up * 100).toFixed(up === 1 ? 0 : 2)}% 24h</span>}
     </span>
   );
+}
+
+/** The platform's BERTH_DOMAIN, from the session (null until known). */
+function usePlatformDomain(): string | null {
+  const [domain, setDomain] = useState<string | null>(null);
+  useEffect(() => {
+    let alive = true;
+    get<{ domain?: string | null }>("/api/session")
+      .then((s) => alive && setDomain(s.domain ?? null))
+      .catch(() => undefined);
+    return () => {
+      alive = false;
+    };
+  }, []);
+  return domain;
 }
 
 function CreateApp({ onCreated }: { onCreated: (app: App) => void }) {
@@ -40,6 +56,7 @@ function CreateApp({ onCreated }: { onCreated: (app: App) => void }) {
   const [memory, setMemory] = useState("256");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const domain = usePlatformDomain();
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setBusy(true);
@@ -68,7 +85,7 @@ function CreateApp({ onCreated }: { onCreated: (app: App) => void }) {
           <input id="app-name" value={name} onChange={(e) => setName(e.target.value)} placeholder="hello" aria-describedby="app-name-help" />
           <FieldError error={error} field="name" />
           <small id="app-name-help" className="muted">
-            becomes the hostname: name.your-domain
+            becomes the hostname: {hostnameOf(name.trim(), domain)}
           </small>
         </div>
         <div>

@@ -131,7 +131,11 @@ export function Health({ app }: { app: App }) {
             {report.reason && <p className="reason">{report.reason}</p>}
             <dl className="facts">
               <dt>Checking</dt>
-              <dd>{report.livenessOnly ? "liveness only (the container is running)" : `GET ${report.config?.path} every ${report.config?.intervalSeconds} s`}</dd>
+              <dd>
+                {report.livenessOnly
+                  ? "no check configured: Berth checks that the app answers GET / on its port (a 2xx or 3xx status) every 10 s, as the deploy gate does; set a path below for your own check"
+                  : `GET ${report.config?.path} every ${report.config?.intervalSeconds} s`}
+              </dd>
               <dt>Since</dt>
               <dd>
                 <RelTime at={report.since} />

@@ -11,7 +11,8 @@ const ROW = 20;
 /** The live tail (SSE, resumable) into a capped buffer, rendered by a virtualized list. New
  * lines are applied at most once per animation frame; "Pause" freezes the view (lines keep
  * arriving and are counted). Search and the stream filter (stdout, stderr, and the proxy's
- * lines about this app) apply to what is loaded. */
+ * lines about this app) apply to what is loaded. The app's records of Berth's own health probes
+ * (lines with "Berth-Health/" in stdout/stderr) are left out by the API unless asked for. */
 export function Logs({ app, releases }: { app: App; releases: Release[] }) {
   const buffer = useRef(new LogBuffer(100_000));
   const [version, setVersion] = useState(0);
@@ -19,6 +20,7 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
   const [frozen, setFrozen] = useState<readonly LogLine[] | null>(null);
   const [q, setQ] = useState("");
   const [stream, setStream] = useState("");
+  const [probes, setProbes] = useState(false);
   const [connected, setConnected] = useState(false);
   const [following, setFollowing] = useState(true);
   const [jumpNote, setJumpNote] = useState<string | null>(null);
@@ -30,7 +32,7 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
     buf.clear();
     setVersion((v) => v + 1);
     setSkipNote(null);
-    const base = `/api/apps/${encodeURIComponent(app.id)}/logs?follow=1&limit=1000`;
+    const base = `/api/apps/${encodeURIComponent(app.id)}/logs?follow=1&limit=1000${probes ? "&probes=true" : ""}`;
     let pending: LogLine[] = [];
     let frame = 0;
     const flush = () => {
@@ -53,7 +55,7 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
       sub.close();
       if (frame) cancelAnimationFrame(frame);
     };
-  }, [app.id]);
+  }, [app.id, probes]);
 
   const lines = useMemo(
     () => (paused && frozen ? frozen : buffer.current.view({ q, stream })),
@@ -116,6 +118,9 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
             </option>
           ))}
         </select>
+        <label title="Lines the app wrote about Berth's own health probes (User-Agent: Berth-Health/…), hidden by default">
+          <input type="checkbox" checked={probes} onChange={(e) => setProbes(e.target.checked)} /> Berth's probes
+        </label>
         <label htmlFor="log-release">Jump to</label>
         <select id="log-release" value="" onChange={(e) => jump(e.target.value)}>
           <option value="">release…</option>
@@ -142,6 +147,7 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
         <Explain>
           No log lines {q || stream ? "match" : "yet"}. Each container's stdout and stderr are collected by the runtime agent and appear here live, with the proxy's lines about
           this app (routing failures, TLS errors) as the "proxy" stream.
+          {!probes && " Lines about Berth's own health probes (User-Agent: Berth-Health/…) are hidden; tick \"Berth's probes\" to see them."}
         </Explain>
       ) : null}
       <VirtualList items={lines} rowHeight={ROW} height={480} render={render} label="Log lines" handle={list} onFollowChange={setFollowing} />

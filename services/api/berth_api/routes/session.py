@@ -83,13 +83,15 @@ async def sign_in(body: SignIn, request: Request, response: Response) -> dict[st
 
 @router.get("/session")
 async def current_session(request: Request) -> dict[str, Any]:
-    """Who is signed in: ``{signedIn, actor, scope}`` (200 either way: how the dashboard knows
-    whether to show its sign-in page, and which actions to offer, without provoking an error)."""
+    """Who is signed in: ``{signedIn, actor, scope, domain}`` (200 either way: how the dashboard
+    knows whether to show its sign-in page, and which actions to offer, without provoking an
+    error). ``domain`` (``BERTH_DOMAIN``, apps are ``<name>.<domain>``) only to the signed in."""
     try:
         who = await principal(request)
     except (Unauthorized, Forbidden):
-        return {"signedIn": False, "actor": None, "scope": None}
-    return {"signedIn": True, "actor": who.name, "scope": who.scope}
+        return {"signedIn": False, "actor": None, "scope": None, "domain": None}
+    domain = request.app.state.berth.settings.domain
+    return {"signedIn": True, "actor": who.name, "scope": who.scope, "domain": domain}
 
 
 @router.delete("/session")
