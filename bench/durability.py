@@ -1,4 +1,4 @@
-"""What JetStream's ``sync_interval: always`` costs (ADR 0015): the embedded NATS server started
+"""What JetStream's ``sync_interval: always`` costs (ADR 0018): the embedded NATS server started
 from the launcher's own config (``render_config``) twice in the same run, once as shipped (every
 message fsynced before its ack) and once with NATS's default (fsync every 2 minutes), on the
 same disk under ``$TMPDIR``. Against each it measures, with the services' own identities:

@@ -1,4 +1,4 @@
-"""Periodic resync from the owner's state (ADR 0015): a thin loop and the one request.
+"""Periodic resync from the owner's state (ADR 0018): a thin loop and the one request.
 
 Each event-driven service reads what it holds, *then* asks the API for every app that exists
 (``berth.rpc.api.apps.list``), decides with a pure function what to add, update and remove, and

@@ -1,4 +1,4 @@
-"""Lost app events are repaired from the API's state (ADR 0015): with the router, the logs
+"""Lost app events are repaired from the API's state (ADR 0018): with the router, the logs
 service and the health service stopped, an app is deleted and another created, and both events
 are removed from the stream before anyone reads them. Started again, the services resync from
 the API's app list: the deleted app's hostname is no longer routed and its log lines and check

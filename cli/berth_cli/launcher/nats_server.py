@@ -97,7 +97,7 @@ _SUBJECTS: dict[str, dict[str, list[str]]] = {
     },
     "router": {
         # berth.logs.*.proxy: routing failures and TLS progress, written into each app's logs.
-        # APPS_LIST: the owner's state, to repair routes from lost app events (ADR 0015).
+        # APPS_LIST: the owner's state, to repair routes from lost app events (ADR 0018).
         "publish": ["berth.evt.router.>", "berth.logs.*.proxy", APPS_LIST, *_streams(EVENTS.name, LOGS.name)],
         "subscribe": ["berth.rpc.router.>"],
     },
@@ -144,7 +144,7 @@ def render_config(
 
     ``provisioner_password``: include the provisioning identity (only while starting);
     ``observer_password``: include the observer (only when explicitly asked for);
-    ``sync_always``: JetStream fsyncs every message before acknowledging it (ADR 0015); False
+    ``sync_always``: JetStream fsyncs every message before acknowledging it (ADR 0018); False
     only for the benchmark that measures what that costs (NATS's default: every 2 minutes)."""
     users = [
         _user(user, passwords[user], perms["publish"], perms["subscribe"], responds=True)

@@ -1,5 +1,5 @@
 """Answers ``berth.rpc.api.apps.list``: every app that exists, with what the router, the logs
-service and the health service need to repair what they learnt from events (ADR 0015)."""
+service and the health service need to repair what they learnt from events (ADR 0018)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a resync from the API's app list changes in the health service: a pure decision (ADR 0015).
+"""What a resync from the API's app list changes in the health service: a pure decision (ADR 0018).
 
 ``held`` (the ``apps`` table) and ``checked`` (apps with check history) are read before the list
 was requested, so an app held but missing from the list was deleted (its AppDeleted was lost):

@@ -1,7 +1,7 @@
 """What to check: apps (config, subnet, port) from the API's app events, live slots from the
 agent's release events, liveness from container events. Kept in the ``apps`` table so the
 schedule is rebuilt after a restart; handlers are idempotent. A resync from the API's app list
-(at start and every minute) repairs what lost events left behind (ADR 0015)."""
+(at start and every minute) repairs what lost events left behind (ADR 0018)."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ class Tracker:
         assert row is not None
         self._apply_row(row, None)
 
-    # -- resync from the API's app list (lost events; ADR 0015) --
+    # -- resync from the API's app list (lost events; ADR 0018) --
 
     async def held(self) -> tuple[dict[str, HeldApp], set[str]]:
         """The ``apps`` table and the apps with check history (read before asking the API)."""

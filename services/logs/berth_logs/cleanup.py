@@ -4,7 +4,7 @@ A tombstone in ``deleted_apps`` makes the ingester drop batches of the app that 
 (a collector still flushing), so its lines never come back.
 
 The AppDeleted event can be lost, so the service also resyncs from the API's app list at start
-and every minute (ADR 0015): the lines of an app that no longer exists are deleted the same way.
+and every minute (ADR 0018): the lines of an app that no longer exists are deleted the same way.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What a resync from the API's app list changes in the routes table: a pure decision (ADR 0015).
+"""What a resync from the API's app list changes in the routes table: a pure decision (ADR 0018).
 
 ``held`` is read before the list was requested, so a held route whose app is missing from the
 list belongs to a deleted app (its AppDeleted was lost); an app in the list without a route, or

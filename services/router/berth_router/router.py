@@ -244,7 +244,7 @@ class Router:
             self.watcher.routes_changed()
 
     async def resync(self, ctx: ServiceContext) -> RouteResync:
-        """Repair the routes table from the API's app list (lost app events; ADR 0015)."""
+        """Repair the routes table from the API's app list (lost app events; ADR 0018)."""
         held = await self.store.held()  # before the request: see berth_shared.resync
         owner = await resync.owner_apps(ctx.nc, "router")
         plan = route_resync(held, owner.apps)

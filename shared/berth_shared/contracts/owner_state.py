@@ -3,7 +3,7 @@
 Events can be lost (a message removed from a stream, a consumer recreated past it, a store
 restored from an older copy). The router, the logs service and the health service therefore
 also ask the API, at start and every :data:`RESYNC_SECONDS`, for every app that exists now, and
-repair what they hold (ADR 0015): a route or data of an app the API no longer has is removed,
+repair what they hold (ADR 0018): a route or data of an app the API no longer has is removed,
 an app they never heard of is added, a changed one is updated.
 
 Subject: ``berth.rpc.api.apps.list`` (core NATS request/reply, queue group ``api``). Only the
