@@ -118,6 +118,12 @@ def test_backup_wipe_restore_brings_apps_back_with_their_env(tmp_path: Path, tes
         kept_key = tmp_path / "master.key.copy"
         kept_key.write_text(master)
         stop_platform(p)
+        # A stopped platform is backed up too (the command starts its Postgres for itself).
+        offline = tmp_path / "offline.berthbak"
+        made_offline = berth(p.env, "platform", "backup", str(offline))
+        assert made_offline.returncode == 0, made_offline.stderr
+        offline_members = opened_members(offline, home / "master.key")
+        assert set(offline_members) == set(members) and len(offline_members["database.dump"]) > 1000
         shutil.rmtree(home)
         subprocess.run(["docker", "rmi", "-f", gone_image], check=True, capture_output=True)
 
