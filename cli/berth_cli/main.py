@@ -13,6 +13,7 @@ EXIT_ERROR, EXIT_USAGE = 1, 2  # the full table of exit codes is in berth_cli.cl
 
 
 def _announce(platform: object) -> None:
+    from berth_cli.launcher import ports
     from berth_cli.launcher.platform import Platform
 
     assert isinstance(platform, Platform)
@@ -22,6 +23,7 @@ def _announce(platform: object) -> None:
         f"  API        http://127.0.0.1:{s.api_port}  (health: /healthz)",
         f"  Apps       http://<app>.{s.domain}" + ("" if s.http_port == 80 else f":{s.http_port}"),
         f"  Home       {s.home}  (process logs in {s.home / 'logs'})",
+        "  Ports      " + "\n             ".join(ports.describe(s)),
     ]
     if platform.admin_token_created:
         lines += [

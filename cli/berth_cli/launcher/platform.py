@@ -22,7 +22,7 @@ from pathlib import Path
 from berth_shared import build_network
 from berth_shared.settings import Settings
 
-from berth_cli.launcher import caddy, egress, nats_server, postgres
+from berth_cli.launcher import caddy, egress, nats_server, ports, postgres
 from berth_cli.launcher.egress_rules import EgressPolicy
 from berth_cli.launcher.home import (
     NATS_USERS,
@@ -188,6 +188,14 @@ class Platform:
     async def start(self) -> None:
         self.home.prepare()
         self._take_lock()
+        try:  # before anything starts: a taken port is named with its setting and holder
+            stale = postgres.stale_postmaster_pid(self.home.pg_data)  # replaced by this start
+            ports.check_free(self.settings, ours=[stale] if stale else [])
+        except ports.PortsInUse:
+            assert self._lock_fd is not None
+            os.close(self._lock_fd)
+            self._lock_fd = None
+            raise
         self.credentials = load_or_create_credentials(self.home)
         self.admin_token, self.admin_token_created = load_or_create_admin_token(self.home, self.settings.admin_token)
         if os.environ.get("BERTH_MASTER_KEY"):
