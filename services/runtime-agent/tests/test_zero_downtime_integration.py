@@ -8,6 +8,7 @@ import contextlib
 import subprocess
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import aiodocker
@@ -20,6 +21,7 @@ from berth_shared.contracts.containers import ContainerExited
 from berth_shared.contracts.releases import AppCleanedUp, AppCrashed, ReleaseLive, ReleaseStep
 from berth_shared.netplan import slot_address
 from berth_testing import build_busybox_image
+from local_registry import local_registry, registry_only_image
 
 pytestmark = pytest.mark.integration
 
@@ -194,17 +196,25 @@ async def image_exists(docker: aiodocker.Docker, name: str) -> bool:
     return True
 
 
-async def test_prune_removes_exactly_the_unkept_unused_images_it_recorded(harness: Harness) -> None:
-    repo = f"berth-test/prune-{uuid.uuid4().hex[:8]}"
-    tags = {i: f"{repo}:{i}" for i in range(1, 9)}
-    users_own = f"{repo}:mine"  # on the host, never deployed through Berth
-    try:
-        for i, tag in tags.items():
-            await asyncio.to_thread(build_busybox_image, tag, f"r{i}\n")
+async def test_prune_removes_exactly_the_unkept_unused_images_it_pulled_never_a_users_own(
+    harness: Harness, tmp_path: Path
+) -> None:
+    repo = f"prune-{uuid.uuid4().hex[:8]}/web"
+    users_own = f"berth-test/{repo}:mine"  # built on the host by hand, deployed by name
+    with local_registry(tmp_path) as registry:
+        tags = {
+            i: await asyncio.to_thread(registry_only_image, registry, f"{repo}:{i}", f"r{i}\n") for i in range(1, 9)
+        }
         await asyncio.to_thread(build_busybox_image, users_own, "mine\n")
+        await _prune_scenario(harness, tags, users_own)
+
+
+async def _prune_scenario(harness: Harness, tags: dict[int, str], users_own: str) -> None:
+    try:
         await harness.start_agent()
         agent = await harness.agent()
         app = harness.new_app()
+        await deploy_live(harness, app.app_id, users_own, keep=[users_own])  # found: never pruned
         for i in range(1, 8):  # every image kept while it is deployed: no prune removes any yet
             live = await deploy_live(harness, app.app_id, tags[i], keep=[tags[j] for j in range(1, i + 1)])
         assert all([await image_exists(harness.docker, tags[i]) for i in range(1, 8)])
@@ -216,7 +226,7 @@ async def test_prune_removes_exactly_the_unkept_unused_images_it_recorded(harnes
         decided = await agent.prune_images()
         assert [target.refs for target in decided.remove] == [(tags[2],)]
         present = {tag for tag in [*tags.values(), users_own] if await image_exists(harness.docker, tag)}
-        assert present == {*keep, tags[7], tags[8], users_own}
+        assert present == {*keep, tags[7], users_own}  # 8 is only in the registry so far
         assert await get_text(url(app.subnet, live.slot)) == "r7\n"
 
         # A rollout prunes after it went live: release 8 keeps the last five (3, 4, 5, 6, 8),
@@ -233,7 +243,7 @@ async def test_prune_removes_exactly_the_unkept_unused_images_it_recorded(harnes
         rows = await harness.agents[0][0].pool.fetch(
             "SELECT ref FROM images WHERE instance = $1 AND host = $2 ORDER BY ref", harness.instance, harness.host
         )
-        assert [r["ref"] for r in rows] == [tags[3], tags[4], tags[5], tags[6], tags[8]]
+        assert [r["ref"] for r in rows] == sorted([tags[3], tags[4], tags[5], tags[6], tags[8], users_own])
     finally:
         await harness.remove_everything()
         for tag in [*tags.values(), users_own]:
