@@ -164,11 +164,22 @@ async def test_rollback_refuses_releases_that_never_went_live(pool: asyncpg.Pool
             await apps_store.rollback(conn, str(app["id"]), str(only["id"]), "local")
 
 
-async def test_keep_images_are_the_last_five_releases(pool: asyncpg.Pool, infra: Any) -> None:
+async def test_keep_images_are_the_last_five_distinct_live_images_and_those_in_flight(
+    pool: asyncpg.Pool, infra: Any
+) -> None:
     app = await new_app(pool, infra)
+
+    async def live(image: str, digest: str, slot: str) -> None:
+        rel = await deploy(pool, app, image)
+        await apply(pool, ReleaseLive(app_id=str(app["id"]), release_id=str(rel["id"]), slot=slot, image_digest=digest))
+
     for i in range(7):
-        await deploy(pool, app, f"img:{i}")
-    assert await apps_store.keep_images(pool, app["id"]) == [f"img:{i}" for i in (6, 5, 4, 3, 2)]
+        await live(f"img:{i}", f"sha256:{i}", "ab"[i % 2])
+    for n in range(5):  # restarts re-run the live image: they must not push older images out
+        await live("sha256:6", "sha256:6", "ba"[n % 2])
+    await deploy(pool, app, "img:next")  # pending: its image is kept too
+    kept = await apps_store.keep_images(pool, app["id"])
+    assert kept == sorted(["img:next", *(f"sha256:{i}" for i in (6, 5, 4, 3, 2))])
 
 
 async def test_port_change_of_a_running_app_rolls_out_a_config_release(pool: asyncpg.Pool, infra: Any) -> None:
