@@ -146,10 +146,10 @@ async def test_a_build_goes_live_serves_the_added_file_and_logs_in_order(
     assert str(MEMORY_MB * 1024 * 1024) in lines  # the RUN container ran under the build's memory limit
     assert await gone(h.docker, intermediate_containers(lines))
 
-    # Registered with the image pruner like a pulled image.
+    # Registered with the image pruner as built by Berth (its to prune once no app keeps it).
     ctx = h.agents[0][0]
-    refs = await ctx.pool.fetch("SELECT ref, image_id FROM images WHERE instance = $1", h.instance)
-    assert (rel.image, outcome.image_digest) in [(r["ref"], r["image_id"]) for r in refs]
+    refs = await ctx.pool.fetch("SELECT ref, image_id, origin FROM images WHERE instance = $1", h.instance)
+    assert (rel.image, outcome.image_digest, "built") in [(r["ref"], r["image_id"], r["origin"]) for r in refs]
 
 
 async def test_a_failing_run_fails_the_release_with_the_builders_error_and_v1_keeps_serving(
