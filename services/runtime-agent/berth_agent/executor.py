@@ -402,11 +402,21 @@ class Executor:
             await self._docker.containers.container(step.container_id).start()
         except aiodocker.DockerError as exc:
             raise_if_engine_down(exc)
-            if exc.status == 404:  # removed meanwhile: the next reconcile restores the release
-                self._schedule_recheck(step.app_id, time.time())
+            if exc.status == 404 and not await self.exists(step.container_id):
+                self._schedule_recheck(step.app_id, time.time())  # removed meanwhile: restore it
                 return
             reason = f"container failed to start: {exc.message}"
             self.start_failed(step.app_id, step.release_id, step.container_id, reason)
+
+    async def exists(self, container_id: str) -> bool:
+        try:
+            await self._docker.containers.container(container_id).show()
+        except aiodocker.DockerError as exc:
+            raise_if_engine_down(exc)
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     async def hard_restart(self, step: HardRestart) -> None:
         """``restart?hard=true``: ``docker restart`` with the release's stop timeout, then readiness."""

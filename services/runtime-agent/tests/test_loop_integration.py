@@ -182,6 +182,52 @@ async def test_crashing_live_release_is_restarted_with_backoff_then_reported(
     assert container["State"]["Status"] == "exited"
 
 
+async def test_a_live_container_the_engine_refuses_to_start_is_replaced_by_a_fresh_one(
+    harness: Harness, test_images: dict[str, str]
+) -> None:
+    agent = await harness.start_agent()
+    app = harness.new_app()
+    live = await deploy_live(harness, app.app_id, test_images["v1"])
+    desired = harness.api.apps[app.app_id]
+    assert desired.release is not None  # the API records it live, as the real one does on ReleaseLive
+    live_release = msgspec.structs.replace(desired.release, status="live")
+    harness.api.apps[app.app_id] = msgspec.structs.replace(desired, release=live_release)
+    await harness.kill_agent(agent)
+    # While no agent runs, the live container stops and its network goes: the engine now refuses
+    # to start that container again ("network … not found"), as it refuses one whose task it lost.
+    (old,) = await harness.containers(app.app_id)
+    await harness.docker.containers.container(old["Id"]).stop(t=1)
+    (network,) = await harness.networks(app.app_id)
+    await (await harness.docker.networks.get(network["Id"])).delete()
+
+    await harness.start_agent()
+    assert await eventually(lambda: get_text(url(app.subnet, "a")), timeout=60) == "v1\n"
+    (fresh,) = await harness.containers(app.app_id)
+    assert fresh["Id"] != old["Id"] and fresh["State"]["Running"]
+    assert fresh["Config"]["Labels"][labels.RELEASE] == live.release_id
+    assert harness.events.of(ReleaseFailed, release_id=live.release_id) == []
+    assert harness.events.of(AppCrashed, release_id=live.release_id) == []
+
+
+async def test_a_live_release_that_can_never_run_again_ends_crashed_with_the_reason(
+    harness: Harness, test_images: dict[str, str]
+) -> None:
+    await harness.start_agent()
+    app = harness.new_app()
+    gone = "127.0.0.1:1/berth-test/gone:v1"  # not on the host; its registry refuses every pull
+    doomed = release(gone, status="live")  # live, e.g. before the engine's data was lost
+    await harness.api.set_release(app.app_id, doomed)
+
+    crashed = await harness.events.wait_for(AppCrashed, timeout=120, release_id=doomed.release_id)
+    assert f"image not found: {gone}" in crashed.reason and "5 attempts" in crashed.reason, crashed.reason
+    assert harness.events.of(ReleaseFailed, release_id=doomed.release_id) == []  # live stays live
+    # Given up: a reconcile now changes nothing and reports nothing new.
+    await harness.api.reconcile(app.app_id)
+    await eventually(harness.commands_done, timeout=10)
+    assert len(harness.events.of(AppCrashed, release_id=doomed.release_id)) == 1
+    assert await harness.containers(app.app_id) == []
+
+
 async def test_deleting_an_app_removes_its_containers_and_network(
     harness: Harness, test_images: dict[str, str]
 ) -> None:
