@@ -169,10 +169,22 @@ def holder_of(port: int, proc: Path = Path("/proc")) -> Holder | None:
     return None
 
 
+def of_home(pid: int, home: Path, proc: Path = Path("/proc")) -> bool:
+    """Whether process ``pid`` is a process of the Berth instance at ``home`` (its command line
+    names a path in it, or its environment sets ``BERTH_HOME`` to it)."""
+    marker = str(home).encode()
+    try:
+        if marker + b"/" in (proc / str(pid) / "cmdline").read_bytes():
+            return True
+        return b"BERTH_HOME=" + marker + b"\0" in (proc / str(pid) / "environ").read_bytes() + b"\0"
+    except OSError:
+        return False
+
+
 def check_free(settings: Settings, ours: Iterable[int] = ()) -> None:
     """Raise :class:`PortsInUse` naming every planned port that is taken, its setting and its
-    holder. Processes in ``ours`` (a server an earlier run of this home left behind, which the
-    start replaces) do not count."""
+    holder. A process of this same ``BERTH_HOME`` left behind by an earlier run (which this
+    start stops or replaces, e.g. a stale Postgres), or one in ``ours``, does not count."""
     planned = planned_ports(settings)
     clashes = duplicates(planned)
     busy: list[tuple[PlannedPort, Holder | None]] = []
@@ -181,7 +193,7 @@ def check_free(settings: Settings, ours: Iterable[int] = ()) -> None:
         if is_free(p.host, p.port):
             continue
         holder = holder_of(p.port)
-        if holder is not None and holder.pid in mine:
+        if holder is not None and (holder.pid in mine or of_home(holder.pid, settings.home)):
             continue
         busy.append((p, holder))
     if busy or clashes:

@@ -86,3 +86,18 @@ def free() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_a_process_of_the_same_home_is_recognised_by_its_command_line_or_environment(tmp_path: Path) -> None:
+    proc = tmp_path / "proc"
+    for pid, cmdline, environ in (
+        (1, b"postgres\0-D\0/srv/berth/postgres/data\0", b"PATH=/bin\0"),
+        (2, b"python\0-m\0berth_api\0", b"PATH=/bin\0BERTH_HOME=/srv/berth\0"),
+        (3, b"python\0-m\0berth_api\0", b"BERTH_HOME=/srv/berth-two\0"),
+        (4, b"postgres\0-D\0/srv/berth-two/data\0", b""),
+    ):
+        (proc / str(pid)).mkdir(parents=True)
+        (proc / str(pid) / "cmdline").write_bytes(cmdline)
+        (proc / str(pid) / "environ").write_bytes(environ)
+    home = Path("/srv/berth")
+    assert [pid for pid in (1, 2, 3, 4, 5) if ports.of_home(pid, home, proc)] == [1, 2]
