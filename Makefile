@@ -28,6 +28,7 @@ bench:
 	.venv/bin/python bench/zero_downtime.py
 	.venv/bin/python bench/health.py
 	.venv/bin/python bench/recovery.py
+	.venv/bin/python bench/durability.py
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
