@@ -44,7 +44,9 @@ class Kill:
     release_id: str
     killed_at: float  # time.monotonic(), like the load generator's samples
     live_at: float = 0.0
-    back_at: float = 0.0  # the first successful request through the proxy that started after the kill
+    respawned_at: float = 0.0  # when its new process was seen (berth up restarted it)
+    # The first successful request through the proxy started after that: the end of its window.
+    back_at: float = 0.0
     release_status: str = ""
 
 
@@ -60,6 +62,15 @@ class KillRun:
     def window_of(self, process: str) -> tuple[float, float]:
         kill = next(k for k in self.kills if k.process == process)
         return kill.killed_at, kill.back_at
+
+    def describe(self, samples: list[Sample]) -> list[str]:
+        """Where failed requests fell, relative to the kills (for assertion messages)."""
+
+        def nearest(s: Sample) -> str:
+            kill = min(self.kills, key=lambda k: abs(s.at - k.killed_at))
+            return f"{kill.process}{s.at - kill.killed_at:+.3f}s: {s.status or s.error}"
+
+        return [nearest(s) for s in samples]
 
     def failures_outside(self, process: str) -> list[Sample]:
         """Failed requests that did not end inside ``process``'s restart window."""
@@ -88,6 +99,7 @@ def deploy_and_kill(p: RunningPlatform, app: str, image: str, process: str, load
     os.kill(pid, signal.SIGKILL)
     kill = Kill(process, release_id, time.monotonic())
     wait_for(lambda: process_pid(p, process) != pid, timeout=60, what=f"{process} restarted by berth up")
+    kill.respawned_at = time.monotonic()
     kill.release_status = wait_for(
         lambda: (s := release_status(p, app, release_id)) in ("live", "failed", "superseded") and s,
         timeout=180,
@@ -96,7 +108,7 @@ def deploy_and_kill(p: RunningPlatform, app: str, image: str, process: str, load
     )
     kill.live_at = time.monotonic()
     kill.back_at = wait_for(
-        lambda: next((s.at for s in list(load.samples) if s.at > kill.killed_at and s.status == 200), 0.0),
+        lambda: next((s.at for s in list(load.samples) if s.at >= kill.respawned_at and s.status == 200), 0.0),
         timeout=60,
         what=f"a request through the proxy to succeed after the kill of {process}",
     )
