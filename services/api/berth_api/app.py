@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from berth_shared.webhook_targets import TargetPolicy
@@ -54,17 +55,26 @@ def create_app(state: ApiState, keychain: Keychain | None = None, proxy_secret: 
     return app
 
 
+HEALTHZ_CHECK_SECONDS = 3.0  # each dependency's check: a stalled one is reported, not waited on
+
+
 async def _problems(s: ApiState) -> list[str]:
     problems = []
     try:
-        await s.pool.fetchval("SELECT count(*) FROM schema_migrations")
+        await asyncio.wait_for(s.pool.fetchval("SELECT count(*) FROM schema_migrations"), HEALTHZ_CHECK_SECONDS)
     except Exception as exc:
-        problems.append(f"database: {exc}")
+        problems.append(f"database: {_describe(exc)}")
     if not s.nc.is_connected:
         problems.append("bus: not connected to NATS")
     else:
         try:
-            await s.nc.jetstream().account_info()
+            await asyncio.wait_for(s.nc.jetstream().account_info(), HEALTHZ_CHECK_SECONDS)
         except Exception as exc:
-            problems.append(f"bus: JetStream unavailable: {exc}")
+            problems.append(f"bus: JetStream unavailable: {_describe(exc)}")
     return problems
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {HEALTHZ_CHECK_SECONDS:g}s"
+    return str(exc) or type(exc).__name__
