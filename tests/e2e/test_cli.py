@@ -187,7 +187,11 @@ def test_secrets_rotate_key_keeps_every_value(platform: RunningPlatform, test_im
     out = ok(berth(p, "secrets", "rotate-key"))
     assert out.strip() and "keep-me" not in out
     after = p.api.get("/api/secrets/status").json()
-    assert after != before
+    assert after["currentKeyId"] != before["currentKeyId"], (before, after)
+    keys = {k["id"]: k for k in after["keys"]}
+    assert keys[before["currentKeyId"]]["retiredAt"] is not None and keys[after["currentKeyId"]]["current"]
+    assert after["valuesByKeyId"] == {after["currentKeyId"]: before["valuesByKeyId"][before["currentKeyId"]]}
+    assert before["currentKeyId"] in out and after["currentKeyId"] in out  # says which key replaced which
     revealed = as_json(berth(p, "env", "list", "clirotate", "--reveal", "--json"))
     assert {i["key"]: i["value"] for i in revealed} == {"TOKEN": "keep-me"}
     ok(berth(p, "deploy", "clirotate", "--image", test_images["v1"]))
