@@ -193,6 +193,19 @@ def test_token_values_are_shown_once_and_stored_only_as_hashes(platform: Running
     row = next(r for r in rows if str(r["id"]) == made["id"])
     assert row["token_hash"] == hashlib.sha256(made["token"].encode()).hexdigest()
 
+    # A dashboard session made from it: the sessions table holds hashes of the cookie and of
+    # the token, never either value.
+    with httpx.Client(base_url=p.base, timeout=30) as browser:
+        signed = browser.post("/api/session", json={"token": made["token"]}, headers={"X-Berth-CSRF": "1"})
+        assert signed.status_code == 201, signed.text
+        cookie = browser.cookies["berth_session"]
+    sessions = api_rows(p, "SELECT * FROM sessions WHERE actor = $1", made["name"])
+    dump = json.dumps(sessions, default=str)
+    assert cookie not in dump and made["token"] not in dump
+    assert [(r["id_hash"], r["token_hash"]) for r in sessions] == [
+        (hashlib.sha256(cookie.encode()).hexdigest(), row["token_hash"])
+    ]
+
 
 def test_token_settings_are_validated_by_field(platform: RunningPlatform) -> None:
     p = platform
