@@ -324,14 +324,14 @@ def test_build_steps_reach_neither_the_host_nor_metadata_nor_a_lan(
         shown = dict(platform.api.get(f"/api/apps/{builder_app}/releases/{rid}").json())
         return shown if shown["status"] in ("live", "failed") else None
 
-    release = wait_for(finished, timeout=300, what="the probing build")
+    release = wait_for(finished, timeout=600, what="the probing build")
     assert release["status"] == "live", release.get("reason")
 
     def full_log() -> str | None:
         text = str(platform.api.get(f"/api/apps/{builder_app}/releases/{rid}").json()["buildLog"])
         return text if f"\n{marker}" in text else None
 
-    log = wait_for(full_log, timeout=60, what="the build log")
+    log = wait_for(full_log, timeout=120, what="the build log")
     results = [line for line in log.splitlines() if "probe:" in line and line.rstrip().endswith(("open", "closed"))]
     assert len(results) == len(targets), log
     assert not [r for r in results if r.rstrip().endswith(":open")], results
