@@ -29,8 +29,9 @@ from nats.js import JetStreamContext
 
 log = logging.getLogger("berth.logs.ingest")
 
-# Messages per pull: one transaction and one INSERT for all of them.
-FETCH = 256
+# Messages per pull: one transaction and one INSERT for all of them (the agent sends up to 2,000
+# lines a message, so a pull holds up to 128,000 lines).
+FETCH = 64
 
 _TS = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$")
 
@@ -130,7 +131,7 @@ WITH inserted AS (
     INSERT INTO counters AS c (app_id, stored, dropped, lost_gaps)
     SELECT app_id, count(*) FILTER (WHERE dropped = 0 AND NOT lost), coalesce(sum(dropped), 0),
            count(*) FILTER (WHERE lost)
-    FROM inserted GROUP BY app_id
+    FROM inserted GROUP BY app_id ORDER BY app_id
     ON CONFLICT (app_id) DO UPDATE SET stored = c.stored + EXCLUDED.stored, dropped = c.dropped + EXCLUDED.dropped,
         lost_gaps = c.lost_gaps + EXCLUDED.lost_gaps, updated_at = now()
 )
@@ -166,8 +167,18 @@ async def store(conn: Connection, rows: list[Row]) -> int:
     return int(inserted)
 
 
+@dataclass
+class Pull:
+    """One fetch, decoded: the messages to ack once ``rows`` are committed."""
+
+    good: list[Msg]
+    rows: list[Row]
+
+
 class Ingester:
-    """The pull loop of the ``logs-lines`` consumer."""
+    """The pull loop of the ``logs-lines`` consumer: the next pull is fetched and decoded while
+    the previous one is inserted, but inserts run one at a time, so line ids are committed in
+    order (a live tail reading ``id > last`` never skips a line committed late)."""
 
     def __init__(self, pool: asyncpg.Pool, js: JetStreamContext) -> None:
         self.pool = pool
@@ -175,6 +186,11 @@ class Ingester:
         self.stored = 0
 
     async def handle(self, msgs: list[Msg]) -> None:
+        pull = await self.prepare(msgs)
+        if pull is not None:
+            await self.commit(pull)
+
+    async def prepare(self, msgs: list[Msg]) -> Pull | None:
         good: list[Msg] = []
         batches: list[LogBatch] = []
         for msg in msgs:
@@ -194,21 +210,42 @@ class Ingester:
             good.append(msg)
             batches.append(batch)
         if not good:
-            return
+            return None
+        # CPU work in a thread: the service keeps answering queries meanwhile.
+        return Pull(good, await asyncio.to_thread(rows_of, batches))
+
+    async def commit(self, pull: Pull) -> None:
         try:
             async with self.pool.acquire() as conn:
-                self.stored += await store(conn, rows_of(batches))
+                self.stored += await store(conn, pull.rows)
         except Exception:
-            log.exception("storing %d log batch(es) failed; they will be redelivered", len(good))
-            for msg in good:
+            log.exception("storing %d log batch(es) failed; they will be redelivered", len(pull.good))
+            for msg in pull.good:
                 with contextlib.suppress(Exception):
                     await msg.nak(delay=2.0)
             return
-        for msg in good:
+        for msg in pull.good:
             with contextlib.suppress(Exception):
                 await msg.ack()
 
     async def run(self, stop: asyncio.Event) -> None:
+        ready: asyncio.Queue[Pull] = asyncio.Queue(maxsize=1)
+        fetching = asyncio.create_task(self._fetch(stop, ready))
+        try:
+            while not (stop.is_set() and ready.empty()):
+                try:
+                    async with asyncio.timeout(1.0):
+                        pull = await ready.get()
+                except TimeoutError:
+                    if fetching.done():
+                        fetching.result()  # its failure is ours
+                    continue
+                await self.commit(pull)
+        finally:
+            fetching.cancel()
+            await asyncio.gather(fetching, return_exceptions=True)
+
+    async def _fetch(self, stop: asyncio.Event, ready: asyncio.Queue[Pull]) -> None:
         sub = await self.js.pull_subscribe_bind(LOGS_LINES.durable, stream=LOGS_LINES.stream)
         try:
             while not stop.is_set():
@@ -219,7 +256,9 @@ class Ingester:
                 except (nats.errors.ConnectionClosedError, nats.errors.NoServersError):
                     await asyncio.sleep(0.5)
                     continue
-                await self.handle(msgs)
+                pull = await self.prepare(msgs)
+                if pull is not None:
+                    await ready.put(pull)
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
