@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import logging
 
-import msgspec
-import nats.errors
-from berth_shared.bus import request
 from berth_shared.contracts.agent import ImagesPresence, ImagesQuery, agent_images_subject
 from berth_shared.errors import BerthError
 from nats.aio.client import Client
+
+from berth_api import rpc
 
 log = logging.getLogger("berth.api.images")
 
@@ -21,8 +20,10 @@ async def missing_images(nc: Client, host: str, refs: list[str], timeout: float 
     if not refs:
         return set()
     try:
-        answer = await request(nc, agent_images_subject(host), ImagesQuery(refs=refs), ImagesPresence, timeout=timeout)
-    except (nats.errors.Error, TimeoutError, BerthError, msgspec.DecodeError) as exc:
+        answer = await rpc.ask(
+            nc, agent_images_subject(host), ImagesQuery(refs=refs), ImagesPresence, service=rpc.AGENT, timeout=timeout
+        )
+    except BerthError as exc:
         log.info("image presence unknown: %s", type(exc).__name__)
         return None
     return set(answer.missing)

@@ -9,9 +9,8 @@ from typing import Annotated, Any
 from berth_shared.contracts.health import HEALTH_STATUS_GET, GetHealth, HealthReport
 from fastapi import APIRouter, Depends, Query
 
-from berth_api import apps_store
+from berth_api import apps_store, rpc
 from berth_api.deps import Actor, State, authorize
-from berth_api.routes.health_bus import ask
 from berth_api.validation import HealthCheckIn
 from berth_api.views import check_result_view, health_check_view
 
@@ -19,11 +18,12 @@ router = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
 
 
 async def _health_json(s: Any, app: Any, limit: int = 50, cursor: int | None = None) -> dict[str, Any]:
-    report: HealthReport = await ask(
+    report: HealthReport = await rpc.ask(
         s.nc,
         HEALTH_STATUS_GET,
         GetHealth(app_id=str(app["id"]), limit=limit, before_id=cursor),
         HealthReport,
+        service=rpc.HEALTH,
     )
     check = apps_store.health_check_of(app)
     return {

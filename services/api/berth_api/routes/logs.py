@@ -10,8 +10,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-import nats.errors
-from berth_shared import bus
 from berth_shared.contracts.logs import (
     LOGS_QUERY,
     LOGS_RETENTION_GET,
@@ -25,14 +23,13 @@ from berth_shared.contracts.logs import (
     Retention,
     SetRetention,
 )
-from berth_shared.errors import BusUnavailable, NotFound, ValidationFailed
+from berth_shared.errors import NotFound, ValidationFailed
 from berth_shared.log_budget import log_budget
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from nats.aio.client import Client
 from pydantic import Field
 
-from berth_api import apps_store, log_files, sse
+from berth_api import apps_store, log_files, rpc, sse
 from berth_api.deps import State, authorize
 from berth_api.validation import Body
 
@@ -70,16 +67,6 @@ def check_q(q: str | None) -> str | None:
     if len(q) > MAX_Q:
         raise ValidationFailed.on("q", f"must be at most {MAX_Q} characters")
     return q
-
-
-async def ask(nc: Client, subject: str, message: Any, reply: type[Any], timeout: float = 10.0) -> Any:
-    """A request to the logs service; its absence is a 503, its errors keep their codes."""
-    try:
-        return await bus.request(nc, subject, message, reply, timeout=timeout)
-    except (nats.errors.NoRespondersError, nats.errors.TimeoutError, TimeoutError) as exc:
-        raise BusUnavailable(f"the logs service is not answering ({type(exc).__name__}); try again shortly") from None
-    except (nats.errors.ConnectionClosedError, nats.errors.NoServersError) as exc:
-        raise BusUnavailable(f"not connected to the bus: {exc}") from None
 
 
 async def release_filter(s: Any, app_id: uuid.UUID, release: str | None) -> str | None:
@@ -138,7 +125,7 @@ async def app_logs(
     nc = s.nc
 
     async def fetch(query: LogQuery) -> LogPage:
-        page: LogPage = await ask(nc, LOGS_QUERY, query, LogPage)
+        page: LogPage = await rpc.ask(nc, LOGS_QUERY, query, LogPage, service=rpc.LOGS)
         return page
 
     if follow:
@@ -178,7 +165,9 @@ def retention_view(r: Retention) -> dict[str, Any]:
 @router.get("/apps/{ref}/logs/retention")
 async def get_retention(ref: str, s: State) -> dict[str, Any]:
     app = await apps_store.find_app(s.pool, ref)
-    return retention_view(await ask(s.nc, LOGS_RETENTION_GET, GetRetention(app_id=str(app["id"])), Retention))
+    return retention_view(
+        await rpc.ask(s.nc, LOGS_RETENTION_GET, GetRetention(app_id=str(app["id"])), Retention, service=rpc.LOGS)
+    )
 
 
 @router.put("/apps/{ref}/logs/retention")
@@ -186,7 +175,7 @@ async def put_retention(ref: str, body: RetentionIn, s: State) -> dict[str, Any]
     """Both values replace the current ones; an omitted (or null) value means the default."""
     app = await apps_store.find_app(s.pool, ref)
     request = SetRetention(app_id=str(app["id"]), max_age_days=body.max_age_days, max_lines=body.max_lines)
-    return retention_view(await ask(s.nc, LOGS_RETENTION_SET, request, Retention))
+    return retention_view(await rpc.ask(s.nc, LOGS_RETENTION_SET, request, Retention, service=rpc.LOGS))
 
 
 @router.get("/apps/{ref}/logs/stats")
@@ -195,7 +184,7 @@ async def log_stats(ref: str, s: State) -> dict[str, Any]:
     faster than its budget (each drop is also a ``berth: dropped N lines`` line in its logs), and
     gaps lost to the engine's log rotation; with the budget in force."""
     app = await apps_store.find_app(s.pool, ref)
-    counters: LogStats = await ask(s.nc, LOGS_STATS, GetLogStats(app_id=str(app["id"])), LogStats)
+    counters: LogStats = await rpc.ask(s.nc, LOGS_STATS, GetLogStats(app_id=str(app["id"])), LogStats, service=rpc.LOGS)
     budget = log_budget()
     return {
         "storedLines": counters.stored_lines,

@@ -23,8 +23,8 @@ from berth_shared.errors import ValidationFailed
 from berth_shared.webhook_targets import TargetPolicy, TargetRefused, TargetUnresolved, resolve_target
 from fastapi import APIRouter, Depends, Query, Request
 
+from berth_api import rpc
 from berth_api.deps import State, authorize
-from berth_api.routes.health_bus import ask
 from berth_api.validation import WebhookIn
 from berth_api.views import delivery_view, webhook_view
 
@@ -45,7 +45,9 @@ async def create_webhook(
         await resolve_target(body.url, policy)
     except (TargetRefused, TargetUnresolved) as exc:
         raise ValidationFailed.on("url", exc.reason) from None
-    info: WebhookInfo = await ask(s.nc, WEBHOOKS_CREATE, CreateWebhook(url=body.url, events=body.events), WebhookInfo)
+    info: WebhookInfo = await rpc.ask(
+        s.nc, WEBHOOKS_CREATE, CreateWebhook(url=body.url, events=body.events), WebhookInfo, service=rpc.HEALTH
+    )
     return webhook_view(info)
 
 
@@ -53,13 +55,17 @@ async def create_webhook(
 async def list_webhooks(
     s: State, deliveries: Annotated[int, Query(ge=0, le=100, description="recent deliveries shown per webhook")] = 5
 ) -> dict[str, Any]:
-    result: WebhookList = await ask(s.nc, WEBHOOKS_LIST, ListWebhooks(deliveries=deliveries), WebhookList)
+    result: WebhookList = await rpc.ask(
+        s.nc, WEBHOOKS_LIST, ListWebhooks(deliveries=deliveries), WebhookList, service=rpc.HEALTH
+    )
     return {"items": [webhook_view(w) for w in result.items]}
 
 
 @router.delete("/webhooks/{webhook_id}")
 async def delete_webhook(webhook_id: str, s: State) -> dict[str, Any]:
-    result: WebhookDeleted = await ask(s.nc, WEBHOOKS_DELETE, DeleteWebhook(webhook_id=webhook_id), WebhookDeleted)
+    result: WebhookDeleted = await rpc.ask(
+        s.nc, WEBHOOKS_DELETE, DeleteWebhook(webhook_id=webhook_id), WebhookDeleted, service=rpc.HEALTH
+    )
     return {"id": result.webhook_id, "deleted": True}
 
 
@@ -67,7 +73,7 @@ async def delete_webhook(webhook_id: str, s: State) -> dict[str, Any]:
 async def webhook_deliveries(
     webhook_id: str, s: State, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> dict[str, Any]:
-    result: DeliveryList = await ask(
-        s.nc, WEBHOOKS_DELIVERIES, ListDeliveries(webhook_id=webhook_id, limit=limit), DeliveryList
+    result: DeliveryList = await rpc.ask(
+        s.nc, WEBHOOKS_DELIVERIES, ListDeliveries(webhook_id=webhook_id, limit=limit), DeliveryList, service=rpc.HEALTH
     )
     return {"items": [delivery_view(d) for d in result.items]}
