@@ -4,7 +4,6 @@ hear about writes its bus message to the outbox in the same transaction."""
 from __future__ import annotations
 
 import ipaddress
-import json
 import uuid
 
 import asyncpg
@@ -16,15 +15,11 @@ from berth_shared.db import Connection
 from berth_shared.errors import Conflict, NotFound, ValidationFailed
 from berth_shared.netplan import first_free_subnet
 
+from berth_api.audit_log import PLATFORM, Actor, audit
 from berth_api.outbox import enqueue
-from berth_api.scopes import Principal
 from berth_api.validation import CreateApp, UpdateApp
 
 ACTIVE_RELEASE_STATES = ("pending", "starting")
-
-# Who an audit entry names: the token behind a request, or the platform acting on its own.
-Actor = Principal | str
-PLATFORM: Actor = "berth"
 
 
 def hostname_of(name: str, domain: str) -> str:
@@ -347,17 +342,3 @@ async def current_release(conn: Connection | asyncpg.Pool, app: asyncpg.Record) 
     if app["current_release_id"] is None:
         return None
     return await conn.fetchrow("SELECT * FROM releases WHERE id = $1", app["current_release_id"])
-
-
-async def audit(
-    conn: Connection, actor: Actor, action: str, app_id: uuid.UUID | None, detail: dict[str, object]
-) -> None:
-    """One audit entry. A token's entry names it (``actor`` = its name) and holds its id."""
-    await conn.execute(
-        "INSERT INTO audit_log (actor, token_id, action, app_id, detail) VALUES ($1, $2, $3, $4, $5::jsonb)",
-        actor.name if isinstance(actor, Principal) else actor,
-        actor.token_id if isinstance(actor, Principal) else None,
-        action,
-        app_id,
-        json.dumps(detail),
-    )

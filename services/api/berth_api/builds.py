@@ -19,6 +19,7 @@ from nats.js import JetStreamContext
 
 from berth_api import apps_store, context_scan, dockerfile_check
 from berth_api.app_config import COLUMNS, AppConfig
+from berth_api.audit_log import PLATFORM, Actor, audit
 
 
 class ContextTooLarge(BerthError):
@@ -82,7 +83,7 @@ async def create_build_release(
     config: AppConfig | None,
     host: str,
     domain: str,
-    actor: apps_store.Actor = apps_store.PLATFORM,
+    actor: Actor = PLATFORM,
 ) -> asyncpg.Record:
     """Apply berth.toml's settings, then create a ``build`` release in the same transaction."""
     async with conn.transaction():
@@ -112,9 +113,7 @@ async def create_build_release(
         return built  # type: ignore[no-any-return]
 
 
-async def _apply_config(
-    conn: Connection, app: asyncpg.Record, config: AppConfig, domain: str, actor: apps_store.Actor
-) -> None:
+async def _apply_config(conn: Connection, app: asyncpg.Record, config: AppConfig, domain: str, actor: Actor) -> None:
     if config.health is not None and config.health != apps_store.health_check_of(app):
         app = await apps_store.set_health_check(conn, str(app["id"]), config.health, domain, actor=actor)
     changes = {COLUMNS[k]: v for k, v in config.values.items() if app[COLUMNS[k]] != v}
@@ -123,7 +122,7 @@ async def _apply_config(
     assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
     row = await conn.fetchrow(f"UPDATE apps SET {assignments} WHERE id = $1 RETURNING *", app["id"], *changes.values())
     assert row is not None
-    await apps_store.audit(conn, actor, "app.update", row["id"], {"changed": sorted(changes), "from": "berth.toml"})
+    await audit(conn, actor, "app.update", row["id"], {"changed": sorted(changes), "from": "berth.toml"})
     if "port" in changes:
         await apps_store.publish_app_updated(conn, row, domain)
 

@@ -14,7 +14,8 @@ import asyncpg
 from berth_shared.db import Connection
 from berth_shared.errors import Conflict, NotFound
 
-from berth_api.apps_store import PLATFORM, Actor, audit, find_app, hostname_of, publish_app_updated
+from berth_api.apps_store import find_app, hostname_of, publish_app_updated
+from berth_api.audit_log import PLATFORM, Actor, audit
 
 
 def claim_problem(hostname: str, app_name: str, domain: str) -> str | None:

@@ -18,6 +18,7 @@ from berth_shared.db import Connection
 from berth_shared.errors import Conflict, FieldError, ValidationFailed
 
 from berth_api import apps_store, envelope
+from berth_api.audit_log import Actor, audit
 from berth_api.keyring import Keychain, Keyring
 
 log = logging.getLogger("berth.api.env")
@@ -133,7 +134,7 @@ async def change(
     unset: list[str],
     *,
     deploy: bool,
-    actor: apps_store.Actor,
+    actor: Actor,
     host: str,
 ) -> tuple[asyncpg.Record, asyncpg.Record | None, Changes]:
     """Set and remove variables in one transaction. When something changed, ``deploy`` is on
@@ -190,7 +191,7 @@ async def change(
                 release["id"],
                 json.dumps(changes.as_json()),
             )
-        await apps_store.audit(
+        await audit(
             conn,
             actor,
             "env.change",
@@ -217,14 +218,14 @@ async def rollout_target(conn: Connection, app: asyncpg.Record) -> asyncpg.Recor
 
 
 async def reveal(
-    conn: Connection, ring: Keyring, ref: str, actor: apps_store.Actor
+    conn: Connection, ring: Keyring, ref: str, actor: Actor
 ) -> tuple[asyncpg.Record, list[asyncpg.Record], dict[str, str]]:
     """All values in clear, recorded in the audit log (who, when, which keys)."""
     async with conn.transaction():
         app = await apps_store.find_app(conn, ref)
         rows = await rows_of(conn, app["id"])
         values = {row["name"]: _open(ring, row, app["id"]) for row in rows}
-        await apps_store.audit(conn, actor, "env.reveal", app["id"], {"keys": sorted(values)})
+        await audit(conn, actor, "env.reveal", app["id"], {"keys": sorted(values)})
         return app, rows, values
 
 

@@ -20,7 +20,8 @@ from typing import Any
 import asyncpg
 from berth_shared.errors import Conflict
 
-from berth_api import apps_store, envelope, keyring
+from berth_api import envelope, keyring
+from berth_api.audit_log import Actor, audit
 from berth_api.env_store import KEYS_LOCK, UndecryptableEnv
 from berth_api.keyring import Keychain
 
@@ -51,9 +52,7 @@ async def status(pool: asyncpg.Pool, chain: Keychain) -> dict[str, Any]:
     }
 
 
-async def rotate(
-    pool: asyncpg.Pool, chain: Keychain, actor: apps_store.Actor, *, resume_only: bool = False
-) -> dict[str, Any]:
+async def rotate(pool: asyncpg.Pool, chain: Keychain, actor: Actor, *, resume_only: bool = False) -> dict[str, Any]:
     if chain.ring.source != "file":
         raise Conflict(
             "the master key comes from BERTH_MASTER_KEY, which Berth cannot change; to rotate, let Berth manage "
@@ -68,9 +67,7 @@ async def rotate(
             await lock_conn.execute("SELECT pg_advisory_unlock(hashtext($1))", ROTATION_LOCK)
 
 
-async def _rotate_locked(
-    pool: asyncpg.Pool, chain: Keychain, actor: apps_store.Actor, resume_only: bool
-) -> dict[str, Any]:
+async def _rotate_locked(pool: asyncpg.Pool, chain: Keychain, actor: Actor, resume_only: bool) -> dict[str, Any]:
     assert chain.ring.path is not None
     ring = await asyncio.to_thread(keyring.read_file, chain.ring.path)  # the file is the truth
     chain.ring = ring
@@ -91,7 +88,7 @@ async def _rotate_locked(
         outcome = "rotated"
         log.info("key rotation started: new current key %s", ring.current)
         async with pool.acquire() as conn:
-            await apps_store.audit(conn, actor, "secrets.rotate_key.start", None, {"currentKeyId": ring.current})
+            await audit(conn, actor, "secrets.rotate_key.start", None, {"currentKeyId": ring.current})
     rewritten = 0
     while True:
         rewritten += await _rewrite_batch(pool, ring)
@@ -103,7 +100,7 @@ async def _rotate_locked(
             ring = keyring.with_retired(ring, retired)
             await asyncio.to_thread(keyring.write_file, ring)
             chain.ring = ring
-            await apps_store.audit(
+            await audit(
                 conn,
                 actor,
                 "secrets.rotate_key",

@@ -11,6 +11,7 @@ from berth_shared.db import Connection
 from berth_shared.errors import Conflict, FieldError, NotFound, ValidationFailed
 
 from berth_api import apps_store
+from berth_api.audit_log import audit
 from berth_api.auth import hash_token, new_token_value
 from berth_api.scopes import Principal, Scope
 
@@ -76,7 +77,7 @@ async def create(
         except asyncpg.UniqueViolationError:
             raise Conflict(f"a token named {name!r} exists; revoke it or choose another name") from None
         detail: dict[str, object] = {"tokenId": str(token_id), "name": name, "scope": str(scope), "apps": apps}
-        await apps_store.audit(conn, actor, "token.create", None, detail)
+        await audit(conn, actor, "token.create", None, detail)
         row = await conn.fetchrow(f"{LIST_QUERY} WHERE t.id = $1", token_id)
     assert row is not None
     return row, value
@@ -109,7 +110,7 @@ async def revoke(conn: Connection, ref: str, *, actor: Principal) -> tuple[async
         )
         await conn.execute("DELETE FROM tokens WHERE id = $1", row["id"])
         detail: dict[str, object] = {"tokenId": str(row["id"]), "name": row["name"], "sessionsRevoked": sessions}
-        await apps_store.audit(conn, actor, "token.revoke", None, detail)
+        await audit(conn, actor, "token.revoke", None, detail)
     return row, int(sessions)
 
 
@@ -126,7 +127,7 @@ async def rotate_admin(conn: Connection, *, actor: Principal) -> tuple[asyncpg.R
             raise Conflict("there is no admin token to rotate (it is seeded by `berth up` at first start)")
         sessions = await conn.fetchval("WITH gone AS (DELETE FROM sessions RETURNING 1) SELECT count(*) FROM gone")
         detail: dict[str, object] = {"tokenId": str(row["id"]), "sessionsRevoked": sessions}
-        await apps_store.audit(conn, actor, "token.rotate", None, detail)
+        await audit(conn, actor, "token.rotate", None, detail)
         listed = await conn.fetchrow(f"{LIST_QUERY} WHERE t.id = $1", row["id"])
     assert listed is not None
     return listed, value, int(sessions)

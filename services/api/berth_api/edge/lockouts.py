@@ -7,7 +7,7 @@ import logging
 
 from starlette.types import Scope
 
-from berth_api import apps_store
+from berth_api.audit_log import PLATFORM, audit
 from berth_api.edge.client import Caller
 from berth_api.edge.limiter import Lockout
 
@@ -32,4 +32,4 @@ async def record(scope: Scope, lockout: Lockout, who: Caller) -> None:
         lockout.level,
     )
     async with scope["app"].state.berth.pool.acquire() as conn:
-        await apps_store.audit(conn, apps_store.PLATFORM, "auth.lockout", None, audit_detail(lockout, who))
+        await audit(conn, PLATFORM, "auth.lockout", None, audit_detail(lockout, who))

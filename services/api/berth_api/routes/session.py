@@ -16,7 +16,7 @@ from berth_shared.errors import Forbidden, Unauthorized
 from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
-from berth_api.apps_store import audit
+from berth_api.audit_log import audit
 from berth_api.auth import authenticate_token, hash_token, session_hash
 from berth_api.deps import CSRF_HEADER, principal, session_cookie
 from berth_api.edge.context import session_cookie_spec
