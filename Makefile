@@ -26,6 +26,7 @@ bench:
 	.venv/bin/python bench/deploy_latency.py
 	.venv/bin/python bench/memory.py
 	.venv/bin/python bench/zero_downtime.py
+	.venv/bin/python bench/logs.py
 	.venv/bin/python bench/health.py
 	.venv/bin/python bench/recovery.py
 	.venv/bin/python bench/durability.py
