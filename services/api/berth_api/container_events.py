@@ -3,11 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import uuid
-from dataclasses import dataclass
-from datetime import datetime
-
 from berth_shared.contracts.containers import (
     ContainerEvent,
     ContainerExited,
@@ -17,15 +12,8 @@ from berth_shared.contracts.containers import (
 )
 from berth_shared.db import Connection
 
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    event_id: str
-    app_id: str
-    release_id: str | None
-    kind: str
-    detail: dict[str, object]
-    at: datetime
+from berth_api import history_store
+from berth_api.history_store import HistoryEntry
 
 
 def describe(event: ContainerEvent) -> HistoryEntry:
@@ -45,24 +33,4 @@ def describe(event: ContainerEvent) -> HistoryEntry:
 
 
 async def record(conn: Connection, event: ContainerEvent) -> None:
-    await record_event(conn, describe(event))
-
-
-async def record_event(conn: Connection, entry: HistoryEntry) -> None:
-    """Insert one history entry, once (redeliveries are ignored); unknown apps are ignored."""
-    try:
-        app_uuid = uuid.UUID(entry.app_id)
-        release_uuid = uuid.UUID(entry.release_id) if entry.release_id else None
-    except ValueError:
-        return
-    await conn.execute(
-        "INSERT INTO app_events (event_id, app_id, release_id, kind, detail, at) "
-        "SELECT $1, $2, $3, $4, $5::jsonb, $6 WHERE EXISTS (SELECT 1 FROM apps WHERE id = $2) "
-        "ON CONFLICT (event_id) DO NOTHING",
-        entry.event_id,
-        app_uuid,
-        release_uuid,
-        entry.kind,
-        json.dumps(entry.detail),
-        entry.at,
-    )
+    await history_store.record(conn, describe(event))

@@ -13,7 +13,8 @@ import uuid
 from berth_shared.contracts.domains import DomainStatusChanged
 from berth_shared.db import Connection
 
-from berth_api.container_events import HistoryEntry, record_event
+from berth_api import history_store
+from berth_api.history_store import HistoryEntry
 
 _UPDATE = """
 WITH old AS (
@@ -61,4 +62,4 @@ async def apply(conn: Connection, event: DomainStatusChanged) -> None:
             return  # an older state, or a domain detached meanwhile
         seen = (before["was_verified"], before["tls_status"], before["tls_reason"])
         if seen != (event.verified_at is not None, event.tls_state, event.reason):
-            await record_event(conn, history_entry(event))
+            await history_store.record(conn, history_entry(event))

@@ -5,7 +5,6 @@ service decides *when*; the API only acts, idempotently (each event id is applie
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 
@@ -18,41 +17,13 @@ from berth_shared.contracts.health import (
 )
 from berth_shared.db import Connection
 
-from berth_api import apps_store
+from berth_api import apps_store, history_store
+from berth_api.history_store import HistoryEntry
 
 log = logging.getLogger("berth.api.health")
 
 # App statuses a health transition may change (never deploying, crashed, stopped, created).
 HEALTH_STATUSES = ("running", "unhealthy")
-
-
-async def _record(
-    conn: Connection,
-    *,
-    event_id: str,
-    app_id: uuid.UUID,
-    release_id: str,
-    kind: str,
-    detail: dict[str, object],
-    at: object,
-) -> bool:
-    """The history entry, once; False when this event was applied before (or the app is gone)."""
-    try:
-        release = uuid.UUID(release_id) if release_id else None
-    except ValueError:
-        release = None
-    inserted = await conn.fetchval(
-        "INSERT INTO app_events (event_id, app_id, release_id, kind, detail, at) "
-        "SELECT $1, $2, $3, $4, $5::jsonb, $6 WHERE EXISTS (SELECT 1 FROM apps WHERE id = $2) "
-        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-        event_id,
-        app_id,
-        release,
-        kind,
-        json.dumps(detail),
-        at,
-    )
-    return inserted is not None
 
 
 async def apply(conn: Connection, event: HealthEvent, host: str) -> None:
@@ -69,14 +40,8 @@ async def apply(conn: Connection, event: HealthEvent, host: str) -> None:
                     "consecutiveFailures": event.consecutive_failures,
                     "livenessOnly": event.liveness_only,
                 }
-                if not await _record(
-                    conn,
-                    event_id=event.id,
-                    app_id=app_id,
-                    release_id=event.release_id,
-                    kind="health.unhealthy",
-                    detail=detail,
-                    at=event.at,
+                if not await history_store.record(
+                    conn, HistoryEntry(event.id, event.app_id, event.release_id, "health.unhealthy", detail, event.at)
                 ):
                     return
                 await conn.execute(
@@ -92,14 +57,8 @@ async def apply(conn: Connection, event: HealthEvent, host: str) -> None:
                 )
             case AppRecovered():
                 detail = {"slot": event.slot, "unhealthySeconds": event.unhealthy_seconds}
-                if not await _record(
-                    conn,
-                    event_id=event.id,
-                    app_id=app_id,
-                    release_id=event.release_id,
-                    kind="health.recovered",
-                    detail=detail,
-                    at=event.at,
+                if not await history_store.record(
+                    conn, HistoryEntry(event.id, event.app_id, event.release_id, "health.recovered", detail, event.at)
                 ):
                     return
                 await conn.execute(
@@ -121,14 +80,8 @@ async def apply(conn: Connection, event: HealthEvent, host: str) -> None:
                 current = await apps_store.current_release(conn, app)
                 if current is None:
                     return
-                if not await _record(
-                    conn,
-                    event_id=event.id,
-                    app_id=app_id,
-                    release_id=event.release_id,
-                    kind="health.restart",
-                    detail=detail,
-                    at=event.at,
+                if not await history_store.record(
+                    conn, HistoryEntry(event.id, event.app_id, event.release_id, "health.restart", detail, event.at)
                 ):
                     return
                 log.info(
@@ -142,14 +95,8 @@ async def apply(conn: Connection, event: HealthEvent, host: str) -> None:
                 await apps_store.create_release(conn, str(app_id), apps_store.pinned_image(current), "restart", host)
             case RestartsExhausted():
                 detail = {"restarts": event.restarts, "unhealthySeconds": event.unhealthy_seconds}
-                if not await _record(
-                    conn,
-                    event_id=event.id,
-                    app_id=app_id,
-                    release_id=event.release_id,
-                    kind="health.gave_up",
-                    detail=detail,
-                    at=event.at,
+                if not await history_store.record(
+                    conn, HistoryEntry(event.id, event.app_id, event.release_id, "health.gave_up", detail, event.at)
                 ):
                     return
                 await conn.execute(

@@ -16,7 +16,8 @@ from berth_shared.contracts.releases import (
 )
 from berth_shared.db import Connection
 
-from berth_api.container_events import HistoryEntry, record_event
+from berth_api import history_store
+from berth_api.history_store import HistoryEntry
 
 
 async def apply(conn: Connection, event: AgentEvent) -> None:
@@ -162,7 +163,7 @@ async def _on_crashed(conn: Connection, e: AppCrashed) -> None:
     detail: dict[str, object] = {"exitCode": e.exit_code, "restarts": e.restarts}
     if e.reason:  # the engine refused to start it again
         detail["reason"] = e.reason
-    await record_event(conn, HistoryEntry(e.id, e.app_id, e.release_id, "app.crashed", detail, e.at))
+    await history_store.record(conn, HistoryEntry(e.id, e.app_id, e.release_id, "app.crashed", detail, e.at))
     await conn.execute(
         "UPDATE apps SET status = 'crashed', status_reason = $3 "
         "WHERE id = $1 AND current_release_id = $2 AND deleted_at IS NULL",

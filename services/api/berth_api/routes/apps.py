@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
 import asyncpg
 from berth_shared.errors import Conflict, ImageGone
 from berth_shared.image_refs import gone_message
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from berth_api import apps_store
@@ -18,7 +18,7 @@ from berth_api.engine_check import require_engine
 from berth_api.image_presence import missing_images
 from berth_api.state import ApiState
 from berth_api.validation import CreateApp, Deploy, Rollback, UpdateApp
-from berth_api.views import app_view, event_view, release_view, step_view
+from berth_api.views import app_view, release_view, step_view
 
 router = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
 
@@ -104,18 +104,6 @@ async def rollback(ref: str, s: State, actor: Actor, body: Rollback | None = Non
         release = await apps_store.rollback(conn, ref, target, s.settings.host_id, actor=actor)
     s.outbox.notify()
     return release_view(release)
-
-
-@router.get("/apps/{ref}/events")
-async def events(ref: str, s: State, limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> dict[str, Any]:
-    """The app's history: container starts, exits (with exit codes), OOM kills, crashes."""
-    app = await apps_store.find_app(s.pool, ref)
-    rows = await s.pool.fetch(
-        "SELECT * FROM (SELECT * FROM app_events WHERE app_id = $1 ORDER BY at DESC LIMIT $2) e ORDER BY at",
-        app["id"],
-        limit,
-    )
-    return {"items": [event_view(r) for r in rows]}
 
 
 async def require_image(s: ApiState, app: asyncpg.Record, target: asyncpg.Record) -> None:

@@ -36,9 +36,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from berth_api import apps_store, sse
+from berth_api import apps_store, history_store, sse
 from berth_api.deps import State, authorize
-from berth_api.routes.apps import events as history
 from berth_api.state import ApiState
 from berth_api.views import app_view, event_view, release_view, step_view
 
@@ -181,10 +180,7 @@ async def changes(s: ApiState, app_id: Any, t: Tracker, first: bool) -> list[str
             app_id,
             RECENT_STEP_RELEASES,
         )
-        history_rows = await s.pool.fetch(
-            "SELECT * FROM (SELECT * FROM app_events WHERE app_id = $1 ORDER BY at DESC LIMIT 200) e ORDER BY at",
-            app_id,
-        )
+        history_rows = await history_store.recent(s.pool, app_id, 200)
     else:
         floor = (t.newest or datetime.now().astimezone()) - LOOKBACK
         t.forget_older_than(floor - LOOKBACK)
@@ -255,10 +251,11 @@ async def app_events(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     since: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any] | StreamingResponse:
-    """The app's history; ``follow=1``: its releases, lifecycle steps and history, live (SSE)."""
-    if not follow:
-        return await history(ref, s, limit)
+    """The app's history (container starts, exits with exit codes, OOM kills, crashes, health,
+    domains), oldest first; ``follow=1``: its releases, lifecycle steps and history, live (SSE)."""
     app = await apps_store.find_app(s.pool, ref)
+    if not follow:
+        return {"items": [event_view(r) for r in await history_store.recent(s.pool, app["id"], limit)]}
     resume = parse_resume(last_event_id) or parse_resume(since)
     return StreamingResponse(
         stream(s, app["id"], resume=resume, disconnected=request.is_disconnected),
