@@ -13,9 +13,11 @@ from typing import Any
 
 import asyncpg
 import pytest
-from berth_api import apps_store, desired, env_store, keyring, release_events, rotation
+from berth_api import apps_store, env_store, keyring, rotation
+from berth_api.consumers import release_events
 from berth_api.keyring import Keychain
 from berth_api.migrations import MIGRATIONS
+from berth_api.responders import desired
 from berth_api.validation import CreateApp
 from berth_shared import db
 from berth_shared.contracts.base import encode

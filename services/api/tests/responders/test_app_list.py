@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from berth_api.app_list import app_facts
+from berth_api.responders.app_list import app_facts
 from berth_shared.contracts.owner_state import LiveRelease
 
 

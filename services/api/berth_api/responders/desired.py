@@ -23,7 +23,7 @@ from berth_shared.errors import ValidationFailed
 from berth_shared.image_refs import is_image_id
 from berth_shared.sealing import SealingError, check_public_key, seal_env
 
-from berth_api import apps_store, env_store, release_events
+from berth_api import apps_store, env_store, releases_store
 from berth_api.keyring import Keychain
 
 log = logging.getLogger("berth.api.desired")
@@ -111,8 +111,8 @@ async def _build(
     log.error("app %s: %s", app["name"], reason)
     if release["status"] in apps_store.ACTIVE_RELEASE_STATES:
         event = ReleaseFailed(app_id=str(app["id"]), release_id=str(release["id"]), reason=reason)
-        async with pool.acquire() as conn:
-            await release_events.apply(conn, event)
+        async with pool.acquire() as conn, conn.transaction():
+            await releases_store.fail(conn, event)
         log.error("app %s: release v%s failed: %s", app["name"], release["version"], reason)
         after = await pool.fetchrow("SELECT * FROM apps WHERE id = $1", app["id"])
         if after is not None and after["desired_release_id"] is None:

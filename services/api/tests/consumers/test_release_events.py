@@ -8,7 +8,8 @@ from typing import Any
 
 import asyncpg
 import pytest
-from berth_api import apps_store, release_events
+from berth_api import apps_store
+from berth_api.consumers import release_events
 from berth_api.migrations import MIGRATIONS
 from berth_api.validation import CreateApp
 from berth_shared import db

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from berth_api.desired import desired_app
+from berth_api.responders.desired import desired_app
 
 
 def app_row(**overrides: Any) -> dict[str, Any]:

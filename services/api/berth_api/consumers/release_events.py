@@ -16,7 +16,7 @@ from berth_shared.contracts.releases import (
 )
 from berth_shared.db import Connection
 
-from berth_api import history_store
+from berth_api import history_store, releases_store
 from berth_api.history_store import HistoryEntry
 
 
@@ -28,7 +28,7 @@ async def apply(conn: Connection, event: AgentEvent) -> None:
             case ReleaseLive():
                 await _on_live(conn, event)
             case ReleaseFailed():
-                await _on_failed(conn, event)
+                await releases_store.fail(conn, event)
             case AppCrashed():
                 await _on_crashed(conn, event)
             case BuildLog():
@@ -115,30 +115,6 @@ async def _on_live(conn: Connection, e: ReleaseLive) -> None:
         app_id,
         release_id,
         e.at,
-    )
-
-
-async def _on_failed(conn: Connection, e: ReleaseFailed) -> None:
-    release_id, app_id = uuid.UUID(e.release_id), uuid.UUID(e.app_id)
-    updated = await conn.fetchval(
-        "UPDATE releases SET status = 'failed', reason = $2, finished_at = $3 "
-        "WHERE id = $1 AND status IN ('pending', 'starting') RETURNING id",
-        release_id,
-        e.reason,
-        e.at,
-    )
-    if updated is None:
-        return
-    # The previous live release keeps serving and is desired again.
-    await conn.execute(
-        "UPDATE apps SET desired_release_id = current_release_id, generation = generation + 1, "
-        "status = CASE WHEN current_release_id IS NULL THEN 'created' ELSE 'running' END, "
-        "last_deployed_at = CASE WHEN current_release_id IS NULL THEN NULL ELSE last_deployed_at END, "
-        "status_reason = $3 "
-        "WHERE id = $1 AND desired_release_id = $2 AND deleted_at IS NULL",
-        app_id,
-        release_id,
-        f"release failed: {e.reason}",
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from berth_api.container_events import describe
+from berth_api.consumers.container_events import describe
 from berth_shared.contracts.containers import ContainerExited, ContainerOomKilled, ContainerStarted
 
 IDS = {"app_id": "a", "release_id": "r", "slot": "b", "container_id": "0123456789abcdef"}
