@@ -125,6 +125,29 @@ def test_invalid_checks_are_refused_naming_the_field(platform: RunningPlatform) 
     assert shown["config"] is None and shown["livenessOnly"] is True
 
 
+def test_deleting_the_check_goes_back_to_the_default_liveness_rule(
+    platform: RunningPlatform, test_images: dict[str, str]
+) -> None:
+    app = ok(platform.api.post("/api/apps", json={"name": "hc-unset", "healthCheck": CHECK}), 201)
+    deploy_live(platform, "hc-unset", test_images["v1"])
+    wait_for(lambda: state_is(platform, "hc-unset", "healthy"), timeout=60, what="healthy")
+    switch(platform, app["id"], "sick")  # the configured path now answers 500; / still serves
+    wait_for(lambda: state_is(platform, "hc-unset", "unhealthy"), timeout=60, what="unhealthy by the check")
+
+    removed = ok(platform.api.delete("/api/apps/hc-unset/health"))
+    assert removed == {"appId": app["id"], "config": None, "livenessOnly": True}
+    shown = health(platform, "hc-unset")
+    assert shown["config"] is None and shown["livenessOnly"] is True
+    assert ok(platform.api.get("/api/apps/hc-unset"))["healthCheck"] is None
+    # Checked by the deploy gate's rule again (GET / answers), so healthy and running, although
+    # the old check's path still fails.
+    wait_for(lambda: state_is(platform, "hc-unset", "healthy"), timeout=120, what="healthy by the default rule")
+    wait_for(lambda: ok(platform.api.get("/api/apps/hc-unset"))["status"] == "running", timeout=60, what="running")
+    assert httpx.get(container_url(platform, app["id"], "/cgi-bin/health"), timeout=5).status_code == 500
+    kinds = [e["kind"] for e in ok(platform.api.get("/api/apps/hc-unset/events"))["items"]]
+    assert "health.restart" not in kinds
+
+
 def test_detection_recovery_history_and_signed_alerts(platform: RunningPlatform, test_images: dict[str, str]) -> None:
     receiver = Receiver(fail_first=1)
     try:
