@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from berth_testing import RunningPlatform, wait_for
+from berth_testing import RunningPlatform, api_error, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -171,9 +171,9 @@ def test_a_revoked_token_is_refused_and_its_dashboard_session_dies(platform: Run
         assert revoked.json()["sessionsRevoked"] == 1
 
         assert browser.get("/api/session").json()["signedIn"] is False
-        assert browser.get("/api/apps").status_code == 401
+        api_error(browser.get("/api/apps"), 401, "unauthorized")
     with client(p, made["token"]) as gone:
-        assert gone.get("/api/apps").status_code == 401
+        api_error(gone.get("/api/apps"), 401, "unauthorized")
     assert made["id"] not in [t["id"] for t in p.api.get("/api/tokens").json()["items"]]
     assert api_rows(p, "SELECT * FROM sessions WHERE actor = $1", made["name"]) == []
 
