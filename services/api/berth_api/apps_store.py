@@ -15,6 +15,7 @@ from berth_shared.db import Connection
 from berth_shared.errors import Conflict, NotFound, ValidationFailed
 from berth_shared.netplan import first_free_subnet
 
+from berth_api import app_status, app_status_store
 from berth_api.audit_log import PLATFORM, Actor, audit
 from berth_api.outbox import enqueue
 from berth_api.validation import CreateApp, UpdateApp
@@ -88,11 +89,8 @@ async def create_app(
 async def delete_app(conn: Connection, ref: str, domain: str, host: str, *, actor: Actor = PLATFORM) -> asyncpg.Record:
     async with conn.transaction():
         app = await find_app(conn, ref, for_update=True)
-        row = await conn.fetchrow(
-            "UPDATE apps SET deleted_at = now(), status = 'stopped', generation = generation + 1 "
-            "WHERE id = $1 RETURNING *",
-            app["id"],
-        )
+        await conn.execute("UPDATE apps SET deleted_at = now(), generation = generation + 1 WHERE id = $1", app["id"])
+        row = await app_status_store.move(conn, app, app_status.Deleted())
         assert row is not None
         app_id = str(app["id"])
         await enqueue(
@@ -104,7 +102,7 @@ async def delete_app(conn: Connection, ref: str, domain: str, host: str, *, acto
         )
         await enqueue(conn, reconcile_subject(host), ReconcileApp(app_id=app_id, reason="app deleted"))
         await audit(conn, actor, "app.delete", app["id"], {"name": app["name"]})
-        return row  # type: ignore[no-any-return]
+        return row
 
 
 async def create_release(
@@ -138,12 +136,12 @@ async def create_release(
             rollback_of,
         )
         assert release is not None
-        updated = await conn.fetchrow(
-            "UPDATE apps SET desired_release_id = $2, status = 'deploying', status_reason = NULL, "
-            "generation = generation + 1 WHERE id = $1 RETURNING *",
+        await conn.execute(
+            "UPDATE apps SET desired_release_id = $2, generation = generation + 1 WHERE id = $1",
             app["id"],
             release["id"],
         )
+        updated = await app_status_store.move(conn, app, app_status.ReleaseRequested())
         assert updated is not None
         await enqueue(conn, reconcile_subject(host), ReconcileApp(app_id=str(app["id"]), reason=f"{kind} v{version}"))
         await audit(conn, actor, f"release.{kind}", app["id"], {"image": image, "version": version})

@@ -9,6 +9,8 @@ import uuid
 from berth_shared.contracts.releases import ReleaseFailed
 from berth_shared.db import Connection
 
+from berth_api import app_status, app_status_store
+
 
 async def fail(conn: Connection, e: ReleaseFailed) -> None:
     """Mark the release failed (only from pending/starting: a redelivery changes nothing); if it
@@ -24,13 +26,9 @@ async def fail(conn: Connection, e: ReleaseFailed) -> None:
     )
     if updated is None:
         return
+    app = await app_status_store.locked(conn, app_id)
+    if app is None or await app_status_store.move(conn, app, app_status.Failed(str(release_id), e.reason)) is None:
+        return  # not the desired release (a newer one is), or the app is gone
     await conn.execute(
-        "UPDATE apps SET desired_release_id = current_release_id, generation = generation + 1, "
-        "status = CASE WHEN current_release_id IS NULL THEN 'created' ELSE 'running' END, "
-        "last_deployed_at = CASE WHEN current_release_id IS NULL THEN NULL ELSE last_deployed_at END, "
-        "status_reason = $3 "
-        "WHERE id = $1 AND desired_release_id = $2 AND deleted_at IS NULL",
-        app_id,
-        release_id,
-        f"release failed: {e.reason}",
+        "UPDATE apps SET desired_release_id = current_release_id, generation = generation + 1 WHERE id = $1", app_id
     )

@@ -17,13 +17,10 @@ from berth_shared.contracts.health import (
 )
 from berth_shared.db import Connection
 
-from berth_api import apps_store, history_store
+from berth_api import app_status, app_status_store, apps_store, history_store
 from berth_api.history_store import HistoryEntry
 
 log = logging.getLogger("berth.api.health")
-
-# App statuses a health transition may change (never deploying, crashed, stopped, created).
-HEALTH_STATUSES = ("running", "unhealthy")
 
 
 async def apply(conn: Connection, event: HealthEvent, host: str) -> None:
@@ -44,37 +41,23 @@ async def apply(conn: Connection, event: HealthEvent, host: str) -> None:
                     conn, HistoryEntry(event.id, event.app_id, event.release_id, "health.unhealthy", detail, event.at)
                 ):
                     return
-                await conn.execute(
-                    "UPDATE apps SET status = 'unhealthy', "
-                    "status_reason = CASE WHEN status = 'unhealthy' AND status_reason LIKE 'unhealthy for %' "
-                    "THEN status_reason ELSE $2 END "
-                    "WHERE id = $1 AND status = ANY($3::text[]) AND deleted_at IS NULL "
-                    "AND ($4 = '' OR current_release_id::text = $4)",
-                    app_id,
-                    f"health check failing: {event.reason}",
-                    list(HEALTH_STATUSES),
-                    event.release_id,
-                )
+                await _move(conn, app_id, app_status.Unhealthy(event.release_id, event.reason))
             case AppRecovered():
                 detail = {"slot": event.slot, "unhealthySeconds": event.unhealthy_seconds}
                 if not await history_store.record(
                     conn, HistoryEntry(event.id, event.app_id, event.release_id, "health.recovered", detail, event.at)
                 ):
                     return
-                await conn.execute(
-                    "UPDATE apps SET status = 'running', status_reason = NULL "
-                    "WHERE id = $1 AND status = 'unhealthy' AND deleted_at IS NULL",
-                    app_id,
-                )
+                await _move(conn, app_id, app_status.Recovered())
             case RestartRequested():
                 detail = {
                     "attempt": event.attempt,
                     "maxRestarts": event.max_restarts,
                     "unhealthySeconds": event.unhealthy_seconds,
                 }
-                app = await conn.fetchrow("SELECT * FROM apps WHERE id = $1 AND deleted_at IS NULL FOR UPDATE", app_id)
-                if app is None or app["status"] not in HEALTH_STATUSES:
-                    return  # deploying, crashed or stopped: nothing to restart now
+                app = await app_status_store.locked(conn, app_id)
+                if app is None or not app_status.may_restart(app_status.AppFacts.of(app)):
+                    return  # deploying, crashed, stopped or gone: nothing to restart now
                 if str(app["current_release_id"]) != event.release_id:
                     return  # another release went live since
                 current = await apps_store.current_release(conn, app)
@@ -99,11 +82,10 @@ async def apply(conn: Connection, event: HealthEvent, host: str) -> None:
                     conn, HistoryEntry(event.id, event.app_id, event.release_id, "health.gave_up", detail, event.at)
                 ):
                     return
-                await conn.execute(
-                    "UPDATE apps SET status = 'unhealthy', status_reason = $2 "
-                    "WHERE id = $1 AND status = ANY($3::text[]) AND deleted_at IS NULL",
-                    app_id,
-                    f"unhealthy for {event.unhealthy_seconds:.0f}s after {event.restarts} automatic restart(s); "
-                    "Berth stopped restarting it (fix the app, then deploy or restart it)",
-                    list(HEALTH_STATUSES),
-                )
+                await _move(conn, app_id, app_status.RestartsExhausted(event.restarts, event.unhealthy_seconds))
+
+
+async def _move(conn: Connection, app_id: uuid.UUID, event: app_status.Event) -> None:
+    app = await app_status_store.locked(conn, app_id)
+    if app is not None:
+        await app_status_store.move(conn, app, event)

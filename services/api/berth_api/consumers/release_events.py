@@ -16,7 +16,7 @@ from berth_shared.contracts.releases import (
 )
 from berth_shared.db import Connection
 
-from berth_api import history_store, releases_store
+from berth_api import app_status, app_status_store, history_store, releases_store
 from berth_api.history_store import HistoryEntry
 
 
@@ -75,14 +75,9 @@ SERVING_STEP = "health.passed"
 async def _first_release_serving(conn: Connection, e: ReleaseStep) -> None:
     """The app's desired release serves and nothing else is live yet: the app is ``running``,
     deployed at that moment (``ReleaseLive`` later keeps that time)."""
-    await conn.execute(
-        "UPDATE apps SET status = 'running', status_reason = NULL, last_deployed_at = $3 "
-        "WHERE id = $1 AND desired_release_id = $2 AND current_release_id IS NULL "
-        "AND status = 'deploying' AND deleted_at IS NULL",
-        uuid.UUID(e.app_id),
-        uuid.UUID(e.release_id),
-        e.at,
-    )
+    app = await app_status_store.locked(conn, uuid.UUID(e.app_id))
+    if app is not None:
+        await app_status_store.move(conn, app, app_status.FirstServing(str(uuid.UUID(e.release_id))), e.at)
 
 
 async def _on_live(conn: Connection, e: ReleaseLive) -> None:
@@ -105,17 +100,11 @@ async def _on_live(conn: Connection, e: ReleaseLive) -> None:
         release_id,
         e.at,
     )
-    await conn.execute(
-        # A first release already read ``running`` from the moment it served (SERVING_STEP).
-        "UPDATE apps SET last_deployed_at = CASE WHEN current_release_id IS NULL AND desired_release_id = $2 "
-        "AND status = 'running' AND last_deployed_at IS NOT NULL THEN last_deployed_at ELSE $3 END, "
-        "current_release_id = $2, "
-        "status = CASE WHEN desired_release_id = $2 THEN 'running' ELSE status END, status_reason = NULL "
-        "WHERE id = $1 AND deleted_at IS NULL",
-        app_id,
-        release_id,
-        e.at,
-    )
+    app = await app_status_store.locked(conn, app_id)
+    if app is None or app["deleted_at"] is not None:
+        return
+    await conn.execute("UPDATE apps SET current_release_id = $2 WHERE id = $1", app_id, release_id)
+    await app_status_store.move(conn, app, app_status.Live(str(release_id)), e.at)
 
 
 BUILD_LOG_MAX = 1024 * 1024
@@ -140,12 +129,7 @@ async def _on_crashed(conn: Connection, e: AppCrashed) -> None:
     if e.reason:  # the engine refused to start it again
         detail["reason"] = e.reason
     await history_store.record(conn, HistoryEntry(e.id, e.app_id, e.release_id, "app.crashed", detail, e.at))
-    await conn.execute(
-        "UPDATE apps SET status = 'crashed', status_reason = $3 "
-        "WHERE id = $1 AND current_release_id = $2 AND deleted_at IS NULL",
-        uuid.UUID(e.app_id),
-        uuid.UUID(e.release_id),
-        f"{e.reason}; Berth stopped trying"
-        if e.reason
-        else f"exited with code {e.exit_code} after {e.restarts} restarts; Berth stopped restarting it",
-    )
+    app = await app_status_store.locked(conn, uuid.UUID(e.app_id))
+    if app is not None:
+        crashed = app_status.Crashed(str(uuid.UUID(e.release_id)), e.exit_code, e.restarts, e.reason)
+        await app_status_store.move(conn, app, crashed)
