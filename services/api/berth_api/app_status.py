@@ -1,6 +1,6 @@
 """An app's status and its reason (pure): the one place that decides which event moves an app
 where. Writers (``apps_store``, ``releases_store``, the consumers) read the app's row locked,
-ask :func:`transition`, and write what it answers with ``app_status_store.write``.
+ask :func:`transition`, and write what it answers (``app_status_store.move`` does both).
 
 Event → status (reason; ``lastDeployedAt``), and when it applies:
 
