@@ -9,8 +9,10 @@ import io
 import json
 import select
 import socket
+import subprocess
 import tarfile
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -23,7 +25,8 @@ LIMIT = 200 * MIB
 
 # cgroup v1 paths first, then v2 (the engine may use either).
 PRINT_LIMITS = (
-    'RUN echo "memory=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"'
+    'RUN echo "run={marker}"'
+    ' && echo "memory=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"'
     ' && echo "swap=$(cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null'
     ' || cat /sys/fs/cgroup/memory.swap.max)"'
     ' && echo "cpu=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d" " -f1 /sys/fs/cgroup/cpu.max)'
@@ -52,7 +55,8 @@ def values(build_log: str) -> dict[str, str]:
 
 def test_a_build_runs_under_the_default_limits(platform: RunningPlatform, test_images: dict[str, str]) -> None:
     assert platform.api.post("/api/apps", json={"name": "httpbuild"}).status_code == 201
-    body = context(f"FROM {test_images['v1']}\n{PRINT_LIMITS}")
+    # A marker of this run in the step: the engine's build cache would skip a step it has run.
+    body = context(f"FROM {test_images['v1']}\n" + PRINT_LIMITS.replace("{marker}", uuid.uuid4().hex))
     response = platform.api.post(
         "/api/apps/httpbuild/builds", content=body, headers={"Content-Type": "application/gzip"}, timeout=120
     )
@@ -71,6 +75,10 @@ def test_a_build_runs_under_the_default_limits(platform: RunningPlatform, test_i
     quota, period = (int(v) for v in limits["cpu"].split("/"))
     assert quota == period, live["buildLog"]  # one CPU
     assert platform.proxy_get("httpbuild.berth.test").text == "v1\n"
+    app_id = platform.api.get("/api/apps/httpbuild").json()["id"]
+    assert platform.api.delete("/api/apps/httpbuild").status_code == 202
+    wait_for(lambda: not platform.containers(app_id), timeout=60, what="the app's containers removed")
+    subprocess.run(["docker", "rmi", live["imageDigest"]], capture_output=True)  # the agent leaves built images
 
 
 def post_stream(p: RunningPlatform, path: str, total: int, *, chunked: bool) -> tuple[int, dict[str, Any], int]:
