@@ -133,6 +133,7 @@ async def bench(apps: int, interval: float, seconds: float) -> dict[str, object]
         "skipped_behind": checker.schedule.skipped,
         "cpu_seconds_per_second": round((cpu1 - cpu0) / wall, 3),
         "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),  # other work on the machine skews lateness
     }
 
 
@@ -310,7 +311,7 @@ def main() -> None:
         f"| scheduling lateness p99 (target <= 50 ms) | {r['lateness_ms_p99']} ms ({verdict} the target) |\n"
         f"| scheduling lateness max | {r['lateness_ms_max']} ms |\n"
         f"| checker CPU (scheduler, probes, batched inserts) | {r['cpu_seconds_per_second']} CPU-s per s "
-        f"(of {r['cpus']} CPUs) |\n"
+        f"(of {r['cpus']} CPUs; load average {r['load_average_1m']} at the end) |\n"
         f"| probes skipped because the previous one was still in flight | {r['skipped_inflight']} |\n"
         f"| probes skipped because the scheduler fell a whole interval behind | {r['skipped_behind']} |\n\n"
         "Lateness is the time from a check's due time to its probe starting (after the concurrency "
