@@ -49,14 +49,19 @@ def dropped_text(count: int, rate: int) -> str:
     return f"berth: dropped {count} {noun} (app wrote faster than {rate} lines/s)"
 
 
-def lost_text(after_ts: str, before_ts: str) -> str:
-    return f"berth: lines lost between {after_ts} and {before_ts} (the engine rotated its log before Berth read them)"
+ROTATED = "the engine rotated its log before Berth read them"
+SKIPPED = "the engine rotated its log while Berth read it behind"
 
 
-def lost_notice(stream: str, after_ts: str, first_kept: CollectedLine) -> CollectedLine:
+def lost_text(after_ts: str, before_ts: str, reason: str = ROTATED) -> str:
+    may = "may have been lost" if reason == SKIPPED else "lost"
+    return f"berth: lines {may} between {after_ts} and {before_ts} ({reason})"
+
+
+def lost_notice(stream: str, after_ts: str, first_kept: CollectedLine, reason: str = ROTATED) -> CollectedLine:
     """The notice of a gap before ``first_kept``: at its timestamp with seq -1 (before every line
     of that timestamp; real lines have seq >= 0, so it collides with none)."""
-    return CollectedLine(stream, first_kept.ts, lost_text(after_ts, first_kept.ts), seq=-1, lost=True)
+    return CollectedLine(stream, first_kept.ts, lost_text(after_ts, first_kept.ts, reason), seq=-1, lost=True)
 
 
 @dataclass
@@ -75,13 +80,15 @@ class Gate:
     dropped: int = 0  # lines dropped by this gate (all streams)
     _drops: dict[str, _Drops] = field(default_factory=dict)
 
-    def offer(self, line: CollectedLine) -> list[CollectedLine]:
-        """What to keep of ``line``: itself (after a notice of the drops before it), nothing
-        (dropped), or a notice in its place when the drops have gone on long enough."""
-        try:
-            nanos = ts_nanos(line.ts)
-        except ValueError:
-            nanos = self.bucket.at or 0
+    def offer(self, line: CollectedLine, nanos: int | None = None) -> list[CollectedLine]:
+        """What to keep of ``line`` (written at ``nanos``, parsed from its timestamp when not
+        given): itself (after a notice of the drops before it), nothing (dropped), or a notice
+        in its place when the drops have gone on long enough."""
+        if nanos is None:
+            try:
+                nanos = ts_nanos(line.ts)
+            except ValueError:
+                nanos = self.bucket.at or 0
         drops = self._drops.setdefault(line.stream, _Drops())
         if self.bucket.take(nanos):
             notice = self._notice(line.stream)

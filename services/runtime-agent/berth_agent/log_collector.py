@@ -18,7 +18,7 @@ import contextlib
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiodocker
@@ -29,15 +29,11 @@ from berth_shared.contracts.logs import LogBatch, log_subject
 from berth_shared.log_budget import LogBudget, log_budget
 from nats.js import JetStreamContext
 
-from berth_agent.log_budget import (
-    NOTICE_EVERY_SECONDS,
-    Gate,
-    TokenBucket,
-    lost_notice,
-)
+from berth_agent.log_budget import NOTICE_EVERY_SECONDS, SKIPPED, Gate, TokenBucket, lost_notice
 from berth_agent.log_cursors import CursorStore
-from berth_agent.logbatch import Batcher, Progress, ReadyBatch, batch_limit, message_id
-from berth_agent.logframes import CollectedLine, FrameDecoder, LineAssembler, RawDecoder, Resume
+from berth_agent.log_skips import SkipDetector
+from berth_agent.logbatch import Batcher, Progress, ReadyBatch, batch_limit, format_nanos, message_id
+from berth_agent.logframes import CollectedLine, FrameDecoder, LineAssembler, RawDecoder, Resume, ts_nanos
 
 log = logging.getLogger("berth.agent.logs")
 
@@ -77,6 +73,8 @@ class ReadState:
     resume: Resume
     gate: Gate
     batcher: Batcher
+    skips: SkipDetector = field(default_factory=SkipDetector)
+    read_at: int = 0  # wall clock (ns) of the chunk being read
 
 
 class Collector:
@@ -223,6 +221,7 @@ class Collector:
                 break
             now = loop.time()
             if chunk:
+                state.read_at = time.time_ns()
                 for frame in decoder.feed(chunk):
                     for line in assembler.feed(frame):
                         self._take(line, state, now)
@@ -253,7 +252,23 @@ class Collector:
             )
             batcher.add(lost_notice(stream, after_ts, first), now)
         resume.gaps.clear()
-        for kept in state.gate.offer(line):
+        try:
+            nanos: int | None = ts_nanos(line.ts)
+        except ValueError:
+            nanos = None
+        before = None if nanos is None else state.skips.check(nanos, state.read_at)
+        if before is not None:
+            self.lost_gaps += 1
+            after_ts = format_nanos(before)
+            log.warning(
+                "log lines of %s may have been skipped by the engine between %s and %s (read behind a flood)",
+                self.ref.container_id[:12],
+                after_ts,
+                line.ts,
+                extra={"app_id": self.ref.app_id},
+            )
+            batcher.add(lost_notice(line.stream, after_ts, line, SKIPPED), now)
+        for kept in state.gate.offer(line, nanos):
             batcher.add(kept, now)
 
     async def _flush(self, batcher: Batcher, assembler: LineAssembler) -> None:

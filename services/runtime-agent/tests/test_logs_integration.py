@@ -53,6 +53,10 @@ done
 # 400,000 lines at start as fast as the engine takes them (~180,000 lines/s here), then serves.
 FLOOD_LINES = 400_000
 FLOOD = f"awk 'BEGIN{{for(i=0;i<{FLOOD_LINES};i++)print \"f \" i}}'; exec httpd -f -p 8080 -h /www"
+# 2,000,000 lines (about 180 MB of json-file log, more than the ring) as fast as the engine goes.
+TORRENT_LINES = 2_000_000
+TORRENT = f"httpd -p 8080 -h /www; awk 'BEGIN{{for(i=0;i<{TORRENT_LINES};i++)print \"t \" i}}'; exec sleep 3600"
+
 # 50 lines, then (once /tmp/go exists) more than the engine's whole log ring (2 x 50 MB).
 OVERFLOW = r"""
 httpd -p 8080 -h /www
@@ -66,6 +70,7 @@ exec sleep 3600
 @pytest.fixture(scope="module")
 def log_images() -> dict[str, str]:
     return {
+        "torrent": build_busybox_image("berth-test/logs:torrent", "torrent\n", ["/bin/sh", "-c", TORRENT]),
         "overflow": build_busybox_image("berth-test/logs:overflow", "overflow\n", ["/bin/sh", "-c", OVERFLOW]),
         "flood": build_busybox_image("berth-test/logs:flood", "flood\n", ["/bin/sh", "-c", FLOOD]),
         "chatty": build_busybox_image("berth-test/logs:chatty", "chatty\n", ["/bin/sh", "-c", CHATTY]),
@@ -340,3 +345,35 @@ async def test_lines_rotated_away_while_the_agent_was_down_are_told_as_lost(
         "(the engine rotated its log before Berth read them)"
     )
     assert first_after.message.startswith("o ") and int(first_after.message.split()[1]) > 0
+
+
+async def test_a_flood_faster_than_the_agent_reads_is_accounted_for_or_told(
+    harness: Harness, log_images: dict[str, str], readers: Readers
+) -> None:
+    """Whether the agent keeps up with the engine depends on the machine; either way no line
+    vanishes silently: each is kept or counted as dropped, or a notice says lines may be lost."""
+    app = harness.new_app("torrent")
+    reader = await readers(app.app_id)
+    await harness.start_agent()
+    live = await deploy(harness, app.app_id, log_images["torrent"])
+    container = harness.docker.containers.container(live.container_id)
+
+    async def last_written() -> str | None:
+        tail = await container.log(stdout=True, tail=1, timestamps=True)
+        return tail[-1].split(" ", 1)[0] if tail and tail[-1].endswith(f"t {TORRENT_LINES - 1}\n") else None
+
+    last_ts = await eventually(last_written, timeout=180, every=0.5)
+    # The agent has read to the end: the last line is published, or a notice counting it.
+    last = Position.of(last_ts, 0)
+    await reader.wait(lambda: any(Position.of(ln.ts, ln.seq) >= last for _, ln in reader.lines("stdout")), 180)
+
+    lines = [line for _, line in reader.lines("stdout")]
+    kept = counted([line.message for line in lines], "t")
+    dropped = sum(line.dropped for line in lines)
+    told = [line.message for line in lines if line.lost]
+    assert kept == sorted(set(kept)) and dropped > 0
+    if len(kept) + dropped < TORRENT_LINES:
+        assert told, f"{TORRENT_LINES - len(kept) - dropped} lines vanished without a word"
+        assert all(m.startswith("berth: lines may have been lost between ") for m in told), told
+    else:
+        assert (len(kept) + dropped, told) == (TORRENT_LINES, [])
