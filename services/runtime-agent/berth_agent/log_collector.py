@@ -233,6 +233,9 @@ class Collector:
                     batcher.add(notice, now)
             if len(batcher) and batcher.due(loop.time()):
                 await self._flush(batcher, assembler)
+            # readany() returns at once while the engine has more: give the other containers'
+            # collectors (and the publishing) their turn between chunks of a flood.
+            await asyncio.sleep(0)
 
     def _take(self, line: CollectedLine, state: ReadState, now: float) -> None:
         """One line read: skipped when already published, else through the app's budget; a gap
