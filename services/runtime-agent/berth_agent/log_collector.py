@@ -9,6 +9,12 @@ restart it re-reads from the cursor's second and drops what it had published: no
 A container that stops is read to the end of its log; a container about to be removed by the
 agent is read to the end first (:meth:`LogCollectors.before_remove`). A collector that fails is
 restarted with backoff; it never takes the agent down.
+
+Nothing is lost silently (ADR 0006): lines over the app's budget are dropped before they are
+encoded and counted in ``berth: dropped N lines`` notices (:mod:`berth_agent.log_budget`); a
+cursor's line gone from the engine's ring on a re-read, or a flood's timestamps jumping while
+the collector reads behind (:mod:`berth_agent.log_skips`), becomes a ``berth: lines ... lost``
+notice.
 """
 
 from __future__ import annotations
