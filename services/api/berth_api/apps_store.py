@@ -18,7 +18,7 @@ from berth_shared.netplan import first_free_subnet
 from berth_api import app_status, app_status_store
 from berth_api.audit_log import PLATFORM, Actor, audit
 from berth_api.outbox import enqueue
-from berth_api.validation import CreateApp, UpdateApp
+from berth_api.validation import APP_NAME, CreateApp, UpdateApp
 
 ACTIVE_RELEASE_STATES = ("pending", "starting")
 
@@ -33,6 +33,8 @@ async def find_app(conn: Connection | asyncpg.Pool, ref: str, *, for_update: boo
     try:
         app_id = uuid.UUID(ref)
     except ValueError:
+        if not APP_NAME.fullmatch(ref):  # no app is named so; never hand Postgres a NUL byte
+            raise NotFound(f"app {ref!r} not found") from None
         row = await conn.fetchrow(f"SELECT * FROM apps WHERE name = $1 AND deleted_at IS NULL{lock}", ref)
     else:
         row = await conn.fetchrow(f"SELECT * FROM apps WHERE id = $1 AND deleted_at IS NULL{lock}", app_id)

@@ -60,6 +60,17 @@ DESCRIPTIONS = {
 DISK_GUARDED = frozenset({("post", "/api/apps/{ref}/deploy"), ("post", "/api/apps/{ref}/builds")})
 
 # Operations that answer Server-Sent Events with ?follow=1 (JSON otherwise).
+# One Server-Sent Event of a ``?follow=1`` stream (comments and keep-alives carry no event).
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "description": "one Server-Sent Event, with ?follow=1; `data` is a JSON document",
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
 EVENT_STREAMS = frozenset({("get", "/api/apps/{ref}/logs"), ("get", "/api/apps/{ref}/events")})
 # Conflicts a GET can answer (everything else that is not a GET may conflict with state).
 GET_CONFLICTS = frozenset({"/api/apps/{ref}/env"})  # a value that cannot be decrypted, with ?reveal=true
@@ -108,7 +119,7 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             if (method, path) in EVENT_STREAMS and "200" in responses:
                 content = responses["200"].setdefault("content", {})
-                content["text/event-stream"] = {"schema": {"type": "string", "description": "with ?follow=1"}}
+                content["text/event-stream"] = {"schema": SSE_EVENT}
             names = frozenset(str(p.get("name")) for p in operation.get("parameters", []))
             for status in error_statuses(method, path, has_body="requestBody" in operation, parameters=names):
                 responses[str(status)] = _error_response(status)

@@ -27,6 +27,8 @@ def test_since_and_until_take_timestamps_or_durations_back_from_now() -> None:
     assert parse_when("until", "2024-06-01T10:00:00", NOW) == "2024-06-01T10:00:00+00:00"
     assert parse_when("until", "2024-06-01T12:00:00+02:00", NOW) == "2024-06-01T10:00:00+00:00"
     assert parse_when("since", None, NOW) is None
+    # further back than year 1 means everything, not a server error
+    assert parse_when("since", "212492044h", NOW) == "0001-01-01T00:00:00+00:00"
     with pytest.raises(ValidationFailed) as err:
         parse_when("until", "last tuesday", NOW)
     assert err.value.details[0].field == "until"
@@ -37,6 +39,9 @@ def test_search_text_is_bounded() -> None:
     assert check_q("timeout") == "timeout"
     with pytest.raises(ValidationFailed) as err:
         check_q("x" * 300)
+    assert err.value.details[0].field == "q"
+    with pytest.raises(ValidationFailed) as err:
+        check_q("a\x00b")  # Postgres text holds no NUL: a clear 422, not a 500
     assert err.value.details[0].field == "q"
 
 

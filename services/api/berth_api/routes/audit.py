@@ -18,7 +18,9 @@ router = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
 async def audit_log(
     s: State,
     app_ref: Annotated[str | None, Query(alias="appId")] = None,
-    action: str | None = None,
+    action: Annotated[
+        str | None, Query(pattern=r"^[a-z0-9_.-]{1,64}$", description="an action such as env.reveal or token.create")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     app_id: uuid.UUID | None = None

@@ -51,7 +51,10 @@ def parse_when(field: str, value: str | None, now: datetime) -> str | None:
         return None
     value = value.strip()
     if m := RELATIVE.match(value):
-        return (now - timedelta(**{UNITS[m.group(2)]: int(m.group(1))})).isoformat()
+        try:
+            return (now - timedelta(**{UNITS[m.group(2)]: int(m.group(1))})).isoformat()
+        except OverflowError:  # further back than year 1: everything
+            return datetime.min.replace(tzinfo=UTC).isoformat()
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -61,11 +64,16 @@ def parse_when(field: str, value: str | None, now: datetime) -> str | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
 
 
+Q_SCHEMA = {"maxLength": MAX_Q, "pattern": "^[^\\u0000]*$"}  # Postgres text holds no NUL
+
+
 def check_q(q: str | None) -> str | None:
     if q is None or q == "":
         return None
     if len(q) > MAX_Q:
         raise ValidationFailed.on("q", f"must be at most {MAX_Q} characters")
+    if "\x00" in q:
+        raise ValidationFailed.on("q", "must not contain a NUL character")
     return q
 
 
@@ -93,7 +101,7 @@ async def app_logs(
     until: Annotated[str | None, Query(json_schema_extra=WHEN)] = None,
     stream: Literal["stdout", "stderr", "proxy"] | None = None,
     release: str | None = None,
-    q: Annotated[str | None, Query(json_schema_extra={"maxLength": MAX_Q})] = None,
+    q: Annotated[str | None, Query(json_schema_extra=Q_SCHEMA)] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
     cursor: Annotated[int | None, Query(ge=0)] = None,
     before: Annotated[int | None, Query(ge=1)] = None,
@@ -199,7 +207,7 @@ async def platform_logs(
     *,
     s: State,
     service: Annotated[str | None, Query(json_schema_extra={"enum": list(log_files.PROCESSES)})] = None,
-    q: Annotated[str | None, Query(json_schema_extra={"maxLength": MAX_Q})] = None,
+    q: Annotated[str | None, Query(json_schema_extra=Q_SCHEMA)] = None,
     app_ref: Annotated[str | None, Query(alias="appId")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> dict[str, Any]:
