@@ -63,6 +63,9 @@ class Settings:
     disk_prune_percent: int = 90
     disk_refuse_percent: int = 95
     disk_check_seconds: int = 30
+    # BERTH_RESYNC_SECONDS: how often the API re-reads the runtime agent's state to apply an event
+    # it missed (ADR 0018; it also does at start).
+    resync_seconds: int = 60
 
     @property
     def caddy_admin_socket(self) -> Path:
@@ -100,6 +103,7 @@ class Settings:
             disk_prune_percent=_int(env, "BERTH_DISK_PRUNE_PERCENT", 90, 1, 100),
             disk_refuse_percent=_int(env, "BERTH_DISK_REFUSE_PERCENT", 95, 1, 100),
             disk_check_seconds=_int(env, "BERTH_DISK_CHECK_SECONDS", 30, 1, 3600),
+            resync_seconds=_int(env, "BERTH_RESYNC_SECONDS", 60, 1, 3600),
         )
 
 

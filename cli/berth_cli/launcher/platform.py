@@ -152,6 +152,7 @@ class Platform:
             "BERTH_PROXY_LOG_PORT": str(s.proxy_log_port),
             "BERTH_SUBNET_POOL": str(s.subnet_pool),
             "BERTH_HOST_ID": s.host_id,
+            "BERTH_RESYNC_SECONDS": str(s.resync_seconds),
             "PYTHONUNBUFFERED": "1",
             # Two malloc arenas are plenty for an asyncio process; the default (8 per core) costs RSS.
             "MALLOC_ARENA_MAX": "2",

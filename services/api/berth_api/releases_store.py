@@ -1,12 +1,13 @@
-"""Release outcomes that more than one part of the API records: a release that failed (the
-agent reported it, or its desired state cannot be stated) gives the app back to the release
-that still serves."""
+"""Release outcomes that more than one part of the API records (the agent's events, and the
+resync from the agent's state when an event was lost, ADR 0018): a release that went live; a
+release that failed (the agent reported it, or its desired state cannot be stated) gives the
+app back to the release that still serves; a deleted app the agent cleaned up is forgotten."""
 
 from __future__ import annotations
 
 import uuid
 
-from berth_shared.contracts.releases import ReleaseFailed
+from berth_shared.contracts.releases import AppCleanedUp, ReleaseFailed, ReleaseLive
 from berth_shared.db import Connection
 
 from berth_api import app_status, app_status_store
@@ -32,3 +33,38 @@ async def fail(conn: Connection, e: ReleaseFailed) -> None:
     await conn.execute(
         "UPDATE apps SET desired_release_id = current_release_id, generation = generation + 1 WHERE id = $1", app_id
     )
+
+
+async def go_live(conn: Connection, e: ReleaseLive) -> None:
+    """The release is live (only from pending/starting: a redelivery changes nothing); the one
+    live before it is superseded and the app points at it. Call inside a transaction."""
+    release_id, app_id = uuid.UUID(e.release_id), uuid.UUID(e.app_id)
+    updated = await conn.fetchval(
+        "UPDATE releases SET status = 'live', live_at = $2, slot = $3, "
+        "image_digest = coalesce(nullif($4, ''), image_digest), started_at = coalesce(started_at, $2), reason = NULL "
+        "WHERE id = $1 AND status IN ('pending', 'starting') RETURNING id",
+        release_id,
+        e.at,
+        e.slot,
+        e.image_digest,
+    )
+    if updated is None:
+        return
+    await conn.execute(
+        "UPDATE releases SET status = 'superseded', finished_at = $3 "
+        "WHERE app_id = $1 AND id <> $2 AND status = 'live'",
+        app_id,
+        release_id,
+        e.at,
+    )
+    app = await app_status_store.locked(conn, app_id)
+    if app is None or app["deleted_at"] is not None:
+        return
+    await conn.execute("UPDATE apps SET current_release_id = $2 WHERE id = $1", app_id, release_id)
+    await app_status_store.move(conn, app, app_status.Live(str(release_id)), e.at)
+
+
+async def forget_cleaned_up(conn: Connection, e: AppCleanedUp) -> None:
+    """The agent removed a deleted app's containers and network: its row goes (and with it its
+    subnet). An app not deleted is kept."""
+    await conn.execute("DELETE FROM apps WHERE id = $1 AND deleted_at IS NOT NULL", uuid.UUID(e.app_id))

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 import uvicorn
-from berth_shared import bus
+from berth_shared import bus, resync
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.containers import ContainerEvent
 from berth_shared.contracts.desired import DESIRED_GET, DESIRED_LIST
@@ -32,7 +32,7 @@ from berth_shared.streams import (
 )
 from nats.aio.msg import Msg
 
-from berth_api import keyring
+from berth_api import agent_resync, keyring
 from berth_api.app import create_app
 from berth_api.auth import seed_admin_token
 from berth_api.consumers import container_events, domain_events, health_events, release_events
@@ -123,6 +123,18 @@ async def main(ctx: ServiceContext) -> None:
         )
     )
     tasks = [asyncio.create_task(outbox.run(), name="outbox")]
+    # Events of the agent missed (lost from the stream) are repaired from its state (ADR 0018).
+    tasks.append(
+        asyncio.create_task(
+            resync.periodically(
+                ctx.stop,
+                lambda: agent_resync.resync(ctx.pool, ctx.nc, settings.host_id),
+                what="agent",
+                interval=float(settings.resync_seconds),
+            ),
+            name="agent-resync",
+        )
+    )
     tasks += [
         asyncio.create_task(bus.consume(ctx.js, spec, handler, stop=ctx.stop), name=name)
         for name, (spec, handler) in appliers(ctx, outbox).items()

@@ -14,6 +14,7 @@ from berth_shared.streams import agent_command_consumer
 
 from berth_agent import commands
 from berth_agent.disk_watch import DiskWatch
+from berth_agent.holdings import serve_holdings
 from berth_agent.image_store import MIGRATION_IMAGE_ORIGIN, MIGRATION_IMAGES
 from berth_agent.log_cursors import MIGRATION_LOG_CURSORS
 from berth_agent.loop import Agent
@@ -50,11 +51,12 @@ async def main(
         watch = DiskWatch(docker, s.home, marks, float(s.disk_check_seconds), agent.prune_images)
         status = await serve_status(ctx.nc, docker, ctx.env.instance, host, watch.usages)
         images = await serve_images(ctx.nc, docker, host)
+        held = await serve_holdings(ctx.nc, docker, ctx.env.instance, host, agent.memory)
         log.info("runtime agent for host %s, instance %s", host, ctx.env.instance)
         try:
             consumer = agent_command_consumer(host)
             await asyncio.gather(agent.run(), commands.consume(ctx.js, consumer, agent.dispatch), watch.run())
         finally:
-            for subscription in (status, images):
+            for subscription in (status, images, held):
                 with contextlib.suppress(Exception):
                     await subscription.unsubscribe()

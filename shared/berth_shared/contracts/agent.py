@@ -1,8 +1,8 @@
 """Agent queries: is this host's runtime agent up, can it reach its Docker engine, how full are
-its disks, and which images does the host still have?
+its disks, which images does the host still have, and what does it hold for every app?
 
-Subjects: ``berth.rpc.agent.<host>.status`` and ``berth.rpc.agent.<host>.images`` (core NATS
-request/reply).
+Subjects: ``berth.rpc.agent.<host>.status``, ``berth.rpc.agent.<host>.images`` and
+``berth.rpc.agent.<host>.apps`` (core NATS request/reply; only the API asks).
 """
 
 from __future__ import annotations
@@ -57,3 +57,48 @@ class ImagesQuery(Message, kw_only=True):
 class ImagesPresence(Message, kw_only=True):
     present: list[str] = []
     missing: list[str] = []
+
+
+def agent_apps_subject(host: str) -> str:
+    """``berth.rpc.agent.<host>.apps``: what the agent holds for every app, for the API's resync
+    (ADR 0018). Only the API asks."""
+    return f"berth.rpc.agent.{host}.apps"
+
+
+class AgentAppsQuery(Message, kw_only=True):
+    # Who asks (for the agent's log only).
+    requester: str = ""
+
+
+class HeldContainer(msgspec.Struct, kw_only=True):
+    """One container of an app on the host, as its labels and the engine say."""
+
+    release_id: str
+    slot: str
+    container_id: str
+    # The engine's image id (``sha256:…``) the container runs.
+    image_id: str = ""
+    running: bool = False
+
+
+class HeldApp(msgspec.Struct, kw_only=True):
+    """What the agent holds and remembers for one app (its memory is lost when it restarts)."""
+
+    app_id: str
+    containers: list[HeldContainer] = []
+    # The app has a network on the host.
+    network: bool = False
+    # The release this agent process made (or restored as) live, when it remembers one.
+    live_release: str | None = None
+    # Releases this agent process reported failed.
+    failed_releases: list[str] = []
+    # This agent process removed the app's containers and network after its deletion.
+    cleaned_up: bool = False
+
+
+class AgentApps(Message, kw_only=True):
+    """Every app the agent holds containers or a network for, or remembers; read after the
+    asker read its own state (``at`` is when the agent started reading)."""
+
+    host: str
+    apps: list[HeldApp] = []

@@ -26,7 +26,7 @@ async def apply(conn: Connection, event: AgentEvent) -> None:
             case ReleaseStep():
                 await _on_step(conn, event)
             case ReleaseLive():
-                await _on_live(conn, event)
+                await releases_store.go_live(conn, event)
             case ReleaseFailed():
                 await releases_store.fail(conn, event)
             case AppCrashed():
@@ -34,7 +34,7 @@ async def apply(conn: Connection, event: AgentEvent) -> None:
             case BuildLog():
                 await _on_build_log(conn, event)
             case AppCleanedUp():
-                await conn.execute("DELETE FROM apps WHERE id = $1 AND deleted_at IS NOT NULL", uuid.UUID(event.app_id))
+                await releases_store.forget_cleaned_up(conn, event)
 
 
 async def _on_step(conn: Connection, e: ReleaseStep) -> None:
@@ -78,33 +78,6 @@ async def _first_release_serving(conn: Connection, e: ReleaseStep) -> None:
     app = await app_status_store.locked(conn, uuid.UUID(e.app_id))
     if app is not None:
         await app_status_store.move(conn, app, app_status.FirstServing(str(uuid.UUID(e.release_id))), e.at)
-
-
-async def _on_live(conn: Connection, e: ReleaseLive) -> None:
-    release_id, app_id = uuid.UUID(e.release_id), uuid.UUID(e.app_id)
-    updated = await conn.fetchval(
-        "UPDATE releases SET status = 'live', live_at = $2, slot = $3, "
-        "image_digest = coalesce(nullif($4, ''), image_digest), started_at = coalesce(started_at, $2), reason = NULL "
-        "WHERE id = $1 AND status IN ('pending', 'starting') RETURNING id",
-        release_id,
-        e.at,
-        e.slot,
-        e.image_digest,
-    )
-    if updated is None:
-        return
-    await conn.execute(
-        "UPDATE releases SET status = 'superseded', finished_at = $3 "
-        "WHERE app_id = $1 AND id <> $2 AND status = 'live'",
-        app_id,
-        release_id,
-        e.at,
-    )
-    app = await app_status_store.locked(conn, app_id)
-    if app is None or app["deleted_at"] is not None:
-        return
-    await conn.execute("UPDATE apps SET current_release_id = $2 WHERE id = $1", app_id, release_id)
-    await app_status_store.move(conn, app, app_status.Live(str(release_id)), e.at)
 
 
 BUILD_LOG_MAX = 1024 * 1024
