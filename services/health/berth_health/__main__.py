@@ -1,4 +1,5 @@
-"""``python -m berth_health``: started by `berth up` with the health service's own credentials."""
+"""``python -m berth_health``: started by `berth up` with the health service's own credentials.
+Only starts the service; what it consumes and answers is declared in :mod:`berth_health.service`."""
 
 from __future__ import annotations
 

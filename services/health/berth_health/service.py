@@ -1,6 +1,6 @@
-"""The health process: learns apps and live slots from the bus, checks them on schedule, keeps
-the history, publishes transitions, delivers alerts, enforces retention, and deletes the checks
-of deleted apps."""
+"""The health process: what it consumes (apps and live slots, deleted apps, health transitions
+for alerts), what it answers on the bus (status, webhooks) and its background work (checks on
+schedule, webhook delivery, retention, resync from the API). ``__main__`` only starts it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 
 from berth_shared import bus, resync
 from berth_shared.contracts.health import (
+    HEALTH_STATES_LIST,
     HEALTH_STATUS_GET,
     WEBHOOKS_CREATE,
     WEBHOOKS_DELETE,
@@ -17,7 +18,13 @@ from berth_shared.contracts.health import (
 from berth_shared.contracts.owner_state import RESYNC_SECONDS
 from berth_shared.netplan import slot_address
 from berth_shared.service import ServiceContext
-from berth_shared.streams import HEALTH_AGENT_EVENTS, HEALTH_ALERTS, HEALTH_APP_DELETED, HEALTH_APP_EVENTS
+from berth_shared.streams import (
+    HEALTH_AGENT_EVENTS,
+    HEALTH_ALERTS,
+    HEALTH_APP_DELETED,
+    HEALTH_APP_EVENTS,
+    ConsumerSpec,
+)
 
 from berth_health import query, retention
 from berth_health.alerts import Alerts
@@ -25,8 +32,33 @@ from berth_health.checker import Checker, CheckRow
 from berth_health.cleanup import AppChecksCleanup
 from berth_health.tracker import AddressOf, Tracker
 
-CONSUMERS = [HEALTH_APP_DELETED, HEALTH_APP_EVENTS, HEALTH_AGENT_EVENTS, HEALTH_ALERTS]
+# The durable consumers the health service owns (created at start, ``OWNED_CONSUMERS``).
+CONSUMERS: list[ConsumerSpec] = [HEALTH_APP_DELETED, HEALTH_APP_EVENTS, HEALTH_AGENT_EVENTS, HEALTH_ALERTS]
 COLUMNS = ["app_id", "release_id", "slot", "ts", "status_code", "error", "latency_ms", "ok"]
+
+
+def responders(ctx: ServiceContext, checker: Checker, alerts: Alerts) -> dict[str, bus.Responder]:
+    """Each query subject the health service answers (queue group ``health``) and its responder."""
+    return {
+        HEALTH_STATUS_GET: lambda data: query.answer(ctx.pool, checker, data),
+        HEALTH_STATES_LIST: lambda data: query.states(ctx.pool, checker, data),
+        WEBHOOKS_CREATE: alerts.create,
+        WEBHOOKS_LIST: alerts.list_webhooks,
+        WEBHOOKS_DELETE: alerts.delete,
+        WEBHOOKS_DELIVERIES: alerts.deliveries,
+    }
+
+
+def appliers(
+    cleanup: AppChecksCleanup, tracker: Tracker, alerts: Alerts
+) -> dict[str, tuple[ConsumerSpec, bus.Handler]]:
+    """Each consumer the health service pulls from and the applier of its events (by task name)."""
+    return {
+        "app-deleted": (HEALTH_APP_DELETED, cleanup.on_app_deleted),
+        "app-events": (HEALTH_APP_EVENTS, tracker.on_app_event),
+        "agent-events": (HEALTH_AGENT_EVENTS, tracker.on_agent_event),
+        "alerts": (HEALTH_ALERTS, alerts.on_health_event),
+    }
 
 
 async def main(
@@ -49,19 +81,16 @@ async def main(
     checker.on_change = tracker.on_change
     await tracker.load()
 
-    await bus.serve(ctx.nc, HEALTH_STATUS_GET, "health", lambda data: query.answer(ctx.pool, checker, data))
-    await bus.serve(ctx.nc, WEBHOOKS_CREATE, "health", alerts.create)
-    await bus.serve(ctx.nc, WEBHOOKS_LIST, "health", alerts.list_webhooks)
-    await bus.serve(ctx.nc, WEBHOOKS_DELETE, "health", alerts.delete)
-    await bus.serve(ctx.nc, WEBHOOKS_DELIVERIES, "health", alerts.deliveries)
+    for subject, responder in responders(ctx, checker, alerts).items():
+        await bus.serve(ctx.nc, subject, "health", responder)
     tasks = [
         asyncio.create_task(checker.run(ctx.stop), name="checker"),
         asyncio.create_task(alerts.run(ctx.stop), name="webhooks"),
         asyncio.create_task(retention.run(ctx.pool, ctx.stop, retention_interval), name="retention"),
-        asyncio.create_task(bus.consume(ctx.js, HEALTH_APP_DELETED, cleanup.on_app_deleted, stop=ctx.stop)),
-        asyncio.create_task(bus.consume(ctx.js, HEALTH_APP_EVENTS, tracker.on_app_event, stop=ctx.stop)),
-        asyncio.create_task(bus.consume(ctx.js, HEALTH_AGENT_EVENTS, tracker.on_agent_event, stop=ctx.stop)),
-        asyncio.create_task(bus.consume(ctx.js, HEALTH_ALERTS, alerts.on_health_event, stop=ctx.stop)),
+        *(
+            asyncio.create_task(bus.consume(ctx.js, spec, handler, stop=ctx.stop), name=name)
+            for name, (spec, handler) in appliers(cleanup, tracker, alerts).items()
+        ),
         asyncio.create_task(
             resync.periodically(ctx.stop, lambda: tracker.resync(ctx.nc), what="health", interval=resync_interval),
             name="resync",

@@ -1,5 +1,6 @@
-"""The logs process: ingest LogBatches, answer queries, counters and retention settings, enforce
-retention, and delete the lines of deleted apps (on their event, and by resync from the API)."""
+"""The logs process: what it consumes (LogBatches into lines; deleted apps' lines removed), what
+it answers on the bus (queries, counters, retention settings) and its background work
+(retention, resync from the API). ``__main__`` only starts it."""
 
 from __future__ import annotations
 
@@ -9,11 +10,31 @@ from berth_shared import bus, resync
 from berth_shared.contracts.logs import LOGS_QUERY, LOGS_RETENTION_GET, LOGS_RETENTION_SET, LOGS_STATS
 from berth_shared.contracts.owner_state import RESYNC_SECONDS
 from berth_shared.service import ServiceContext
-from berth_shared.streams import LOGS_APP_DELETED
+from berth_shared.streams import LOGS_APP_DELETED, LOGS_LINES, ConsumerSpec
 
 from berth_logs import query, retention, stats
 from berth_logs.cleanup import AppLinesCleanup
 from berth_logs.ingest import Ingester
+
+# The durable consumers the logs service owns (created at start, ``OWNED_CONSUMERS``).
+CONSUMERS: list[ConsumerSpec] = [LOGS_APP_DELETED, LOGS_LINES]
+
+
+def responders(ctx: ServiceContext) -> dict[str, bus.Responder]:
+    """Each query subject the logs service answers (queue group ``logs``) and its responder."""
+    pool = ctx.pool
+    return {
+        LOGS_QUERY: lambda data: query.answer(pool, data),
+        LOGS_RETENTION_GET: lambda data: retention.get(pool, data),
+        LOGS_RETENTION_SET: lambda data: retention.put(pool, data),
+        LOGS_STATS: lambda data: stats.get(pool, data),
+    }
+
+
+def appliers(cleanup: AppLinesCleanup) -> dict[str, tuple[ConsumerSpec, bus.Handler]]:
+    """The consumers applied one message at a time (by task name). ``logs-lines`` is pulled by
+    the :class:`~berth_logs.ingest.Ingester`, a whole pull per transaction."""
+    return {"app-deleted": (LOGS_APP_DELETED, cleanup.on_app_deleted)}
 
 
 async def main(
@@ -23,14 +44,15 @@ async def main(
 ) -> None:
     cleanup = AppLinesCleanup(ctx.pool)
     ingester = Ingester(ctx.pool, ctx.js)
-    await bus.serve(ctx.nc, LOGS_QUERY, "logs", lambda data: query.answer(ctx.pool, data))
-    await bus.serve(ctx.nc, LOGS_RETENTION_GET, "logs", lambda data: retention.get(ctx.pool, data))
-    await bus.serve(ctx.nc, LOGS_RETENTION_SET, "logs", lambda data: retention.put(ctx.pool, data))
-    await bus.serve(ctx.nc, LOGS_STATS, "logs", lambda data: stats.get(ctx.pool, data))
+    for subject, responder in responders(ctx).items():
+        await bus.serve(ctx.nc, subject, "logs", responder)
     tasks = [
         asyncio.create_task(ingester.run(ctx.stop), name="ingest"),
         asyncio.create_task(retention.run(ctx.pool, ctx.stop, retention_interval), name="retention"),
-        asyncio.create_task(bus.consume(ctx.js, LOGS_APP_DELETED, cleanup.on_app_deleted, stop=ctx.stop)),
+        *(
+            asyncio.create_task(bus.consume(ctx.js, spec, handler, stop=ctx.stop), name=name)
+            for name, (spec, handler) in appliers(cleanup).items()
+        ),
         asyncio.create_task(
             resync.periodically(ctx.stop, lambda: cleanup.resync(ctx.nc), what="logs", interval=resync_interval),
             name="resync",

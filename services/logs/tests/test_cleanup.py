@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 from berth_cli.launcher.platform import Platform
-from berth_logs.__main__ import CONSUMERS
 from berth_logs.cleanup import deleted_rows
 from berth_logs.migrations import MIGRATIONS
-from berth_logs.service import main
+from berth_logs.service import CONSUMERS, main
 from berth_shared.contracts.apps import AppDeleted, app_event_subject
 from berth_shared.contracts.base import encode
 from berth_shared.service import ServiceContext, close_context, open_context

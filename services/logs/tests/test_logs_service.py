@@ -11,10 +11,9 @@ from typing import Any, TypeVar
 
 import pytest
 from berth_cli.launcher.platform import Platform
-from berth_logs.__main__ import CONSUMERS
 from berth_logs.cleanup import AppLinesCleanup
 from berth_logs.migrations import MIGRATIONS
-from berth_logs.service import main
+from berth_logs.service import CONSUMERS, main
 from berth_shared import bus
 from berth_shared.contracts.base import encode
 from berth_shared.contracts.logs import (

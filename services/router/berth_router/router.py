@@ -1,13 +1,13 @@
-"""The router process: app events update the routes table, and Caddy follows the table.
+"""The router's parts wired together: app events update the routes table, and Caddy follows
+the table (:mod:`berth_router.service` runs them).
 
-Beside that loop it runs the domain loop (verification and certificates of attached names),
-the ``ask`` endpoint Caddy consults before obtaining a public certificate, and the sink of
-Caddy's TLS and error logs, which it turns into lines in each app's proxy log.
+Beside that it holds the domain loop (verification and certificates of attached names), the
+``ask`` endpoint Caddy consults before obtaining a public certificate, and the sink of Caddy's
+TLS and error logs, which it turns into lines in each app's proxy log.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import os
@@ -19,10 +19,8 @@ from berth_shared import build_network, bus, resync
 from berth_shared.contracts.apps import AppEvent
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.domains import is_local_name
-from berth_shared.contracts.owner_state import RESYNC_SECONDS
 from berth_shared.errors import ValidationFailed
 from berth_shared.service import ServiceContext
-from berth_shared.streams import ROUTER_APP_EVENTS
 from nats.aio.msg import Msg
 
 from berth_router import app_networks, certificates, dns
@@ -262,29 +260,3 @@ class Router:
             if self.watcher is not None:
                 self.watcher.routes_changed()
         return plan
-
-    async def run(self, ctx: ServiceContext, resync_interval: float = RESYNC_SECONDS) -> None:
-        try:
-            port = await self.ask.start(self.ask_port)
-            log.info("tls ask endpoint on 127.0.0.1:%d", port)
-            await self.sink.start(self.log_port)
-            await self.refresh_hosts()
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self.sync.run(ctx.stop))
-                tasks.create_task(bus.consume(ctx.js, ROUTER_APP_EVENTS, self.on_app_event, stop=ctx.stop))
-                tasks.create_task(
-                    resync.periodically(ctx.stop, lambda: self.resync(ctx), what="routes", interval=resync_interval)
-                )
-                if self.proxy_log is not None:
-                    tasks.create_task(self.proxy_log.summarize_repeats(ctx.stop))
-                if self.watcher is not None:
-                    tasks.create_task(self.watcher.run(ctx.stop))
-                    tasks.create_task(self.watcher.app_log.run(ctx.stop))
-        finally:
-            await self.ask.close()
-            await self.sink.close()
-            await self.admin.close()
-
-
-async def main(ctx: ServiceContext, resync_interval: float = RESYNC_SECONDS) -> None:
-    await Router.from_context(ctx).run(ctx, resync_interval)

@@ -23,6 +23,7 @@ from berth_cli.launcher import caddy as caddy_launcher
 from berth_cli.launcher.platform import Platform
 from berth_router.migrations import MIGRATIONS
 from berth_router.router import Router
+from berth_router.service import serve
 from berth_shared.contracts.apps import AppCreated, AppDeleted, AppUpdated, app_event_subject
 from berth_shared.contracts.base import decode, encode
 from berth_shared.contracts.logs import LogBatch, log_subject
@@ -56,7 +57,7 @@ async def router(infra: Platform) -> AsyncIterator[tuple[Router, ServiceContext]
         "router", MIGRATIONS, [ROUTER_APP_EVENTS], env=ServiceEnv.from_env(env), settings=Settings.from_env(env)
     )
     router = Router.from_context(ctx)
-    task = asyncio.create_task(router.run(ctx))
+    task = asyncio.create_task(serve(router, ctx))
 
     async def first_pass_done() -> bool:
         return router.sync.passes > 0

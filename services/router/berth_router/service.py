@@ -1,0 +1,55 @@
+"""The router process: what it consumes (app events into the routes table) and its background
+work (Caddy following the table, the domain loop, the TLS ``ask`` endpoint, the sink of Caddy's
+logs, resync from the API). ``__main__`` only starts it; the router answers no bus queries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from berth_shared import bus, resync
+from berth_shared.contracts.owner_state import RESYNC_SECONDS
+from berth_shared.service import ServiceContext
+from berth_shared.streams import ROUTER_APP_EVENTS, ConsumerSpec
+
+from berth_router.router import Router
+
+log = logging.getLogger("berth.router")
+
+# The durable consumers the router owns (created at start, ``OWNED_CONSUMERS`` in ``streams.py``).
+CONSUMERS: list[ConsumerSpec] = [ROUTER_APP_EVENTS]
+
+
+def appliers(router: Router) -> dict[str, tuple[ConsumerSpec, bus.Handler]]:
+    """Each consumer the router pulls from and the applier of its events (by task name)."""
+    return {"app-events": (ROUTER_APP_EVENTS, router.on_app_event)}
+
+
+async def serve(router: Router, ctx: ServiceContext, resync_interval: float = RESYNC_SECONDS) -> None:
+    """Run the router until ``ctx.stop``: its consumers, Caddy sync, resync and the domain loop."""
+    try:
+        port = await router.ask.start(router.ask_port)
+        log.info("tls ask endpoint on 127.0.0.1:%d", port)
+        await router.sink.start(router.log_port)
+        await router.refresh_hosts()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(router.sync.run(ctx.stop), name="caddy-sync")
+            for name, (spec, handler) in appliers(router).items():
+                tasks.create_task(bus.consume(ctx.js, spec, handler, stop=ctx.stop), name=name)
+            tasks.create_task(
+                resync.periodically(ctx.stop, lambda: router.resync(ctx), what="routes", interval=resync_interval),
+                name="resync",
+            )
+            if router.proxy_log is not None:
+                tasks.create_task(router.proxy_log.summarize_repeats(ctx.stop), name="proxy-log-repeats")
+            if router.watcher is not None:
+                tasks.create_task(router.watcher.run(ctx.stop), name="domains")
+                tasks.create_task(router.watcher.app_log.run(ctx.stop), name="domain-app-log")
+    finally:
+        await router.ask.close()
+        await router.sink.close()
+        await router.admin.close()
+
+
+async def main(ctx: ServiceContext, resync_interval: float = RESYNC_SECONDS) -> None:
+    await serve(Router.from_context(ctx), ctx, resync_interval)
