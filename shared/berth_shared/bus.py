@@ -1,4 +1,5 @@
-"""Thin helpers over nats-py: connect, declare streams/consumers, consume, request/reply.
+"""Thin helpers over nats-py: connect, declare streams/consumers, the one pull loop and its
+consumer, request/reply.
 
 Handlers are idempotent (JetStream is at-least-once). A handler that raises
 :class:`Poison` has its message terminated; any other exception naks it for redelivery.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TypeVar, cast
 
 import msgspec
@@ -118,18 +119,21 @@ async def _ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
 Handler = Callable[[Msg], Awaitable[None]]
 
 
-async def consume(
-    js: JetStreamContext,
-    spec: ConsumerSpec,
-    handler: Handler,
-    *,
-    batch: int = 16,
-    stop: asyncio.Event | None = None,
-) -> None:
-    """Pull from a durable consumer until ``stop`` (or cancellation), acking handled messages.
+class Retry(Exception):
+    """The handler has already said why it cannot finish now: the message is naked for
+    redelivery after the consumer's retry delay, without a traceback in the log."""
 
-    The pull subscription is unsubscribed on the way out: an idle one left behind keeps
-    unread status messages, and ``Client.drain()`` would then wait out its whole timeout.
+
+async def pulls(
+    js: JetStreamContext, spec: ConsumerSpec, *, batch: int = 16, stop: asyncio.Event | None = None
+) -> AsyncGenerator[list[Msg], None]:
+    """The one JetStream pull loop: each fetch of up to ``batch`` messages from the durable
+    consumer ``spec``, until ``stop`` (or cancellation). A quiet second or a lost connection
+    yields nothing; the caller settles every message it is given.
+
+    Use it as ``async with contextlib.aclosing(pulls(...))``: the pull subscription is
+    unsubscribed on the way out (an idle one left behind keeps unread status messages, and
+    ``Client.drain()`` would then wait out its whole timeout).
     """
     sub = await js.pull_subscribe_bind(spec.durable, stream=spec.stream)
     stop = stop or asyncio.Event()
@@ -142,28 +146,100 @@ async def consume(
             except (nats.errors.ConnectionClosedError, nats.errors.NoServersError):
                 await asyncio.sleep(0.5)
                 continue
-            for msg in msgs:
-                await _handle_one(msg, handler, spec)
+            yield msgs
     finally:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
 
 
-async def _handle_one(msg: Msg, handler: Handler, spec: ConsumerSpec) -> None:
+async def consume(
+    js: JetStreamContext,
+    spec: ConsumerSpec,
+    handler: Handler,
+    *,
+    batch: int = 16,
+    stop: asyncio.Event | None = None,
+    concurrency: int = 1,
+    retry_delay: float = 1.0,
+    keep_alive: float | None = None,
+) -> None:
+    """Pull from a durable consumer until ``stop`` (or cancellation) and settle each message
+    with :func:`settle` (ack when handled, term when poison, nak otherwise).
+
+    With ``concurrency`` above 1 each message is handled in its own task, at most that many at
+    once (the next pull waits for room); on the way out the ones still running are cancelled,
+    which naks them for the next consumer at once. ``keep_alive`` (seconds) reports long
+    handlers as in progress so their ack wait does not run out.
+    """
+
+    async def one(msg: Msg) -> None:
+        await settle(msg, handler, what=spec.durable, retry_delay=retry_delay, keep_alive=keep_alive)
+
+    in_flight: set[asyncio.Task[None]] = set()
+    room = asyncio.Semaphore(max(1, concurrency))
+    try:
+        async with contextlib.aclosing(pulls(js, spec, batch=batch, stop=stop)) as fetched:
+            async for msgs in fetched:
+                for msg in msgs:
+                    if concurrency <= 1:
+                        await one(msg)
+                        continue
+                    await room.acquire()
+                    task = asyncio.create_task(one(msg))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                    task.add_done_callback(lambda _: room.release())
+                await room.acquire()  # room for at least one more before the next pull
+                room.release()
+    finally:
+        for task in in_flight:
+            task.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
+
+
+async def settle(
+    msg: Msg,
+    handler: Handler,
+    *,
+    what: str = "",
+    retry_delay: float = 1.0,
+    keep_alive: float | None = None,
+) -> None:
+    """Run ``handler`` on one message and settle it: ack when it returns; term when it is poison
+    (:class:`Poison` or undecodable); nak after ``retry_delay`` when it fails (:class:`Retry`:
+    already explained by the handler); nak at once when cancelled (the service is stopping)."""
+    alive = asyncio.create_task(_keep_alive(msg, keep_alive)) if keep_alive else None
     try:
         await handler(msg)
     except (Poison, msgspec.ValidationError, msgspec.DecodeError) as exc:
-        log.error("terminating poison message on %s (%s): %s", msg.subject, spec.durable, exc)
-        with contextlib.suppress(Exception):
-            await msg.term()
+        log.error("terminating poison message on %s (%s): %s", msg.subject, what, exc)
+        await _quietly(msg.term())
+        return
+    except Retry:
+        await _quietly(msg.nak(delay=retry_delay))
         return
     except Exception:
         log.exception("handler for %s failed; message will be redelivered", msg.subject)
-        with contextlib.suppress(Exception):
-            await msg.nak(delay=1.0)
+        await _quietly(msg.nak(delay=retry_delay))
         return
+    except asyncio.CancelledError:
+        await _quietly(msg.nak())
+        raise
+    finally:
+        if alive is not None:
+            alive.cancel()
+    await _quietly(msg.ack())
+
+
+async def _keep_alive(msg: Msg, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        await _quietly(msg.in_progress())
+
+
+async def _quietly(operation: Awaitable[None]) -> None:
     with contextlib.suppress(Exception):
-        await msg.ack()
+        await operation
 
 
 async def publish(js: JetStreamContext, subject: str, message: msgspec.Struct, msg_id: str | None = None) -> None:

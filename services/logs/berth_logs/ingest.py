@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import msgspec
-import nats
+from berth_shared import bus
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.logs import LOG_STREAMS, LogBatch
 from berth_shared.db import Connection
@@ -247,19 +247,8 @@ class Ingester:
             await asyncio.gather(fetching, return_exceptions=True)
 
     async def _fetch(self, stop: asyncio.Event, ready: asyncio.Queue[Pull]) -> None:
-        sub = await self.js.pull_subscribe_bind(LOGS_LINES.durable, stream=LOGS_LINES.stream)
-        try:
-            while not stop.is_set():
-                try:
-                    msgs = await sub.fetch(FETCH, timeout=1.0)
-                except (TimeoutError, nats.errors.TimeoutError):
-                    continue
-                except (nats.errors.ConnectionClosedError, nats.errors.NoServersError):
-                    await asyncio.sleep(0.5)
-                    continue
+        async with contextlib.aclosing(bus.pulls(self.js, LOGS_LINES, batch=FETCH, stop=stop)) as fetched:
+            async for msgs in fetched:
                 pull = await self.prepare(msgs)
                 if pull is not None:
                     await ready.put(pull)
-        finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()

@@ -8,13 +8,10 @@ command is lost. Messages that cannot be decoded are terminated.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-import msgspec
-import nats.errors
+from berth_shared import bus
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.releases import AgentCommand
 from berth_shared.errors import BusUnavailable, EngineUnavailable
@@ -32,70 +29,39 @@ IN_PROGRESS_EVERY_SECONDS = 15.0
 Dispatch = Callable[[AgentCommand], Awaitable[None]]
 
 
-async def keep_alive(msg: Msg, every: float = IN_PROGRESS_EVERY_SECONDS) -> None:
-    while True:
-        await asyncio.sleep(every)
-        with contextlib.suppress(Exception):
-            await msg.in_progress()
-
-
-async def handle(msg: Msg, dispatch: Dispatch) -> None:
-    try:
-        command: AgentCommand = decode(msg.data, AgentCommand)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        log.error("terminating undecodable command on %s: %s", msg.subject, exc)
-        with contextlib.suppress(Exception):
-            await msg.term()
-        return
-    alive = asyncio.create_task(keep_alive(msg))
+async def run_command(msg: Msg, dispatch: Dispatch) -> None:
+    """Decode one command and run it; a failure is logged here and raised as ``bus.Retry``."""
+    command: AgentCommand = decode(msg.data, AgentCommand)  # undecodable: terminated by the loop
     try:
         await dispatch(command)
     except (EngineUnavailable, BusUnavailable) as exc:
         log.warning("%s postponed: %s", type(command).__name__, exc.message, extra={"app_id": command.app_id})
-        await settle(msg.nak(delay=RETRY_DELAY_SECONDS))
-        return
+        raise bus.Retry from None
     except Exception:
         log.exception("%s failed; it will be redelivered", type(command).__name__, extra={"app_id": command.app_id})
-        await settle(msg.nak(delay=RETRY_DELAY_SECONDS))
-        return
-    except asyncio.CancelledError:
-        await settle(msg.nak())  # the agent is stopping: hand the command to the next one now
-        raise
-    finally:
-        alive.cancel()
-    await settle(msg.ack())
+        raise bus.Retry from None
 
 
-async def settle(operation: Awaitable[None]) -> None:
-    with contextlib.suppress(Exception):
-        await operation
+async def handle(msg: Msg, dispatch: Dispatch) -> None:
+    """Run one command and settle its message (how :func:`consume` handles each)."""
+    await bus.settle(
+        msg,
+        lambda m: run_command(m, dispatch),
+        what="agent commands",
+        retry_delay=RETRY_DELAY_SECONDS,
+        keep_alive=IN_PROGRESS_EVERY_SECONDS,
+    )
 
 
 async def consume(js: JetStreamContext, spec: ConsumerSpec, dispatch: Dispatch) -> None:
-    """Pull commands forever; each is handled in its own task (the per-app lock serializes)."""
-    sub = await js.pull_subscribe_bind(spec.durable, stream=spec.stream)
-    in_flight: set[asyncio.Task[None]] = set()
-    room = asyncio.Semaphore(MAX_IN_FLIGHT)
-    try:
-        while True:
-            await room.acquire()
-            room.release()
-            try:
-                msgs = await sub.fetch(FETCH_BATCH, timeout=1.0)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            except (nats.errors.ConnectionClosedError, nats.errors.NoServersError):
-                await asyncio.sleep(0.5)
-                continue
-            for msg in msgs:
-                await room.acquire()
-                task = asyncio.create_task(handle(msg, dispatch))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-                task.add_done_callback(lambda _: room.release())
-    finally:
-        for task in in_flight:
-            task.cancel()
-        await asyncio.gather(*in_flight, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
+    """Pull commands forever (the shared loop); each is handled in its own task, at most
+    :data:`MAX_IN_FLIGHT` at once (the per-app lock serializes the commands of one app)."""
+    await bus.consume(
+        js,
+        spec,
+        lambda m: run_command(m, dispatch),
+        batch=FETCH_BATCH,
+        concurrency=MAX_IN_FLIGHT,
+        retry_delay=RETRY_DELAY_SECONDS,
+        keep_alive=IN_PROGRESS_EVERY_SECONDS,
+    )
