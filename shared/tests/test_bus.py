@@ -5,34 +5,12 @@ handled at once with ``concurrency``. (Every service's integration tests run it 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from berth_shared import bus
 from berth_shared.streams import ConsumerSpec
-from berth_testing import eventually
-
-
-@dataclass
-class FakeMsg:
-    """Records how a message was settled (the nats Msg methods the loop uses)."""
-
-    data: bytes = b"{}"
-    subject: str = "berth.test"
-    settled: list[tuple[str, Any]] = field(default_factory=list)
-
-    async def ack(self) -> None:
-        self.settled.append(("ack", None))
-
-    async def nak(self, delay: float | None = None) -> None:
-        self.settled.append(("nak", delay))
-
-    async def term(self) -> None:
-        self.settled.append(("term", None))
-
-    async def in_progress(self) -> None:
-        self.settled.append(("in_progress", None))
+from berth_testing import FakeMsg, eventually
 
 
 async def settled(handler: bus.Handler, **options: Any) -> list[tuple[str, Any]]:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -539,3 +539,25 @@ async def eventually(probe: Callable[[], Any], *, within: float = 20.0, what: st
                 return last
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out after {within}s waiting for {what}; last: {last!r}")
+
+
+@dataclass
+class FakeMsg:
+    """A JetStream message that records how it was settled (the nats ``Msg`` methods the
+    shared pull loop uses), for unit tests of handlers and of the loop's settling."""
+
+    data: bytes = b"{}"
+    subject: str = "berth.test"
+    settled: list[tuple[str, Any]] = field(default_factory=list)
+
+    async def ack(self) -> None:
+        self.settled.append(("ack", None))
+
+    async def nak(self, delay: float | None = None) -> None:
+        self.settled.append(("nak", delay))
+
+    async def term(self) -> None:
+        self.settled.append(("term", None))
+
+    async def in_progress(self) -> None:
+        self.settled.append(("in_progress", None))

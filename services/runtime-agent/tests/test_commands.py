@@ -1,34 +1,11 @@
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from berth_agent.commands import RETRY_DELAY_SECONDS, handle
 from berth_agent.loop import Agent
 from berth_shared.contracts.base import encode
 from berth_shared.contracts.releases import AgentCommand, ReconcileApp, RestartInPlace, restart_subject
 from berth_shared.errors import BusUnavailable, EngineUnavailable
-
-
-@dataclass
-class FakeMsg:
-    """Records how a command was settled (the nats Msg methods the consumer uses)."""
-
-    data: bytes
-    subject: str = "berth.cmd.agent.h1.reconcile"
-    settled: list[tuple[str, Any]] = field(default_factory=list)
-
-    async def ack(self) -> None:
-        self.settled.append(("ack", None))
-
-    async def nak(self, delay: float | None = None) -> None:
-        self.settled.append(("nak", delay))
-
-    async def term(self) -> None:
-        self.settled.append(("term", None))
-
-    async def in_progress(self) -> None:
-        self.settled.append(("in_progress", None))
+from berth_testing import FakeMsg
 
 
 def command(app_id: str = "app1") -> FakeMsg:
