@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from berth_shared import build_network
+from berth_shared import build_network, http1
 from berth_shared.settings import Settings
 
 from berth_cli.launcher import caddy, egress, nats_server, ports, postgres
@@ -405,20 +405,11 @@ async def _nats_accepts(port: int, user: str, password: str) -> bool:
 
 
 async def _http_ok(url: str) -> bool:
-    """A plain HTTP/1.0 GET answered 200 (no HTTP client library in the supervisor)."""
-    rest = url.removeprefix("http://")
-    hostport, _, path = rest.partition("/")
+    """A plain GET answered 200, through Berth's one stdlib HTTP client (no HTTP client library
+    in the supervisor; ADR 0001's addendum)."""
+    hostport, _, path = url.removeprefix("http://").partition("/")
     host, _, port = hostport.partition(":")
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port or 80)), 2)
-    try:
-        writer.write(f"GET /{path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n".encode())
-        await writer.drain()
-        status_line = await asyncio.wait_for(reader.readline(), 2)
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()
-    return status_line.split()[1:2] == [b"200"]
+    return await http1.get_status(host, int(port or 80), f"/{path}", host=hostport, timeout=2) == 200
 
 
 def _block_unrouted_pool(pool: str) -> None:

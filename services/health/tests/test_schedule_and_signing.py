@@ -8,9 +8,9 @@ import json
 
 import pytest
 from berth_health import signing
-from berth_health.probe import parse_status_line
 from berth_health.schedule import Schedule
 from berth_shared.contracts.health import describe_expected, status_matches
+from berth_shared.http1 import parse_status_line
 
 
 def test_next_due_is_previous_due_plus_interval_however_late_the_check_ran() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from berth_router import http1
+from berth_shared import http1
 
 
 class CaddyLoadFailed(Exception):

@@ -14,7 +14,9 @@ import logging
 import secrets
 from collections.abc import Callable
 
-from berth_router import dns, http1
+from berth_shared import http1
+
+from berth_router import dns
 from berth_router.ask import VERIFY_PATH
 from berth_router.domain_checks import Verdict
 

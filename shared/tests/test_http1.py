@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from berth_router.http1 import HttpError, decode_chunked, encode_request, parse_response, request
+from berth_shared.http1 import HttpError, decode_chunked, encode_request, parse_response, request
 
 
 def test_a_request_names_its_host_closes_and_counts_its_body() -> None:

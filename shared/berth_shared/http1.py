@@ -1,9 +1,12 @@
-"""The router's only HTTP client: one request per connection, to loopback Caddy or a verified name.
+"""Berth's one HTTP client: one plain request per connection, stdlib only.
 
-The router talks HTTP to exactly two kinds of peers: Caddy's admin API (on a Unix socket) and (for domain
-verification) its own token endpoint through a hostname. Neither needs pooling, redirects,
-TLS or cookies, so this stdlib client replaces a general one and keeps ~2.5 MB out of the
-router's memory. HTTP/1.0 with ``Connection: close``: the body ends where the connection does
+Its peers are all near and simple: Caddy's admin API (on a Unix socket) and, for domain
+verification, the router's own token endpoint through a hostname (:func:`request`); apps' health
+checks from the health service and the API's ``/healthz`` from the launcher (:func:`get_status`:
+the status line only). None needs pooling, redirects, TLS or cookies, so this client replaces a
+general one: it keeps ~2.5 MB out of the router's memory and any HTTP library out of the
+launcher (ADR 0001's addendum), and it is cheap enough for hundreds of health checks a second.
+HTTP/1.0 with ``Connection: close`` by default: the body ends where the connection does
 (chunked bodies are decoded too, should a server send one anyway).
 """
 
@@ -36,8 +39,19 @@ class Response:
         return json.loads(self.body)
 
 
-def encode_request(method: str, path: str, host: str, body: bytes = b"", content_type: str | None = None) -> bytes:
-    lines = [f"{method} {path} HTTP/1.0", f"Host: {host}", "Connection: close", f"Content-Length: {len(body)}"]
+def encode_request(
+    method: str,
+    path: str,
+    host: str,
+    body: bytes = b"",
+    content_type: str | None = None,
+    *,
+    version: str = "1.0",
+    headers: tuple[tuple[str, str], ...] = (),
+) -> bytes:
+    lines = [f"{method} {path} HTTP/{version}", f"Host: {host}"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    lines += ["Connection: close", f"Content-Length: {len(body)}"]
     if content_type:
         lines.append(f"Content-Type: {content_type}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
@@ -59,6 +73,15 @@ def decode_chunked(data: bytes) -> bytes:
             raise HttpError("truncated chunked body")
         out += rest[:size]
         data = rest[size + 2 :]
+
+
+def parse_status_line(line: bytes) -> int | None:
+    """The status code of an HTTP/1 status line (100 to 599), or None when it is not one."""
+    parts = line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        return None
+    code = int(parts[1])
+    return code if 100 <= code <= 599 else None
 
 
 def parse_response(raw: bytes) -> Response:
@@ -122,3 +145,40 @@ async def request(
     except OSError as exc:
         raise HttpError(str(exc) or type(exc).__name__) from None
     return parse_response(raw)
+
+
+async def get_status(
+    address: str,
+    port: int,
+    path: str,
+    *,
+    host: str | None = None,
+    timeout: float,
+    version: str = "1.0",
+    headers: tuple[tuple[str, str], ...] = (),
+) -> int:
+    """``GET path`` on ``address:port``; the status code only (the connection is dropped after the
+    status line). Raises :class:`HttpError` saying why there is none: ``timed out after Ns``,
+    ``connection refused``, the system's reason, ``connection closed without a response`` or
+    ``not an HTTP response: ...``."""
+    writer: asyncio.StreamWriter | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(address, port)
+            writer.write(encode_request("GET", path, host or f"{address}:{port}", version=version, headers=headers))
+            line = await reader.readline()
+    except TimeoutError:
+        raise HttpError(f"timed out after {timeout:g}s") from None
+    except ConnectionRefusedError:
+        raise HttpError("connection refused") from None
+    except OSError as exc:
+        raise HttpError(exc.strerror or type(exc).__name__) from None
+    finally:
+        if writer is not None:
+            writer.transport.abort()
+    if not line:
+        raise HttpError("connection closed without a response")
+    code = parse_status_line(line)
+    if code is None:
+        raise HttpError(f"not an HTTP response: {line[:60]!r}")
+    return code
