@@ -32,7 +32,7 @@ from berth_shared.streams import (
 )
 from nats.aio.msg import Msg
 
-from berth_api import agent_resync, keyring
+from berth_api import agent_resync, health_resync, keyring
 from berth_api.app import create_app
 from berth_api.auth import seed_admin_token
 from berth_api.consumers import container_events, domain_events, health_events, release_events
@@ -133,6 +133,18 @@ async def main(ctx: ServiceContext) -> None:
                 interval=float(settings.resync_seconds),
             ),
             name="agent-resync",
+        )
+    )
+    # Health transitions missed are repaired from the health service's states (ADR 0018).
+    tasks.append(
+        asyncio.create_task(
+            resync.periodically(
+                ctx.stop,
+                lambda: health_resync.resync(ctx.pool, ctx.nc),
+                what="health",
+                interval=float(settings.resync_seconds),
+            ),
+            name="health-resync",
         )
     )
     tasks += [

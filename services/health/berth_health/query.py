@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 import asyncpg
 from berth_shared.contracts.base import decode
-from berth_shared.contracts.health import CheckResult, GetHealth, HealthReport
+from berth_shared.contracts.health import AppHealthState, CheckResult, GetHealth, HealthReport, HealthStates
 
 from berth_health.checker import Checker
+from berth_health.machine import HealthState
 from berth_health.tracker import _state_of
 
 
@@ -76,3 +77,33 @@ async def answer(pool: asyncpg.Pool, checker: Checker, data: bytes) -> HealthRep
         history=[result_of(r) for r in history],
         next_cursor=history[-1]["id"] if more and history else None,
     )
+
+
+def app_health_state(app_id: str, release_id: str, slot: str, state: HealthState) -> AppHealthState:
+    return AppHealthState(
+        app_id=app_id,
+        release_id=release_id,
+        slot=slot,
+        state=state.state,
+        since=state.since,
+        reason=state.reason,
+        consecutive_failures=state.fail_streak,
+        episode_since=state.episode_since,
+        restarts=state.restarts,
+        gave_up=state.gave_up,
+    )
+
+
+async def states(pool: asyncpg.Pool, checker: Checker, data: bytes) -> HealthStates:
+    """``berth.rpc.health.states.list``: every app's current state (the live target's when it is
+    checked, else the stored one), for the API's resync (ADR 0018)."""
+    answer = HealthStates()
+    rows = await pool.fetch("SELECT app_id, release_id, slot, state FROM apps")
+    found = {
+        r["app_id"]: app_health_state(r["app_id"], r["release_id"] or "", r["slot"] or "", _state_of(r["state"]))
+        for r in rows
+    }
+    for app_id, target in list(checker.targets.items()):
+        found[app_id] = app_health_state(app_id, target.release_id, target.slot, target.state)
+    answer.apps = [found[k] for k in sorted(found)]
+    return answer

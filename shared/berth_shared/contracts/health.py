@@ -6,8 +6,9 @@ status and timeout). ``None`` means "no check configured": liveness only (contai
 
 Events (BERTH_EVT), published by the health service on *transitions*, never per probe:
 ``berth.evt.health.app.<unhealthy|recovered|restart_requested|gave_up>.<app_id>``.
-Queries (core NATS, queue ``health``): ``berth.rpc.health.status.get`` and
-``berth.rpc.health.webhooks.<create|list|delete|deliveries>``.
+Queries (core NATS, queue ``health``): ``berth.rpc.health.status.get``,
+``berth.rpc.health.states.list`` (every app's current state, for the API's resync, ADR 0018)
+and ``berth.rpc.health.webhooks.<create|list|delete|deliveries>``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from berth_shared.contracts.base import Message
 
 HEALTH_EVENTS = "berth.evt.health.>"
 HEALTH_STATUS_GET = "berth.rpc.health.status.get"
+HEALTH_STATES_LIST = "berth.rpc.health.states.list"
 WEBHOOKS_CREATE = "berth.rpc.health.webhooks.create"
 WEBHOOKS_LIST = "berth.rpc.health.webhooks.list"
 WEBHOOKS_DELETE = "berth.rpc.health.webhooks.delete"
@@ -193,3 +195,33 @@ class ListDeliveries(Message, kw_only=True):
 
 class DeliveryList(Message, kw_only=True):
     items: list[Delivery]
+
+
+class ListHealthStates(Message, kw_only=True):
+    # Who asks (for the health service's log only).
+    requester: str = ""
+
+
+class AppHealthState(msgspec.Struct, kw_only=True):
+    """One app's current health, as the health service holds it (its state machine's view)."""
+
+    app_id: str
+    release_id: str = ""
+    slot: str = ""
+    # unknown | starting | healthy | unhealthy
+    state: str
+    # When it entered ``state`` (epoch seconds; 0 when never).
+    since: float = 0.0
+    reason: str = ""
+    consecutive_failures: int = 0
+    # When the current unhealthy episode began (epoch seconds), if one is open.
+    episode_since: float | None = None
+    restarts: int = 0
+    # Berth stopped restarting it automatically (RestartsExhausted was sent).
+    gave_up: bool = False
+
+
+class HealthStates(Message, kw_only=True):
+    """Every app the health service checks; ``at`` is when it read them."""
+
+    apps: list[AppHealthState] = []

@@ -17,7 +17,7 @@ from berth_shared.contracts.health import (
 )
 from berth_shared.db import Connection
 
-from berth_api import app_status, app_status_store, apps_store, history_store
+from berth_api import app_status, app_status_store, apps_store, health_outcomes, history_store
 from berth_api.history_store import HistoryEntry
 
 log = logging.getLogger("berth.api.health")
@@ -31,26 +31,11 @@ async def apply(conn: Connection, event: HealthEvent, host: str) -> None:
     async with conn.transaction():
         match event:
             case AppUnhealthy():
-                detail: dict[str, object] = {
-                    "reason": event.reason,
-                    "slot": event.slot,
-                    "consecutiveFailures": event.consecutive_failures,
-                    "livenessOnly": event.liveness_only,
-                }
-                if not await history_store.record(
-                    conn, HistoryEntry(event.id, event.app_id, event.release_id, "health.unhealthy", detail, event.at)
-                ):
-                    return
-                await _move(conn, app_id, app_status.Unhealthy(event.release_id, event.reason))
+                await health_outcomes.unhealthy(conn, event)
             case AppRecovered():
-                detail = {"slot": event.slot, "unhealthySeconds": event.unhealthy_seconds}
-                if not await history_store.record(
-                    conn, HistoryEntry(event.id, event.app_id, event.release_id, "health.recovered", detail, event.at)
-                ):
-                    return
-                await _move(conn, app_id, app_status.Recovered())
+                await health_outcomes.recovered(conn, event)
             case RestartRequested():
-                detail = {
+                detail: dict[str, object] = {
                     "attempt": event.attempt,
                     "maxRestarts": event.max_restarts,
                     "unhealthySeconds": event.unhealthy_seconds,
@@ -77,15 +62,4 @@ async def apply(conn: Connection, event: HealthEvent, host: str) -> None:
                 )
                 await apps_store.create_release(conn, str(app_id), apps_store.pinned_image(current), "restart", host)
             case RestartsExhausted():
-                detail = {"restarts": event.restarts, "unhealthySeconds": event.unhealthy_seconds}
-                if not await history_store.record(
-                    conn, HistoryEntry(event.id, event.app_id, event.release_id, "health.gave_up", detail, event.at)
-                ):
-                    return
-                await _move(conn, app_id, app_status.RestartsExhausted(event.restarts, event.unhealthy_seconds))
-
-
-async def _move(conn: Connection, app_id: uuid.UUID, event: app_status.Event) -> None:
-    app = await app_status_store.locked(conn, app_id)
-    if app is not None:
-        await app_status_store.move(conn, app, event)
+                await health_outcomes.gave_up(conn, event)
