@@ -232,7 +232,8 @@ async def fill(p: RunningPlatform, app_id: str) -> float:
                 app_id=app_id, release_id="bench", slot="a", container_id="bench-search", stream="stdout", lines=lines
             )
             msg_id = f"bench-search:stdout:{lines[0].ts}"
-            pending.append(js.publish(log_subject(app_id, "stdout"), encode(batch), headers={"Nats-Msg-Id": msg_id}))
+            subject = log_subject(app_id, "stdout", bulk=True)  # as the agent sends a flood
+            pending.append(js.publish(subject, encode(batch), headers={"Nats-Msg-Id": msg_id}))
             if len(pending) >= 16:
                 await asyncio.gather(*pending)
                 pending = []

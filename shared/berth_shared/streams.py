@@ -15,7 +15,7 @@ from berth_shared.contracts.apps import APP_DELETED_EVENTS, APP_EVENTS
 from berth_shared.contracts.containers import CONTAINER_EVENTS
 from berth_shared.contracts.domains import DOMAIN_EVENTS
 from berth_shared.contracts.health import HEALTH_EVENTS
-from berth_shared.contracts.logs import LOG_SUBJECTS
+from berth_shared.contracts.logs import BULK_LOG_SUBJECTS, LOG_SUBJECTS, PROMPT_LOG_SUBJECTS
 from berth_shared.contracts.releases import AGENT_EVENTS, RELEASE_EVENTS, agent_commands
 
 DAY = 24 * 3600
@@ -85,10 +85,19 @@ LOGS_APP_DELETED = ConsumerSpec(stream=EVENTS.name, durable="logs-app-deleted", 
 HEALTH_APP_DELETED = ConsumerSpec(stream=EVENTS.name, durable="health-app-deleted", filter_subject=APP_DELETED_EVENTS)
 # The logs service persists batches and acks them only after they are committed; a failing
 # database never drops lines (max_deliver -1: redelivered until stored, or terminated as poison).
+# Two lanes: prompt batches (quiet apps, the router's) are stored before bulk ones (floods).
 LOGS_LINES = ConsumerSpec(
     stream=LOGS.name,
     durable="logs-lines",
-    filter_subject=LOG_SUBJECTS,
+    filter_subject=PROMPT_LOG_SUBJECTS,
+    ack_wait_seconds=15,
+    max_deliver=-1,
+    max_ack_pending=4096,
+)
+LOGS_BULK_LINES = ConsumerSpec(
+    stream=LOGS.name,
+    durable="logs-lines-bulk",
+    filter_subject=BULK_LOG_SUBJECTS,
     ack_wait_seconds=15,
     max_deliver=-1,
     max_ack_pending=4096,
@@ -114,6 +123,6 @@ OWNED_CONSUMERS: dict[str, tuple[tuple[str, str], ...]] = {
     "api": _owned(API_RELEASE_EVENTS, API_CONTAINER_EVENTS, API_HEALTH_EVENTS, API_DOMAIN_EVENTS),
     "agent": ((COMMANDS.name, "*"),),
     "router": _owned(ROUTER_APP_EVENTS),
-    "logs": _owned(LOGS_APP_DELETED, LOGS_LINES),
+    "logs": _owned(LOGS_APP_DELETED, LOGS_LINES, LOGS_BULK_LINES),
     "health": _owned(HEALTH_APP_DELETED, HEALTH_APP_EVENTS, HEALTH_AGENT_EVENTS, HEALTH_ALERTS),
 }

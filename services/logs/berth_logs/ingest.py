@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -23,16 +24,20 @@ from berth_shared import bus
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.logs import LOG_STREAMS, LogBatch
 from berth_shared.db import Connection
-from berth_shared.streams import LOGS_LINES
+from berth_shared.streams import LOGS_BULK_LINES, LOGS_LINES, ConsumerSpec
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 log = logging.getLogger("berth.logs.ingest")
 
-# Messages per pull: one transaction and one INSERT for all of them. The agent sends up to 2,000
-# lines a message, so a pull holds up to 32,000 lines: about a second of inserting, which is how
-# long a quiet app's line can wait behind a flood's (bigger pulls were no faster).
+# Messages per pull: one transaction and one INSERT for all of them. Prompt batches (quiet apps,
+# the router's) are small; a bulk pull of 4 agent batches (up to 8,000 lines) takes about a
+# quarter of a second to insert, which is how long a quiet app's line can wait behind a flood's
+# (bench/logs_insert.py: pulls of 8,000 lines insert about as fast as pulls of 32,000).
 FETCH = 16
+BULK_FETCH = 4
+# A bulk pull waiting this long is committed even while prompt pulls keep coming.
+BULK_PATIENCE = 5.0
 
 _TS = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$")
 
@@ -176,10 +181,35 @@ class Pull:
     rows: list[Row]
 
 
+@dataclass(frozen=True)
+class Lane:
+    """One of the ingest's consumers and how many messages a pull of it takes."""
+
+    name: str
+    spec: ConsumerSpec
+    fetch: int
+
+
+PROMPT = Lane("prompt", LOGS_LINES, FETCH)
+BULK = Lane("bulk", LOGS_BULK_LINES, BULK_FETCH)
+LANES = (PROMPT, BULK)
+
+
+def choose(waiting: dict[Lane, float], now: float) -> Lane | None:
+    """Which lane's ready pull to commit next, given when each waiting one was fetched: the
+    prompt one, unless a bulk pull has waited :data:`BULK_PATIENCE` seconds (prompt batches
+    never starve bulk ones for longer than that); None when nothing waits."""
+    bulk = waiting.get(BULK)
+    if bulk is not None and (PROMPT not in waiting or now - bulk >= BULK_PATIENCE):
+        return BULK
+    return PROMPT if PROMPT in waiting else None
+
+
 class Ingester:
-    """The pull loop of the ``logs-lines`` consumer: the next pull is fetched and decoded while
-    the previous one is inserted, but inserts run one at a time, so line ids are committed in
-    order (a live tail reading ``id > last`` never skips a line committed late)."""
+    """The pull loops of the ``logs-lines`` (prompt) and ``logs-lines-bulk`` consumers: each
+    lane's next pull is fetched and decoded while another is inserted, but inserts run one at a
+    time, so line ids are committed in order (a live tail reading ``id > last`` never skips a
+    line committed late), and a prompt pull goes before a waiting bulk one."""
 
     def __init__(self, pool: asyncpg.Pool, js: JetStreamContext) -> None:
         self.pool = pool
@@ -230,25 +260,42 @@ class Ingester:
                 await msg.ack()
 
     async def run(self, stop: asyncio.Event) -> None:
-        ready: asyncio.Queue[Pull] = asyncio.Queue(maxsize=1)
-        fetching = asyncio.create_task(self._fetch(stop, ready))
-        try:
-            while not (stop.is_set() and ready.empty()):
-                try:
-                    async with asyncio.timeout(1.0):
-                        pull = await ready.get()
-                except TimeoutError:
-                    if fetching.done():
-                        fetching.result()  # its failure is ours
-                    continue
-                await self.commit(pull)
-        finally:
-            fetching.cancel()
-            await asyncio.gather(fetching, return_exceptions=True)
+        """Commit pulls of both lanes one at a time, prompt ones first (see :func:`choose`)."""
+        loop = asyncio.get_running_loop()
+        ready = {lane: asyncio.Queue[Pull](maxsize=1) for lane in LANES}
+        since: dict[Lane, float] = {}  # when the pull waiting in each lane became ready
+        arrived = asyncio.Event()
 
-    async def _fetch(self, stop: asyncio.Event, ready: asyncio.Queue[Pull]) -> None:
-        async with contextlib.aclosing(bus.pulls(self.js, LOGS_LINES, batch=FETCH, stop=stop)) as fetched:
+        async def fetch(lane: Lane) -> None:
+            async for pull in self._pulls(lane, stop):
+                await ready[lane].put(pull)
+                since[lane] = loop.time()
+                arrived.set()
+
+        fetching = [asyncio.create_task(fetch(lane)) for lane in LANES]
+        try:
+            while not (stop.is_set() and all(q.empty() for q in ready.values())):
+                waiting = {lane: since[lane] for lane, q in ready.items() if not q.empty()}
+                lane = choose(waiting, loop.time())
+                if lane is None:
+                    arrived.clear()
+                    try:
+                        async with asyncio.timeout(1.0):
+                            await arrived.wait()
+                    except TimeoutError:
+                        for task in fetching:
+                            if task.done():
+                                task.result()  # its failure is ours
+                    continue
+                await self.commit(ready[lane].get_nowait())
+        finally:
+            for task in fetching:
+                task.cancel()
+            await asyncio.gather(*fetching, return_exceptions=True)
+
+    async def _pulls(self, lane: Lane, stop: asyncio.Event) -> AsyncIterator[Pull]:
+        async with contextlib.aclosing(bus.pulls(self.js, lane.spec, batch=lane.fetch, stop=stop)) as fetched:
             async for msgs in fetched:
                 pull = await self.prepare(msgs)
                 if pull is not None:
-                    await ready.put(pull)
+                    yield pull

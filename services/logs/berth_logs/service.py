@@ -10,14 +10,14 @@ from berth_shared import bus, resync
 from berth_shared.contracts.logs import LOGS_QUERY, LOGS_RETENTION_GET, LOGS_RETENTION_SET, LOGS_STATS
 from berth_shared.contracts.owner_state import RESYNC_SECONDS
 from berth_shared.service import ServiceContext
-from berth_shared.streams import LOGS_APP_DELETED, LOGS_LINES, ConsumerSpec
+from berth_shared.streams import LOGS_APP_DELETED, LOGS_BULK_LINES, LOGS_LINES, ConsumerSpec
 
 from berth_logs import query, retention, stats
 from berth_logs.cleanup import AppLinesCleanup
 from berth_logs.ingest import Ingester
 
 # The durable consumers the logs service owns (created at start, ``OWNED_CONSUMERS``).
-CONSUMERS: list[ConsumerSpec] = [LOGS_APP_DELETED, LOGS_LINES]
+CONSUMERS: list[ConsumerSpec] = [LOGS_APP_DELETED, LOGS_LINES, LOGS_BULK_LINES]
 
 
 def responders(ctx: ServiceContext) -> dict[str, bus.Responder]:
@@ -32,8 +32,9 @@ def responders(ctx: ServiceContext) -> dict[str, bus.Responder]:
 
 
 def appliers(cleanup: AppLinesCleanup) -> dict[str, tuple[ConsumerSpec, bus.Handler]]:
-    """The consumers applied one message at a time (by task name). ``logs-lines`` is pulled by
-    the :class:`~berth_logs.ingest.Ingester`, a whole pull per transaction."""
+    """The consumers applied one message at a time (by task name). ``logs-lines`` and
+    ``logs-lines-bulk`` are pulled by the :class:`~berth_logs.ingest.Ingester` (a whole pull per
+    transaction, prompt lines first)."""
     return {"app-deleted": (LOGS_APP_DELETED, cleanup.on_app_deleted)}
 
 

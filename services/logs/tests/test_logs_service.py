@@ -379,3 +379,32 @@ async def test_a_poison_batch_is_terminated_and_the_rest_are_stored(
     await publish_batch(agent_nc, batch(app, ["after the poison"]))
     items = await stored(api_nc, app, 1)
     assert [i.message for i in items] == ["after the poison"]
+
+
+async def test_a_quiet_apps_line_is_stored_before_a_floods_backlog(
+    logs: ServiceContext, agent_nc: Client, api_nc: Client
+) -> None:
+    """A flood's batches come on the bulk lane; a quiet app's line published after 120,000 of
+    them is stored long before they all are, and then every flood line is stored too."""
+    flood, quiet = new_app(), new_app()
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    js = agent_nc.jetstream()
+    published = []
+    for k in range(60):
+        b = batch(flood, [f"flood {k} line {i}" for i in range(2000)], at=at + timedelta(seconds=k))
+        msg_id = f"{b.container_id}:{b.stream}:{b.lines[0].ts}"
+        published.append(
+            js.publish(log_subject(flood, "stdout", bulk=True), encode(b), headers={"Nats-Msg-Id": msg_id})
+        )
+    await asyncio.gather(*published)
+    await publish_batch(agent_nc, batch(quiet, ["tick"]))
+
+    await stored(api_nc, quiet, 1)
+    flood_then = (await bus.request(api_nc, LOGS_STATS, GetLogStats(app_id=flood), LogStats)).stored_lines
+    assert flood_then < 120_000
+
+    async def flood_stored() -> bool:
+        counters = await bus.request(api_nc, LOGS_STATS, GetLogStats(app_id=flood), LogStats)
+        return counters.stored_lines == 120_000
+
+    await eventually(flood_stored, within=300, what="every flood line stored")

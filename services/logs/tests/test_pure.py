@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from berth_logs import retention
-from berth_logs.ingest import check_batch, clean_message, parse_docker_ts, rows_of
+from berth_logs.ingest import BULK, BULK_PATIENCE, PROMPT, check_batch, choose, clean_message, parse_docker_ts, rows_of
 from berth_logs.query import build_query, escape_like, page_of
 from berth_shared.contracts.logs import LogBatch, LogLine, LogQuery, SetRetention
 from berth_shared.errors import ValidationFailed
@@ -175,3 +175,15 @@ def test_retention_values_out_of_range_are_refused_naming_the_field() -> None:
         retention.check(SetRetention(app_id="a", max_lines=10**9))
     assert err.value.details[0].field == "maxLines"
     retention.check(SetRetention(app_id="a", max_age_days=30, max_lines=10))
+
+
+def test_a_waiting_prompt_pull_is_committed_before_a_bulk_one() -> None:
+    assert choose({}, 10.0) is None
+    assert choose({BULK: 9.0}, 10.0) is BULK
+    assert choose({PROMPT: 9.5}, 10.0) is PROMPT
+    assert choose({PROMPT: 9.9, BULK: 9.0}, 10.0) is PROMPT
+
+
+def test_a_bulk_pull_is_not_starved_by_prompt_ones_for_longer_than_its_patience() -> None:
+    assert choose({PROMPT: 9.9, BULK: 10.0 - BULK_PATIENCE + 0.1}, 10.0) is PROMPT
+    assert choose({PROMPT: 9.9, BULK: 10.0 - BULK_PATIENCE}, 10.0) is BULK

@@ -37,6 +37,7 @@ from nats.js import JetStreamContext
 
 from berth_agent.log_budget import NOTICE_EVERY_SECONDS, SKIPPED, Gate, TokenBucket, lost_notice
 from berth_agent.log_cursors import CursorStore
+from berth_agent.log_lane import Lane
 from berth_agent.log_skips import SkipDetector
 from berth_agent.logbatch import Batcher, Progress, ReadyBatch, batch_limit, format_nanos, message_id
 from berth_agent.logframes import CollectedLine, FrameDecoder, LineAssembler, RawDecoder, Resume, ts_nanos
@@ -103,6 +104,7 @@ class Collector:
         self._max_bytes = max_bytes
         self._bucket = bucket or TokenBucket(LogBudget().lines_per_second, LogBudget().burst)
         self._progress: Progress | None = None
+        self._lane = Lane()
         self._kick = asyncio.Event()
         self._drain_requested = 0.0  # monotonic time of the latest before_remove
         self._drained_from = 0.0  # monotonic time of the inspect that began the latest final read
@@ -296,7 +298,8 @@ class Collector:
     async def _publish_and_save(self, batches: list[ReadyBatch], assembler: LineAssembler) -> None:
         assert self._progress is not None
         # Every batch of the flush is in flight at once: one round trip of acks, not one per batch.
-        await asyncio.gather(*(self._publish(batch) for batch in batches))
+        bulk = self._lane.bulk(sum(len(batch.lines) for batch in batches), asyncio.get_running_loop().time())
+        await asyncio.gather(*(self._publish(batch, bulk) for batch in batches))
         for batch in batches:
             self._progress.published(batch.collected)
             self.published_lines += len(batch.lines)
@@ -307,8 +310,9 @@ class Collector:
             except Exception as exc:  # the lines are out; a restart may re-send some (deduplicated)
                 log.warning("could not save the log cursor: %s", exc, extra={"app_id": self.ref.app_id})
 
-    async def _publish(self, batch: ReadyBatch) -> None:
-        """Publish one batch and wait for the ack, retrying (same Nats-Msg-Id) until it is acked."""
+    async def _publish(self, batch: ReadyBatch, bulk: bool) -> None:
+        """Publish one batch (on the bulk lane or the prompt one) and wait for the ack, retrying
+        (same Nats-Msg-Id) until it is acked."""
         ref = self.ref
         message = LogBatch(
             app_id=ref.app_id,
@@ -320,7 +324,7 @@ class Collector:
         )
         payload = encode(message)
         headers = {"Nats-Msg-Id": message_id(ref.container_id, batch.stream, batch.lines[0])}
-        subject = log_subject(ref.app_id, batch.stream)
+        subject = log_subject(ref.app_id, batch.stream, bulk=bulk)
         failures = 0
         while True:
             try:

@@ -1,8 +1,10 @@
 """Log family: app containers' stdout/stderr lines, collected by the runtime agent.
 
-Subject: ``berth.logs.<app_id>.<stream>`` (stream = ``stdout`` | ``stderr`` | ``proxy``) on the BERTH_LOGS
-stream (limits: age and size), persisted in batches by the logs service. One message carries a
-batch of consecutive lines of one container and stream; ``Nats-Msg-Id`` is
+Subject: ``berth.logs.<app_id>.<stream>`` (stream = ``stdout`` | ``stderr`` | ``proxy``), or
+``berth.logs.<app_id>.<stream>.bulk`` for the batches of a container writing many lines (the
+logs service stores those only when no prompt batch waits, so a flood never delays a quiet
+app's lines), on the BERTH_LOGS stream (limits: age and size), persisted in batches by the logs
+service. One message carries a batch of consecutive lines of one container and stream; ``Nats-Msg-Id`` is
 ``<container_id>:<stream>:<first timestamp>`` (with ``:<seq>`` appended when the first line's
 ``seq`` is not 0) so a republished batch is dropped by JetStream,
 and each line's ``(container_id, stream, ts, seq)`` makes a redelivered batch add nothing.
@@ -18,6 +20,8 @@ import msgspec
 from berth_shared.contracts.base import Message
 
 LOG_SUBJECTS = "berth.logs.>"
+PROMPT_LOG_SUBJECTS = "berth.logs.*.*"
+BULK_LOG_SUBJECTS = "berth.logs.*.*.bulk"
 LOGS_QUERY = "berth.rpc.logs.query"
 LOGS_RETENTION_GET = "berth.rpc.logs.retention.get"
 LOGS_RETENTION_SET = "berth.rpc.logs.retention.set"
@@ -26,8 +30,8 @@ LOGS_STATS = "berth.rpc.logs.stats"
 LOG_STREAMS = ("stdout", "stderr", "proxy")
 
 
-def log_subject(app_id: str, stream: str) -> str:
-    return f"berth.logs.{app_id}.{stream}"
+def log_subject(app_id: str, stream: str, *, bulk: bool = False) -> str:
+    return f"berth.logs.{app_id}.{stream}.bulk" if bulk else f"berth.logs.{app_id}.{stream}"
 
 
 def app_log_subjects(app_id: str) -> str:
