@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from berth_shared.contracts.builds import BUILDS_BUCKET
+from berth_shared.contracts.domains import DOMAIN_STATES_LIST
 from berth_shared.contracts.owner_state import APPS_LIST
 from berth_shared.identities import inbox_prefix
 from berth_shared.streams import COMMANDS, EVENTS, LOGS, OWNED_CONSUMERS
@@ -79,6 +80,8 @@ _SUBJECTS: dict[str, dict[str, list[str]]] = {
             "berth.rpc.agent.>",
             "berth.rpc.logs.>",
             "berth.rpc.health.>",
+            # The router's one query: every hostname's state, to repair lost domain events.
+            DOMAIN_STATES_LIST,
             *_streams(COMMANDS.name, EVENTS.name),
             *_BUILDS_WRITE,
         ],

@@ -24,6 +24,7 @@ DEFAULT_TIMEOUT = 10.0
 AGENT = "the runtime agent"
 LOGS = "the logs service"
 HEALTH = "the health service"
+ROUTER = "the router"
 # Nobody answered: the service is not running (no responders) or did not answer in time.
 NO_ANSWER = (nats.errors.NoRespondersError, nats.errors.TimeoutError, TimeoutError)
 

@@ -32,7 +32,7 @@ from berth_shared.streams import (
 )
 from nats.aio.msg import Msg
 
-from berth_api import agent_resync, health_resync, keyring
+from berth_api import agent_resync, domain_resync, health_resync, keyring
 from berth_api.app import create_app
 from berth_api.auth import seed_admin_token
 from berth_api.consumers import container_events, domain_events, health_events, release_events
@@ -145,6 +145,18 @@ async def main(ctx: ServiceContext) -> None:
                 interval=float(settings.resync_seconds),
             ),
             name="health-resync",
+        )
+    )
+    # Domain states missed are repaired from the router's states (ADR 0018).
+    tasks.append(
+        asyncio.create_task(
+            resync.periodically(
+                ctx.stop,
+                lambda: domain_resync.resync(ctx.pool, ctx.nc),
+                what="domains",
+                interval=float(settings.resync_seconds),
+            ),
+            name="domain-resync",
         )
     )
     tasks += [

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import asyncpg
+from berth_shared.contracts.domains import DomainState as DomainStateRow
 from berth_shared.contracts.domains import issuer_for
 
 from berth_router.domain_checks import DomainState
@@ -109,6 +110,14 @@ class DomainStore:
             "SELECT hostname FROM domain_status WHERE issuer = 'acme' AND tls_state = 'issued'"
         )
         return {r["hostname"] for r in rows}
+
+    async def states(self) -> list[DomainStateRow]:
+        """Every hostname's user-visible state and when it last changed (ADR 0018's resync)."""
+        rows = await self.pool.fetch(
+            "SELECT hostname, app_id, issuer, verified_at, verify_method, tls_state, reason, checked_at, "
+            "changed_at, version FROM domain_status ORDER BY hostname"
+        )
+        return [DomainStateRow(**dict(r)) for r in rows]
 
     async def app_of(self, hostname: str) -> str | None:
         value = await self.pool.fetchval("SELECT app_id FROM domain_status WHERE hostname = $1", hostname)

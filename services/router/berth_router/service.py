@@ -1,6 +1,7 @@
 """The router process: what it consumes (app events into the routes table) and its background
 work (Caddy following the table, the domain loop, the TLS ``ask`` endpoint, the sink of Caddy's
-logs, resync from the API). ``__main__`` only starts it; the router answers no bus queries."""
+logs, resync from the API) and the one query it answers (every hostname's state, for the API's
+resync, ADR 0018). ``__main__`` only starts it."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import asyncio
 import logging
 
 from berth_shared import bus, resync
+from berth_shared.contracts.domains import DOMAIN_STATES_LIST
 from berth_shared.contracts.owner_state import RESYNC_SECONDS
 from berth_shared.service import ServiceContext
 from berth_shared.streams import ROUTER_APP_EVENTS, ConsumerSpec
 
+from berth_router import domain_query
 from berth_router.router import Router
 
 log = logging.getLogger("berth.router")
@@ -25,6 +28,11 @@ def appliers(router: Router) -> dict[str, tuple[ConsumerSpec, bus.Handler]]:
     return {"app-events": (ROUTER_APP_EVENTS, router.on_app_event)}
 
 
+def responders(router: Router) -> dict[str, bus.Responder]:
+    """Each query subject the router answers (queue group ``router``) and its responder."""
+    return {DOMAIN_STATES_LIST: lambda data: domain_query.states(router.domains, data)}
+
+
 async def serve(router: Router, ctx: ServiceContext, resync_interval: float = RESYNC_SECONDS) -> None:
     """Run the router until ``ctx.stop``: its consumers, Caddy sync, resync and the domain loop."""
     try:
@@ -32,6 +40,8 @@ async def serve(router: Router, ctx: ServiceContext, resync_interval: float = RE
         log.info("tls ask endpoint on 127.0.0.1:%d", port)
         await router.sink.start(router.log_port)
         await router.refresh_hosts()
+        for subject, responder in responders(router).items():
+            await bus.serve(ctx.nc, subject, "router", responder)
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(router.sync.run(ctx.stop), name="caddy-sync")
             for name, (spec, handler) in appliers(router).items():

@@ -4,13 +4,16 @@ The API owns which hostnames are attached (it sends the full list on ``AppUpdate
 The router checks that each public hostname points at this host, lets Caddy obtain its
 certificate, and publishes ``DomainStatusChanged`` on ``berth.evt.router.domain.<app_id>``
 (BERTH_EVT) whenever the verification or certificate state of a hostname changes. The API keeps
-the latest state per hostname (newer ``at`` wins) for ``GET /api/apps/{id}/domains``.
+the latest state per hostname (newer ``at`` wins) for ``GET /api/apps/{id}/domains``, and repairs
+a lost event from ``berth.rpc.router.domains.list`` (every hostname's state, ADR 0018).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
+
+import msgspec
 
 from berth_shared.contracts.base import Message
 
@@ -50,3 +53,36 @@ class DomainStatusChanged(Message, kw_only=True):
     reason: str | None = None
     # The last verification attempt (None: none yet / not needed for internal names).
     checked_at: datetime | None = None
+
+
+# Every attached hostname's current state, from the router's ``domain_status`` (ADR 0018): the
+# API asks it to repair a lost ``DomainStatusChanged``. Only the API asks; only the router answers.
+DOMAIN_STATES_LIST = "berth.rpc.router.domains.list"
+
+
+class ListDomainStates(Message, kw_only=True):
+    # Who asks (for the router's log only).
+    requester: str = ""
+
+
+class DomainState(msgspec.Struct, kw_only=True):
+    """One attached hostname as the router holds it: what ``DomainStatusChanged`` would say,
+    ``changed_at`` being that event's ``at`` (the last change; a newer one wins)."""
+
+    app_id: str
+    hostname: str
+    issuer: Issuer
+    verified_at: datetime | None = None
+    verify_method: VerifyMethod | None = None
+    tls_state: TlsState = "pending"
+    reason: str | None = None
+    checked_at: datetime | None = None
+    changed_at: datetime
+    # The row's version (the event of this state carries it in its message id).
+    version: int = 0
+
+
+class DomainStates(Message, kw_only=True):
+    """Every hostname the router holds; ``at`` is when it read them."""
+
+    domains: list[DomainState] = []
