@@ -1,17 +1,16 @@
-"""``python -m berth_agent``: the runtime agent as started by ``berth up``."""
+"""``python -m berth_agent``: the runtime agent as started by ``berth up``. Only starts the
+service; what it consumes and answers is declared in :mod:`berth_agent.service`."""
 
 from __future__ import annotations
 
 from berth_shared.service import run
 from berth_shared.settings import Settings
-from berth_shared.streams import agent_command_consumer
 
-from berth_agent.entry import MIGRATIONS, main
+from berth_agent.service import MIGRATIONS, consumers, main
 
 
 def cli() -> None:
-    host = Settings.from_env().host_id
-    run("runtime-agent", "agent", MIGRATIONS, [agent_command_consumer(host)], main)
+    run("runtime-agent", "agent", MIGRATIONS, consumers(Settings.from_env().host_id), main)
 
 
 if __name__ == "__main__":

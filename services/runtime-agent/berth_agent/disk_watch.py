@@ -17,7 +17,7 @@ import aiodocker
 from berth_shared import disk
 from berth_shared.contracts.agent import DiskUsage
 
-from berth_agent.images import PrunePlan
+from berth_agent.images.decide import PrunePlan
 
 log = logging.getLogger("berth.agent.disk")
 

@@ -20,14 +20,17 @@ from berth_shared.image_refs import gone_message, is_image_id
 from berth_shared.netplan import Slot, slot_address
 from berth_shared.proxy import ACTIVE_HEALTH_INTERVAL_SECONDS, PROXY_SWITCH_SECONDS
 
-from berth_agent import builds
-from berth_agent import container_config as config
-from berth_agent.builder import Builder, BuildFailed
+from berth_agent.builds import decide as builds
+from berth_agent.builds.run import Builder, BuildFailed
+from berth_agent.containers import decide as config
+from berth_agent.containers.run_ready import NotReady, probe_for, wait_ready
+from berth_agent.drain.decide import DrainRule
+from berth_agent.drain.run import Firewall
 from berth_agent.engine import raise_if_engine_down
-from berth_agent.firewall import Firewall
-from berth_agent.images import BUILT, FOUND, PULLED
+from berth_agent.images.decide import BUILT, FOUND, PULLED
+from berth_agent.images.decide_pull import PullProgress
+from berth_agent.images.run import ImagePruner
 from berth_agent.memory import MemoryStore
-from berth_agent.netfilter import DrainRule
 from berth_agent.planner import (
     CleanUp,
     ConfirmLive,
@@ -40,10 +43,7 @@ from berth_agent.planner import (
     Restore,
     Step,
 )
-from berth_agent.pruner import ImagePruner
 from berth_agent.publisher import Publisher
-from berth_agent.pull_progress import PullProgress
-from berth_agent.readiness import NotReady, probe_for, wait_ready
 from berth_agent.state import ObservedContainer, ObservedNetwork, StartFailure
 
 log = logging.getLogger("berth.agent.executor")

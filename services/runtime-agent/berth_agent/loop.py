@@ -26,20 +26,20 @@ from berth_shared.errors import BusUnavailable
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from berth_agent.builder import Builder
+from berth_agent.builds.run import Builder
 from berth_agent.desired_client import DesiredClient
 from berth_agent.docker_events import follow, to_container_event
+from berth_agent.drain.run import Firewall
 from berth_agent.engine import raise_if_engine_down
 from berth_agent.executor import Executor
-from berth_agent.firewall import Firewall
-from berth_agent.image_store import ImageStore
-from berth_agent.images import PrunePlan, unspoken_apps
+from berth_agent.images.decide import PrunePlan, unspoken_apps
+from berth_agent.images.run import PRUNE_EVERY_SECONDS, ImagePruner
+from berth_agent.images.store import ImageStore
 from berth_agent.log_collector import LogCollectors
 from berth_agent.log_cursors import CursorStore
 from berth_agent.memory import MemoryStore
 from berth_agent.observe import observe
 from berth_agent.planner import DEFAULT_POLICY, HardRestart, plan, plan_hard_restart
-from berth_agent.pruner import PRUNE_EVERY_SECONDS, ImagePruner
 from berth_agent.publisher import Publisher
 from berth_agent.state import ActualState, CrashPolicy, DesiredState, live_release_id, unrecorded_deaths
 

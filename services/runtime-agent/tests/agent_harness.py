@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 import aiodocker
 import httpx
 import msgspec
-from berth_agent import netfilter
-from berth_agent.entry import MIGRATIONS, main
+from berth_agent.drain import decide as netfilter
 from berth_agent.loop import Agent
+from berth_agent.service import MIGRATIONS, main
 from berth_agent.state import CrashPolicy
 from berth_shared import bus, labels
 from berth_shared.contracts.base import Message, encode

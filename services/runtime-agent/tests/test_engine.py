@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import aiodocker
 import pytest
+from berth_agent.drain.run import Firewall
 from berth_agent.engine import is_engine_down
 from berth_agent.executor import Executor
-from berth_agent.firewall import Firewall
+from berth_agent.images.run import ImagePruner
 from berth_agent.memory import MemoryStore
-from berth_agent.pruner import ImagePruner
 from berth_agent.publisher import Publisher
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease
 from berth_shared.errors import EngineUnavailable

@@ -15,8 +15,8 @@ import aiodocker
 import msgspec
 import pytest
 from agent_harness import Harness, eventually, get_text, release
-from berth_agent import netfilter
-from berth_agent.netfilter import DrainRule
+from berth_agent.drain import decide as netfilter
+from berth_agent.drain.decide import DrainRule
 from berth_shared.contracts.containers import ContainerExited
 from berth_shared.contracts.releases import AppCleanedUp, AppCrashed, ReleaseLive, ReleaseStep
 from berth_shared.netplan import slot_address

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from berth_agent.readiness import REQUEST_TIMEOUT_SECONDS, probe_for
+from berth_agent.containers.run_ready import REQUEST_TIMEOUT_SECONDS, probe_for
 from berth_shared.contracts.desired import DesiredApp
 from berth_shared.contracts.health import HealthCheck
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from berth_agent.images import (
+from berth_agent.images.decide import (
     BUILT,
     FOUND,
     PULLED,

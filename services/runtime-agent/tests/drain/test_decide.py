@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 import pytest
-from berth_agent import netfilter
-from berth_agent.firewall import Firewall
-from berth_agent.netfilter import DrainRule, ListedRule
+from berth_agent.drain import decide as netfilter
+from berth_agent.drain.decide import DrainRule, ListedRule
+from berth_agent.drain.run import Firewall
 
 RULE = DrainRule(instance="prod", app_id="app1", slot="a", address="10.90.0.2", port=8080)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 
-from berth_agent import build_isolation, builds
-from berth_agent.builds import BuildOutput, LineBatcher, MessageSplitter
+from berth_agent.builds import decide as builds
+from berth_agent.builds import decide_isolation as build_isolation
+from berth_agent.builds.decide import BuildOutput, LineBatcher, MessageSplitter
 from berth_shared.contracts.builds import BuildSpec
 
 SPEC = BuildSpec(context_object="ctx-1", size_bytes=100, dockerfile="docker/Dockerfile.prod", memory_mb=512, cpus=1.5)

@@ -1,4 +1,6 @@
-"""The agent service's main: Docker client, status responder, command consumer, reconcile loop."""
+"""The runtime agent process: the durable consumer it owns (``agent-<host>``, its commands), the
+queries it answers (status, images, holdings), its background work (the reconcile loop, the disk
+watch). ``__main__`` only starts it."""
 
 from __future__ import annotations
 
@@ -10,12 +12,12 @@ from collections.abc import Callable
 import aiodocker
 from berth_shared import disk
 from berth_shared.service import ServiceContext
-from berth_shared.streams import agent_command_consumer
+from berth_shared.streams import ConsumerSpec, agent_command_consumer
 
 from berth_agent import commands
 from berth_agent.disk_watch import DiskWatch
 from berth_agent.holdings import serve_holdings
-from berth_agent.image_store import MIGRATION_IMAGE_ORIGIN, MIGRATION_IMAGES
+from berth_agent.images.store import MIGRATION_IMAGE_ORIGIN, MIGRATION_IMAGES
 from berth_agent.log_cursors import MIGRATION_LOG_CURSORS
 from berth_agent.loop import Agent
 from berth_agent.state import CrashPolicy
@@ -28,6 +30,11 @@ log = logging.getLogger("berth.agent")
 # a user's own image), and where log collection stands
 # per container and stream (so a restart resumes without gap or duplicate). Append only.
 MIGRATIONS: list[str] = [MIGRATION_IMAGES, MIGRATION_LOG_CURSORS, MIGRATION_IMAGE_ORIGIN]
+
+
+def consumers(host: str) -> list[ConsumerSpec]:
+    """The durable consumers the agent of ``host`` owns (created at start)."""
+    return [agent_command_consumer(host)]
 
 
 async def main(

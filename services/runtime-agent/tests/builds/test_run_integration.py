@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 import aiodocker
 import pytest
 from agent_harness import Harness, eventually, get_text, release
-from berth_agent.build_isolation import BUILD_PIDS_MAX
-from berth_agent.builder import BuildFailed
+from berth_agent.builds.decide_isolation import BUILD_PIDS_MAX
+from berth_agent.builds.run import BuildFailed
 from berth_shared.contracts.builds import BUILDS_BUCKET, BuildLog, BuildSpec
 from berth_shared.contracts.desired import DesiredRelease
 from berth_shared.contracts.releases import ReleaseFailed, ReleaseLive, ReleaseStep

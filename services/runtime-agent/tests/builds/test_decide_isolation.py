@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from berth_agent import build_isolation
-from berth_agent.build_isolation import BUILD_MEMORY_MAX_BYTES, BUILD_PIDS_MAX
+from berth_agent.builds import decide_isolation as build_isolation
+from berth_agent.builds.decide_isolation import BUILD_MEMORY_MAX_BYTES, BUILD_PIDS_MAX
 
 
 def test_cgroupfs_v1_limits_processes_and_memory_of_all_build_steps() -> None:

@@ -1,6 +1,6 @@
 """Image bookkeeping and pruning: records what rollouts use, removes what nothing needs any more.
 
-The decision is :func:`berth_agent.images.plan_prune`; this module gathers its inputs (the
+The decision is :func:`berth_agent.images.decide.plan_prune`; this module gathers its inputs (the
 agent's rows, Docker's images and containers, the rollouts in progress) and carries it out.
 A rollout marks its image in use (under ``lock``) before it resolves it, and a prune holds the
 same lock from its snapshot to its last removal, so no image can vanish under a rollout.
@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Iterable
 
 import aiodocker
 
-from berth_agent.image_store import ImageStore
-from berth_agent.images import FOUND, LocalImage, PrunePlan, PruneTarget, normalize, plan_prune
+from berth_agent.images.decide import FOUND, LocalImage, PrunePlan, PruneTarget, normalize, plan_prune
+from berth_agent.images.store import ImageStore
 
 log = logging.getLogger("berth.agent.pruner")
 

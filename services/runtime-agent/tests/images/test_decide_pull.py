@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from berth_agent.pull_progress import PullProgress
+from berth_agent.images.decide_pull import PullProgress
 
 
 def test_layers_and_bytes_are_summed() -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from berth_agent.images import FOUND, RecordedImage, origin_of
+from berth_agent.images.decide import FOUND, RecordedImage, origin_of
 
 MIGRATION_IMAGES = """
 CREATE TABLE images (

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from berth_agent.container_config import container_config, container_name, network_config, network_name
+from berth_agent.containers.decide import container_config, container_name, network_config, network_name
 from berth_shared import labels
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease, Resources
 

@@ -31,7 +31,8 @@ from berth_shared.errors import BusUnavailable
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from berth_agent import build_isolation, builds
+from berth_agent.builds import decide as builds
+from berth_agent.builds import decide_isolation as build_isolation
 from berth_agent.engine import engine_unavailable, raise_if_engine_down
 from berth_agent.publisher import Publisher
 

@@ -1,4 +1,4 @@
-"""Runs the drain rules :mod:`berth_agent.netfilter` builds (``iptables -w``, as root, host netns).
+"""Runs the drain rules :mod:`berth_agent.drain.decide` builds (``iptables -w``, as root, host netns).
 
 Thin: it only spawns iptables with prepared argument lists. When iptables is missing or refuses
 (no privileges, no kernel support) it warns once and every drain falls back to what the agent
@@ -11,8 +11,8 @@ import asyncio
 import logging
 import shutil
 
-from berth_agent import netfilter
-from berth_agent.netfilter import DrainRule, ListedRule
+from berth_agent.drain import decide as netfilter
+from berth_agent.drain.decide import DrainRule, ListedRule
 
 log = logging.getLogger("berth.agent.firewall")
 
