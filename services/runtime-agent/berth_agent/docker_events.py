@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Set
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -45,7 +45,7 @@ def event_filters(instance: str) -> str:
     return json.dumps({"type": ["container"], "event": list(WATCHED), "label": labels.instance_filter(instance)})
 
 
-def to_container_event(raw: dict[str, Any], expected_stops: set[str]) -> ContainerEvent | None:
+def to_container_event(raw: dict[str, Any], expected_stops: Set[str]) -> ContainerEvent | None:
     """The bus message for one raw Docker event; None for events Berth does not report."""
     actor = raw.get("Actor") or {}
     attributes: dict[str, str] = actor.get("Attributes") or {}

@@ -27,6 +27,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from berth_agent.builds.run import Builder
+from berth_agent.containers.run import Containers
 from berth_agent.desired_client import DesiredClient
 from berth_agent.docker_events import follow, to_container_event
 from berth_agent.drain.run import Firewall
@@ -34,6 +35,7 @@ from berth_agent.engine import raise_if_engine_down
 from berth_agent.executor import Executor
 from berth_agent.images.decide import PrunePlan, unspoken_apps
 from berth_agent.images.run import PRUNE_EVERY_SECONDS, ImagePruner
+from berth_agent.images.run_resolve import ImageResolver
 from berth_agent.images.store import ImageStore
 from berth_agent.log_collector import LogCollectors
 from berth_agent.log_cursors import CursorStore
@@ -73,7 +75,6 @@ class Agent:
         self.resync_seconds = resync_seconds
         self.prune_seconds = prune_seconds
         self.memory = MemoryStore(policy.window_seconds)
-        self.expected_stops: set[str] = set()
         self.publisher = Publisher(js)
         self.firewall = firewall or Firewall(instance)
         self.images = ImagePruner(docker, ImageStore(pool, instance, host) if pool is not None else None)
@@ -84,20 +85,18 @@ class Agent:
             store=CursorStore(pool, instance, host) if pool is not None else None,
             max_payload=getattr(nc, "max_payload", 0) or 1024 * 1024,
         )
+        self.builder = Builder(docker, js, self.publisher, instance=instance)
         self.executor = Executor(
             docker,
-            instance=instance,
             host=host,
             publisher=self.publisher,
             memory=self.memory,
-            expected_stops=self.expected_stops,
-            schedule_recheck=self.schedule_recheck,
+            images=ImageResolver(docker, publisher=self.publisher, pruner=self.images, builder=self.builder),
+            containers=Containers(
+                docker, instance=instance, publisher=self.publisher, memory=self.memory, last_lines=self.logs
+            ),
             firewall=self.firewall,
-            images=self.images,
-            builder=Builder(docker, js, self.publisher, instance=instance),
-            on_live=self.request_prune,
-            before_remove=self.logs.before_remove,
-            on_cleaned_up=self.cleaned_up,
+            loop=self,
         )
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._dirty: set[str] = set()
@@ -265,18 +264,15 @@ class Agent:
 
     # -- docker events ---------------------------------------------------------------------
     async def on_docker_event(self, raw: dict[str, Any]) -> None:
-        event = to_container_event(raw, self.expected_stops)
+        event = to_container_event(raw, self.memory.expected_stops)
         if event is None:
             return
         if event.event == "started":
             actor = raw.get("Actor") or {}
             self.logs.on_started(event.container_id, actor.get("Attributes") or {})
         await self.publisher.container_event(event.event, event.app_id, event.message)
-        if event.died:
-            if event.container_id in self.expected_stops:
-                self.expected_stops.discard(event.container_id)
-            else:
-                self.trigger(event.app_id)
+        if event.died and not self.memory.died(event.container_id):  # a death it asked for is no crash
+            self.trigger(event.app_id)
 
     async def follow_docker(self) -> None:
         await follow(self.docker, self.instance, self.on_docker_event, self.request_resync)

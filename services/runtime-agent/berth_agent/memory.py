@@ -1,4 +1,5 @@
-"""The agent's in-process memory of outcomes (failed releases, live releases, deaths, give-ups).
+"""The agent's in-process memory of outcomes (failed releases, live releases, deaths, give-ups)
+and of the containers whose stop it asked for (their death is not a crash).
 
 The planner never sees this mutable store, only :meth:`MemoryStore.snapshot`. It is lost on
 restart on purpose: everything that must survive a restart is on the containers or in the API.
@@ -16,6 +17,28 @@ class MemoryStore:
     def __init__(self, window_seconds: float = 300.0) -> None:
         self._apps: dict[str, AppMemory] = {}
         self._window = window_seconds
+        self._expected_stops: set[str] = set()
+
+    # -- stops the agent asked for -----------------------------------------------------------
+    @property
+    def expected_stops(self) -> frozenset[str]:
+        return frozenset(self._expected_stops)
+
+    def expect_stop(self, container_id: str) -> None:
+        """The agent stops, restarts or removes ``container_id``: its death is asked for."""
+        self._expected_stops.add(container_id)
+
+    def stop_not_expected(self, container_id: str) -> None:
+        """The stop was refused after all: a later death is a crash again."""
+        self._expected_stops.discard(container_id)
+
+    def died(self, container_id: str) -> bool:
+        """``container_id`` died: whether that was expected (the expectation is used up)."""
+        expected = container_id in self._expected_stops
+        self._expected_stops.discard(container_id)
+        return expected
+
+    # -- outcomes ----------------------------------------------------------------------------
 
     def snapshot(self) -> Memory:
         return Memory(apps=dict(self._apps))

@@ -2,10 +2,8 @@ from __future__ import annotations
 
 import aiodocker
 import pytest
-from berth_agent.drain.run import Firewall
+from berth_agent.containers.run import Containers
 from berth_agent.engine import is_engine_down
-from berth_agent.executor import Executor
-from berth_agent.images.run import ImagePruner
 from berth_agent.memory import MemoryStore
 from berth_agent.publisher import Publisher
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease
@@ -25,16 +23,11 @@ async def test_an_unreachable_engine_postpones_instead_of_failing_the_release() 
     app = DesiredApp(app_id="app1", name="web", hostname="web.test", port=8080, subnet="10.0.0.0/28")
     release = DesiredRelease(release_id="r1", image="img:1")
     async with aiodocker.Docker(url=MISSING_SOCKET) as docker:
-        executor = Executor(
+        containers = Containers(
             docker,
             instance="inst1",
-            host="h1",
             publisher=Publisher(None),  # type: ignore[arg-type]  # never reached
             memory=MemoryStore(),
-            expected_stops=set(),
-            schedule_recheck=lambda app_id, at: None,
-            firewall=Firewall("inst1"),
-            images=ImagePruner(docker, None),
         )
         with pytest.raises(EngineUnavailable):
-            await executor.create(app, release, "a")
+            await containers.create(app, release, "a")

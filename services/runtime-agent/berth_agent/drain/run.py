@@ -1,4 +1,6 @@
-"""Runs the drain rules :mod:`berth_agent.drain.decide` builds (``iptables -w``, as root, host netns).
+"""Runs the drain rules :mod:`berth_agent.drain.decide` builds (``iptables -w``, as root, host netns),
+and the drain of an old slot on a flip (:class:`Drain`: refuse new connections, let the proxy mark
+it down, stop and remove it).
 
 Thin: it only spawns iptables with prepared argument lists. When iptables is missing or refuses
 (no privileges, no kernel support) it warns once and every drain falls back to what the agent
@@ -10,9 +12,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+from collections.abc import Iterable
 
+from berth_shared.contracts.desired import DesiredApp, DesiredRelease
+from berth_shared.netplan import slot_address
+from berth_shared.proxy import PROXY_SWITCH_SECONDS
+
+from berth_agent.containers.run import Containers
 from berth_agent.drain import decide as netfilter
 from berth_agent.drain.decide import DrainRule, ListedRule
+from berth_agent.publisher import Publisher
+from berth_agent.rollout import Stopwatch
+from berth_agent.state import ObservedContainer
 
 log = logging.getLogger("berth.agent.firewall")
 
@@ -127,3 +138,55 @@ class Firewall:
         self._known = set(netfilter.apps_with_rules(listed, self.instance)) | {a for a, _ in self._draining}
         stale = netfilter.stale_rules(listed, self.instance, self.draining())
         return frozenset(r.app_id for r in stale)
+
+
+class Drain:
+    """Retires the old slots of a flip, one at a time; their rules never outlive the drain."""
+
+    def __init__(self, firewall: Firewall, containers: Containers, publisher: Publisher) -> None:
+        self._firewall = firewall
+        self._containers = containers
+        self._publish = publisher
+
+    async def retire(self, app: DesiredApp, release: DesiredRelease, old: Iterable[ObservedContainer]) -> None:
+        for container in old:
+            try:
+                await self.drain(app, release, container)
+            finally:
+                await self._firewall.end_drain(app.app_id, container.slot)
+
+    async def drain(self, app: DesiredApp, release: DesiredRelease, container: ObservedContainer) -> None:
+        """Refuse new connections to the old slot, let the proxy mark it down, then stop it:
+        in-flight requests (established connections) go on until SIGTERM, then the stop timeout."""
+        watch = Stopwatch()
+        timeout = release.stop_timeout_seconds
+        refused = ""
+        if container.running:
+            rule = DrainRule(
+                instance=self._firewall.instance,
+                app_id=app.app_id,
+                slot=container.slot,
+                address=slot_address(app.subnet, container.slot),
+                port=container.port or app.port,
+            )
+            if await self._firewall.block(rule):
+                await asyncio.sleep(PROXY_SWITCH_SECONDS)
+                refused = f"new connections to {rule.address}:{rule.port} refused; "
+        await self._containers.stop(container.container_id, timeout)
+        await self._publish.step(
+            app.app_id,
+            release.release_id,
+            "old.drained",
+            slot=container.slot,
+            detail=f"{refused}{container.name} stopped (timeout {timeout}s)",
+            duration_ms=watch.lap_ms(),
+        )
+        await self._containers.remove(container.container_id)
+        await self._publish.step(
+            app.app_id,
+            release.release_id,
+            "old.stopped",
+            slot=container.slot,
+            detail=f"{container.name} removed",
+            duration_ms=watch.lap_ms(),
+        )

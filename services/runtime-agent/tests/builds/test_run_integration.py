@@ -268,7 +268,7 @@ async def test_a_large_context_is_read_with_the_agents_credentials_and_bounded_b
     agent = await h.agent()
     payload = os.urandom(12 * 1024 * 1024).hex()  # 24 MiB of text that gzip cannot shrink much
     spec = await put_context(h, {"Dockerfile": f"FROM {test_images['v1']}\n", "blob.txt": payload})
-    builder = agent.executor._builder
+    builder = agent.builder
     assert builder is not None
     with tempfile.TemporaryFile() as into:
         assert await builder.fetch_context(spec, into) == spec.size_bytes
