@@ -37,8 +37,8 @@ from berth_agent.images.decide import PrunePlan, unspoken_apps
 from berth_agent.images.run import PRUNE_EVERY_SECONDS, ImagePruner
 from berth_agent.images.run_resolve import ImageResolver
 from berth_agent.images.store import ImageStore
-from berth_agent.log_collector import LogCollectors
-from berth_agent.log_cursors import CursorStore
+from berth_agent.logs.run import LogCollectors
+from berth_agent.logs.store import CursorStore
 from berth_agent.memory import MemoryStore
 from berth_agent.observe import observe
 from berth_agent.planner import DEFAULT_POLICY, HardRestart, plan, plan_hard_restart

@@ -18,7 +18,7 @@ from berth_agent import commands
 from berth_agent.disk_watch import DiskWatch
 from berth_agent.holdings import serve_holdings
 from berth_agent.images.store import MIGRATION_IMAGE_ORIGIN, MIGRATION_IMAGES
-from berth_agent.log_cursors import MIGRATION_LOG_CURSORS
+from berth_agent.logs.store import MIGRATION_LOG_CURSORS
 from berth_agent.loop import Agent
 from berth_agent.state import CrashPolicy
 from berth_agent.status import serve_images, serve_status

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from berth_agent.log_budget import Gate, TokenBucket, dropped_text, lost_notice
-from berth_agent.logbatch import format_nanos
-from berth_agent.logframes import CollectedLine
+from berth_agent.logs.decide_batch import format_nanos
+from berth_agent.logs.decide_budget import Gate, TokenBucket, dropped_text, lost_notice
+from berth_agent.logs.decide_frames import CollectedLine
 from berth_shared.errors import ValidationFailed
 from berth_shared.log_budget import LogBudget, log_budget
 

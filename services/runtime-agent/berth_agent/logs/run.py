@@ -2,7 +2,7 @@
 stderr with Docker's timestamps and publishing LogBatches on ``berth.logs.<app_id>.<stream>``.
 
 A collector reads the raw log stream (``follow=1&timestamps=1&since=<cursor second>``), turns it
-into lines (:mod:`berth_agent.logframes`), buffers them (:mod:`berth_agent.logbatch`), publishes
+into lines (:mod:`berth_agent.logs.decide_frames`), buffers them (:mod:`berth_agent.logs.decide_batch`), publishes
 each flush and waits for JetStream's acks, then saves the cursor (``agent.log_cursors``). While a
 publish is not acked it does not read: Docker keeps the (bounded) json-file log meanwhile. After a
 restart it re-reads from the cursor's second and drops what it had published: no gap, no duplicate.
@@ -11,9 +11,9 @@ agent is read to the end first (:meth:`LogCollectors.before_remove`). A collecto
 restarted with backoff; it never takes the agent down.
 
 Nothing is lost silently (ADR 0006): lines over the app's budget are dropped before they are
-encoded and counted in ``berth: dropped N lines`` notices (:mod:`berth_agent.log_budget`); a
+encoded and counted in ``berth: dropped N lines`` notices (:mod:`berth_agent.logs.decide_budget`); a
 cursor's line gone from the engine's ring on a re-read, or a flood's timestamps jumping while
-the collector reads behind (:mod:`berth_agent.log_skips`), becomes a ``berth: lines ... lost``
+the collector reads behind (:mod:`berth_agent.logs.decide_skips`), becomes a ``berth: lines ... lost``
 notice.
 """
 
@@ -35,12 +35,12 @@ from berth_shared.contracts.logs import LogBatch, log_subject
 from berth_shared.log_budget import LogBudget, log_budget
 from nats.js import JetStreamContext
 
-from berth_agent.log_budget import NOTICE_EVERY_SECONDS, SKIPPED, Gate, TokenBucket, lost_notice
-from berth_agent.log_cursors import CursorStore
-from berth_agent.log_lane import Lane
-from berth_agent.log_skips import SkipDetector
-from berth_agent.logbatch import Batcher, Progress, ReadyBatch, batch_limit, format_nanos, message_id
-from berth_agent.logframes import CollectedLine, FrameDecoder, LineAssembler, RawDecoder, Resume, ts_nanos
+from berth_agent.logs.decide_batch import Batcher, Progress, ReadyBatch, batch_limit, format_nanos, message_id
+from berth_agent.logs.decide_budget import NOTICE_EVERY_SECONDS, SKIPPED, Gate, TokenBucket, lost_notice
+from berth_agent.logs.decide_frames import CollectedLine, FrameDecoder, LineAssembler, RawDecoder, Resume, ts_nanos
+from berth_agent.logs.decide_lane import Lane
+from berth_agent.logs.decide_skips import SkipDetector
+from berth_agent.logs.store import CursorStore
 
 log = logging.getLogger("berth.agent.logs")
 

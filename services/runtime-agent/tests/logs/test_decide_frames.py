@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from berth_agent.logframes import (
+from berth_agent.logs.decide_frames import (
     MAX_FRAME_BYTES,
     NO_TS,
     TRUNCATED_MARK,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import msgspec
-from berth_agent.logbatch import (
+from berth_agent.logs.decide_batch import (
     CROSS_STREAM_MARGIN_NANOS,
     Batcher,
     Progress,
@@ -13,7 +13,7 @@ from berth_agent.logbatch import (
     format_nanos,
     message_id,
 )
-from berth_agent.logframes import CollectedLine, Position, ts_nanos
+from berth_agent.logs.decide_frames import CollectedLine, Position, ts_nanos
 from berth_shared.contracts.logs import LogLine
 
 T1 = "2026-12-01T14:39:19.216769763Z"

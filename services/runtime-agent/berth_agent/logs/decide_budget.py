@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from berth_agent.logframes import CollectedLine, ts_nanos
+from berth_agent.logs.decide_frames import CollectedLine, ts_nanos
 
 NOTICE_EVERY_SECONDS = 1.0
 NANOS = 1_000_000_000

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from berth_agent.logframes import Position
+from berth_agent.logs.decide_frames import Position
 
 MIGRATION_LOG_CURSORS = """
 CREATE TABLE log_cursors (

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import msgspec
 from berth_shared.contracts.logs import LogLine
 
-from berth_agent.logframes import STDERR, STDOUT, CollectedLine, Position, ts_nanos
+from berth_agent.logs.decide_frames import STDERR, STDOUT, CollectedLine, Position, ts_nanos
 
 MAX_LINES = 200
 MAX_AGE_SECONDS = 0.2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from berth_agent.log_skips import SkipDetector
+from berth_agent.logs.decide_skips import SkipDetector
 
 S = 1_000_000_000
 T0 = 1_796_000_000 * S

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from agent_harness import Harness, eventually, release
-from berth_agent.logframes import Position
+from berth_agent.logs.decide_frames import Position
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.logs import LogBatch, LogLine, app_log_subjects, log_subject
 from berth_shared.contracts.releases import ReleaseLive

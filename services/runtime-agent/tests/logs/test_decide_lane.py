@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from berth_agent.log_lane import BULK_LINES, QUIET_SECONDS, Lane
+from berth_agent.logs.decide_lane import BULK_LINES, QUIET_SECONDS, Lane
 
 
 def test_a_quiet_container_stays_on_the_prompt_lane() -> None:
