@@ -14,14 +14,14 @@ from berth_shared import disk
 from berth_shared.service import ServiceContext
 from berth_shared.streams import ConsumerSpec, agent_command_consumer
 
-from berth_agent import commands
+from berth_agent.consumers import commands
 from berth_agent.disk_watch import DiskWatch
-from berth_agent.holdings import serve_holdings
 from berth_agent.images.store import MIGRATION_IMAGE_ORIGIN, MIGRATION_IMAGES
 from berth_agent.logs.store import MIGRATION_LOG_CURSORS
 from berth_agent.loop import Agent
+from berth_agent.responders.holdings import serve_holdings
+from berth_agent.responders.status import serve_images, serve_status
 from berth_agent.state import CrashPolicy
-from berth_agent.status import serve_images, serve_status
 
 log = logging.getLogger("berth.agent")
 

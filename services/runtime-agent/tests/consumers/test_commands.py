@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from berth_agent.commands import RETRY_DELAY_SECONDS, handle
+from berth_agent.consumers.commands import RETRY_DELAY_SECONDS, handle
 from berth_agent.loop import Agent
 from berth_shared.contracts.base import encode
 from berth_shared.contracts.releases import AgentCommand, ReconcileApp, RestartInPlace, restart_subject

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from berth_agent.holdings import held_apps
 from berth_agent.memory import MemoryStore
+from berth_agent.responders.holdings import held_apps
 from berth_shared import labels
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import aiodocker
-from berth_agent.status import agent_status
+from berth_agent.responders.status import agent_status
 
 
 async def test_unreachable_engine_is_reported_not_raised(tmp_path: object) -> None:
