@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-
-import pytest
 from berth_agent.drain import decide as netfilter
 from berth_agent.drain.decide import DrainRule, ListedRule
-from berth_agent.drain.run import Firewall
 
 RULE = DrainRule(instance="prod", app_id="app1", slot="a", address="10.90.0.2", port=8080)
 
@@ -77,34 +73,6 @@ def test_comments_of_other_shapes_are_not_berths() -> None:
     assert netfilter.parse_comment("berth:prod:app1:a") == ("prod", "app1", "a")
     for comment in ("berth:prod:app1", "berth::app1:a", "other:prod:app1:a", "berth:prod:app1:a:x"):
         assert netfilter.parse_comment(comment) is None
-
-
-async def test_missing_iptables_warns_once_and_drains_fall_back(caplog: pytest.LogCaptureFixture) -> None:
-    firewall = Firewall("prod", binary="/nonexistent/iptables")
-    with caplog.at_level(logging.WARNING, logger="berth.agent.firewall"):
-        assert not firewall.available
-        assert await firewall.block(RULE) is False
-        assert await firewall.block(RULE) is False
-        await firewall.end_drain("app1", "a")
-        await firewall.sweep_app("app1")
-        assert await firewall.stale_apps() == frozenset()
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "iptables not found" in warnings[0].getMessage()
-
-
-async def test_a_refusing_iptables_warns_once_and_drains_fall_back(
-    tmp_path: pytest.TempPathFactory, caplog: pytest.LogCaptureFixture
-) -> None:
-    fake = tmp_path / "iptables"  # type: ignore[operator]
-    fake.write_text("#!/bin/sh\necho 'Permission denied (you must be root)' >&2\nexit 4\n")
-    fake.chmod(0o755)
-    firewall = Firewall("prod", binary=str(fake))
-    with caplog.at_level(logging.WARNING, logger="berth.agent.firewall"):
-        assert firewall.available
-        assert await firewall.block(RULE) is False
-        assert await firewall.block(RULE) is False
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "Permission denied" in warnings[0].getMessage()
 
 
 def test_listed_rules_compare_by_value() -> None:
