@@ -1,6 +1,6 @@
 """Create every stream and the build-context bucket: the one owner of Berth's JetStream layout.
 
-``berth up`` runs this once at start (``python -m berth_shared.lean berth_shared.provision``),
+``berth up`` runs this once at start (``python -m berth_shared.start_without_aiohttp berth_shared.provision``),
 after NATS is up and before any service starts, as a provisioning identity that exists only
 during start (it is removed from the NATS configuration right after). Services only bind to
 what this creates; none of them may create, change, purge or delete a stream.

@@ -52,7 +52,7 @@ START_ORDER = ("router", "api", "runtime-agent", "logs", "health")
 
 
 # Services that use aiohttp themselves (the agent's Docker client); the others run through
-# berth_shared.lean, which keeps nats-py from importing it.
+# berth_shared.start_without_aiohttp, which keeps nats-py from importing it.
 USES_AIOHTTP = {"runtime-agent"}
 
 
@@ -60,7 +60,7 @@ def _service_argv(service: str) -> list[str]:
     module = SERVICE_MODULES[service]
     if service in USES_AIOHTTP:
         return [sys.executable, "-m", module]
-    return [sys.executable, "-m", "berth_shared.lean", module]
+    return [sys.executable, "-m", "berth_shared.start_without_aiohttp", module]
 
 
 class AlreadyRunning(Exception):
@@ -321,7 +321,7 @@ class Platform:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "berth_shared.lean",
+            "berth_shared.start_without_aiohttp",
             "berth_shared.provision",
             env=env,
             stdout=asyncio.subprocess.DEVNULL,
