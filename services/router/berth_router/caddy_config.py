@@ -16,7 +16,7 @@ from berth_shared.contracts.builds import MAX_CONTEXT_BYTES
 from berth_shared.contracts.domains import is_local_name
 from berth_shared.netplan import SLOTS, slot_address
 from berth_shared.probes import PROBE_USER_AGENT
-from berth_shared.proxy import ACTIVE_HEALTH_INTERVAL_SECONDS
+from berth_shared.proxy_timing import ACTIVE_HEALTH_INTERVAL_SECONDS
 
 from berth_router import pages
 

@@ -19,7 +19,7 @@ import aiodocker
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease
 from berth_shared.contracts.releases import AppCleanedUp, AppCrashed, ReleaseFailed, ReleaseLive
 from berth_shared.netplan import Slot, slot_address
-from berth_shared.proxy import ACTIVE_HEALTH_INTERVAL_SECONDS, PROXY_SWITCH_SECONDS
+from berth_shared.proxy_timing import ACTIVE_HEALTH_INTERVAL_SECONDS, PROXY_SWITCH_SECONDS
 
 from berth_agent.containers.run import Containers
 from berth_agent.containers.run_ready import NotReady, probe_for, wait_ready

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease
 from berth_shared.netplan import slot_address
-from berth_shared.proxy import PROXY_SWITCH_SECONDS
+from berth_shared.proxy_timing import PROXY_SWITCH_SECONDS
 
 from berth_agent.containers.run import Containers
 from berth_agent.drain import decide as netfilter
