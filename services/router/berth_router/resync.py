@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from berth_shared.contracts.owner_state import AppFacts
 
 from berth_router.caddy_config import Route
-from berth_router.changes import InvalidRoute, route_of
+from berth_router.route_changes import InvalidRoute, route_of
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,12 @@ from berth_router import app_networks, certificates, dns
 from berth_router.ask import AskServer
 from berth_router.caddy_admin import CaddyAdmin
 from berth_router.caddy_config import AcmeIssuer, PlatformRoute, Route, TlsOptions
-from berth_router.changes import InvalidRoute, Remove, Upsert, route_change
 from berth_router.domain_store import DomainStore
 from berth_router.domains import DomainWatcher
 from berth_router.proxy_logs import AppLogWriter, ProxyLog, ProxyLogSink
 from berth_router.resync import RouteResync, route_resync
-from berth_router.store import RouteStore
+from berth_router.route_changes import InvalidRoute, Remove, Upsert, route_change
+from berth_router.routes_store import RouteStore
 from berth_router.sync import CaddySync
 from berth_router.verify import Tokens, Verifier
 

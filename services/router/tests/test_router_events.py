@@ -7,8 +7,8 @@ from typing import Any, cast
 
 import pytest
 from berth_router.caddy_admin import CaddyAdmin
-from berth_router.changes import RouteChange, Upsert
 from berth_router.domain_store import DomainStore
+from berth_router.route_changes import RouteChange, Upsert
 from berth_router.router import Router
 from berth_router.sync import CaddySync
 from berth_shared import bus

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from berth_router.caddy_config import Route
-from berth_router.changes import Remove, RouteChange, Upsert
+from berth_router.route_changes import Remove, RouteChange, Upsert
 
 # Newer-wins, and never for an app already deleted: a redelivered or reordered event is a no-op.
 _UPSERT = """

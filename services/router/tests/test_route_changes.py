@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from berth_router.caddy_config import Route
-from berth_router.changes import InvalidRoute, Remove, Upsert, route_change
+from berth_router.route_changes import InvalidRoute, Remove, Upsert, route_change
 from berth_shared.contracts.apps import AppCreated, AppDeleted, AppUpdated
 
 FIELDS = {"app_id": "app1", "name": "demo", "hostname": "Demo.Berth.Test.", "port": 8080, "subnet": "10.240.0.16/28"}
@@ -58,7 +58,7 @@ def test_a_route_caddy_could_not_serve_is_refused(field: str, value: object) -> 
 
 def test_the_apps_expected_status_reaches_caddys_active_check() -> None:
     from berth_router.caddy_config import render
-    from berth_router.changes import route_of
+    from berth_router.route_changes import route_of
     from berth_shared.contracts.apps import AppUpdated
     from berth_shared.contracts.health import HealthCheck
 
