@@ -1,5 +1,5 @@
 """The health process: what it consumes (apps and live slots, deleted apps, health transitions
-for alerts), what it answers on the bus (status, webhooks) and its background work (checks on
+for webhook alerts), what it answers on the bus (status, webhooks) and its background work (checks on
 schedule, webhook delivery, retention, resync from the API). ``__main__`` only starts it."""
 
 from __future__ import annotations
@@ -27,37 +27,37 @@ from berth_shared.streams import (
 )
 
 from berth_health import query, retention
-from berth_health.alerts import Alerts
 from berth_health.checker import Checker, CheckRow
 from berth_health.cleanup import AppChecksCleanup
 from berth_health.tracker import AddressOf, Tracker
+from berth_health.webhooks import Webhooks
 
 # The durable consumers the health service owns (created at start, ``OWNED_CONSUMERS``).
 CONSUMERS: list[ConsumerSpec] = [HEALTH_APP_DELETED, HEALTH_APP_EVENTS, HEALTH_AGENT_EVENTS, HEALTH_ALERTS]
 COLUMNS = ["app_id", "release_id", "slot", "ts", "status_code", "error", "latency_ms", "ok"]
 
 
-def responders(ctx: ServiceContext, checker: Checker, alerts: Alerts) -> dict[str, bus.Responder]:
+def responders(ctx: ServiceContext, checker: Checker, webhooks: Webhooks) -> dict[str, bus.Responder]:
     """Each query subject the health service answers (queue group ``health``) and its responder."""
     return {
         HEALTH_STATUS_GET: lambda data: query.answer(ctx.pool, checker, data),
         HEALTH_STATES_LIST: lambda data: query.states(ctx.pool, checker, data),
-        WEBHOOKS_CREATE: alerts.create,
-        WEBHOOKS_LIST: alerts.list_webhooks,
-        WEBHOOKS_DELETE: alerts.delete,
-        WEBHOOKS_DELIVERIES: alerts.deliveries,
+        WEBHOOKS_CREATE: webhooks.create,
+        WEBHOOKS_LIST: webhooks.list_webhooks,
+        WEBHOOKS_DELETE: webhooks.delete,
+        WEBHOOKS_DELIVERIES: webhooks.deliveries,
     }
 
 
 def appliers(
-    cleanup: AppChecksCleanup, tracker: Tracker, alerts: Alerts
+    cleanup: AppChecksCleanup, tracker: Tracker, webhooks: Webhooks
 ) -> dict[str, tuple[ConsumerSpec, bus.Handler]]:
     """Each consumer the health service pulls from and the applier of its events (by task name)."""
     return {
         "app-deleted": (HEALTH_APP_DELETED, cleanup.on_app_deleted),
         "app-events": (HEALTH_APP_EVENTS, tracker.on_app_event),
         "agent-events": (HEALTH_AGENT_EVENTS, tracker.on_agent_event),
-        "alerts": (HEALTH_ALERTS, alerts.on_health_event),
+        "alerts": (HEALTH_ALERTS, webhooks.on_health_event),
     }
 
 
@@ -65,31 +65,31 @@ async def main(
     ctx: ServiceContext,
     *,
     address_of: AddressOf = slot_address,
-    alerts: Alerts | None = None,
+    webhooks: Webhooks | None = None,
     retention_interval: float = retention.INTERVAL,
     resync_interval: float = RESYNC_SECONDS,
 ) -> None:
     cleanup = AppChecksCleanup(ctx.pool)
-    alerts = alerts or Alerts(ctx.pool)
+    webhooks = webhooks or Webhooks(ctx.pool)
 
     async def write(rows: list[CheckRow]) -> None:
         async with ctx.pool.acquire() as conn:
             await conn.copy_records_to_table("checks", records=rows, columns=COLUMNS)
 
     checker = Checker(on_results=write)
-    tracker = Tracker(ctx.pool, ctx.js, checker, alerts, address_of)
+    tracker = Tracker(ctx.pool, ctx.js, checker, webhooks, address_of)
     checker.on_change = tracker.on_change
     await tracker.load()
 
-    for subject, responder in responders(ctx, checker, alerts).items():
+    for subject, responder in responders(ctx, checker, webhooks).items():
         await bus.serve(ctx.nc, subject, "health", responder)
     tasks = [
         asyncio.create_task(checker.run(ctx.stop), name="checker"),
-        asyncio.create_task(alerts.run(ctx.stop), name="webhooks"),
+        asyncio.create_task(webhooks.run(ctx.stop), name="webhooks"),
         asyncio.create_task(retention.run(ctx.pool, ctx.stop, retention_interval), name="retention"),
         *(
             asyncio.create_task(bus.consume(ctx.js, spec, handler, stop=ctx.stop), name=name)
-            for name, (spec, handler) in appliers(cleanup, tracker, alerts).items()
+            for name, (spec, handler) in appliers(cleanup, tracker, webhooks).items()
         ),
         asyncio.create_task(
             resync.periodically(ctx.stop, lambda: tracker.resync(ctx.nc), what="health", interval=resync_interval),

@@ -32,10 +32,10 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from berth_health import machine
-from berth_health.alerts import Alerts
 from berth_health.checker import Checker, Target
 from berth_health.machine import Action, HealthState, Transition
 from berth_health.resync import HealthResync, HeldApp, health_resync
+from berth_health.webhooks import Webhooks
 
 log = logging.getLogger("berth.health.tracker")
 
@@ -69,13 +69,13 @@ class Tracker:
         pool: asyncpg.Pool,
         js: JetStreamContext,
         checker: Checker,
-        alerts: Alerts,
+        webhooks: Webhooks,
         address_of: AddressOf = slot_address,
     ) -> None:
         self.pool = pool
         self.js = js
         self.checker = checker
-        self.alerts = alerts
+        self.webhooks = webhooks
         self.address_of = address_of
 
     async def load(self) -> int:
@@ -185,7 +185,7 @@ class Tracker:
         match event:
             case ReleaseLive():
                 await self._on_live(event)
-                await self.alerts.enqueue(
+                await self.webhooks.enqueue(
                     event.id,
                     "deploy.succeeded",
                     event.app_id,
@@ -193,7 +193,7 @@ class Tracker:
                     event.at,
                 )
             case ReleaseFailed():
-                await self.alerts.enqueue(
+                await self.webhooks.enqueue(
                     event.id,
                     "deploy.failed",
                     event.app_id,
@@ -205,7 +205,7 @@ class Tracker:
                     target.state = machine.restart_failed(target.state)
                 await self._still_unhealthy(event.app_id)
             case AppCrashed():
-                await self.alerts.enqueue(
+                await self.webhooks.enqueue(
                     event.id,
                     "app.crashed",
                     event.app_id,

@@ -1,4 +1,4 @@
-"""Alerts: webhooks (managed over ``berth.rpc.health.webhooks.*``), one delivery per webhook and
+"""Webhooks (managed over ``berth.rpc.health.webhooks.*``), one delivery per webhook and
 triggering event (so repeated probes or redelivered events never add alerts), signed with
 HMAC-SHA256, retried with exponential backoff, persisted (a restart resumes pending ones).
 Each attempt resolves the URL's host once, checks every address (public only, unless
@@ -41,7 +41,7 @@ from nats.aio.msg import Msg
 from berth_health import signing
 from berth_health.delivery import describe_failure, pinned_request
 
-log = logging.getLogger("berth.health.alerts")
+log = logging.getLogger("berth.health.webhooks")
 
 MAX_ATTEMPTS = int(os.environ.get("BERTH_WEBHOOK_MAX_ATTEMPTS", "6"))
 RETRY_BASE_SECONDS = float(os.environ.get("BERTH_WEBHOOK_RETRY_BASE_SECONDS", "2"))
@@ -86,7 +86,7 @@ def delivery_of(row: asyncpg.Record) -> Delivery:
     )
 
 
-class Alerts:
+class Webhooks:
     def __init__(
         self,
         pool: asyncpg.Pool,

@@ -1,7 +1,7 @@
 """Webhook deliveries against the health service's real Postgres schema and a local receiver:
 a failing receiver is retried with backoff and given up on after 6 attempts (the documented
 default), a receiver that comes back gets the alert once, signed; pending deliveries survive a
-restart of the service (a new Alerts over the same database) and are delivered then."""
+restart of the service (a new Webhooks over the same database) and are delivered then."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import asyncpg
 import httpx
 import pytest
 from berth_cli.launcher.platform import Platform
-from berth_health import alerts as alerts_module
-from berth_health.alerts import Alerts
+from berth_health import webhooks as webhooks_module
 from berth_health.migrations import MIGRATIONS
+from berth_health.webhooks import Webhooks
 from berth_shared import db
 from berth_shared.contracts.base import encode
 from berth_shared.contracts.health import CreateWebhook
@@ -87,7 +87,7 @@ async def pool(infra: Platform) -> AsyncIterator[asyncpg.Pool]:
 
 @dataclass
 class Running:
-    alerts: Alerts
+    webhooks: Webhooks
     stop: asyncio.Event
     task: asyncio.Task[None]
 
@@ -97,21 +97,21 @@ class Running:
 
 
 def start(pool: asyncpg.Pool, **options: float) -> Running:
-    alerts = Alerts(pool, policy=LOCAL, **options)  # type: ignore[arg-type]
+    webhooks = Webhooks(pool, policy=LOCAL, **options)  # type: ignore[arg-type]
     stop = asyncio.Event()
-    return Running(alerts, stop, asyncio.create_task(alerts.run(stop)))
+    return Running(webhooks, stop, asyncio.create_task(webhooks.run(stop)))
 
 
-async def subscribe(alerts: Alerts, url: str) -> tuple[str, str]:
-    info = await alerts.create(encode(CreateWebhook(url=url, events=["health.unhealthy"])))
+async def subscribe(webhooks: Webhooks, url: str) -> tuple[str, str]:
+    info = await webhooks.create(encode(CreateWebhook(url=url, events=["health.unhealthy"])))
     assert info.secret
     return info.webhook_id, info.secret
 
 
-async def alert(alerts: Alerts) -> str:
+async def alert(webhooks: Webhooks) -> str:
     app_id = uuid.uuid4().hex
     sick = {"reason": "GET /: HTTP 500, expected 2xx/3xx", "consecutiveFailures": 3}
-    assert await alerts.enqueue(uuid.uuid4().hex, "health.unhealthy", app_id, sick, datetime.now(UTC)) == 1
+    assert await webhooks.enqueue(uuid.uuid4().hex, "health.unhealthy", app_id, sick, datetime.now(UTC)) == 1
     return app_id
 
 
@@ -126,12 +126,12 @@ def signed(secret: str, headers: dict[str, str], body: bytes) -> bool:
 
 
 async def test_a_failing_receiver_is_retried_and_given_up_on_after_six_attempts(pool: asyncpg.Pool) -> None:
-    assert alerts_module.MAX_ATTEMPTS == 6  # the documented default
+    assert webhooks_module.MAX_ATTEMPTS == 6  # the documented default
     receiver = await Receiver([500]).start()
     running = start(pool, retry_base=0.02)
     try:
-        webhook_id, secret = await subscribe(running.alerts, receiver.url)
-        await alert(running.alerts)
+        webhook_id, secret = await subscribe(running.webhooks, receiver.url)
+        await alert(running.webhooks)
         row = await eventually(lambda: _failed(pool, webhook_id), within=120)
     finally:
         await running.halt()
@@ -145,7 +145,7 @@ async def test_a_failing_receiver_is_retried_and_given_up_on_after_six_attempts(
 
     # Given up: later delivery rounds leave it alone.
     async with httpx.AsyncClient() as http:
-        assert await Alerts(pool, policy=LOCAL, retry_base=0.02).deliver_due(http) == 0
+        assert await Webhooks(pool, policy=LOCAL, retry_base=0.02).deliver_due(http) == 0
     assert len(receiver.posts) == 6 and (await delivery(pool, webhook_id))["status"] == "failed"
 
 
@@ -163,8 +163,8 @@ async def test_a_receiver_that_recovers_gets_the_alert_once_after_retries(pool: 
     receiver = await Receiver([500, 503, 200]).start()
     running = start(pool, retry_base=0.02)
     try:
-        webhook_id, secret = await subscribe(running.alerts, receiver.url)
-        await alert(running.alerts)
+        webhook_id, secret = await subscribe(running.webhooks, receiver.url)
+        await alert(running.webhooks)
         row = await eventually(lambda: _delivered(pool, webhook_id), within=120)
     finally:
         await running.halt()
@@ -176,8 +176,8 @@ async def test_a_receiver_that_recovers_gets_the_alert_once_after_retries(pool: 
 async def test_pending_deliveries_resume_after_a_restart(pool: asyncpg.Pool) -> None:
     port = free_port()  # nothing listens yet: the first attempts are refused
     first = start(pool, retry_base=0.05)
-    webhook_id, secret = await subscribe(first.alerts, f"http://127.0.0.1:{port}/hook")
-    await alert(first.alerts)
+    webhook_id, secret = await subscribe(first.webhooks, f"http://127.0.0.1:{port}/hook")
+    await alert(first.webhooks)
 
     async def tried() -> asyncpg.Record | None:
         row = await delivery(pool, webhook_id)
@@ -188,7 +188,7 @@ async def test_pending_deliveries_resume_after_a_restart(pool: asyncpg.Pool) -> 
     row = await delivery(pool, webhook_id)
     assert row["status"] == "pending" and row["last_status_code"] is None and row["last_error"]
 
-    # It comes back (a new Alerts over the same database), and so does the receiver.
+    # It comes back (a new Webhooks over the same database), and so does the receiver.
     receiver = await Receiver([200]).start(port)
     second = start(pool, retry_base=0.05)
     try:
