@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from berth_api.routes.events import CURSOR_KEYS, LOOKBACK, Tracker, parse_resume
+from berth_api.routes.events import CURSOR_KEYS, LOOKBACK, SentTracker, parse_resume
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -15,39 +15,39 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def sent(t: Tracker, entries: list[tuple[str, float]]) -> list[str]:
+def sent(t: SentTracker, entries: list[tuple[str, float]]) -> list[str]:
     return [key for key, s in entries if t.fresh(key, at(s))]
 
 
 def test_a_resumed_stream_sends_the_late_and_the_newer_entries_only() -> None:
-    live = Tracker(None)
+    live = SentTracker(None)
     assert sent(live, [("a", 1), ("c", 3)]) == ["a", "c"]
     cursor = live.event_id()
     assert cursor is not None
     # "b" was stamped at 2 s but applied after the client left; "d" came later still.
-    resumed = Tracker(parse_resume(cursor))
+    resumed = SentTracker(parse_resume(cursor))
     assert sent(resumed, [("a", 1), ("b", 2), ("c", 3), ("d", 4)]) == ["b", "d"]
     # Its own cursor covers what the client had before and after: a second resume sends nothing old.
-    again = Tracker(parse_resume(resumed.event_id()))
+    again = SentTracker(parse_resume(resumed.event_id()))
     assert sent(again, [("a", 1), ("b", 2), ("c", 3), ("d", 4), ("e", 5)]) == ["e"]
 
 
 def test_entries_older_than_the_window_count_as_received() -> None:
-    live = Tracker(None)
+    live = SentTracker(None)
     sent(live, [("old", 0), ("new", LOOKBACK.total_seconds() + 10)])
     resume = parse_resume(live.event_id())
     assert resume is not None and resume.floor == at(10)
-    assert sent(Tracker(resume), [("old", 0), ("late-but-too-old", 5), ("new", 70)]) == []
+    assert sent(SentTracker(resume), [("old", 0), ("late-but-too-old", 5), ("new", 70)]) == []
 
 
 def test_a_bare_time_resends_the_window_before_it() -> None:
     resume = parse_resume("2026-01-01T12:01:00Z")
     assert resume is not None and resume.floor == at(0)
-    assert sent(Tracker(resume), [("a", 30), ("b", 60), ("c", 61)]) == ["a", "b", "c"]
+    assert sent(SentTracker(resume), [("a", 30), ("b", 60), ("c", 61)]) == ["a", "b", "c"]
 
 
 def test_the_cursor_names_a_bounded_number_of_entries() -> None:
-    live = Tracker(None)
+    live = SentTracker(None)
     sent(live, [(f"k{i}", i / 100) for i in range(CURSOR_KEYS + 100)])
     cursor = live.event_id()
     assert cursor is not None
@@ -57,7 +57,7 @@ def test_the_cursor_names_a_bounded_number_of_entries() -> None:
     assert len(cursor) < 8 * 1024  # fits in a request header
     resume = parse_resume(cursor)
     assert resume is not None and resume.floor == at(100 / 100)
-    assert sent(Tracker(resume), [(f"k{i}", i / 100) for i in range(CURSOR_KEYS + 100)]) == []
+    assert sent(SentTracker(resume), [(f"k{i}", i / 100) for i in range(CURSOR_KEYS + 100)]) == []
 
 
 def test_unreadable_ids_start_afresh() -> None:

@@ -8,9 +8,9 @@ import asyncpg
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.health import AppHealthState, CheckResult, GetHealth, HealthReport, HealthStates
 
+from berth_health.check_targets import _state_of
 from berth_health.checker import Checker
 from berth_health.machine import HealthState
-from berth_health.tracker import _state_of
 
 
 def _ts(value: datetime | None) -> str | None:

@@ -27,9 +27,9 @@ from berth_shared.streams import (
 )
 
 from berth_health import query, retention
+from berth_health.check_targets import AddressOf, CheckTargets
 from berth_health.checker import Checker, CheckRow
 from berth_health.cleanup import AppChecksCleanup
-from berth_health.tracker import AddressOf, Tracker
 from berth_health.webhooks import Webhooks
 
 # The durable consumers the health service owns (created at start, ``OWNED_CONSUMERS``).
@@ -50,13 +50,13 @@ def responders(ctx: ServiceContext, checker: Checker, webhooks: Webhooks) -> dic
 
 
 def appliers(
-    cleanup: AppChecksCleanup, tracker: Tracker, webhooks: Webhooks
+    cleanup: AppChecksCleanup, targets: CheckTargets, webhooks: Webhooks
 ) -> dict[str, tuple[ConsumerSpec, bus.Handler]]:
     """Each consumer the health service pulls from and the applier of its events (by task name)."""
     return {
         "app-deleted": (HEALTH_APP_DELETED, cleanup.on_app_deleted),
-        "app-events": (HEALTH_APP_EVENTS, tracker.on_app_event),
-        "agent-events": (HEALTH_AGENT_EVENTS, tracker.on_agent_event),
+        "app-events": (HEALTH_APP_EVENTS, targets.on_app_event),
+        "agent-events": (HEALTH_AGENT_EVENTS, targets.on_agent_event),
         "alerts": (HEALTH_ALERTS, webhooks.on_health_event),
     }
 
@@ -77,9 +77,9 @@ async def main(
             await conn.copy_records_to_table("checks", records=rows, columns=COLUMNS)
 
     checker = Checker(on_results=write)
-    tracker = Tracker(ctx.pool, ctx.js, checker, webhooks, address_of)
-    checker.on_change = tracker.on_change
-    await tracker.load()
+    targets = CheckTargets(ctx.pool, ctx.js, checker, webhooks, address_of)
+    checker.on_change = targets.on_change
+    await targets.load()
 
     for subject, responder in responders(ctx, checker, webhooks).items():
         await bus.serve(ctx.nc, subject, "health", responder)
@@ -89,10 +89,10 @@ async def main(
         asyncio.create_task(retention.run(ctx.pool, ctx.stop, retention_interval), name="retention"),
         *(
             asyncio.create_task(bus.consume(ctx.js, spec, handler, stop=ctx.stop), name=name)
-            for name, (spec, handler) in appliers(cleanup, tracker, webhooks).items()
+            for name, (spec, handler) in appliers(cleanup, targets, webhooks).items()
         ),
         asyncio.create_task(
-            resync.periodically(ctx.stop, lambda: tracker.resync(ctx.nc), what="health", interval=resync_interval),
+            resync.periodically(ctx.stop, lambda: targets.resync(ctx.nc), what="health", interval=resync_interval),
             name="resync",
         ),
     ]

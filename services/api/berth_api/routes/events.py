@@ -113,7 +113,7 @@ def release_fingerprint(view: dict[str, Any]) -> tuple[Any, ...]:
     return (view["status"], view["reason"], view["imageDigest"], view["liveAt"], view["finishedAt"], view["slot"])
 
 
-class Tracker:
+class SentTracker:
     """What a stream has sent, so every poll sends only what changed."""
 
     def __init__(self, resume: Resume | None) -> None:
@@ -150,7 +150,7 @@ class Tracker:
         return f"{_ts(floor)}/{_ts(self.newest)}/{'.'.join(digest(key) for _, key in recent)}"
 
 
-async def changes(s: ApiState, app_id: Any, t: Tracker, first: bool) -> list[str]:
+async def changes(s: ApiState, app_id: Any, t: SentTracker, first: bool) -> list[str]:
     """The events due since the last poll."""
     out: list[str] = []
     app = await s.pool.fetchrow("SELECT * FROM apps WHERE id = $1", app_id)
@@ -202,7 +202,7 @@ async def changes(s: ApiState, app_id: Any, t: Tracker, first: bool) -> list[str
     return out
 
 
-def _with_id(text: str, t: Tracker) -> str:
+def _with_id(text: str, t: SentTracker) -> str:
     eid = t.event_id()
     return f"id: {eid}\n{text}" if eid else text
 
@@ -216,7 +216,7 @@ async def stream(
     poll: float = POLL_SECONDS,
     heartbeat: float = HEARTBEAT_SECONDS,
 ) -> AsyncIterator[str]:
-    t = Tracker(resume)
+    t = SentTracker(resume)
     yield sse.comment("berth app events")
     first = True
     last_sent = time.monotonic()

@@ -63,7 +63,9 @@ def _state_of(raw: Any) -> HealthState:
     return HealthState.from_json(json.loads(raw) if isinstance(raw, str) else raw)
 
 
-class Tracker:
+class CheckTargets:
+    """The checker's targets and the ``apps`` table behind them, kept from app and agent events."""
+
     def __init__(
         self,
         pool: asyncpg.Pool,
