@@ -1,0 +1,72 @@
+"""The ingest's pure parts: Docker timestamps, line order, batches it can never store, which pull commits first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from berth_logs.ingest import BULK, BULK_PATIENCE, PROMPT, check_batch, choose, clean_message, parse_docker_ts, rows_of
+from berth_shared.contracts.logs import LogBatch, LogLine
+
+
+def test_docker_timestamps_parse_to_the_microsecond_and_keep_nanoseconds_for_order() -> None:
+    ts, nanos = parse_docker_ts("2024-03-01T10:20:30.123456789Z") or (None, 0)
+    assert ts == datetime(2024, 3, 1, 10, 20, 30, 123456, tzinfo=UTC)
+    assert nanos == 123456789
+    # Docker trims trailing zeros: ".5" is half a second.
+    half = datetime(2024, 3, 1, 10, 20, 30, 500000, tzinfo=UTC)
+    assert parse_docker_ts("2024-03-01T10:20:30.5Z") == (half, 5 * 10**8)
+    assert parse_docker_ts("2024-03-01T12:20:30+02:00") == (datetime(2024, 3, 1, 10, 20, 30, tzinfo=UTC), 0)
+    assert parse_docker_ts("yesterday") is None
+    assert parse_docker_ts("2024-13-01T10:20:30Z") is None
+
+
+def test_nul_characters_become_replacement_characters() -> None:
+    assert clean_message("a\x00b") == "a\ufffdb"
+
+
+def lines_batch(container: str, stream: str, stamps: list[str], app: str = "app1") -> LogBatch:
+    return LogBatch(
+        app_id=app,
+        release_id="r1",
+        slot="a",
+        container_id=container,
+        stream=stream,
+        lines=[LogLine(ts=t, message=f"{container}/{t}") for t in stamps],
+    )
+
+
+def test_lines_of_a_pull_are_stored_in_timestamp_order_even_when_the_text_sorts_differently() -> None:
+    out = lines_batch("c1", "stdout", ["2024-01-01T00:00:00.12Z", "2024-01-01T00:00:00.2Z"])
+    err = lines_batch("c1", "stderr", ["2024-01-01T00:00:00.1Z", "2024-01-01T00:00:00.15Z"])
+    assert [r.ts_raw for r in rows_of([out, err])] == [
+        "2024-01-01T00:00:00.1Z",
+        "2024-01-01T00:00:00.12Z",
+        "2024-01-01T00:00:00.15Z",
+        "2024-01-01T00:00:00.2Z",
+    ]
+
+
+def test_a_line_with_an_unreadable_timestamp_is_kept_at_the_batch_time() -> None:
+    b = lines_batch("c1", "stdout", ["garbage"])
+    (row,) = rows_of([b])
+    assert row.ts == b.at
+    assert row.ts_raw == "garbage"  # still part of its unique key
+
+
+def test_batches_that_can_never_be_stored_are_recognised() -> None:
+    assert check_batch(lines_batch("c1", "stdout", [])) is None
+    assert check_batch(lines_batch("c1", "stdin", [])) == "bad stream 'stdin'"
+    assert check_batch(lines_batch("", "stdout", [])) == "empty container_id"
+    assert check_batch(lines_batch("c1", "stdout", [], app="")) is not None
+
+
+def test_a_waiting_prompt_pull_is_committed_before_a_bulk_one() -> None:
+    assert choose({}, 10.0) is None
+    assert choose({BULK: 9.0}, 10.0) is BULK
+    assert choose({PROMPT: 9.5}, 10.0) is PROMPT
+    assert choose({PROMPT: 9.9, BULK: 9.0}, 10.0) is PROMPT
+
+
+def test_a_bulk_pull_is_not_starved_by_prompt_ones_for_longer_than_its_patience() -> None:
+    assert choose({PROMPT: 9.9, BULK: 10.0 - BULK_PATIENCE + 0.1}, 10.0) is PROMPT
+    assert choose({PROMPT: 9.9, BULK: 10.0 - BULK_PATIENCE}, 10.0) is BULK
