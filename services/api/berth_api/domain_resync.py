@@ -1,6 +1,6 @@
 """The API's resync from the router's state (ADR 0018): read the attached hostnames and the
 state held for each, ask the router for every hostname's current state, apply what
-``domain_repairs`` says was missed through ``domain_events`` (the consumer's own code)."""
+``domain_repairs`` says was missed through ``domain_status_store`` (the code the consumer applies events with)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import asyncpg
 from berth_shared.contracts.domains import DOMAIN_STATES_LIST, DomainStates, DomainStatusChanged, ListDomainStates
 from nats.aio.client import Client
 
-from berth_api import domain_repairs, rpc
-from berth_api.consumers import domain_events
+from berth_api import domain_repairs, domain_status_store, rpc
 
 log = logging.getLogger("berth.api.resync")
 
@@ -30,5 +29,5 @@ async def resync(pool: asyncpg.Pool, nc: Client) -> list[DomainStatusChanged]:
             "applying a missed domain state: %s of app %s is %s", repair.hostname, repair.app_id, repair.tls_state
         )
         async with pool.acquire() as conn:
-            await domain_events.apply(conn, repair)
+            await domain_status_store.apply(conn, repair)
     return repairs
