@@ -3,36 +3,21 @@ kind of registry that can exist here), with the pull's progress in the release's
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from berth_testing import RunningPlatform, free_port, wait_for
+from berth_testing import RunningPlatform, wait_for
+from local_registry import local_registry
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = shutil.which("docker-registry")
-    assert binary, "docker-registry is installed by `make test` (scripts/bootstrap.sh --dev)"
-    root = tmp_path_factory.mktemp("registry")
-    port = free_port()
-    config = root / "config.yml"
-    config.write_text(
-        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
-        f"    rootdirectory: {root / 'data'}\nhttp:\n  addr: 127.0.0.1:{port}\n"
-    )
-    proc = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=2).status_code == 200, what="registry")
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with local_registry(tmp_path_factory.mktemp("registry")) as address:
+        yield address
 
 
 def test_an_image_is_pulled_with_progress_in_the_lifecycle(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -20,41 +19,19 @@ from berth_shared.contracts.apps import app_event_subject
 from berth_shared.contracts.base import encode
 from berth_shared.contracts.logs import LogBatch, LogLine, log_subject
 from berth_shared.streams import EVENTS
-from berth_testing import eventually, isolated_settings, remove_instance_containers
+from berth_testing import eventually
 from nats.js import JetStreamContext
+from observed_platform import observer
 
 pytestmark = pytest.mark.e2e
 
 RESYNCING = ("router", "logs", "health")
 
 
-@pytest.fixture(scope="module")
-async def platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
-    p = Platform(isolated_settings(Path(tmp_path_factory.mktemp("berth-resync"))), observer=True)
-    await p.start()
-    try:
-        yield p
-    finally:
-        await p.stop()
-        remove_instance_containers(p.credentials.instance)
-
-
 @pytest.fixture
-async def api(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    base = f"http://127.0.0.1:{platform.settings.api_port}"
-    headers = {"Authorization": f"Bearer {platform.admin_token}"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-async def observer(platform: Platform) -> AsyncIterator[JetStreamContext]:
-    url, user, password = platform.observer_nats()
-    nc = await nats.connect(url, user=user, password=password)
-    try:
-        yield nc.jetstream()
-    finally:
-        await nc.close()
+async def observer_js(resync_platform: Platform) -> AsyncIterator[JetStreamContext]:
+    async with observer(resync_platform) as js:
+        yield js
 
 
 async def proxy_get(platform: Platform, host: str) -> httpx.Response:
@@ -147,8 +124,9 @@ async def start_services(platform: Platform) -> None:
 
 @pytest.mark.e2e
 async def test_lost_app_events_are_repaired_from_the_apis_state(
-    platform: Platform, api: httpx.AsyncClient, observer: JetStreamContext, test_images: dict[str, str]
+    resync_platform: Platform, resync_api: httpx.AsyncClient, observer_js: JetStreamContext, test_images: dict[str, str]
 ) -> None:
+    platform, api = resync_platform, resync_api
     domain = platform.settings.domain
     created = await api.post("/api/apps", json={"name": "doomed", "healthCheck": {"path": "/", "intervalSeconds": 1}})
     assert created.status_code == 201, created.text
@@ -169,8 +147,8 @@ async def test_lost_app_events_are_repaired_from_the_apis_state(
         late = await api.post("/api/apps", json={"name": "late", "healthCheck": {"path": "/", "intervalSeconds": 1}})
         assert late.status_code == 201, late.text
         late_id = late.json()["id"]
-        await lose_event(observer, app_event_subject("deleted", doomed))
-        await lose_event(observer, app_event_subject("created", late_id))
+        await lose_event(observer_js, app_event_subject("deleted", doomed))
+        await lose_event(observer_js, app_event_subject("created", late_id))
     finally:
         await start_services(platform)
 
