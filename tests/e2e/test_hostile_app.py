@@ -34,6 +34,7 @@ from berth_testing import wait_for
 pytestmark = pytest.mark.e2e
 
 METADATA = "169.254.169.254"
+PROBES_AT_ONCE = 64  # two processes each: under the app's pids limit (256)
 PROBE_SECONDS = 3
 
 
@@ -154,12 +155,16 @@ def _host_addresses() -> list[str]:
 
 
 def _reachable(container: str, targets: list[tuple[str, int]]) -> dict[tuple[str, int], bool]:
-    """Connect from inside the container to each target (busybox nc, short timeout)."""
-    script = "; ".join(
-        f"if nc -w {PROBE_SECONDS} {host} {port} -e /bin/true 2>/dev/null; "
-        f"then echo {host}:{port}:open; else echo {host}:{port}:closed; fi"
+    """Connect from inside the container to each target (busybox nc, short timeout), in groups
+    run side by side: a platform with many apps has many host addresses (a gateway per app),
+    and one probe after another could outlast the test's timeout."""
+    probes = [
+        f"(if nc -w {PROBE_SECONDS} {host} {port} -e /bin/true 2>/dev/null; "
+        f"then echo {host}:{port}:open; else echo {host}:{port}:closed; fi) &"
         for host, port in targets
-    )
+    ]
+    groups = [probes[i : i + PROBES_AT_ONCE] for i in range(0, len(probes), PROBES_AT_ONCE)]
+    script = " ".join(" ".join(group) + " wait;" for group in groups)
     out = subprocess.run(
         ["docker", "exec", container, "sh", "-c", script], capture_output=True, text=True, timeout=600
     ).stdout
