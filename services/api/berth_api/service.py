@@ -123,42 +123,15 @@ async def main(ctx: ServiceContext) -> None:
         )
     )
     tasks = [asyncio.create_task(outbox.run(), name="outbox")]
-    # Events of the agent missed (lost from the stream) are repaired from its state (ADR 0018).
-    tasks.append(
-        asyncio.create_task(
-            resync.periodically(
-                ctx.stop,
-                lambda: agent_resync.resync(ctx.pool, ctx.nc, settings.host_id),
-                what="agent",
-                interval=float(settings.resync_seconds),
-            ),
-            name="agent-resync",
-        )
-    )
-    # Health transitions missed are repaired from the health service's states (ADR 0018).
-    tasks.append(
-        asyncio.create_task(
-            resync.periodically(
-                ctx.stop,
-                lambda: health_resync.resync(ctx.pool, ctx.nc),
-                what="health",
-                interval=float(settings.resync_seconds),
-            ),
-            name="health-resync",
-        )
-    )
-    # Domain states missed are repaired from the router's states (ADR 0018).
-    tasks.append(
-        asyncio.create_task(
-            resync.periodically(
-                ctx.stop,
-                lambda: domain_resync.resync(ctx.pool, ctx.nc),
-                what="domains",
-                interval=float(settings.resync_seconds),
-            ),
-            name="domain-resync",
-        )
-    )
+    # Events missed from the agent, health and the router are repaired from their own state (ADR 0018).
+    owners = {
+        "agent": lambda: agent_resync.resync(ctx.pool, ctx.nc, settings.host_id),
+        "health": lambda: health_resync.resync(ctx.pool, ctx.nc),
+        "domains": lambda: domain_resync.resync(ctx.pool, ctx.nc),
+    }
+    for what, repair in owners.items():
+        loop = resync.periodically(ctx.stop, repair, what=what, interval=float(settings.resync_seconds))
+        tasks.append(asyncio.create_task(loop, name=f"{what}-resync"))
     tasks += [
         asyncio.create_task(bus.consume(ctx.js, spec, handler, stop=ctx.stop), name=name)
         for name, (spec, handler) in appliers(ctx, outbox).items()
