@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 from berth_shared.contracts.builds import MAX_UNPACKED_CONTEXT_BYTES
-from berth_testing import wait_for
+from berth_testing import deploy_live, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -125,23 +125,6 @@ def host_service() -> Iterator[int]:
         server.close()
 
 
-def _deploy(p: Any, name: str, image: str) -> dict[str, Any]:
-    created = p.api.post("/api/apps", json={"name": name})
-    assert created.status_code == 201, created.text
-    release = p.api.post(f"/api/apps/{name}/deploy", json={"image": image})
-    assert release.status_code == 202, release.text
-    rid = release.json()["id"]
-
-    def live() -> bool:
-        status = p.api.get(f"/api/apps/{name}/releases/{rid}").json()["status"]
-        assert status != "failed"
-        return bool(status == "live")
-
-    wait_for(live, timeout=120, what=f"{name} live")
-    (container,) = p.containers(created.json()["id"])
-    return dict(container)
-
-
 def _address(container: dict[str, Any]) -> tuple[str, str]:
     """(its own address, its network's gateway)."""
     (network,) = container["NetworkSettings"]["Networks"].values()
@@ -202,8 +185,8 @@ def _fetch(container: str, address: str, port: int = 80, host_header: str = "x")
 
 @pytest.fixture(scope="module")
 def hostile(platform: Any, test_images: dict[str, str]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    attacker = _deploy(platform, "hostile", test_images["v1"])
-    victim = _deploy(platform, "victim", test_images["v2"])
+    attacker = deploy_live(platform, "hostile", test_images["v1"])
+    victim = deploy_live(platform, "victim", test_images["v2"])
     try:
         yield attacker, victim
     finally:

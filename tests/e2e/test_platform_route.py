@@ -12,28 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from berth_testing import RunningPlatform, start_platform, stop_platform, wait_for
+from berth_testing import RunningPlatform, deploy_live, start_platform, stop_platform, wait_for
 
 pytestmark = pytest.mark.e2e
 
 PLATFORM_HOST = "berth.test"
-
-
-def deploy_live(p: RunningPlatform, name: str, image: str) -> dict[str, Any]:
-    created = p.api.post("/api/apps", json={"name": name})
-    assert created.status_code == 201, created.text
-    release = p.api.post(f"/api/apps/{name}/deploy", json={"image": image})
-    assert release.status_code == 202, release.text
-    rid = release.json()["id"]
-
-    def live() -> bool:
-        status = p.api.get(f"/api/apps/{name}/releases/{rid}").json()["status"]
-        assert status != "failed"
-        return bool(status == "live")
-
-    wait_for(live, timeout=120, what=f"{name} live")
-    (container,) = [c for c in p.containers(created.json()["id"]) if c["State"]["Running"]]
-    return dict(container)
 
 
 def fetch_from(container: dict[str, Any], url: str, host: str) -> str:

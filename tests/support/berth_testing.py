@@ -285,6 +285,24 @@ class RunningPlatform:
         return list(json.loads(out))
 
 
+def deploy_live(p: RunningPlatform, name: str, image: str) -> dict[str, Any]:
+    """Create app ``name``, deploy ``image`` and wait until it is live; its running container."""
+    created = p.api.post("/api/apps", json={"name": name})
+    assert created.status_code == 201, created.text
+    release = p.api.post(f"/api/apps/{name}/deploy", json={"image": image})
+    assert release.status_code == 202, release.text
+    rid = release.json()["id"]
+
+    def live() -> bool:
+        status = p.api.get(f"/api/apps/{name}/releases/{rid}").json()["status"]
+        assert status != "failed"
+        return bool(status == "live")
+
+    wait_for(live, timeout=120, what=f"{name} live")
+    (container,) = [c for c in p.containers(created.json()["id"]) if c["State"]["Running"]]
+    return dict(container)
+
+
 def start_platform(home: Path, **overrides: str) -> RunningPlatform:
     settings = isolated_settings(home, **overrides)
     env = {
