@@ -5,6 +5,11 @@ Each app may write its budget's lines a second sustained, in bursts of up to its
 own Docker timestamps, so the budget measures how fast the app wrote, not how fast the agent
 happened to read (a backlog read after a restart is judged like it was written).
 
+Once the bucket runs dry it stays shut until it holds a second's worth of lines again (or its
+whole burst, when that is less): a flood keeps whole runs of consecutive lines with one notice
+between runs, instead of every n-th line with a notice before each (a sustained flood at 20x the
+budget used to store as many notices as lines).
+
 A line over budget is dropped and counted per stream. The count is never lost silently: it
 becomes a notice line in the app's logs, ``berth: dropped N lines (app wrote faster than R
 lines/s)``, written at the position (timestamp, seq) of the last line it dropped — a position
@@ -31,6 +36,10 @@ class TokenBucket:
     burst: int
     tokens: float = -1.0  # full on first use
     at: int | None = None
+    dry: bool = False  # ran out: shut until it holds :meth:`reopen_at` tokens again
+
+    def reopen_at(self) -> float:
+        return float(max(1, min(self.burst, int(self.rate * NOTICE_EVERY_SECONDS))))
 
     def take(self, nanos: int) -> bool:
         if self.at is None:
@@ -38,9 +47,13 @@ class TokenBucket:
         elif nanos > self.at:
             self.tokens = min(float(self.burst), self.tokens + (nanos - self.at) * self.rate / NANOS)
             self.at = nanos
+        if self.dry and self.tokens < self.reopen_at():
+            return False
         if self.tokens >= 1.0:
             self.tokens -= 1.0
+            self.dry = False
             return True
+        self.dry = True
         return False
 
 
