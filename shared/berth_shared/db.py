@@ -64,3 +64,22 @@ async def migrate(pool: asyncpg.Pool, schema: str, migrations: Sequence[str]) ->
             await conn.execute(sql)
             await conn.execute(f'INSERT INTO "{schema}".schema_migrations(version) VALUES ($1)', version)
         return len(migrations)
+
+
+def deleted_rows(status: str) -> int:
+    """The row count of a ``DELETE n`` command status (what ``execute`` returns)."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def app_ids_sql(table: str) -> str:
+    """SQL for every app id in ``table`` (a constant name), by a loose index scan of its index
+    leading with ``app_id``: one probe per app, not one per row."""
+    return f"""
+WITH RECURSIVE ids AS (
+    (SELECT app_id FROM {table} ORDER BY app_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT t.app_id FROM {table} t WHERE t.app_id > ids.app_id ORDER BY t.app_id LIMIT 1)
+    FROM ids WHERE ids.app_id IS NOT NULL
+)
+SELECT app_id FROM ids WHERE app_id IS NOT NULL
+"""

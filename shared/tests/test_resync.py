@@ -1,5 +1,5 @@
 """The resync loop: a pass at once, then one every interval; a failed pass is retried sooner and
-never ends the loop; it stops when told."""
+never ends the loop; it stops when told. Which held apps the owner's list makes stale."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import itertools
 import logging
 
 import pytest
-from berth_shared.resync import periodically
+from berth_shared.contracts.owner_state import AppFacts
+from berth_shared.resync import periodically, stale_apps
 
 
 async def test_resyncs_at_once_then_every_interval_until_stopped() -> None:
@@ -59,3 +60,15 @@ async def test_a_stopped_loop_returns_without_another_pass() -> None:
 
     await asyncio.wait_for(periodically(stop, resync, what="test", interval=3600), 10)
     assert calls == 1
+
+
+def facts(app_id: str) -> AppFacts:
+    return AppFacts(app_id=app_id, name="web", hostname="web.berth.test", port=8080, subnet="10.240.0.16/28")
+
+
+def test_only_apps_the_owner_no_longer_has_are_stale_in_order() -> None:
+    assert stale_apps({"kept", "gone", "also-gone"}, [facts("kept"), facts("new")]) == ("also-gone", "gone")
+
+
+def test_nothing_held_nothing_stale() -> None:
+    assert stale_apps(set(), [facts("a")]) == ()

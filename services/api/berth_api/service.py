@@ -4,7 +4,6 @@ only starts it."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -13,7 +12,7 @@ from typing import Any
 
 import asyncpg
 import uvicorn
-from berth_shared import bus, resync
+from berth_shared import bus, resync, tasks
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.containers import ContainerEvent
 from berth_shared.contracts.desired import DESIRED_GET, DESIRED_LIST
@@ -122,28 +121,30 @@ async def main(ctx: ServiceContext) -> None:
             access_log=False,
         )
     )
-    tasks = [asyncio.create_task(outbox.run(), name="outbox")]
     # Events missed from the agent, health and the router are repaired from their own state (ADR 0018).
     owners = {
         "agent": lambda: agent_resync.resync(ctx.pool, ctx.nc, settings.host_id),
         "health": lambda: health_resync.resync(ctx.pool, ctx.nc),
         "domains": lambda: domain_resync.resync(ctx.pool, ctx.nc),
     }
-    for what, repair in owners.items():
-        loop = resync.periodically(ctx.stop, repair, what=what, interval=float(settings.resync_seconds))
-        tasks.append(asyncio.create_task(loop, name=f"{what}-resync"))
-    tasks += [
-        asyncio.create_task(bus.consume(ctx.js, spec, handler, stop=ctx.stop), name=name)
-        for name, (spec, handler) in appliers(ctx, outbox).items()
-    ]
-    outbox.notify()
+    interval = float(settings.resync_seconds)
+    work = {
+        "outbox": outbox.run(),
+        **{
+            f"{what}-resync": resync.periodically(ctx.stop, repair, what=what, interval=interval)
+            for what, repair in owners.items()
+        },
+        **{
+            name: bus.consume(ctx.js, spec, handler, stop=ctx.stop)
+            for name, (spec, handler) in appliers(ctx, outbox).items()
+        },
+    }
     try:
-        await server.serve()
+        async with tasks.running(work):
+            outbox.notify()
+            await server.serve()
     finally:
         server.should_exit = True
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def warn_unknown_keys(pool: asyncpg.Pool, chain: keyring.Keychain) -> None:

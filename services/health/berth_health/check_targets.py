@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import asyncpg
 import msgspec
 from berth_shared import bus, resync
+from berth_shared.app_cleanup import AppCleanup
 from berth_shared.contracts.apps import AppCreated, AppDeleted, AppEvent, AppUpdated
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.containers import ContainerEvent, ContainerExited, ContainerOomKilled, ContainerStarted
@@ -40,17 +41,6 @@ from berth_health.webhooks import Webhooks
 log = logging.getLogger("berth.health.tracker")
 
 AddressOf = Callable[[str, Slot], str]
-
-# Every app id with check history: a loose index scan of checks_app_id_id (one probe per app).
-_CHECKED_APPS = """
-WITH RECURSIVE ids AS (
-    (SELECT app_id FROM checks ORDER BY app_id LIMIT 1)
-    UNION ALL
-    SELECT (SELECT c.app_id FROM checks c WHERE c.app_id > ids.app_id ORDER BY c.app_id LIMIT 1)
-    FROM ids WHERE ids.app_id IS NOT NULL
-)
-SELECT app_id FROM ids WHERE app_id IS NOT NULL
-"""
 
 
 def _check_of(raw: Any) -> HealthCheck | None:
@@ -136,10 +126,10 @@ class CheckTargets:
 
     # -- resync from the API's app list (lost events; ADR 0018) --
 
-    async def held(self) -> tuple[dict[str, HeldApp], set[str]]:
-        """The ``apps`` table and the apps with check history (read before asking the API)."""
+    async def held(self) -> dict[str, HeldApp]:
+        """The ``apps`` table (read before asking the API)."""
         rows = await self.pool.fetch("SELECT * FROM apps")
-        held = {
+        return {
             row["app_id"]: HeldApp(
                 app_id=row["app_id"],
                 configured=row["configured"],
@@ -153,13 +143,16 @@ class CheckTargets:
             )
             for row in rows
         }
-        checked = {row["app_id"] for row in await self.pool.fetch(_CHECKED_APPS)}
-        return held, checked
 
-    async def resync(self, nc: Client) -> HealthResync:
-        held, checked = await self.held()
-        owner = await resync.owner_apps(nc, "health")
-        plan = health_resync(held, checked, owner.apps)
+    async def resync(self, nc: Client, history: AppCleanup) -> HealthResync:
+        """Repair the targets from the API's app list, then delete the check ``history`` of every
+        app it no longer has (both read before the list is asked for)."""
+
+        async def holding() -> tuple[dict[str, HeldApp], Iterable[str]]:
+            return await self.held(), await history.held()
+
+        (held, checked), owner = await resync.held_then_owner(nc, "health", holding)
+        plan = health_resync(held, owner.apps)
         for app in plan.configure:
             await self._configure(app)
             log.warning("resync: app %s configured from the API (an app event was lost)", app.app_id)
@@ -172,12 +165,10 @@ class CheckTargets:
             log.warning("resync: app %s checks release %s (its ReleaseLive was lost)", app.app_id, live.release_id)
         for app_id in plan.removals:
             self.checker.remove(app_id)
-            async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute("DELETE FROM apps WHERE app_id = $1", app_id)
-                await conn.execute("DELETE FROM checks WHERE app_id = $1", app_id)
-            log.warning(
-                "resync: deleted app %s no longer checked, its history deleted (its AppDeleted was lost)", app_id
-            )
+            await self.pool.execute("DELETE FROM apps WHERE app_id = $1", app_id)
+            log.warning("resync: deleted app %s no longer checked (its AppDeleted was lost)", app_id)
+        # A removed target may have written checks since ``checked`` was read: its history goes too.
+        await history.delete_stale({*checked, *plan.removals}, owner.apps)
         return plan
 
     # -- agent events (release outcomes, containers) --

@@ -1,30 +1,31 @@
-"""When an app is deleted, its whole check history is deleted too (idempotent: redelivery is harmless)."""
+"""When an app is deleted, its whole check history is deleted too: the health service's SQL for
+``berth_shared.app_cleanup`` (the AppDeleted applier; the resync from the API's app list runs it
+after the targets' own, ``CheckTargets.resync``, ADR 0018)."""
 
 from __future__ import annotations
 
-import logging
+from functools import partial
 
 import asyncpg
-from berth_shared.contracts.apps import AppDeleted
-from berth_shared.contracts.base import decode
-from nats.aio.msg import Msg
+from berth_shared.app_cleanup import AppCleanup
+from berth_shared.db import app_ids_sql, deleted_rows
 
-log = logging.getLogger("berth.health.cleanup")
-
-
-def deleted_rows(status: str) -> int:
-    """The row count of a ``DELETE n`` command status."""
-    return int(status.rsplit(" ", 1)[-1])
+# Every app id with check history (a loose index scan: one probe per app).
+_CHECKED_APPS = app_ids_sql("checks")
 
 
-class AppChecksCleanup:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
+async def delete_app_checks(pool: asyncpg.Pool, app_id: str) -> int:
+    return deleted_rows(await pool.execute("DELETE FROM checks WHERE app_id = $1", app_id))
 
-    async def delete_app_checks(self, app_id: str) -> int:
-        return deleted_rows(await self.pool.execute("DELETE FROM checks WHERE app_id = $1", app_id))
 
-    async def on_app_deleted(self, msg: Msg) -> None:
-        event = decode(msg.data, AppDeleted)
-        count = await self.delete_app_checks(event.app_id)
-        log.info("deleted %d health check(s) of app %s", count, event.app_id, extra={"app_id": event.app_id})
+async def checked_apps(pool: asyncpg.Pool) -> set[str]:
+    return {row["app_id"] for row in await pool.fetch(_CHECKED_APPS)}
+
+
+def app_checks_cleanup(pool: asyncpg.Pool) -> AppCleanup:
+    return AppCleanup(
+        service="health",
+        what="health check(s)",
+        delete=partial(delete_app_checks, pool),
+        held=partial(checked_apps, pool),
+    )

@@ -1,20 +1,21 @@
 """What a resync from the API's app list changes in the health service: a pure decision (ADR 0018).
 
-``held`` (the ``apps`` table) and ``checked`` (apps with check history) are read before the list
-was requested, so an app held but missing from the list was deleted (its AppDeleted was lost):
-its target, state and history go. An app the list has that is not configured here, or
+``held`` (the ``apps`` table) is read before the list was requested, so an app held but missing
+from the list was deleted (its AppDeleted was lost): its target and state go (its check history
+too, through ``berth_shared.app_cleanup``). An app the list has that is not configured here, or
 configured differently, lost an AppCreated/AppUpdated; one whose live release the API recorded
 later than the one held (or none held) lost a ReleaseLive.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from berth_shared.contracts.health import HealthCheck
 from berth_shared.contracts.owner_state import AppFacts
+from berth_shared.resync import stale_apps
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,7 @@ def _live_is_newer(held: HeldApp | None, app: AppFacts) -> bool:
     return live.live_at > held.live_at
 
 
-def health_resync(held: Mapping[str, HeldApp], checked: Iterable[str], owner: Sequence[AppFacts]) -> HealthResync:
+def health_resync(held: Mapping[str, HeldApp], owner: Sequence[AppFacts]) -> HealthResync:
     configure = tuple(app for app in owner if _config_differs(held.get(app.app_id), app))
     went_live = tuple(app for app in owner if _live_is_newer(held.get(app.app_id), app))
-    existing = {app.app_id for app in owner}
-    removals = tuple(sorted((set(held) | set(checked)) - existing))
-    return HealthResync(configure=configure, went_live=went_live, removals=removals)
+    return HealthResync(configure=configure, went_live=went_live, removals=stale_apps(held, owner))

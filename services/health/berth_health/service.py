@@ -4,9 +4,8 @@ schedule, webhook delivery, retention, resync from the API). ``__main__`` only s
 
 from __future__ import annotations
 
-import asyncio
-
-from berth_shared import bus, resync
+from berth_shared import bus, resync, tasks
+from berth_shared.app_cleanup import AppCleanup
 from berth_shared.contracts.health import (
     HEALTH_STATES_LIST,
     HEALTH_STATUS_GET,
@@ -29,7 +28,7 @@ from berth_shared.streams import (
 from berth_health import query, retention
 from berth_health.check_targets import AddressOf, CheckTargets
 from berth_health.checker import Checker, CheckRow
-from berth_health.cleanup import AppChecksCleanup
+from berth_health.cleanup import app_checks_cleanup
 from berth_health.webhooks import Webhooks
 
 # The durable consumers the health service owns (created at start, ``OWNED_CONSUMERS``).
@@ -50,7 +49,7 @@ def responders(ctx: ServiceContext, checker: Checker, webhooks: Webhooks) -> dic
 
 
 def appliers(
-    cleanup: AppChecksCleanup, targets: CheckTargets, webhooks: Webhooks
+    cleanup: AppCleanup, targets: CheckTargets, webhooks: Webhooks
 ) -> dict[str, tuple[ConsumerSpec, bus.Handler]]:
     """Each consumer the health service pulls from and the applier of its events (by task name)."""
     return {
@@ -69,7 +68,7 @@ async def main(
     retention_interval: float = retention.INTERVAL,
     resync_interval: float = RESYNC_SECONDS,
 ) -> None:
-    cleanup = AppChecksCleanup(ctx.pool)
+    cleanup = app_checks_cleanup(ctx.pool)
     webhooks = webhooks or Webhooks(ctx.pool)
 
     async def write(rows: list[CheckRow]) -> None:
@@ -83,22 +82,17 @@ async def main(
 
     for subject, responder in responders(ctx, checker, webhooks).items():
         await bus.serve(ctx.nc, subject, "health", responder)
-    tasks = [
-        asyncio.create_task(checker.run(ctx.stop), name="checker"),
-        asyncio.create_task(webhooks.run(ctx.stop), name="webhooks"),
-        asyncio.create_task(retention.run(ctx.pool, ctx.stop, retention_interval), name="retention"),
-        *(
-            asyncio.create_task(bus.consume(ctx.js, spec, handler, stop=ctx.stop), name=name)
-            for name, (spec, handler) in appliers(cleanup, targets, webhooks).items()
-        ),
-        asyncio.create_task(
-            resync.periodically(ctx.stop, lambda: targets.resync(ctx.nc), what="health", interval=resync_interval),
-            name="resync",
-        ),
-    ]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    await tasks.run_all(
+        {
+            "checker": checker.run(ctx.stop),
+            "webhooks": webhooks.run(ctx.stop),
+            "retention": retention.run(ctx.pool, ctx.stop, retention_interval),
+            **{
+                name: bus.consume(ctx.js, spec, handler, stop=ctx.stop)
+                for name, (spec, handler) in appliers(cleanup, targets, webhooks).items()
+            },
+            "resync": resync.periodically(
+                ctx.stop, lambda: targets.resync(ctx.nc, cleanup), what="health", interval=resync_interval
+            ),
+        }
+    )

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 from berth_cli.launcher.platform import Platform
-from berth_health.cleanup import deleted_rows
 from berth_health.migrations import MIGRATIONS
 from berth_health.service import CONSUMERS, main
 from berth_shared.contracts.apps import AppDeleted, app_event_subject
@@ -20,11 +19,6 @@ from berth_shared.settings import ServiceEnv, Settings
 from berth_shared.streams import HEALTH_APP_DELETED
 from berth_testing import eventually
 from nats.js import JetStreamContext
-
-
-def test_deleted_rows_reads_the_delete_command_status() -> None:
-    assert deleted_rows("DELETE 0") == 0
-    assert deleted_rows("DELETE 42") == 42
 
 
 @pytest.fixture(scope="module")

@@ -41,39 +41,40 @@ def live(release_id: str = "r1", slot: str = "a", at: datetime = T0) -> LiveRele
 
 
 def test_what_matches_the_owner_changes_nothing() -> None:
-    assert not health_resync({"app1": held()}, {"app1"}, [facts(live=live())]).changes
+    assert not health_resync({"app1": held()}, [facts(live=live())]).changes
 
 
-def test_a_deleted_apps_target_and_history_go() -> None:
-    plan = health_resync({"app1": held(), "gone": held("gone")}, {"gone", "old"}, [facts(live=live())])
-    assert plan.removals == ("gone", "old")
+def test_a_deleted_apps_target_goes() -> None:
+    # Its check history goes through berth_shared.app_cleanup (shared/tests/test_app_cleanup.py).
+    plan = health_resync({"app1": held(), "gone": held("gone")}, [facts(live=live())])
+    assert plan.removals == ("gone",)
     assert plan.configure == () and plan.went_live == ()
 
 
 def test_an_app_never_heard_of_is_configured_and_its_live_release_checked() -> None:
     app = facts(live=live())
-    plan = health_resync({}, set(), [app])
+    plan = health_resync({}, [app])
     assert plan.configure == (app,)
     assert plan.went_live == (app,)
 
 
 def test_a_changed_check_is_configured_again() -> None:
     app = facts(live=live(), health_check=HealthCheck(path="/healthz"))
-    plan = health_resync({"app1": held()}, set(), [app])
+    plan = health_resync({"app1": held()}, [app])
     assert plan.configure == (app,)
     assert plan.went_live == ()
 
 
 def test_a_release_the_api_saw_go_live_later_replaces_the_one_held() -> None:
     app = facts(live=live("r2", "b", T0 + timedelta(seconds=5)))
-    assert health_resync({"app1": held()}, set(), [app]).went_live == (app,)
+    assert health_resync({"app1": held()}, [app]).went_live == (app,)
 
 
 def test_an_older_live_release_from_the_api_never_replaces_a_newer_one_held() -> None:
     # The API applies ReleaseLive through its own consumer and may lag behind this service.
     app = facts(live=live("r0", "b", T0 - timedelta(seconds=5)))
-    assert health_resync({"app1": held()}, set(), [app]).went_live == ()
+    assert health_resync({"app1": held()}, [app]).went_live == ()
 
 
 def test_an_app_with_nothing_live_is_not_given_a_release() -> None:
-    assert health_resync({"app1": held(release_id=None, slot=None, live_at=None)}, set(), [facts()]).went_live == ()
+    assert health_resync({"app1": held(release_id=None, slot=None, live_at=None)}, [facts()]).went_live == ()

@@ -4,16 +4,15 @@ it answers on the bus (queries, counters, retention settings) and its background
 
 from __future__ import annotations
 
-import asyncio
-
-from berth_shared import bus, resync
+from berth_shared import bus, resync, tasks
+from berth_shared.app_cleanup import AppCleanup
 from berth_shared.contracts.logs import LOGS_QUERY, LOGS_RETENTION_GET, LOGS_RETENTION_SET, LOGS_STATS
 from berth_shared.contracts.owner_state import RESYNC_SECONDS
 from berth_shared.service import ServiceContext
 from berth_shared.streams import LOGS_APP_DELETED, LOGS_BULK_LINES, LOGS_LINES, ConsumerSpec
 
 from berth_logs import query, retention, stats
-from berth_logs.cleanup import AppLinesCleanup
+from berth_logs.cleanup import app_lines_cleanup
 from berth_logs.ingest import Ingester
 
 # The durable consumers the logs service owns (created at start, ``OWNED_CONSUMERS``).
@@ -31,7 +30,7 @@ def responders(ctx: ServiceContext) -> dict[str, bus.Responder]:
     }
 
 
-def appliers(cleanup: AppLinesCleanup) -> dict[str, tuple[ConsumerSpec, bus.Handler]]:
+def appliers(cleanup: AppCleanup) -> dict[str, tuple[ConsumerSpec, bus.Handler]]:
     """The consumers applied one message at a time (by task name). ``logs-lines`` and
     ``logs-lines-bulk`` are pulled by the :class:`~berth_logs.ingest.Ingester` (a whole pull per
     transaction, prompt lines first)."""
@@ -43,25 +42,20 @@ async def main(
     retention_interval: float = retention.INTERVAL,
     resync_interval: float = RESYNC_SECONDS,
 ) -> None:
-    cleanup = AppLinesCleanup(ctx.pool)
+    cleanup = app_lines_cleanup(ctx.pool)
     ingester = Ingester(ctx.pool, ctx.js)
     for subject, responder in responders(ctx).items():
         await bus.serve(ctx.nc, subject, "logs", responder)
-    tasks = [
-        asyncio.create_task(ingester.run(ctx.stop), name="ingest"),
-        asyncio.create_task(retention.run(ctx.pool, ctx.stop, retention_interval), name="retention"),
-        *(
-            asyncio.create_task(bus.consume(ctx.js, spec, handler, stop=ctx.stop), name=name)
-            for name, (spec, handler) in appliers(cleanup).items()
-        ),
-        asyncio.create_task(
-            resync.periodically(ctx.stop, lambda: cleanup.resync(ctx.nc), what="logs", interval=resync_interval),
-            name="resync",
-        ),
-    ]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    await tasks.run_all(
+        {
+            "ingest": ingester.run(ctx.stop),
+            "retention": retention.run(ctx.pool, ctx.stop, retention_interval),
+            **{
+                name: bus.consume(ctx.js, spec, handler, stop=ctx.stop)
+                for name, (spec, handler) in appliers(cleanup).items()
+            },
+            "resync": resync.periodically(
+                ctx.stop, lambda: cleanup.resync(ctx.nc), what="logs", interval=resync_interval
+            ),
+        }
+    )

@@ -1,4 +1,5 @@
-"""Deleting an app deletes its log lines and only its lines, however often the event arrives."""
+"""Deleting an app deletes its log lines and only its lines, however often the event arrives, and
+a resync deletes the data of every app the API no longer lists."""
 
 from __future__ import annotations
 
@@ -10,21 +11,17 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 from berth_cli.launcher.platform import Platform
-from berth_logs.cleanup import deleted_rows
+from berth_logs.cleanup import app_lines_cleanup, delete_app_lines, held_apps
 from berth_logs.migrations import MIGRATIONS
 from berth_logs.service import CONSUMERS, main
 from berth_shared.contracts.apps import AppDeleted, app_event_subject
 from berth_shared.contracts.base import encode
+from berth_shared.contracts.owner_state import AppFacts
 from berth_shared.service import ServiceContext, close_context, open_context
 from berth_shared.settings import ServiceEnv, Settings
 from berth_shared.streams import LOGS_APP_DELETED
 from berth_testing import eventually
 from nats.js import JetStreamContext
-
-
-def test_deleted_rows_reads_the_delete_command_status() -> None:
-    assert deleted_rows("DELETE 0") == 0
-    assert deleted_rows("DELETE 42") == 42
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +85,28 @@ async def test_app_deleted_removes_that_apps_lines_and_keeps_the_others(
     assert await lines_of(logs.pool, kept) == 3
 
     await logs.pool.execute("DELETE FROM lines WHERE app_id = $1", kept)
+
+
+@pytest.mark.integration
+async def test_a_resync_deletes_the_data_of_apps_the_api_no_longer_lists(logs: ServiceContext) -> None:
+    gone, configured, kept, deleted = (f"app-{uuid.uuid4().hex[:8]}" for _ in range(4))
+    await insert_lines(logs.pool, gone, 4)
+    await insert_lines(logs.pool, kept, 2)
+    await logs.pool.execute("INSERT INTO retention (app_id, max_lines) VALUES ($1, 100)", configured)
+    await delete_app_lines(logs.pool, deleted)
+    await insert_lines(logs.pool, deleted, 1)  # a late batch of a deleted app: not held
+
+    held = await held_apps(logs.pool)
+    assert {gone, configured, kept} <= held
+    assert deleted not in held
+
+    listed = [
+        AppFacts(app_id=app_id, name="web", hostname="web.berth.test", port=8080, subnet="10.240.0.16/28")
+        for app_id in held - {gone, configured}
+    ]
+    assert await app_lines_cleanup(logs.pool).delete_stale(held, listed) == tuple(sorted((gone, configured)))
+    assert await lines_of(logs.pool, gone) == 0
+    assert await lines_of(logs.pool, kept) == 2
+    assert not {gone, configured} & await held_apps(logs.pool)
+
+    await logs.pool.execute("DELETE FROM lines WHERE app_id = ANY($1::text[])", [kept, deleted])

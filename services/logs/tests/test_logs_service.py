@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import pytest
 from berth_cli.launcher.platform import Platform
-from berth_logs.cleanup import AppLinesCleanup
+from berth_logs.cleanup import delete_app_lines
 from berth_logs.migrations import MIGRATIONS
 from berth_logs.service import CONSUMERS, main
 from berth_shared import bus
@@ -209,7 +209,7 @@ async def test_notices_are_stored_searchable_and_counted_once_per_app(
     found = (await query(api_nc, app, q="berth: dropped")).items
     assert [i.message for i in found] == ["berth: dropped 90 lines (app wrote faster than 5 lines/s)"]
 
-    await AppLinesCleanup(logs.pool).delete_app_lines(app)
+    await delete_app_lines(logs.pool, app)
     assert (await bus.request(api_nc, LOGS_STATS, GetLogStats(app_id=app), LogStats)).stored_lines == 0
 
 
@@ -365,7 +365,7 @@ async def test_a_deleted_apps_late_batches_are_dropped(logs: ServiceContext, age
     app = new_app()
     await publish_batch(agent_nc, batch(app, ["before delete"]))
     await stored(api_nc, app, 1)
-    await AppLinesCleanup(logs.pool).delete_app_lines(app)
+    await delete_app_lines(logs.pool, app)
     seq = await publish_batch(agent_nc, batch(app, ["late line"], container="c2"))
     await eventually(lambda: consumer_caught_up(logs, seq), what="the late batch to be handled")
     assert await lines_in_db(logs, app) == []

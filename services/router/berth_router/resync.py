@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from berth_shared.contracts.owner_state import AppFacts
+from berth_shared.resync import stale_apps
 
 from berth_router.caddy_config import Route
 from berth_router.route_changes import InvalidRoute, route_of
@@ -40,6 +41,4 @@ def route_resync(held: Mapping[str, Route], owner: Sequence[AppFacts]) -> RouteR
             continue
         if held.get(app.app_id) != route:
             upserts.append(route)
-    existing = {app.app_id for app in owner}
-    removals = tuple(sorted(app_id for app_id in held if app_id not in existing))
-    return RouteResync(upserts=tuple(upserts), removals=removals, invalid=tuple(invalid))
+    return RouteResync(upserts=tuple(upserts), removals=stale_apps(held, owner), invalid=tuple(invalid))

@@ -243,8 +243,7 @@ class Router:
 
     async def resync(self, ctx: ServiceContext) -> RouteResync:
         """Repair the routes table from the API's app list (lost app events; ADR 0018)."""
-        held = await self.store.held()  # before the request: see berth_shared.resync
-        owner = await resync.owner_apps(ctx.nc, "router")
+        held, owner = await resync.held_then_owner(ctx.nc, "router", self.store.held)
         plan = route_resync(held, owner.apps)
         for app_id, reason in plan.invalid:
             log.warning("resync: app %s cannot be routed: %s", app_id, reason, extra={"app_id": app_id})

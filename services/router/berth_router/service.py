@@ -5,10 +5,9 @@ resync, ADR 0018). ``__main__`` only starts it."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from berth_shared import bus, resync
+from berth_shared import bus, resync, tasks
 from berth_shared.contracts.domains import DOMAIN_STATES_LIST
 from berth_shared.contracts.owner_state import RESYNC_SECONDS
 from berth_shared.service import ServiceContext
@@ -42,19 +41,22 @@ async def serve(router: Router, ctx: ServiceContext, resync_interval: float = RE
         await router.refresh_hosts()
         for subject, responder in responders(router).items():
             await bus.serve(ctx.nc, subject, "router", responder)
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(router.sync.run(ctx.stop), name="caddy-sync")
-            for name, (spec, handler) in appliers(router).items():
-                tasks.create_task(bus.consume(ctx.js, spec, handler, stop=ctx.stop), name=name)
-            tasks.create_task(
-                resync.periodically(ctx.stop, lambda: router.resync(ctx), what="routes", interval=resync_interval),
-                name="resync",
-            )
-            if router.proxy_log is not None:
-                tasks.create_task(router.proxy_log.summarize_repeats(ctx.stop), name="proxy-log-repeats")
-            if router.watcher is not None:
-                tasks.create_task(router.watcher.run(ctx.stop), name="domains")
-                tasks.create_task(router.watcher.app_log.run(ctx.stop), name="domain-app-log")
+        work = {
+            "caddy-sync": router.sync.run(ctx.stop),
+            **{
+                name: bus.consume(ctx.js, spec, handler, stop=ctx.stop)
+                for name, (spec, handler) in appliers(router).items()
+            },
+            "resync": resync.periodically(
+                ctx.stop, lambda: router.resync(ctx), what="routes", interval=resync_interval
+            ),
+        }
+        if router.proxy_log is not None:
+            work["proxy-log-repeats"] = router.proxy_log.summarize_repeats(ctx.stop)
+        if router.watcher is not None:
+            work["domains"] = router.watcher.run(ctx.stop)
+            work["domain-app-log"] = router.watcher.app_log.run(ctx.stop)
+        await tasks.run_all(work)
     finally:
         await router.ask.close()
         await router.sink.close()

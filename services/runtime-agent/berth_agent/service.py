@@ -4,13 +4,12 @@ watch). ``__main__`` only starts it."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
 
 import aiodocker
-from berth_shared import disk
+from berth_shared import disk, tasks
 from berth_shared.service import ServiceContext
 from berth_shared.streams import ConsumerSpec, agent_command_consumer
 
@@ -61,8 +60,13 @@ async def main(
         held = await serve_holdings(ctx.nc, docker, ctx.env.instance, host, agent.memory)
         log.info("runtime agent for host %s, instance %s", host, ctx.env.instance)
         try:
-            consumer = agent_command_consumer(host)
-            await asyncio.gather(agent.run(), commands.consume(ctx.js, consumer, agent.dispatch), watch.run())
+            await tasks.run_all(
+                {
+                    "agent": agent.run(),
+                    "commands": commands.consume(ctx.js, agent_command_consumer(host), agent.dispatch),
+                    "disk-watch": watch.run(),
+                }
+            )
         finally:
             for subscription in (status, images, held):
                 with contextlib.suppress(Exception):
