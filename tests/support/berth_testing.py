@@ -110,6 +110,16 @@ _CGI_SLOW = """#!/bin/sh
 sleep "${QUERY_STRING:-1}"; echo "Content-Type: text/plain"; echo ""; echo slow
 """
 
+# Busybox httpd stopping like most app servers do: on SIGTERM the listener goes, and the
+# requests in flight (one httpd process per connection) are finished before the container exits.
+# Plain busybox httpd dies at once and takes its CGI requests with it.
+_GRACEFUL_HTTPD = """#!/bin/sh
+httpd -f -p 8080 -h /www &
+listener=$!
+trap 'kill $listener; wait $listener; while [ -n "$(pidof httpd)" ]; do usleep 20000; done; exit 0' TERM
+wait $listener
+"""
+
 
 def build_keepalive_image(tag: str, text: str) -> str:
     """Build ``tag`` FROM scratch: an HTTP/1.1 server that keeps connections alive (Caddy's own
@@ -169,6 +179,8 @@ def build_busybox_image(tag: str, index_text: str, cmd: list[str] | None = None)
         (root / "www" / "cgi-bin").mkdir(parents=True)
         (root / "tmp").mkdir()
         shutil.copy("/bin/busybox", root / "busybox")
+        (root / "graceful-httpd").write_text(_GRACEFUL_HTTPD)
+        (root / "graceful-httpd").chmod(0o755)
         (root / "www" / "index.html").write_text(index_text)
         for name, body in {
             "env": _CGI_ENV,
@@ -186,10 +198,18 @@ def build_busybox_image(tag: str, index_text: str, cmd: list[str] | None = None)
             'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
             "COPY www /www\n"
             "COPY tmp /tmp\n"
+            "COPY graceful-httpd /bin/graceful-httpd\n"
             f"CMD {json.dumps(cmd or _HTTPD)}\n"
         )
         subprocess.run(["docker", "build", "-q", "-t", tag, str(root)], check=True, capture_output=True)
     return tag
+
+
+def build_long_request_image(tag: str, index_text: str) -> str:
+    """The busybox image (``index_text`` at /, ``/cgi-bin/slow?N`` answers after N seconds, to
+    GET and POST) run by a script that, on SIGTERM, stops listening and lets the requests in
+    flight finish: requests that span a flip, served by an app that stops gracefully."""
+    return build_busybox_image(tag, index_text, cmd=["/bin/graceful-httpd"])
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 30, interval: float = 0.2, what: str = "condition") -> T:
