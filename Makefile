@@ -31,6 +31,7 @@ bench:
 	.venv/bin/python bench/recovery.py
 	.venv/bin/python bench/durability.py
 	.venv/bin/python bench/status_lag.py
+	.venv/bin/python bench/probes.py
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

@@ -6,9 +6,7 @@ ports says which port, which setting and who holds it."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from datetime import datetime
@@ -17,40 +15,16 @@ from typing import Any
 
 import httpx
 import pytest
-from berth_testing import BERTH, RunningPlatform, isolated_subnet_pool, wait_for
+from berth_testing import BERTH, RunningPlatform, build_access_log_image, isolated_subnet_pool, wait_for
 
 pytestmark = pytest.mark.e2e
 
-# An app that writes an access log line per request to stderr, with the User-Agent, like most
-# web servers do (busybox httpd runs cgi-bin/index.cgi for /).
-ACCESS_LOG_CGI = """#!/bin/sh
-echo "$REMOTE_ADDR \\"$REQUEST_METHOD $REQUEST_URI\\" 200 \\"$HTTP_USER_AGENT\\"" >&2
-echo "Content-Type: text/plain"; echo ""; echo hello
-"""
 USER_AGENT = "rough-edges-user/1.0"
 
 
 @pytest.fixture(scope="module")
 def access_log_image() -> str:
-    tag = "berth-test/access-log:v1"
-    with tempfile.TemporaryDirectory() as ctx:
-        root = Path(ctx)
-        (root / "www" / "cgi-bin").mkdir(parents=True)
-        (root / "tmp").mkdir()
-        shutil.copy("/bin/busybox", root / "busybox")
-        script = root / "www" / "cgi-bin" / "index.cgi"
-        script.write_text(ACCESS_LOG_CGI)
-        script.chmod(0o755)
-        (root / "Dockerfile").write_text(
-            "FROM scratch\n"
-            "COPY busybox /bin/busybox\n"
-            'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
-            "COPY www /www\n"
-            "COPY tmp /tmp\n"
-            'CMD ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]\n'
-        )
-        subprocess.run(["docker", "build", "-q", "-t", tag, str(root)], check=True, capture_output=True)
-    return tag
+    return build_access_log_image("berth-test/access-log:v1")
 
 
 def ok(response: httpx.Response, status: int = 200) -> Any:

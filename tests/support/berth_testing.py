@@ -166,9 +166,12 @@ def build_keepalive_image(tag: str, text: str) -> str:
     return tag
 
 
-def build_busybox_image(tag: str, index_text: str, cmd: list[str] | None = None) -> str:
+def build_busybox_image(
+    tag: str, index_text: str | None, cmd: list[str] | None = None, cgi: dict[str, str] | None = None
+) -> str:
     """Build ``tag`` FROM scratch: busybox httpd on 8080 serving ``index_text`` at / and CGI
-    scripts at /cgi-bin/{env,health,sick,well,slow}. ``cmd`` replaces the httpd command."""
+    scripts at /cgi-bin/{env,health,sick,well,slow} and ``cgi`` (name: script; without
+    ``index_text``, / runs ``cgi-bin/index.cgi``). ``cmd`` replaces the httpd command."""
     import json
     import shutil
     import subprocess
@@ -181,13 +184,15 @@ def build_busybox_image(tag: str, index_text: str, cmd: list[str] | None = None)
         shutil.copy("/bin/busybox", root / "busybox")
         (root / "graceful-httpd").write_text(_GRACEFUL_HTTPD)
         (root / "graceful-httpd").chmod(0o755)
-        (root / "www" / "index.html").write_text(index_text)
+        if index_text is not None:
+            (root / "www" / "index.html").write_text(index_text)
         for name, body in {
             "env": _CGI_ENV,
             "health": _CGI_HEALTH,
             "sick": _CGI_SICK,
             "well": _CGI_WELL,
             "slow": _CGI_SLOW,
+            **(cgi or {}),
         }.items():
             script = root / "www" / "cgi-bin" / name
             script.write_text(body)
@@ -203,6 +208,23 @@ def build_busybox_image(tag: str, index_text: str, cmd: list[str] | None = None)
         )
         subprocess.run(["docker", "build", "-q", "-t", tag, str(root)], check=True, capture_output=True)
     return tag
+
+
+# One access log line per request on stderr, like most web servers write, with what tells one
+# client from another: Berth's probes all say ``User-Agent: Berth-Health/<version>``; Caddy's
+# (Go's client) send no ``Accept``, the health service's ``Accept: */*``; requests the proxy
+# forwards carry ``X-Forwarded-For``.
+_CGI_ACCESS_LOG = """#!/bin/sh
+echo "access from=$REMOTE_ADDR \\"$REQUEST_METHOD $REQUEST_URI\\" 200 \\"$HTTP_USER_AGENT\\" \\
+accept=\\"$HTTP_ACCEPT\\" connection=\\"$HTTP_CONNECTION\\" xff=\\"$HTTP_X_FORWARDED_FOR\\"" >&2
+echo "Content-Type: text/plain"; echo ""; echo hello
+"""
+
+
+def build_access_log_image(tag: str) -> str:
+    """The busybox image answering ``hello`` at / through a CGI script that writes an access log
+    line per request to stderr (see ``_CGI_ACCESS_LOG``)."""
+    return build_busybox_image(tag, None, cgi={"index.cgi": _CGI_ACCESS_LOG})
 
 
 def build_long_request_image(tag: str, index_text: str) -> str:
@@ -305,9 +327,10 @@ class RunningPlatform:
         return list(json.loads(out))
 
 
-def deploy_live(p: RunningPlatform, name: str, image: str) -> dict[str, Any]:
-    """Create app ``name``, deploy ``image`` and wait until it is live; its running container."""
-    created = p.api.post("/api/apps", json={"name": name})
+def deploy_live(p: RunningPlatform, name: str, image: str, **settings: Any) -> dict[str, Any]:
+    """Create app ``name`` (with ``settings``, e.g. ``healthCheck=...``), deploy ``image`` and wait
+    until it is live; its running container."""
+    created = p.api.post("/api/apps", json={"name": name, **settings})
     assert created.status_code == 201, created.text
     release = p.api.post(f"/api/apps/{name}/deploy", json={"image": image})
     assert release.status_code == 202, release.text
