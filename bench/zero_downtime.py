@@ -15,6 +15,7 @@ Usage: .venv/bin/python bench/zero_downtime.py [--deploys N] [--restarts N] [--r
 from __future__ import annotations
 
 import argparse
+import bisect
 import tempfile
 import time
 from dataclasses import dataclass
@@ -65,11 +66,7 @@ class Flip:
 def window_of(outcome: Outcome, flip_starts: list[float]) -> int:
     """-1 for steady state (before the first flip), else the index of the flip whose window
     [start_i, start_i+1) the request started in."""
-    index = -1
-    for i, start in enumerate(flip_starts):
-        if outcome.start >= start:
-            index = i
-    return index
+    return bisect.bisect_right(flip_starts, outcome.start) - 1
 
 
 def figures(outcomes: list[Outcome]) -> dict[str, Any]:
@@ -95,6 +92,7 @@ def flip_rows(flips: list[Flip], outcomes: list[Outcome]) -> list[dict[str, Any]
     by_window: dict[int, list[Outcome]] = {}
     for o in outcomes:
         by_window.setdefault(window_of(o, starts), []).append(o)
+    per_app = {app: [o for o in outcomes if APP_OF_STREAM[o.stream] == app] for app in (KEEPALIVE, LONG)}
     rows = []
     for flip in flips:
         mine = by_window.get(flip.index, [])
@@ -106,8 +104,7 @@ def flip_rows(flips: list[Flip], outcomes: list[Outcome]) -> list[dict[str, Any]
         }
         for app in (KEEPALIVE, LONG):
             ours = [o for o in mine if APP_OF_STREAM[o.stream] == app]
-            spanning = [o for o in outcomes if APP_OF_STREAM[o.stream] == app]
-            row[app] = {**figures(ours), "in_flight_at_request": in_flight_at(spanning, flip.start)}
+            row[app] = {**figures(ours), "in_flight_at_request": in_flight_at(per_app[app], flip.start)}
         rows.append(row)
     return rows
 
