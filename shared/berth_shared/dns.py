@@ -3,9 +3,10 @@ directly over UDP (A and AAAA at once, random query ids) or, without one, of the
 resolver. The router checks with it that a custom hostname points at this host; the API and
 the health service resolve webhook hosts with it (``BERTH_DNS_SERVER`` names the server).
 
-The wire format (RFC 1035 §4) is handled by two pure functions, :func:`encode_query` and
-:func:`parse_addresses`; everything a server sends is treated as untrusted: lengths are
-checked, compression pointers may only point backwards (so they cannot loop) and are bounded.
+The wire format (RFC 1035 §4) is handled by pure functions, :func:`encode_query`,
+:func:`parse_addresses` and :func:`read_name` (which the router's slot answers use too);
+everything a server sends is treated as untrusted: lengths are checked, compression pointers
+may only point backwards (so they cannot loop) and are bounded.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def encode_query(name: str, qtype: int, query_id: int) -> bytes:
     return bytes(wire)
 
 
-def _read_name(message: bytes, offset: int) -> tuple[str, int]:
+def read_name(message: bytes, offset: int) -> tuple[str, int]:
     """The (possibly compressed) name at ``offset`` and the offset just after it in place.
 
     A pointer must point strictly before the label it replaces, so pointers cannot form a
@@ -136,13 +137,13 @@ def parse_addresses(message: bytes, query_id: int) -> list[str]:
         raise DnsError("the server truncated its answer (TC set); DNS over TCP is not supported")
     offset = _HEADER.size
     for _ in range(qdcount):
-        _, offset = _read_name(message, offset)
+        _, offset = read_name(message, offset)
         offset += 4  # qtype, qclass
         if offset > len(message):
             raise DnsError("truncated message: the question section runs past the end")
     addresses: list[str] = []
     for index in range(ancount):
-        owner, offset = _read_name(message, offset)
+        owner, offset = read_name(message, offset)
         if offset + _RR_FIXED.size > len(message):
             raise DnsError(f"truncated message: answer {index} ({owner}) runs past the end")
         rtype, rclass, _, rdlength = _RR_FIXED.unpack_from(message, offset)

@@ -1,0 +1,97 @@
+"""The slot DNS answers, read back with the platform's own stub resolver's parser (and checked
+field by field where the parser does not look: flags, question, record count)."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from berth_router.slot_answers import ZONE, answer, answer_table, slot_name
+from berth_shared.dns import AAAA, A, DnsError, encode_query, parse_addresses
+
+APP = "0b6f3a52-64d4-4c1e-9a57-2f0c1d1e9b11"
+TABLE = {slot_name(APP): "10.240.0.3"}
+
+
+def flags(response: bytes) -> int:
+    return int(struct.unpack_from("!H", response, 2)[0])
+
+
+def counts(response: bytes) -> tuple[int, int, int, int]:
+    qd, an, ns, ar = struct.unpack_from("!HHHH", response, 4)
+    return qd, an, ns, ar
+
+
+def test_the_name_is_the_app_id_under_the_slot_zone() -> None:
+    assert slot_name(APP.upper()) == f"{APP}.slot.berth.internal."
+    assert ZONE == "slot.berth.internal."
+
+
+def test_the_table_holds_the_live_slot_address_of_every_routed_app() -> None:
+    subnets = {APP: "10.240.0.0/28", "other": "10.240.0.16/28"}
+    live = {APP: "b", "other": "a", "unrouted": "a"}
+    assert answer_table(subnets, live) == {  # type: ignore[arg-type]
+        slot_name(APP): "10.240.0.3",
+        slot_name("other"): "10.240.0.18",
+    }
+
+
+def test_an_a_query_for_a_live_app_gets_its_slot_address() -> None:
+    response = answer(encode_query(slot_name(APP), A, 4242), TABLE)
+    assert response is not None
+    assert parse_addresses(response, 4242) == ["10.240.0.3"]
+    assert flags(response) & 0x8000 and flags(response) & 0x0400  # a response, authoritative
+    assert flags(response) & 0x0100  # the query's "recursion desired" is echoed
+    assert counts(response) == (1, 1, 0, 0)
+
+
+def test_names_are_matched_whatever_their_case() -> None:
+    response = answer(encode_query(slot_name(APP).upper(), A, 7), TABLE)
+    assert response is not None and parse_addresses(response, 7) == ["10.240.0.3"]
+
+
+def test_an_unknown_app_is_nxdomain_so_the_proxy_falls_back_to_both_slots() -> None:
+    response = answer(encode_query(slot_name("gone"), A, 9), TABLE)
+    assert response is not None
+    assert flags(response) & 0x000F == 3
+    assert parse_addresses(response, 9) == []
+
+
+def test_another_record_type_of_a_known_name_is_an_empty_authoritative_answer() -> None:
+    response = answer(encode_query(slot_name(APP), AAAA, 11), TABLE)
+    assert response is not None
+    assert flags(response) & 0x000F == 0 and flags(response) & 0x0400
+    assert counts(response) == (1, 0, 0, 0)
+    assert parse_addresses(response, 11) == []
+
+
+def test_a_query_with_an_edns_record_is_answered_without_it() -> None:
+    query = bytearray(encode_query(slot_name(APP), A, 5))
+    query[10:12] = struct.pack("!H", 1)  # arcount: the OPT record Go's resolver adds
+    query += b"\x00" + struct.pack("!HHIH", 41, 1232, 0, 0)
+    response = answer(bytes(query), TABLE)
+    assert response is not None and parse_addresses(response, 5) == ["10.240.0.3"]
+    assert counts(response) == (1, 1, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("query", "rcode"),
+    [
+        (struct.pack("!HHHHHH", 1, 0x0100, 2, 0, 0, 0), 1),  # two questions: FORMERR
+        (struct.pack("!HHHHHH", 1, 0x0100, 1, 0, 0, 0) + b"\x05abc", 1),  # a name cut off
+        (struct.pack("!HHHHHH", 1, 0x0100, 1, 0, 0, 0) + b"\x00\x00", 1),  # no type and class
+        (struct.pack("!HHHHHH", 1, 0x2100, 1, 0, 0, 0), 4),  # an inverse query (opcode 4): NOTIMP
+    ],
+)
+def test_malformed_or_unsupported_queries_get_an_error_code(query: bytes, rcode: int) -> None:
+    response = answer(query, TABLE)
+    assert response is not None
+    assert struct.unpack_from("!H", response)[0] == 1
+    assert flags(response) & 0x000F == rcode
+    with pytest.raises(DnsError):
+        parse_addresses(response, 1)
+
+
+@pytest.mark.parametrize("message", [b"", b"\x00" * 11, struct.pack("!HHHHHH", 1, 0x8400, 1, 0, 0, 0)])
+def test_what_is_no_query_is_never_answered(message: bytes) -> None:
+    assert answer(message, TABLE) is None
