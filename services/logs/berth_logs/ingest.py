@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import asyncpg
 import msgspec
@@ -40,16 +41,37 @@ BULK_FETCH = 4
 BULK_PATIENCE = 5.0
 
 _TS = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$")
+_SECOND = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
 
 
 def parse_docker_ts(raw: str) -> tuple[datetime, int] | None:
     """Docker's RFC 3339 timestamp (nanoseconds, trailing zeros trimmed) -> (UTC datetime to the
     microsecond, nanoseconds within the second for ordering); None when it is not one."""
+    split = split_docker_ts(raw)
+    if split is None:
+        return None
+    second, nanos = split
+    return at_micros(second, nanos // 1000), nanos
+
+
+def at_micros(second: datetime, micros: int) -> datetime:
+    """``second`` (a whole UTC second) plus ``micros`` microseconds (cheaper than a timedelta)."""
+    return datetime(second.year, second.month, second.day, second.hour, second.minute, second.second, micros, UTC)
+
+
+def split_docker_ts(raw: str) -> tuple[datetime, int] | None:
+    """Docker's RFC 3339 timestamp -> (its whole second, as a UTC datetime; nanoseconds within
+    it); None when it is not one. The engine's own form (UTC, nine digits) is read by slicing."""
+    if len(raw) == 30 and raw[29] == "Z" and raw[19] == ".":
+        fraction = raw[20:29]
+        if fraction.isdigit() and fraction.isascii():
+            second = _utc_second(raw[:19])
+            if second is not None:
+                return second, int(fraction)
     m = _TS.match(raw.strip())
     if not m:
         return None
     day, clock, frac, zone = m.groups()
-    frac = (frac or "").ljust(9, "0")
     offset = zone or "Z"
     if offset != "Z" and ":" not in offset:
         offset = f"{offset[:3]}:{offset[3:]}"
@@ -57,8 +79,18 @@ def parse_docker_ts(raw: str) -> tuple[datetime, int] | None:
         base = datetime.fromisoformat(f"{day}T{clock}{'+00:00' if offset == 'Z' else offset}")
     except ValueError:
         return None
-    nanos = int(frac)
-    return (base + timedelta(microseconds=nanos // 1000)).astimezone(UTC), nanos
+    return base.astimezone(UTC), int((frac or "").ljust(9, "0"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _utc_second(prefix: str) -> datetime | None:
+    """``YYYY-MM-DDTHH:MM:SS`` (UTC) as a datetime; cached, since a pull's lines share few seconds."""
+    if not _SECOND.fullmatch(prefix):
+        return None
+    try:
+        return datetime.fromisoformat(prefix + "+00:00")
+    except ValueError:
+        return None
 
 
 def clean_message(text: str) -> str:
@@ -66,8 +98,7 @@ def clean_message(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(msgspec.Struct, frozen=True):
     app_id: str
     release_id: str
     slot: str
@@ -85,28 +116,39 @@ class Row:
 def rows_of(batches: list[LogBatch]) -> list[Row]:
     """Every line of ``batches`` as a row, in timestamp order (ids then follow time)."""
     rows: list[Row] = []
+    append = rows.append
     for b in batches:
+        app_id, release_id, slot, container_id, stream = b.app_id, b.release_id, b.slot, b.container_id, b.stream
         for line in b.lines:
-            parsed = parse_docker_ts(line.ts)
-            ts, nanos = parsed if parsed else (b.at.astimezone(UTC), 0)
-            rows.append(
+            split = split_docker_ts(line.ts)
+            if split is None:
+                ts = b.at.astimezone(UTC)
+                second, nanos = ts.replace(microsecond=0), 0
+            else:
+                second, nanos = split
+                ts = at_micros(second, nanos // 1000)
+            append(
                 Row(
-                    app_id=b.app_id,
-                    release_id=b.release_id,
-                    slot=b.slot,
-                    container_id=b.container_id,
-                    stream=b.stream,
+                    app_id=app_id,
+                    release_id=release_id,
+                    slot=slot,
+                    container_id=container_id,
+                    stream=stream,
                     ts=ts,
                     ts_raw=line.ts,
                     seq=line.seq,
                     message=clean_message(line.message),
-                    order=(ts.replace(microsecond=0), nanos, b.container_id, line.seq),
-                    dropped=max(0, line.dropped),
+                    order=(second, nanos, container_id, line.seq),
+                    dropped=line.dropped if line.dropped > 0 else 0,
                     lost=line.lost,
                 )
             )
-    rows.sort(key=lambda r: r.order)
+    rows.sort(key=_order)
     return rows
+
+
+def _order(row: Row) -> tuple[datetime, int, str, int]:
+    return row.order
 
 
 def check_batch(batch: LogBatch) -> str | None:

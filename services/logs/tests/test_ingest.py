@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from berth_logs.ingest import BULK, BULK_PATIENCE, PROMPT, check_batch, choose, clean_message, parse_docker_ts, rows_of
 from berth_shared.contracts.logs import LogBatch, LogLine
 
@@ -70,3 +72,71 @@ def test_a_waiting_prompt_pull_is_committed_before_a_bulk_one() -> None:
 def test_a_bulk_pull_is_not_starved_by_prompt_ones_for_longer_than_its_patience() -> None:
     assert choose({PROMPT: 9.9, BULK: 10.0 - BULK_PATIENCE + 0.1}, 10.0) is PROMPT
     assert choose({PROMPT: 9.9, BULK: 10.0 - BULK_PATIENCE}, 10.0) is BULK
+
+
+def reference_ts(raw: str) -> tuple[datetime, int]:
+    """What a Docker timestamp means, the slow and obvious way (datetime, then the nanoseconds)."""
+    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?", raw, re.ASCII)
+    assert m, raw
+    zone = m[4] if m[4] and m[4] != "Z" else "+00:00"
+    base = datetime.fromisoformat(f"{m[1]}T{m[2]}{zone}").astimezone(UTC)
+    nanos = int((m[3] or "").ljust(9, "0"))
+    return base + timedelta(microseconds=nanos // 1000), nanos
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2024-03-01T10:20:30.123456789Z",
+        "2024-03-01T10:20:30.000000000Z",
+        "2024-03-01T10:20:30.999999999Z",  # the microsecond is cut, not rounded up into the next second
+        "2024-12-31T23:59:59.999999999Z",
+        "2024-02-29T00:00:00.000001000Z",  # a leap day
+        "1970-01-01T00:00:00.000000001Z",
+        "2024-03-01T10:20:30.12345678Z",  # fewer digits
+        "2024-03-01T10:20:30Z",  # none
+        "2024-03-01 10:20:30.123456789Z",
+        "2024-03-01T12:20:30.123456789+02:00",
+        "2024-03-01T12:20:30.123456789+0200",
+        "2024-03-01T10:20:30.123456789",
+    ],
+)
+def test_timestamps_read_by_slicing_agree_with_datetime(raw: str) -> None:
+    assert parse_docker_ts(raw) == reference_ts(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2016-12-31T23:59:60.000000000Z",  # a leap second: the engine never writes one, datetime can't hold it
+        "2024-02-30T10:20:30.123456789Z",
+        "2024-03-01T10:20:30.12345678xZ",
+        "2024-03-01T10:20:30. 23456789Z",  # int() would take it; a timestamp does not
+        "2024-03-01T10:20:30.1234567890Z",
+    ],
+)
+def test_what_is_not_a_docker_timestamp_is_refused_on_the_fast_path_too(raw: str) -> None:
+    assert parse_docker_ts(raw) is None
+
+
+def test_rows_order_by_instant_across_forms_and_containers() -> None:
+    b = LogBatch(
+        app_id="app1",
+        release_id="r1",
+        slot="a",
+        container_id="c2",
+        stream="stdout",
+        lines=[
+            LogLine(ts="2024-01-01T02:00:00.5+02:00", message="same second, later"),
+            LogLine(ts="2024-01-01T00:00:00.400000000Z", message="same second, earlier"),
+            LogLine(ts="2023-12-31T23:59:59.999999999Z", message="the second before"),
+        ],
+    )
+    rows = rows_of([b, lines_batch("c1", "stdout", ["2024-01-01T00:00:00.400000000Z"])])
+    assert [(r.container_id, r.message) for r in rows] == [
+        ("c2", "the second before"),
+        ("c1", "c1/2024-01-01T00:00:00.400000000Z"),  # same instant: by container, then seq
+        ("c2", "same second, earlier"),
+        ("c2", "same second, later"),
+    ]
+    assert rows[-1].ts == datetime(2024, 1, 1, 0, 0, 0, 500000, tzinfo=UTC)
