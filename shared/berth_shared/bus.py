@@ -21,6 +21,7 @@ from nats.js import JetStreamContext
 from nats.js import api as js_api
 from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
 
+from berth_shared import prompt_pulls
 from berth_shared.contracts.base import encode
 from berth_shared.errors import BerthError, ErrorReply, InternalError, from_reply, to_reply
 from berth_shared.identities import inbox_prefix
@@ -119,6 +120,11 @@ async def _ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
 Handler = Callable[[Msg], Awaitable[None]]
 
 
+# How long one pull request waits for a first message: a message is handed over as soon as it
+# arrives whatever this is; it bounds how long a stop or a lost request goes unnoticed.
+PULL_EXPIRES_SECONDS = 1.0
+
+
 class Retry(Exception):
     """The handler has already said why it cannot finish now: the message is naked for
     redelivery after the consumer's retry delay, without a traceback in the log."""
@@ -128,25 +134,27 @@ async def pulls(
     js: JetStreamContext, spec: ConsumerSpec, *, batch: int = 16, stop: asyncio.Event | None = None
 ) -> AsyncGenerator[list[Msg], None]:
     """The one JetStream pull loop: each fetch of up to ``batch`` messages from the durable
-    consumer ``spec``, until ``stop`` (or cancellation). A quiet second or a lost connection
-    yields nothing; the caller settles every message it is given.
+    consumer ``spec``, handed over as soon as a message is there (``prompt_pulls``), until
+    ``stop`` (or cancellation). A quiet second or a lost connection yields nothing; the caller
+    settles every message it is given.
 
     Use it as ``async with contextlib.aclosing(pulls(...))``: the pull subscription is
     unsubscribed on the way out (an idle one left behind keeps unread status messages, and
     ``Client.drain()`` would then wait out its whole timeout).
     """
-    sub = await js.pull_subscribe_bind(spec.durable, stream=spec.stream)
+    sub = await prompt_pulls.PromptPull.bind(js, spec.stream, spec.durable)
     stop = stop or asyncio.Event()
     try:
         while not stop.is_set():
             try:
-                msgs = await sub.fetch(batch, timeout=1.0)
+                msgs = await sub.fetch(batch, PULL_EXPIRES_SECONDS)
             except (TimeoutError, nats.errors.TimeoutError):
                 continue
             except (nats.errors.ConnectionClosedError, nats.errors.NoServersError):
                 await asyncio.sleep(0.5)
                 continue
-            yield msgs
+            if msgs:
+                yield msgs
     finally:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()

@@ -8,7 +8,9 @@ import asyncio
 from typing import Any
 
 import msgspec
+import pytest
 from berth_shared import bus
+from berth_shared.prompt_pulls import PromptPull
 from berth_shared.streams import ConsumerSpec
 from berth_testing import FakeMsg, eventually
 
@@ -90,20 +92,22 @@ class FakeSub:
         self.unsubscribed = True
 
 
-class FakeJs:
-    def __init__(self, sub: FakeSub) -> None:
-        self.sub = sub
+def bind_to(monkeypatch: pytest.MonkeyPatch, sub: FakeSub) -> None:
+    """The pull loop pulls from ``sub``."""
 
-    async def pull_subscribe_bind(self, durable: str, stream: str) -> FakeSub:
-        return self.sub
+    async def bind(js: Any, stream: str, durable: str) -> FakeSub:
+        return sub
+
+    monkeypatch.setattr(PromptPull, "bind", bind)
 
 
 SPEC = ConsumerSpec(stream="S", durable="d", filter_subject="berth.test")
 
 
-async def test_with_concurrency_the_messages_of_a_pull_are_handled_at_once() -> None:
+async def test_with_concurrency_the_messages_of_a_pull_are_handled_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     msgs = [FakeMsg() for _ in range(3)]
     sub = FakeSub(list(msgs))
+    bind_to(monkeypatch, sub)
     stop = asyncio.Event()
     running = 0
     all_running = asyncio.Event()
@@ -115,7 +119,7 @@ async def test_with_concurrency_the_messages_of_a_pull_are_handled_at_once() -> 
             all_running.set()
         await all_running.wait()  # one at a time, this never returns
 
-    task = asyncio.create_task(bus.consume(FakeJs(sub), SPEC, handler, batch=2, concurrency=3, stop=stop))  # type: ignore[arg-type]
+    task = asyncio.create_task(bus.consume(None, SPEC, handler, batch=2, concurrency=3, stop=stop))  # type: ignore[arg-type]
     await asyncio.wait_for(all_running.wait(), 10)
 
     async def all_acked() -> bool:
@@ -127,9 +131,10 @@ async def test_with_concurrency_the_messages_of_a_pull_are_handled_at_once() -> 
     assert sub.unsubscribed
 
 
-async def test_stopping_hands_back_the_messages_still_being_handled() -> None:
+async def test_stopping_hands_back_the_messages_still_being_handled(monkeypatch: pytest.MonkeyPatch) -> None:
     msgs = [FakeMsg() for _ in range(2)]
     sub = FakeSub(list(msgs))
+    bind_to(monkeypatch, sub)
     started = 0
 
     async def handler(_: Any) -> None:
@@ -137,7 +142,7 @@ async def test_stopping_hands_back_the_messages_still_being_handled() -> None:
         started += 1
         await asyncio.Event().wait()
 
-    task = asyncio.create_task(bus.consume(FakeJs(sub), SPEC, handler, concurrency=4))  # type: ignore[arg-type]
+    task = asyncio.create_task(bus.consume(None, SPEC, handler, concurrency=4))  # type: ignore[arg-type]
 
     async def both_started() -> bool:
         return started == 2
