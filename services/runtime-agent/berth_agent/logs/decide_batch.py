@@ -8,14 +8,14 @@ same limits) and, once they are acked, the cursor moves past every line read so 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import msgspec
 from berth_shared.contracts.logs import LogLine
 
-from berth_agent.logs.decide_frames import STDERR, STDOUT, CollectedLine, Position, ts_nanos
+from berth_agent.logs.decide_frames import STDERR, STDOUT, CollectedLine, Position, last_position, ts_nanos
 
 MAX_LINES = 200
 MAX_AGE_SECONDS = 0.2
@@ -74,11 +74,11 @@ class Batcher:
     _oldest: float | None = None
 
     def add(self, line: CollectedLine, now: float) -> None:
-        wire = fit_line(
-            LogLine(ts=line.ts, message=line.message, seq=line.seq, dropped=line.dropped, lost=line.lost),
-            self.max_bytes,
-        )
-        size = encoded_size(wire)
+        wire = LogLine(ts=line.ts, message=line.message, seq=line.seq, dropped=line.dropped, lost=line.lost)
+        size = len(_encoder.encode(wire))  # encoded_size, without a call per line
+        if size > self.max_bytes:
+            wire = fit_line(wire, self.max_bytes)
+            size = encoded_size(wire)
         self._lines.append((line, wire, size))
         self._bytes += size
         if self._oldest is None:
@@ -104,7 +104,11 @@ class Batcher:
         taken, self._lines, self._bytes, self._oldest = self._lines, [], 0, None
         batches: list[ReadyBatch] = []
         for stream in (STDOUT, STDERR):
-            batches.extend(self._split(stream, [entry for entry in taken if entry[0].stream == stream]))
+            entries = [entry for entry in taken if entry[0].stream == stream]
+            if len(entries) <= self.max_lines and sum(entry[2] for entry in entries) <= self.max_bytes:
+                batches.extend(_whole(stream, entries))
+            else:
+                batches.extend(self._split(stream, entries))
         return batches
 
     def _split(self, stream: str, entries: list[tuple[CollectedLine, LogLine, int]]) -> Iterator[ReadyBatch]:
@@ -112,12 +116,18 @@ class Batcher:
         size = 0
         for entry in entries:
             if current and (len(current) >= self.max_lines or size + entry[2] > self.max_bytes):
-                yield ReadyBatch(stream, [e[1] for e in current], [e[0] for e in current])
+                yield from _whole(stream, current)
                 current, size = [], 0
             current.append(entry)
             size += entry[2]
-        if current:
-            yield ReadyBatch(stream, [e[1] for e in current], [e[0] for e in current])
+        yield from _whole(stream, current)
+
+
+def _whole(stream: str, entries: list[tuple[CollectedLine, LogLine, int]]) -> list[ReadyBatch]:
+    """``entries`` as one batch (none when empty)."""
+    if not entries:
+        return []
+    return [ReadyBatch(stream, [entry[1] for entry in entries], [entry[0] for entry in entries])]
 
 
 class Progress:
@@ -126,12 +136,12 @@ class Progress:
     def __init__(self, cursors: dict[str, Position] | None = None) -> None:
         self.cursors: dict[str, Position] = dict(cursors or {})
 
-    def published(self, lines: Iterable[CollectedLine]) -> None:
-        for line in lines:
-            position = line.position
-            current = self.cursors.get(line.stream)
+    def published(self, lines: Sequence[CollectedLine]) -> None:
+        for stream in {line.stream for line in lines}:
+            position = last_position([line for line in lines if line.stream == stream])
+            current = self.cursors.get(stream)
             if current is None or position > current:
-                self.cursors[line.stream] = position
+                self.cursors[stream] = position
 
     def read_up_to(self, last_ts: str, pending: Callable[[str], bool]) -> None:
         """Every line read so far is published: a stream with no partial line pending can never

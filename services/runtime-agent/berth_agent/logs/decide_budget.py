@@ -20,7 +20,9 @@ of a read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+
+import msgspec
 
 from berth_agent.logs.decide_frames import CollectedLine, ts_nanos
 
@@ -28,7 +30,7 @@ NOTICE_EVERY_SECONDS = 1.0
 NANOS = 1_000_000_000
 
 
-@dataclass
+@dataclass(slots=True)
 class TokenBucket:
     """``rate`` lines a second, at most ``burst`` at once; refilled by line timestamps (nanoseconds)."""
 
@@ -42,10 +44,12 @@ class TokenBucket:
         return float(max(1, min(self.burst, int(self.rate * NOTICE_EVERY_SECONDS))))
 
     def take(self, nanos: int) -> bool:
-        if self.at is None:
+        at = self.at
+        if at is None:
             self.tokens, self.at = float(self.burst), nanos
-        elif nanos > self.at:
-            self.tokens = min(float(self.burst), self.tokens + (nanos - self.at) * self.rate / NANOS)
+        elif nanos > at:
+            tokens = self.tokens + (nanos - at) * self.rate / NANOS
+            self.tokens = tokens if tokens < self.burst else float(self.burst)
             self.at = nanos
         if self.dry and self.tokens < self.reopen_at():
             return False
@@ -77,21 +81,21 @@ def lost_notice(stream: str, after_ts: str, first_kept: CollectedLine, reason: s
     return CollectedLine(stream, first_kept.ts, lost_text(after_ts, first_kept.ts, reason), seq=-1, lost=True)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Drops:
     count: int = 0
     last: CollectedLine | None = None
     since: int = 0  # ts (nanos) of the first drop not yet noticed
 
 
-@dataclass
+@dataclass(slots=True)
 class Gate:
     """One read of one container: lines through the app's bucket, drops turned into notices."""
 
     bucket: TokenBucket
     notice_every_nanos: int = int(NOTICE_EVERY_SECONDS * NANOS)
     dropped: int = 0  # lines dropped by this gate (all streams)
-    _drops: dict[str, _Drops] = field(default_factory=dict)
+    _drops: dict[str, _Drops] = field(default_factory=dict)  # streams with drops not yet told
 
     def offer(self, line: CollectedLine, nanos: int | None = None) -> list[CollectedLine]:
         """What to keep of ``line`` (written at ``nanos``, parsed from its timestamp when not
@@ -102,13 +106,13 @@ class Gate:
                 nanos = ts_nanos(line.ts)
             except ValueError:
                 nanos = self.bucket.at or 0
-        drops = self._drops.setdefault(line.stream, _Drops())
         if self.bucket.take(nanos):
-            notice = self._notice(line.stream)
+            notice = self._notice(line.stream) if self._drops else None
             return [notice, line] if notice else [line]
         self.dropped += 1
-        if drops.count == 0:
-            drops.since = nanos
+        drops = self._drops.get(line.stream)
+        if drops is None:
+            drops = self._drops[line.stream] = _Drops(since=nanos)
         drops.count += 1
         drops.last = line
         if nanos - drops.since >= self.notice_every_nanos:
@@ -124,11 +128,9 @@ class Gate:
         return [n for n in (self._notice(stream) for stream in sorted(self._drops)) if n]
 
     def _notice(self, stream: str) -> CollectedLine | None:
-        drops = self._drops.get(stream)
-        if drops is None or drops.count == 0 or drops.last is None:
+        drops = self._drops.pop(stream, None)
+        if drops is None or drops.last is None:
             return None
-        notice = replace(
+        return msgspec.structs.replace(
             drops.last, message=dropped_text(drops.count, self.bucket.rate), truncated=False, dropped=drops.count
         )
-        self._drops[stream] = _Drops()
-        return notice

@@ -18,9 +18,11 @@ from __future__ import annotations
 import functools
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+
+import msgspec
 
 STDOUT = "stdout"
 STDERR = "stderr"
@@ -28,6 +30,7 @@ STREAM_TYPES = {1: STDOUT, 2: STDERR}
 ENGINE_ERROR = 3  # Docker writes its own errors into the stream with this type
 
 HEADER = struct.Struct(">BxxxI")
+_HEADER_WORDS = struct.Struct(">II")  # the same 8 bytes: type and the 3 zero bytes, length
 MAX_LINE_BYTES = 1024 * 1024
 MAX_FRAME_BYTES = MAX_LINE_BYTES + 64  # a timestamp and a space in front of a full line
 TRUNCATED_MARK = " [berth: line truncated at 1 MiB]"
@@ -39,8 +42,7 @@ class StreamCorrupt(Exception):
     """The bytes are not Docker's multiplexed stream (the caller re-reads from its cursor)."""
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(msgspec.Struct, frozen=True):
     stream: str  # stdout | stderr | "engine" (stream type 3) | "" (unknown type)
     payload: bytes
     cut: bool = False  # the frame was longer than MAX_FRAME_BYTES; the rest was dropped
@@ -50,43 +52,63 @@ class FrameDecoder:
     """Bytes of the multiplexed stream -> frames. Keeps at most one frame's bytes."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        self._pieces: list[bytes] = []  # what was read of frames not yet whole
+        self._have = 0  # their bytes
+        self._need = HEADER.size  # bytes to have before another frame can be whole
         self._skip = 0  # bytes still to drop of an over-long frame
 
-    def feed(self, data: bytes) -> Iterator[Frame]:
-        buffer = self._buffer
-        buffer += data
-        while True:
-            if self._skip:
-                dropped = min(self._skip, len(buffer))
-                del buffer[:dropped]
-                self._skip -= dropped
-                if self._skip:
-                    return
-            if len(buffer) < HEADER.size:
-                return
-            if buffer[1] or buffer[2] or buffer[3]:
-                raise StreamCorrupt(f"bad frame header {bytes(buffer[:8])!r}")
-            kind, length = HEADER.unpack_from(buffer)
+    def feed(self, data: bytes) -> list[Frame]:
+        """The frames completed by ``data``; StreamCorrupt on a bad header (the frames before
+        it in this read are not handed on: the caller re-reads from its cursor anyway)."""
+        if self._skip:
+            dropped = min(self._skip, len(data))
+            self._skip -= dropped
+            data = data[dropped:]
+        self._pieces.append(data)
+        self._have += len(data)
+        if self._have < self._need:  # a long frame arriving in small reads is joined once
+            return []
+        buffer = b"".join(self._pieces)
+        frames, at = self._frames(buffer)
+        rest = buffer[at:]
+        self._pieces, self._have = [rest], len(rest)
+        self._need = HEADER.size
+        if len(rest) >= HEADER.size:
+            self._need += min(_HEADER_WORDS.unpack_from(rest)[1], MAX_FRAME_BYTES)
+        return frames
+
+    def _frames(self, buffer: bytes) -> tuple[list[Frame], int]:
+        """The whole frames at the start of ``buffer``, and where the rest begins."""
+        size = len(buffer)
+        at = 0
+        frames: list[Frame] = []
+        unpack = _HEADER_WORDS.unpack_from
+        while size - at >= HEADER.size:
+            word, length = unpack(buffer, at)
+            if word & 0xFFFFFF:
+                raise StreamCorrupt(f"bad frame header {buffer[at : at + HEADER.size]!r}")
+            kind = word >> 24
             stream = STREAM_TYPES.get(kind, "engine" if kind == ENGINE_ERROR else "")
+            start = at + HEADER.size
             if length > MAX_FRAME_BYTES:
-                if len(buffer) < HEADER.size + MAX_FRAME_BYTES:
-                    return
-                payload = bytes(buffer[HEADER.size : HEADER.size + MAX_FRAME_BYTES])
-                del buffer[: HEADER.size + MAX_FRAME_BYTES]
-                self._skip = length - MAX_FRAME_BYTES
-                yield Frame(stream, payload, cut=True)
+                if size - start < MAX_FRAME_BYTES:
+                    break
+                at = start + MAX_FRAME_BYTES
+                frames.append(Frame(stream, buffer[start:at], cut=True))
+                dropped = min(length - MAX_FRAME_BYTES, size - at)
+                self._skip = length - MAX_FRAME_BYTES - dropped
+                at += dropped
                 continue
-            end = HEADER.size + length
-            if len(buffer) < end:
-                return
-            payload = bytes(buffer[HEADER.size : end])
-            del buffer[:end]
-            yield Frame(stream, payload)
+            end = start + length
+            if end > size:
+                break
+            frames.append(Frame(stream, buffer[start:end]))
+            at = end
+        return frames, at
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer)
+        return self._have
 
 
 class RawDecoder:
@@ -136,7 +158,13 @@ def _utc_second(prefix: str) -> int | None:
 
 def ts_nanos(ts: str) -> int:
     """Docker's RFC 3339 timestamp as nanoseconds since the epoch (any offset); ValueError if not one."""
-    if len(ts) > 21 and ts[19] == "." and _UTC_NANOS.fullmatch(ts, 19):  # Docker's own form, fast
+    if len(ts) == 30 and ts[29] == "Z" and ts[19] == ".":  # the engine's own form, fast
+        fraction = ts[20:29]
+        if fraction.isdigit() and fraction.isascii():
+            second = _utc_second(ts[:19])
+            if second is not None:
+                return second * 1_000_000_000 + int(fraction)
+    if len(ts) > 21 and ts[19] == "." and _UTC_NANOS.fullmatch(ts, 19):  # fewer digits, still UTC
         second = _utc_second(ts[:19])
         if second is not None:
             return second * 1_000_000_000 + int(ts[20:-1].ljust(9, "0"))
@@ -146,6 +174,12 @@ def ts_nanos(ts: str) -> int:
     day, clock, fraction, zone = m.groups()
     base = datetime.fromisoformat(f"{day}T{clock}{'+00:00' if zone == 'Z' else zone}")
     return int(base.timestamp()) * 1_000_000_000 + int((fraction or "").ljust(9, "0"))
+
+
+def fixed_form(ts: str) -> bool:
+    """Whether ``ts`` looks like the engine's own timestamps (UTC, nine fraction digits, 30
+    characters): such timestamps sort as text in the order of their instants."""
+    return len(ts) == 30 and ts[29] == "Z"
 
 
 @dataclass(frozen=True, order=True)
@@ -170,8 +204,7 @@ class Position:
 # -- lines -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CollectedLine:
+class CollectedLine(msgspec.Struct, frozen=True):
     stream: str
     ts: str
     message: str
@@ -183,6 +216,22 @@ class CollectedLine:
     @property
     def position(self) -> Position:
         return Position.of(self.ts, self.seq)
+
+
+def _text_order(line: CollectedLine) -> tuple[str, int]:
+    return line.ts, line.seq
+
+
+def _instant_order(line: CollectedLine) -> tuple[int, int]:
+    return ts_nanos(line.ts), line.seq
+
+
+def last_position(lines: Sequence[CollectedLine]) -> Position:
+    """The greatest position among ``lines`` (not empty). Only the winner's timestamp is parsed
+    when every timestamp has the engine's fixed form (see :func:`fixed_form`)."""
+    if all(fixed_form(line.ts) for line in lines):
+        return max(lines, key=_text_order).position
+    return max(lines, key=_instant_order).position
 
 
 def decode_text(raw: bytes) -> str:
@@ -216,6 +265,9 @@ def split_payload(payload: bytes) -> tuple[str | None, bytes]:
     return None, payload
 
 
+_DOCKER_SECOND = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.")
+
+
 class LineAssembler:
     """Frames -> lines, per stream: joins partial frames, numbers same-timestamp lines."""
 
@@ -223,19 +275,58 @@ class LineAssembler:
         self._max = max_line_bytes
         self._partial: dict[str, _Partial] = {STDOUT: _Partial(), STDERR: _Partial()}
         self._last: dict[str, tuple[str, int]] = {}  # stream -> (ts, seq) of its last line
+        self._second = ""  # ``YYYY-MM-DDTHH:MM:SS.`` of a timestamp already seen to be well formed
         self.last_ts = ""  # timestamp of the last frame seen (any stream)
         self.engine_errors: list[str] = []
 
-    def feed(self, frame: Frame) -> Iterator[CollectedLine]:
-        if frame.stream not in self._partial:
-            if frame.stream == "engine":
-                self.engine_errors.append(decode_text(frame.payload[:1000]).rstrip("\n"))
-            return
+    def feed(self, frame: Frame) -> list[CollectedLine]:
+        return self.feed_all([frame])
+
+    def feed_all(self, frames: Iterable[Frame]) -> list[CollectedLine]:
+        """The lines ``frames`` complete, in order (one call per read, not per frame)."""
+        lines: list[CollectedLine] = []
+        whole_line, partials = self._whole_line, self._partial
+        for frame in frames:
+            partial = partials.get(frame.stream)
+            if partial is None:
+                if frame.stream == "engine":
+                    self.engine_errors.append(decode_text(frame.payload[:1000]).rstrip("\n"))
+                continue
+            if not partial.parts and not partial.dropping and not frame.cut:
+                line = whole_line(frame.stream, frame.payload)
+                if line is not None:
+                    lines.append(line)
+                    continue
+            lines.extend(self._assemble(frame, partial))
+        return lines
+
+    def _whole_line(self, stream: str, payload: bytes) -> CollectedLine | None:
+        """The common frame, fast: a whole line of valid UTF-8 under the cap, with the engine's
+        fixed-form timestamp. None for any other frame (:meth:`_assemble` takes it)."""
+        if payload[-1:] != b"\n" or len(payload) - 32 > self._max:
+            return None
+        try:
+            text = payload.decode()
+        except UnicodeDecodeError:
+            return None
+        if text[30:31] != " " or text[29] != "Z":
+            return None
+        ts = text[:30]
+        fraction = ts[20:29]
+        if not (fraction.isdigit() and fraction.isascii()):
+            return None
+        if ts[:20] != self._second:
+            if not _DOCKER_SECOND.fullmatch(ts, 0, 20):
+                return None
+            self._second = ts[:20]
+        self.last_ts = ts
+        return CollectedLine(stream, ts, text[31:-1], self._number(stream, ts))
+
+    def _assemble(self, frame: Frame, partial: _Partial) -> Iterator[CollectedLine]:
         ts, content = split_payload(frame.payload)
         if ts is None:
             ts = self.last_ts or NO_TS
         self.last_ts = ts
-        partial = self._partial[frame.stream]
         complete = content.endswith(b"\n") or frame.cut
         if complete and content.endswith(b"\n"):
             content = content[:-1]
@@ -272,10 +363,14 @@ class LineAssembler:
         message = decode_text(cut_utf8(raw, self._max) if truncated else raw)
         if truncated:
             message += TRUNCATED_MARK
+        return CollectedLine(stream, partial.ts, message, self._number(stream, partial.ts), truncated)
+
+    def _number(self, stream: str, ts: str) -> int:
+        """The line's ``seq``: 0, or one more than the stream's previous line when it has the same ts."""
         last = self._last.get(stream)
-        seq = last[1] + 1 if last is not None and last[0] == partial.ts else 0
-        self._last[stream] = (partial.ts, seq)
-        return CollectedLine(stream=stream, ts=partial.ts, message=message, seq=seq, truncated=truncated)
+        seq = last[1] + 1 if last is not None and last[0] == ts else 0
+        self._last[stream] = (ts, seq)
+        return seq
 
 
 class Resume:

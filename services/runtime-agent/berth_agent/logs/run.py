@@ -198,8 +198,7 @@ class Collector:
                 self.dropped_lines += gate.dropped
                 gate.dropped = 0
         if final:
-            for line in assembler.finish():
-                self._take(line, state, loop.time())
+            self._take_all(list(assembler.finish()), state, loop.time())
         for notice in gate.finish():
             batcher.add(notice, loop.time())
         if len(batcher):
@@ -230,9 +229,7 @@ class Collector:
             now = loop.time()
             if chunk:
                 state.read_at = time.time_ns()
-                for frame in decoder.feed(chunk):
-                    for line in assembler.feed(frame):
-                        self._take(line, state, now)
+                self._take_all(assembler.feed_all(decoder.feed(chunk)), state, now)
                 for error in assembler.engine_errors:
                     log.warning("docker log stream error: %s", error, extra={"app_id": self.ref.app_id})
                 assembler.engine_errors.clear()
@@ -245,12 +242,27 @@ class Collector:
             # collectors (and the publishing) their turn between chunks of a flood.
             await asyncio.sleep(0)
 
-    def _take(self, line: CollectedLine, state: ReadState, now: float) -> None:
-        """One line read: skipped when already published, else through the app's budget; a gap
-        found on resuming is told first."""
-        resume, batcher = state.resume, state.batcher
-        if not resume.keep(line):
-            return
+    def _take_all(self, lines: list[CollectedLine], state: ReadState, now: float) -> None:
+        """The lines of one read: skipped when already published, else through the app's budget;
+        a gap found on resuming, or a skip seen while reading behind, is told first."""
+        resume, check_skip, offer, add = state.resume, state.skips.check, state.gate.offer, state.batcher.add
+        read_at = state.read_at
+        for line in lines:
+            if not resume.keep(line):
+                continue
+            if resume.gaps:
+                self._tell_gaps(resume, state.batcher, now)
+            try:
+                nanos: int | None = ts_nanos(line.ts)
+            except ValueError:
+                nanos = None
+            before = None if nanos is None else check_skip(nanos, read_at)
+            if before is not None:
+                self._tell_skip(before, line, state.batcher, now)
+            for kept in offer(line, nanos):
+                add(kept, now)
+
+    def _tell_gaps(self, resume: Resume, batcher: Batcher, now: float) -> None:
         for stream, after_ts, first in resume.gaps:
             self.lost_gaps += 1
             log.warning(
@@ -263,24 +275,18 @@ class Collector:
             )
             batcher.add(lost_notice(stream, after_ts, first), now)
         resume.gaps.clear()
-        try:
-            nanos: int | None = ts_nanos(line.ts)
-        except ValueError:
-            nanos = None
-        before = None if nanos is None else state.skips.check(nanos, state.read_at)
-        if before is not None:
-            self.lost_gaps += 1
-            after_ts = format_nanos(before)
-            log.warning(
-                "log lines of %s may have been skipped by the engine between %s and %s (read behind a flood)",
-                self.ref.container_id[:12],
-                after_ts,
-                line.ts,
-                extra={"app_id": self.ref.app_id},
-            )
-            batcher.add(lost_notice(line.stream, after_ts, line, SKIPPED), now)
-        for kept in state.gate.offer(line, nanos):
-            batcher.add(kept, now)
+
+    def _tell_skip(self, before: int, line: CollectedLine, batcher: Batcher, now: float) -> None:
+        self.lost_gaps += 1
+        after_ts = format_nanos(before)
+        log.warning(
+            "log lines of %s may have been skipped by the engine between %s and %s (read behind a flood)",
+            self.ref.container_id[:12],
+            after_ts,
+            line.ts,
+            extra={"app_id": self.ref.app_id},
+        )
+        batcher.add(lost_notice(line.stream, after_ts, line, SKIPPED), now)
 
     async def _flush(self, batcher: Batcher, assembler: LineAssembler) -> None:
         """Publish everything buffered and save the cursor. A stop (cancellation) arriving

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import struct
+from datetime import datetime
 
 import pytest
 from berth_agent.logs.decide_frames import (
@@ -18,6 +20,8 @@ from berth_agent.logs.decide_frames import (
     Resume,
     StreamCorrupt,
     cut_utf8,
+    fixed_form,
+    last_position,
     split_payload,
     ts_nanos,
 )
@@ -213,3 +217,113 @@ def test_resume_tells_a_gap_when_the_cursors_line_was_rotated_away() -> None:
     assert resume.keep(first)
     assert resume.keep(CollectedLine("stderr", T3, "a synthetic cursor (seq -1) proves nothing"))
     assert resume.gaps == [("stdout", T2, first)]
+
+
+def reference_nanos(ts: str) -> int:
+    """The instant of an RFC 3339 timestamp, the slow and obvious way (datetime)."""
+    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})", ts, re.ASCII)
+    assert m, ts
+    base = datetime.fromisoformat(m[1] + ("+00:00" if m[3] == "Z" else m[3]))
+    return int(base.timestamp()) * 1_000_000_000 + int((m[2] or "").ljust(9, "0"))
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        T1,
+        "2026-12-01T14:39:19.000000000Z",
+        "2026-12-01T14:39:19.999999999Z",
+        "1970-01-01T00:00:00.000000001Z",
+        "2026-12-31T23:59:59.999999999Z",  # the last nanosecond of a year
+        "2024-02-29T12:00:00.000000001Z",  # a leap day
+        "2026-12-01T14:39:19.21676976Z",  # fewer digits (Docker's RFC3339Nano trims zeros)
+        "2026-12-01T14:39:19.5Z",
+        "2026-12-01T14:39:19Z",  # no fraction at all
+        "2026-12-01T16:39:19.216769763+02:00",
+        "2026-12-01T14:39:19.216769763-00:30",
+    ],
+)
+def test_timestamps_read_by_slicing_agree_with_datetime(ts: str) -> None:
+    assert ts_nanos(ts) == reference_nanos(ts)
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        "2016-12-31T23:59:60.000000000Z",  # a leap second: the engine never writes one, datetime can't hold it
+        "2026-13-01T14:39:19.216769763Z",
+        "2026-12-01T14:39:19.2167697631Z",  # ten digits
+        "2026-12-01T14:39:19.21676976xZ",
+        "2026-12-01T14:39:19. 16769763Z",  # int() would take these three; a timestamp does not
+        "2026-12-01T14:39:19.+16769763Z",
+        "2026-12-01T14:39:19.2_6769763Z",
+        "2026-12-01T14:39:1x.216769763Z",
+        "2026-12-01T14:39:19.216769763z",
+    ],
+)
+def test_what_is_not_a_docker_timestamp_is_refused_on_the_fast_path_too(ts: str) -> None:
+    with pytest.raises(ValueError):
+        ts_nanos(ts)
+
+
+def test_the_last_position_compares_instants_whatever_the_form() -> None:
+    fixed = [
+        CollectedLine("stdout", T2, "b"),
+        CollectedLine("stdout", T2, "c", seq=1),
+        CollectedLine("stdout", T1, "a"),
+    ]
+    assert all(fixed_form(line.ts) for line in fixed)
+    assert last_position(fixed) == Position.of(T2, 1)
+    # ".5Z" sorts after "...216769763Z" as text but is earlier; an offset sorts anywhere.
+    mixed = [
+        CollectedLine("stdout", "2026-12-01T14:39:19.5Z", "late"),
+        CollectedLine("stdout", "2026-12-01T16:39:19.900000000+02:00", "later"),
+        CollectedLine("stdout", T1, "early"),
+    ]
+    assert not fixed_form(mixed[0].ts)
+    assert last_position(mixed) == Position.of(mixed[1].ts, 0)
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (T1.encode() + b" plain\n", CollectedLine("stdout", T1, "plain")),
+        (T1.encode() + b" \n", CollectedLine("stdout", T1, "")),
+        (T1.encode() + b"  two spaces\r\n", CollectedLine("stdout", T1, " two spaces\r")),
+        (T1.encode() + " caf\u00e9\n".encode(), CollectedLine("stdout", T1, "caf\u00e9")),
+        (T1.encode() + b" bad \xff\n", CollectedLine("stdout", T1, "bad \ufffd")),
+        (b"2026-12-01T14:39:19.5Z short\n", CollectedLine("stdout", "2026-12-01T14:39:19.5Z", "short")),
+        (
+            b"2026-12-01T14:39:1x.216769763Z not a ts\n",
+            CollectedLine("stdout", NO_TS, "2026-12-01T14:39:1x.216769763Z not a ts"),
+        ),
+        (
+            b"2026-12-01T14:39:19.21676976xZ nor this\n",
+            CollectedLine("stdout", NO_TS, "2026-12-01T14:39:19.21676976xZ nor this"),
+        ),
+        (T1.encode() + b"no space\n", CollectedLine("stdout", NO_TS, T1 + "no space")),
+    ],
+)
+def test_every_kind_of_whole_frame_becomes_the_same_line_as_before(payload: bytes, expected: CollectedLine) -> None:
+    # One frame in a fresh assembler: the common frames take a shortcut, the rest the general
+    # way; the line is the same either way (what each kind of payload has always become).
+    assert list(LineAssembler().feed(Frame("stdout", payload))) == [expected]
+
+
+def test_a_line_exactly_at_the_cap_is_whole_and_one_byte_more_is_cut() -> None:
+    at_cap = lines_of(out(T1, b"x" * 100 + b"\n"), max_line=100)
+    over = lines_of(out(T1, b"x" * 101 + b"\n"), max_line=100)
+    assert at_cap == [CollectedLine("stdout", T1, "x" * 100)]
+    assert over == [CollectedLine("stdout", T1, "x" * 100 + TRUNCATED_MARK, truncated=True)]
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 8, 4096, MAX_FRAME_BYTES + 7])
+def test_an_over_long_frame_is_skipped_whatever_the_reads(chunk: int) -> None:
+    huge = T1.encode() + b" " + b"z" * (MAX_FRAME_BYTES + 500) + b"\n"
+    data = out(T1, b"before\n") + frame(1, huge) + out(T2, b"next\n")
+    found = lines_of(data, chunk=chunk)
+    assert [(line.message[:6], line.truncated) for line in found] == [
+        ("before", False),
+        ("zzzzzz", True),
+        ("next", False),
+    ]
