@@ -145,7 +145,8 @@ async def create_release(
         )
         updated = await app_status_store.move(conn, app, app_status.ReleaseRequested())
         assert updated is not None
-        await enqueue(conn, reconcile_subject(host), ReconcileApp(app_id=str(app["id"]), reason=f"{kind} v{version}"))
+        command = ReconcileApp(app_id=str(app["id"]), reason=f"{kind} v{version}", release_id=str(release["id"]))
+        await enqueue(conn, reconcile_subject(host), command, release_id=release["id"])
         await audit(conn, actor, f"release.{kind}", app["id"], {"image": image, "version": version})
         return updated, release
 

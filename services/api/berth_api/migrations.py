@@ -167,4 +167,9 @@ MIGRATIONS = [
     CREATE UNIQUE INDEX tokens_one_root ON tokens (root) WHERE root;
     ALTER TABLE audit_log ADD COLUMN token_id uuid;
     """,
+    """
+    -- 10: the release an outbox row is sent for: when the row is published, the release's
+    -- timeline gains its `command.published` step (ADR 0023).
+    ALTER TABLE outbox ADD COLUMN release_id uuid;
+    """,
 ]

@@ -55,7 +55,7 @@ def responders(ctx: ServiceContext, chain: keyring.Keychain) -> dict[str, bus.Re
     }
 
 
-def appliers(ctx: ServiceContext, outbox: OutboxPublisher) -> dict[str, tuple[ConsumerSpec, bus.Handler]]:
+def appliers(ctx: ServiceContext) -> dict[str, tuple[ConsumerSpec, bus.Handler]]:
     """Each consumer the API pulls from and the applier of its events (by task name)."""
     pool, host = ctx.pool, ctx.settings.host_id
 
@@ -65,26 +65,18 @@ def appliers(ctx: ServiceContext, outbox: OutboxPublisher) -> dict[str, tuple[Co
     return {
         "agent-events": (API_RELEASE_EVENTS, applier(pool, AgentEvent, release_events.apply)),
         "container-events": (API_CONTAINER_EVENTS, applier(pool, ContainerEvent, container_events.record)),
-        # an automatic restart writes a command to the outbox
-        "health-events": (API_HEALTH_EVENTS, applier(pool, HealthEvent, on_health_event, then=outbox.notify)),
+        "health-events": (API_HEALTH_EVENTS, applier(pool, HealthEvent, on_health_event)),
         "domain-events": (API_DOMAIN_EVENTS, applier(pool, DomainStatusChanged, domain_events.apply)),
     }
 
 
-def applier(
-    pool: asyncpg.Pool,
-    kind: Any,
-    apply: Callable[[Connection, Any], Awaitable[None]],
-    then: Callable[[], None] | None = None,
-) -> bus.Handler:
+def applier(pool: asyncpg.Pool, kind: Any, apply: Callable[[Connection, Any], Awaitable[None]]) -> bus.Handler:
     """A message handler: decode the message as ``kind``, apply it on a pooled connection."""
 
     async def handle(msg: Msg) -> None:
         event = decode(msg.data, kind)
         async with pool.acquire() as conn:
             await apply(conn, event)
-        if then is not None:
-            then()
 
     return handle
 
@@ -106,8 +98,9 @@ async def main(ctx: ServiceContext) -> None:
         raise
     await warn_unknown_keys(ctx.pool, chain)
     await seed_admin_token(ctx.pool, os.environ.get("BERTH_BOOTSTRAP_TOKEN"))
-    outbox = OutboxPublisher(ctx.pool, ctx.js)
-    state = ApiState(pool=ctx.pool, nc=ctx.nc, settings=settings, outbox=outbox)
+    # The outbox publisher listens for commits on a connection of its own (not one of the pool's).
+    outbox = OutboxPublisher(ctx.pool, ctx.js, lambda: asyncpg.connect(ctx.env.database_url))
+    state = ApiState(pool=ctx.pool, nc=ctx.nc, settings=settings)
 
     for subject, responder in responders(ctx, chain).items():
         await bus.serve(ctx.nc, subject, "api", responder)
@@ -134,14 +127,10 @@ async def main(ctx: ServiceContext) -> None:
             f"{what}-resync": resync.periodically(ctx.stop, repair, what=what, interval=interval)
             for what, repair in owners.items()
         },
-        **{
-            name: bus.consume(ctx.js, spec, handler, stop=ctx.stop)
-            for name, (spec, handler) in appliers(ctx, outbox).items()
-        },
+        **{name: bus.consume(ctx.js, spec, handler, stop=ctx.stop) for name, (spec, handler) in appliers(ctx).items()},
     }
     try:
         async with tasks.running(work):
-            outbox.notify()
             await server.serve()
     finally:
         server.should_exit = True

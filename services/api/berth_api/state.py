@@ -1,4 +1,4 @@
-"""What request handlers share: the DB pool, the bus, settings, the outbox."""
+"""What request handlers share: the DB pool, the bus, settings."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ import asyncpg
 from berth_shared.settings import Settings
 from nats.aio.client import Client
 
-from berth_api.outbox import OutboxPublisher
-
 
 @dataclass
 class ApiState:
     pool: asyncpg.Pool
     nc: Client
     settings: Settings
-    outbox: OutboxPublisher

@@ -4,25 +4,13 @@ written with the change it describes, so a change rolled back leaves no entry (r
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import pytest
 from berth_api.audit_log import PLATFORM, audit
-from berth_api.migrations import MIGRATIONS
 from berth_api.scopes import Principal, Scope
-from berth_shared import db
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def pool(infra: Any) -> AsyncIterator[asyncpg.Pool]:
-    p = await db.create_pool(infra.service_database_url("api"), "api")
-    await db.migrate(p, "api", MIGRATIONS)
-    yield p
-    await p.close()
 
 
 async def entries(pool: asyncpg.Pool, action: str) -> list[asyncpg.Record]:

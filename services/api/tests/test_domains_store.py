@@ -4,15 +4,12 @@ the app's full list of hostnames (AppUpdated) through the outbox in the same tra
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
 from berth_api import apps_store, domains_store
-from berth_api.migrations import MIGRATIONS
 from berth_api.validation import CreateApp
-from berth_shared import db
 from berth_shared.contracts.apps import AppUpdated
 from berth_shared.contracts.base import decode
 from berth_shared.errors import Conflict, NotFound
@@ -20,14 +17,6 @@ from berth_shared.errors import Conflict, NotFound
 pytestmark = pytest.mark.integration
 
 DOMAIN = "berth.test"
-
-
-@pytest.fixture(scope="module")
-async def pool(infra: Any) -> AsyncIterator[asyncpg.Pool]:
-    p = await db.create_pool(infra.service_database_url("api"), "api")
-    await db.migrate(p, "api", MIGRATIONS)
-    yield p
-    await p.close()
 
 
 async def new_app(pool: asyncpg.Pool, infra: Any) -> asyncpg.Record:

@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,8 @@ import pytest
 from berth_api import apps_store, env_store, keyring, rotation
 from berth_api.consumers import release_events
 from berth_api.keyring import Keychain
-from berth_api.migrations import MIGRATIONS
 from berth_api.responders import desired
 from berth_api.validation import CreateApp
-from berth_shared import db
 from berth_shared.contracts.base import encode
 from berth_shared.contracts.desired import GetDesired, ListDesired
 from berth_shared.contracts.releases import ReleaseLive
@@ -31,14 +28,6 @@ AGENT_KEY = OpeningKey.generate()  # plays the runtime agent's key pair
 pytestmark = pytest.mark.integration
 
 SECRET = "sk_live_" + "Zq9" * 6  # a value that must never appear at rest
-
-
-@pytest.fixture(scope="module")
-async def pool(infra: Any) -> AsyncIterator[asyncpg.Pool]:
-    p = await db.create_pool(infra.service_database_url("api"), "api")
-    await db.migrate(p, "api", MIGRATIONS)
-    yield p
-    await p.close()
 
 
 @pytest.fixture(scope="module")

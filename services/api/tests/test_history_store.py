@@ -4,7 +4,6 @@ do not exist are dropped, and the history reads its newest entries oldest first 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,21 +11,11 @@ import asyncpg
 import pytest
 from berth_api import apps_store, history_store
 from berth_api.history_store import HistoryEntry
-from berth_api.migrations import MIGRATIONS
 from berth_api.validation import CreateApp
-from berth_shared import db
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-async def pool(infra: Any) -> AsyncIterator[asyncpg.Pool]:
-    p = await db.create_pool(infra.service_database_url("api"), "api")
-    await db.migrate(p, "api", MIGRATIONS)
-    yield p
-    await p.close()
 
 
 async def new_app(pool: asyncpg.Pool, infra: Any) -> asyncpg.Record:

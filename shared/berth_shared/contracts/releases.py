@@ -34,10 +34,13 @@ RELEASE_EVENTS = "berth.evt.agent.release.>"
 
 
 class ReconcileApp(Message, kw_only=True):
-    """Ask the agent to converge one app on its desired state now (level-triggered)."""
+    """Ask the agent to converge one app on its desired state now (level-triggered).
+    ``release_id``: the release it was sent for (a deploy, restart, rollback or config change),
+    whose timeline records the command's hops; empty for other reconciles."""
 
     app_id: str
     reason: str = ""
+    release_id: str = ""
 
 
 class RestartInPlace(Message, kw_only=True):
@@ -51,8 +54,12 @@ class RestartInPlace(Message, kw_only=True):
 AgentCommand = ReconcileApp | RestartInPlace
 
 
-# Lifecycle steps of a rollout, in order. The dashboard's timeline explains each one.
+# Lifecycle steps of a rollout, in order. The dashboard's timeline explains each one. The
+# command's hops come first: ``command.published`` (the API's outbox handed it to JetStream;
+# recorded by the API) and ``command.received`` (the agent's pull got it).
 Step = Literal[
+    "command.published",
+    "command.received",
     "image.pulling",
     "image.resolved",
     "network.ready",
@@ -64,6 +71,13 @@ Step = Literal[
     "old.stopped",
     "container.restarted",
 ]
+
+
+# The command's hops: they record when the command moved, not how far the rollout got (a
+# release they name stays ``pending``, so a newer request still supersedes it).
+COMMAND_PUBLISHED = "command.published"
+COMMAND_RECEIVED = "command.received"
+COMMAND_HOPS = frozenset({COMMAND_PUBLISHED, COMMAND_RECEIVED})
 
 
 class ReleaseStep(Message, kw_only=True):

@@ -7,6 +7,7 @@ import uuid
 
 from berth_shared.contracts.builds import BuildLog
 from berth_shared.contracts.releases import (
+    COMMAND_HOPS,
     AgentEvent,
     AppCleanedUp,
     AppCrashed,
@@ -53,6 +54,8 @@ async def _on_step(conn: Connection, e: ReleaseStep) -> None:
         e.duration_ms,
         e.at,
     )
+    if e.step in COMMAND_HOPS:
+        return
     await conn.execute(
         "UPDATE releases SET status = 'starting', started_at = coalesce(started_at, $2), "
         "slot = coalesce(nullif($3, ''), slot) WHERE id = $1 AND status = 'pending'",

@@ -32,7 +32,6 @@ async def _app_json(s: ApiState, app: Any) -> dict[str, Any]:
 async def create_app(body: CreateApp, s: State, actor: Actor) -> dict[str, Any]:
     async with s.pool.acquire() as conn:
         row = await apps_store.create_app(conn, body, s.settings.subnet_pool, s.settings.domain, actor=actor)
-    s.outbox.notify()
     return await _app_json(s, row)
 
 
@@ -51,7 +50,6 @@ async def show_app(ref: str, s: State) -> dict[str, Any]:
 async def update_app(ref: str, body: UpdateApp, s: State, actor: Actor) -> dict[str, Any]:
     async with s.pool.acquire() as conn:
         row = await apps_store.update_app(conn, ref, body, s.settings.domain, s.settings.host_id, actor=actor)
-    s.outbox.notify()
     return await _app_json(s, row)
 
 
@@ -59,7 +57,6 @@ async def update_app(ref: str, body: UpdateApp, s: State, actor: Actor) -> dict[
 async def delete_app(ref: str, s: State, actor: Actor) -> dict[str, Any]:
     async with s.pool.acquire() as conn:
         row = await apps_store.delete_app(conn, ref, s.settings.domain, s.settings.host_id, actor=actor)
-    s.outbox.notify()
     return await _app_json(s, row)
 
 
@@ -69,7 +66,6 @@ async def deploy(ref: str, body: Deploy, s: State, actor: Actor) -> dict[str, An
     require_disk(await require_engine(s.nc, s.settings.host_id), s.settings, "deploy")
     async with s.pool.acquire() as conn:
         _, release = await apps_store.create_release(conn, ref, body.image, "deploy", s.settings.host_id, actor=actor)
-    s.outbox.notify()
     return release_view(release)
 
 
@@ -81,7 +77,6 @@ async def restart(ref: str, s: State, actor: Actor, hard: bool = False) -> dict[
         await require_engine(s.nc, s.settings.host_id)
         async with s.pool.acquire() as conn:
             live = await apps_store.restart_in_place(conn, ref, s.settings.host_id, actor=actor)
-        s.outbox.notify()
         return release_view(live)
     current = await apps_store.current_release(s.pool, app)
     if current is None:
@@ -90,7 +85,6 @@ async def restart(ref: str, s: State, actor: Actor, hard: bool = False) -> dict[
     async with s.pool.acquire() as conn:
         image = apps_store.pinned_image(current)
         _, release = await apps_store.create_release(conn, ref, image, "restart", s.settings.host_id, actor=actor)
-    s.outbox.notify()
     return release_view(release)
 
 
@@ -102,7 +96,6 @@ async def rollback(ref: str, s: State, actor: Actor, body: Rollback | None = Non
     await require_image(s, app, await apps_store.rollback_target(s.pool, ref, target))
     async with s.pool.acquire() as conn:
         release = await apps_store.rollback(conn, ref, target, s.settings.host_id, actor=actor)
-    s.outbox.notify()
     return release_view(release)
 
 

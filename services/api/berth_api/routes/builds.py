@@ -60,5 +60,4 @@ async def create_build(
         release = await builds.create_build_release(
             conn, ref, spec, config=config, host=s.settings.host_id, domain=s.settings.domain, actor=actor
         )
-    s.outbox.notify()
     return release_view(release)

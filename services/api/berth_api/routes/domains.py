@@ -30,7 +30,6 @@ async def list_domains(ref: str, s: State) -> dict[str, Any]:
 async def add_domain(ref: str, body: DomainIn, s: State, actor: Actor) -> dict[str, Any]:
     async with s.pool.acquire() as conn:
         row = await domains_store.add_domain(conn, ref, body.hostname, s.settings.domain, actor=actor)
-    s.outbox.notify()
     app = await apps_store.find_app(s.pool, ref)
     return domain_view(row, _target(s, app))
 
@@ -39,6 +38,5 @@ async def add_domain(ref: str, body: DomainIn, s: State, actor: Actor) -> dict[s
 async def remove_domain(ref: str, domain_ref: str, s: State, actor: Actor) -> dict[str, Any]:
     async with s.pool.acquire() as conn:
         row = await domains_store.remove_domain(conn, ref, domain_ref, s.settings.domain, actor=actor)
-    s.outbox.notify()
     app = await apps_store.find_app(s.pool, ref)
     return domain_view(row, _target(s, app))

@@ -38,8 +38,6 @@ async def change_env(
             conn, keys, ref, body.vars, body.unset, deploy=deploy, actor=actor, host=s.settings.host_id
         )
         rows = await env_store.rows_of(conn, app["id"])
-    if release is not None:
-        s.outbox.notify()
     return {
         "appId": str(app["id"]),
         "changed": changes.as_json(),

@@ -55,7 +55,6 @@ async def get_health(
 async def put_health(ref: str, body: HealthCheckIn, s: State, actor: Actor) -> dict[str, Any]:
     async with s.pool.acquire() as conn:
         row = await apps_store.set_health_check(conn, ref, body.to_contract(), s.settings.domain, actor=actor)
-    s.outbox.notify()
     return {
         "appId": str(row["id"]),
         "config": health_check_view(apps_store.health_check_of(row)),
@@ -68,5 +67,4 @@ async def delete_health(ref: str, s: State, actor: Actor) -> dict[str, Any]:
     """No check configured: liveness only (the container is running)."""
     async with s.pool.acquire() as conn:
         row = await apps_store.set_health_check(conn, ref, None, s.settings.domain, actor=actor)
-    s.outbox.notify()
     return {"appId": str(row["id"]), "config": None, "livenessOnly": True}

@@ -5,28 +5,17 @@ while a release deploys (real Postgres)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
 from berth_api import apps_store
 from berth_api.consumers import health_events, release_events
-from berth_api.migrations import MIGRATIONS
 from berth_api.validation import CreateApp
-from berth_shared import db
 from berth_shared.contracts.health import AppRecovered, AppUnhealthy, RestartRequested, RestartsExhausted
 from berth_shared.contracts.releases import ReleaseLive
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def pool(infra: Any) -> AsyncIterator[asyncpg.Pool]:
-    p = await db.create_pool(infra.service_database_url("api"), "api")
-    await db.migrate(p, "api", MIGRATIONS)
-    yield p
-    await p.close()
 
 
 async def live_app(pool: asyncpg.Pool, infra: Any) -> tuple[str, str]:

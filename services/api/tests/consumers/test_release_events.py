@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
 from berth_api import apps_store
 from berth_api.consumers import release_events
-from berth_api.migrations import MIGRATIONS
 from berth_api.validation import CreateApp
-from berth_shared import db
 from berth_shared.contracts.releases import AppCleanedUp, AppCrashed, ReleaseFailed, ReleaseLive, ReleaseStep
 from berth_shared.settings import Settings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-async def pool(infra: Any) -> AsyncIterator[asyncpg.Pool]:
-    p = await db.create_pool(infra.service_database_url("api"), "api")
-    await db.migrate(p, "api", MIGRATIONS)
-    yield p
-    await p.close()
 
 
 async def new_app(pool: asyncpg.Pool, infra: Any) -> asyncpg.Record:
@@ -115,6 +104,20 @@ async def test_queued_release_is_superseded_by_a_newer_request(pool: asyncpg.Poo
     a, _ = await state(pool, app, second)
     assert r1["status"] == "superseded"
     assert a["desired_release_id"] == second["id"]
+
+
+async def test_a_release_whose_command_reached_the_agent_is_still_superseded_until_it_starts(
+    pool: asyncpg.Pool, infra: Any
+) -> None:
+    app = await new_app(pool, infra)
+    first = await deploy(pool, app, "img:1")
+    await apply(pool, ReleaseStep(app_id=str(app["id"]), release_id=str(first["id"]), step="command.received"))
+    _, r1 = await state(pool, app, first)
+    assert r1["status"] == "pending" and r1["started_at"] is None
+    await deploy(pool, app, "img:2")  # queued behind a rollout, say: the newest request wins
+    _, r1 = await state(pool, app, first)
+    steps = await pool.fetch("SELECT step FROM release_steps WHERE release_id = $1", first["id"])
+    assert r1["status"] == "superseded" and [s["step"] for s in steps] == ["command.received"]
 
 
 async def test_crash_and_cleanup(pool: asyncpg.Pool, infra: Any) -> None:
