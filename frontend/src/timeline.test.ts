@@ -42,8 +42,21 @@ describe("buildTimeline", () => {
     expect(rows.find((r) => r.step === "health.passed")?.state).toBe("skipped");
   });
 
+  it("shows when the command reached the agent, before the rollout's steps", () => {
+    const rows = buildTimeline(
+      { status: "starting", reason: null, createdAt: t0, kind: "deploy", finishedAt: null },
+      [step("image.resolved", 30), step("command.received", 9, 3), step("command.published", 6, 6)],
+    );
+    expect(rows.slice(0, 3).map((r) => [r.step, r.sinceStartMs])).toEqual([
+      ["command.published", 6],
+      ["command.received", 9],
+      ["image.resolved", 30],
+    ]);
+    expect(rows[1].title).toBe("Command received");
+  });
+
   it("explains every step the agent emits", () => {
-    for (const name of [...FLIP_STEPS, "container.restarted"]) {
+    for (const name of [...FLIP_STEPS, "container.restarted", "command.published", "command.received"]) {
       expect(STEP_INFO[name].why.length).toBeGreaterThan(40);
     }
   });

@@ -2,6 +2,14 @@ import type { HistoryEntry, Release, Step } from "./api";
 
 /** What each lifecycle step is, and why the platform does it (the timeline's teaching mode). */
 export const STEP_INFO: Record<string, { title: string; why: string }> = {
+  "command.published": {
+    title: "Command published",
+    why: "The API wrote the release and its command to the agent in one transaction; the moment it commits, Postgres wakes the outbox publisher, which hands the command to JetStream (stored durably, so it survives a crash).",
+  },
+  "command.received": {
+    title: "Command received",
+    why: "The runtime agent always keeps a pull request waiting on JetStream, so the command arrives as soon as it is stored. The agent now asks the API for the app's desired state and starts the rollout.",
+  },
   "image.pulling": {
     title: "Pulling image",
     why: "The image is not on this host yet, so the Docker engine downloads its layers from the registry; progress is reported as it goes.",

@@ -107,8 +107,8 @@ class OutboxPublisher:
     async def publish_batch(self, limit: int = 100) -> int:
         rows = await self.pool.fetch("SELECT id, subject, payload, msg_id FROM outbox ORDER BY id LIMIT $1", limit)
         for row in rows:
+            sent_at = datetime.now(UTC)  # before the agent can have it: the timeline keeps its order
             ack = await self.js.publish(row["subject"], bytes(row["payload"]), headers={"Nats-Msg-Id": row["msg_id"]})
-            published_at = datetime.now(UTC)
-            detail = f"JetStream holds it: {ack.stream} #{ack.seq}" + (" (a republish)" if ack.duplicate else "")
-            await self.pool.execute(_PUBLISHED, row["id"], COMMAND_PUBLISHED, detail, published_at)
+            detail = f"JetStream stored it: {ack.stream} #{ack.seq}" + (" (a republish)" if ack.duplicate else "")
+            await self.pool.execute(_PUBLISHED, row["id"], COMMAND_PUBLISHED, detail, sent_at)
         return len(rows)

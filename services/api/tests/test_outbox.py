@@ -155,4 +155,4 @@ async def test_a_release_timeline_records_when_its_command_was_published(
 
     step = await eventually(recorded, within=PROMPT, what="the command.published step")
     assert step["step"] == "command.published"
-    assert release["created_at"] <= step["at"] and step["detail"].startswith("JetStream holds it: BERTH_CMD #")
+    assert release["created_at"] <= step["at"] and step["detail"].startswith("JetStream stored it: BERTH_CMD #")

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import aiodocker
 from berth_shared import disk, tasks
+from berth_shared.contracts.releases import ReleaseStep
 from berth_shared.service import ServiceContext
 from berth_shared.streams import ConsumerSpec, agent_command_consumer
 
@@ -59,11 +60,15 @@ async def main(
         images = await serve_images(ctx.nc, docker, host)
         held = await serve_holdings(ctx.nc, docker, ctx.env.instance, host, agent.memory)
         log.info("runtime agent for host %s, instance %s", host, ctx.env.instance)
+
+        async def report(step: ReleaseStep) -> None:  # a command's arrival, on its release's timeline
+            await agent.publisher.release_event("step", step.app_id, step)
+
         try:
             await tasks.run_all(
                 {
                     "agent": agent.run(),
-                    "commands": commands.consume(ctx.js, agent_command_consumer(host), agent.dispatch),
+                    "commands": commands.consume(ctx.js, agent_command_consumer(host), agent.dispatch, report),
                     "disk-watch": watch.run(),
                 }
             )

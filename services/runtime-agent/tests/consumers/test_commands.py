@@ -1,9 +1,13 @@
 from __future__ import annotations
 
-from berth_agent.consumers.commands import RETRY_DELAY_SECONDS, handle
+import asyncio
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+from berth_agent.consumers.commands import RETRY_DELAY_SECONDS, handle, received_step, run_command
 from berth_agent.loop import Agent
 from berth_shared.contracts.base import encode
-from berth_shared.contracts.releases import AgentCommand, ReconcileApp, RestartInPlace, restart_subject
+from berth_shared.contracts.releases import AgentCommand, ReconcileApp, ReleaseStep, RestartInPlace, restart_subject
 from berth_shared.errors import BusUnavailable, EngineUnavailable
 from berth_testing import FakeMsg
 
@@ -93,3 +97,36 @@ async def test_the_agent_routes_each_command_to_its_handler() -> None:
     await agent.dispatch(ReconcileApp(app_id="a1"))
     await agent.dispatch(RestartInPlace(app_id="a2", release_id="r2"))
     assert calls == [("reconcile", "a1"), ("restart", ("a2", "r2"))]
+
+
+STORED = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def test_a_command_sent_for_a_release_reports_its_arrival_on_that_release() -> None:
+    arrived = STORED + timedelta(milliseconds=7)
+    step = received_step(ReconcileApp(app_id="a1", release_id="r1"), STORED, arrived)
+    assert step is not None
+    assert (step.app_id, step.release_id, step.step) == ("a1", "r1", "command.received")
+    assert step.at == arrived and step.duration_ms == 7  # since JetStream stored it
+
+
+def test_a_command_sent_for_no_release_reports_nothing() -> None:
+    assert received_step(ReconcileApp(app_id="a1", reason="app deleted"), STORED, STORED) is None
+    assert received_step(RestartInPlace(app_id="a1", release_id="r1"), STORED, STORED) is None
+
+
+async def test_the_arrival_is_reported_while_the_rollout_still_runs() -> None:
+    reported: list[ReleaseStep] = []
+    seen = asyncio.Event()
+
+    async def report(step: ReleaseStep) -> None:
+        reported.append(step)
+        seen.set()
+
+    async def rollout(command: AgentCommand) -> None:
+        await asyncio.wait_for(seen.wait(), 10)  # returns only once the arrival is on the timeline
+
+    msg = FakeMsg(encode(ReconcileApp(app_id="a1", release_id="r1")))
+    msg.metadata = SimpleNamespace(timestamp=STORED)  # type: ignore[attr-defined]
+    await run_command(msg, rollout, report)  # type: ignore[arg-type]
+    assert [(s.release_id, s.step) for s in reported] == [("r1", "command.received")]
