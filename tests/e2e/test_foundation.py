@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -71,6 +72,24 @@ def test_deploy_serves_the_image_at_its_generated_hostname(platform: Any, test_i
     assert shown["lastDeployedAt"] is not None
     assert shown["image"] == test_images["v1"]
     assert shown["currentReleaseId"] == rel["id"]
+
+
+def at(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+def test_a_deploys_command_reaches_the_agent_at_once_and_its_timeline_shows_each_hop(
+    platform: Any, test_images: dict[str, str]
+) -> None:
+    create_app(platform, "hops")
+    rel = deploy(platform, "hops", test_images["v1"])
+    live = wait_release(platform, "hops", rel["id"], "live")
+    steps = {s["step"]: at(s["at"]) for s in reversed(live["steps"])}  # the first of each
+    accepted, published, received = at(live["createdAt"]), steps["command.published"], steps["command.received"]
+    rollout = min(t for step, t in steps.items() if not step.startswith("command."))
+    assert accepted <= published <= received <= rollout, steps
+    # Pushed, not polled: the outbox polls every 5 s, a pull waits up to 1 s for its first message.
+    assert (received - accepted).total_seconds() < 1.0, steps
 
 
 def test_app_containers_are_hardened(platform: Any, test_images: dict[str, str]) -> None:
