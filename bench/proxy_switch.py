@@ -3,11 +3,12 @@ that `berth up` runs (started by the launcher's own code), with two apps in two 
 their own /28, and continuous load from 127.0.0.1 only.
 
 Candidates:
-- ``active``: today's config: both slots listed, Caddy's active health check every 0.5 s on each
-  server; the flip waits ``PROXY_SWITCH_SECONDS`` for it, then drains the old slot as long again.
-- ``a``: ``dynamic a`` upstreams answered by a loopback DNS server (the router's slot DNS):
-  the live slot only, looked up at most once per ``refresh``; the static two-slot list stays as
-  the fallback Caddy uses when a lookup fails (no ``grace_period`` in ``dynamic a``).
+- ``active``: the config before ADR 0023: both slots listed, Caddy's active health check every
+  0.5 s on each server; the flip waited 1.2 s for it, then drained the old slot as long again.
+- ``a``: ``dynamic a`` upstreams answered by a loopback DNS server (the router's slot DNS, the
+  config the router renders now): the live slot only, looked up at most once per ``refresh``;
+  the static two-slot list stays as the fallback Caddy uses when a lookup fails (no
+  ``grace_period`` in ``dynamic a``).
 - ``srv``: ``dynamic srv`` with ``grace_period`` (stale answers kept when a lookup fails); its
   targets are names, so they are resolved again at every dial: an IP address as a target is
   refused by Go's resolver (checked here), a name needs ``transport.resolver`` pointed at the
@@ -51,10 +52,14 @@ from berth_router.slot_answers import ZONE, answer, slot_name
 from berth_router.slot_dns import SlotDns
 from berth_shared.dns import DnsError, read_name
 from berth_shared.netplan import Slot, other_slot, slot_address
-from berth_shared.proxy_timing import PROXY_SWITCH_SECONDS
+from berth_shared.probes import PROBE_USER_AGENT
+from berth_shared.proxy_timing import UPSTREAM_REFRESH_SECONDS
 from berth_testing import build_keepalive_image, build_long_request_image, isolated_settings
 
-REFRESH = "100ms"
+# Before ADR 0023: Caddy's active check every 0.5 s; the agent waited 2 intervals + 0.2 s for it
+# to see the new slot, and as long again after refusing new connections to the old one.
+ACTIVE_INTERVAL = "500ms"
+TODAY_SWITCH_SECONDS = 1.2
 GRACE = "1h"
 SLOW_SECONDS = 2
 STOP_TIMEOUT = 5
@@ -87,30 +92,31 @@ class App:
 
 
 def config_for(candidate: str, apps: list[App], settings: Any, dns_port: int) -> dict[str, Any]:
+    """The router's config (``a``: as rendered), or a candidate's changes to each app's proxy."""
     config = caddy_config.render(
-        [a.route() for a in apps], http_port=settings.http_port, admin_socket=str(settings.caddy_admin_socket)
+        [a.route() for a in apps],
+        http_port=settings.http_port,
+        admin_socket=str(settings.caddy_admin_socket),
+        slot_dns_port=dns_port,
     )
     resolver = {"addresses": [f"udp/127.0.0.1:{dns_port}"]}
     for route in config["apps"]["http"]["servers"][caddy_config.SERVER_NAME]["routes"]:
         handler = route["handle"][0]
-        if handler.get("handler") != "reverse_proxy" or candidate == "active":
+        if handler.get("handler") != "reverse_proxy" or candidate == "a":
             continue
-        app_id = next(a.app_id for a in apps if a.host in route["match"][0]["host"])
-        del handler["health_checks"]["active"]
-        if candidate == "a":
-            handler["dynamic_upstreams"] = {
-                "source": "a",
-                "name": slot_name(app_id),
-                "port": "8080",
-                "refresh": REFRESH,
-                "resolver": resolver,
-                "versions": {"ipv4": True},
+        if candidate == "active":
+            del handler["dynamic_upstreams"]
+            handler["health_checks"]["active"] = {
+                "uri": "/",
+                "interval": ACTIVE_INTERVAL,
+                "timeout": "1s",
+                "headers": {"User-Agent": [PROBE_USER_AGENT]},
             }
         else:
             handler["dynamic_upstreams"] = {
                 "source": "srv",
-                "name": slot_name(app_id),
-                "refresh": REFRESH,
+                "name": handler["dynamic_upstreams"]["name"],
+                "refresh": handler["dynamic_upstreams"]["refresh"],
                 "grace_period": GRACE,
                 "resolver": resolver,
             }
@@ -291,19 +297,19 @@ async def flip(candidate: str, app: App, live: Slot, *, dns: BenchDns, instance:
     ready = await wait_ready(slot_address(app.subnet, new))
     record = Flip(app.name, live, new, switched_at=ready)
     if candidate == "active":
-        await asyncio.sleep(PROXY_SWITCH_SECONDS)
+        await asyncio.sleep(TODAY_SWITCH_SECONDS)
     else:
         table[slot_name(app.app_id)] = slot_address(app.subnet, new)
         dns.serve(table)
         record.switched_at = time.monotonic()
-        await asyncio.sleep(0.1)  # the refresh bound
+        await asyncio.sleep(UPSTREAM_REFRESH_SECONDS)  # the refresh bound
     record.proxy_switched_at = time.monotonic()
     rule = drain_rule(instance, app, live)
     for chain in netfilter.CHAINS:
         await asyncio.to_thread(iptables, netfilter.insert_args(chain, rule))
     drain_started = time.monotonic()
     if candidate == "active":
-        await asyncio.sleep(PROXY_SWITCH_SECONDS)
+        await asyncio.sleep(TODAY_SWITCH_SECONDS)
     else:
         await wait_no_inflight(rule.address, STOP_TIMEOUT)
     name = f"{app.network}-{live}"
@@ -477,7 +483,8 @@ def summarize(run: Run) -> dict[str, Any]:
 def markdown(results: dict[str, dict[str, Any]], load: str) -> str:
     lines = [
         f"Load beside the bench (1-minute load average at start): {load}. Clients: {CLIENTS} "
-        f"(keep-alive; slow = {SLOW_SECONDS} s requests in flight across every flip). Refresh {REFRESH}.",
+        f"(keep-alive; slow = {SLOW_SECONDS} s requests in flight across every flip). "
+        f"Refresh {UPSTREAM_REFRESH_SECONDS:g}s.",
         "",
         "| candidate | requests | failed | switch → first on new (ms) | switch → last on old (ms) | drain (ms) "
         "| DNS q/s load / idle |",

@@ -10,6 +10,9 @@ from pathlib import Path
 
 from berth_shared.errors import ValidationFailed
 
+# The router's slot DNS (UDP, loopback), which Caddy's config names (ADR 0023).
+DEFAULT_SLOT_DNS_PORT = 2022
+
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int = 1, hi: int = 65535) -> int:
     raw = env.get(name, "")
@@ -50,8 +53,9 @@ class Settings:
     # Accepted for compatibility, unused: Caddy's admin API listens on a Unix socket
     # (``caddy_admin_socket``), never on a TCP port.
     caddy_admin_port: int
-    # Loopback ports the router serves Caddy on: the on-demand TLS ``ask`` endpoint and the
-    # sink of Caddy's TLS and error logs. Fixed, because Caddy's config names them.
+    # Loopback ports the router serves Caddy on: the on-demand TLS ``ask`` endpoint, the sink of
+    # Caddy's TLS and error logs and (UDP) the slot DNS that tells Caddy each app's live slot.
+    # Fixed, because Caddy's config names them.
     tls_ask_port: int
     proxy_log_port: int
     subnet_pool: ipaddress.IPv4Network
@@ -66,6 +70,8 @@ class Settings:
     # BERTH_RESYNC_SECONDS: how often the API re-reads the runtime agent's state to apply an event
     # it missed (ADR 0018; it also does at start).
     resync_seconds: int = 60
+    # BERTH_SLOT_DNS_PORT: the router's slot DNS (UDP, loopback; see the ports above).
+    slot_dns_port: int = DEFAULT_SLOT_DNS_PORT
 
     @property
     def caddy_admin_socket(self) -> Path:
@@ -104,6 +110,7 @@ class Settings:
             disk_refuse_percent=_int(env, "BERTH_DISK_REFUSE_PERCENT", 95, 1, 100),
             disk_check_seconds=_int(env, "BERTH_DISK_CHECK_SECONDS", 30, 1, 3600),
             resync_seconds=_int(env, "BERTH_RESYNC_SECONDS", 60, 1, 3600),
+            slot_dns_port=_int(env, "BERTH_SLOT_DNS_PORT", DEFAULT_SLOT_DNS_PORT),
         )
 
 

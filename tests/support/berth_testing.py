@@ -72,6 +72,7 @@ def isolated_settings(home: Path, **overrides: str) -> Settings:
         "BERTH_CADDY_ADMIN_PORT": str(free_port()),
         "BERTH_TLS_ASK_PORT": str(free_port()),
         "BERTH_PROXY_LOG_PORT": str(free_port()),
+        "BERTH_SLOT_DNS_PORT": str(free_port()),
         "BERTH_SUBNET_POOL": isolated_subnet_pool(),
         "BERTH_HOST_ID": "local",
     }
@@ -360,6 +361,7 @@ def start_platform(home: Path, **overrides: str) -> RunningPlatform:
         "BERTH_CADDY_ADMIN_PORT": str(settings.caddy_admin_port),
         "BERTH_TLS_ASK_PORT": str(settings.tls_ask_port),
         "BERTH_PROXY_LOG_PORT": str(settings.proxy_log_port),
+        "BERTH_SLOT_DNS_PORT": str(settings.slot_dns_port),
         "BERTH_SUBNET_POOL": str(settings.subnet_pool),
         **overrides,
     }

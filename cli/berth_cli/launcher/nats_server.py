@@ -24,6 +24,7 @@ from pathlib import Path
 from berth_shared.contracts.builds import BUILDS_BUCKET
 from berth_shared.contracts.domains import DOMAIN_STATES_LIST
 from berth_shared.contracts.owner_state import APPS_LIST
+from berth_shared.contracts.slots import SLOT_SWITCH, serving_slots_subject
 from berth_shared.identities import inbox_prefix
 from berth_shared.streams import COMMANDS, EVENTS, LOGS, OWNED_CONSUMERS
 
@@ -92,6 +93,8 @@ _SUBJECTS: dict[str, dict[str, list[str]]] = {
         "publish": [
             "berth.evt.agent.>",
             "berth.rpc.api.desired.>",
+            # The one query it sends the router: switch an app's live slot (ADR 0023).
+            SLOT_SWITCH,
             "berth.logs.>",
             *_streams(COMMANDS.name, EVENTS.name, LOGS.name),
             *_BUILDS_READ,
@@ -101,7 +104,14 @@ _SUBJECTS: dict[str, dict[str, list[str]]] = {
     "router": {
         # berth.logs.*.proxy: routing failures and TLS progress, written into each app's logs.
         # APPS_LIST: the owner's state, to repair routes from lost app events (ADR 0018).
-        "publish": ["berth.evt.router.>", "berth.logs.*.proxy", APPS_LIST, *_streams(EVENTS.name, LOGS.name)],
+        # The agents' serving slots: the live-slot table back after a restart (ADR 0023).
+        "publish": [
+            "berth.evt.router.>",
+            "berth.logs.*.proxy",
+            APPS_LIST,
+            serving_slots_subject("*"),
+            *_streams(EVENTS.name, LOGS.name),
+        ],
         "subscribe": ["berth.rpc.router.>"],
     },
     "logs": {

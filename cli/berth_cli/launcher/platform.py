@@ -150,6 +150,7 @@ class Platform:
             "BERTH_PUBLIC_DASHBOARD": "true" if s.public_dashboard else "false",
             "BERTH_TLS_ASK_PORT": str(s.tls_ask_port),
             "BERTH_PROXY_LOG_PORT": str(s.proxy_log_port),
+            "BERTH_SLOT_DNS_PORT": str(s.slot_dns_port),
             "BERTH_SUBNET_POOL": str(s.subnet_pool),
             "BERTH_HOST_ID": s.host_id,
             "BERTH_RESYNC_SECONDS": str(s.resync_seconds),

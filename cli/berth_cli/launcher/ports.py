@@ -1,8 +1,9 @@
-"""The TCP ports `berth up` listens on: each is a setting, each is checked free before anything
-starts, and a port in use is reported with the setting that moves it and who holds it.
+"""The ports `berth up` listens on (TCP, and the router's slot DNS on UDP): each is a setting,
+each is checked free before anything starts, and a port in use is reported with the setting
+that moves it and who holds it.
 
 Deciding is pure (:func:`planned_ports`, :func:`listening_inodes`, :func:`busy_message`); the
-I/O is a bind attempt per port and, for a busy one, a read of ``/proc/net/tcp{,6}`` and
+I/O is a bind attempt per port and, for a busy one, a read of ``/proc/net/{tcp,udp}{,6}`` and
 ``/proc/<pid>/fd`` to find the process holding it (any process root can see).
 """
 
@@ -21,6 +22,7 @@ from berth_shared.settings import Settings
 LOOPBACK = "127.0.0.1"
 ANY = ""  # every interface (the proxy's public ports)
 TCP_LISTEN = "0A"  # the LISTEN state in /proc/net/tcp
+UDP_BOUND = "07"  # an unconnected (receiving) socket in /proc/net/udp
 
 
 @dataclass(frozen=True)
@@ -31,10 +33,11 @@ class PlannedPort:
     port: int
     what: str
     host: str = LOOPBACK
+    udp: bool = False
 
     def label(self) -> str:
         where = "all interfaces" if self.host == ANY else self.host
-        return f"{self.port} ({self.setting}: {self.what}, {where})"
+        return f"{self.port}{'/udp' if self.udp else ''} ({self.setting}: {self.what}, {where})"
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ def planned_ports(s: Settings) -> list[PlannedPort]:
         PlannedPort("BERTH_API_PORT", s.api_port, "the API and dashboard"),
         PlannedPort("BERTH_TLS_ASK_PORT", s.tls_ask_port, "the router's TLS ask endpoint"),
         PlannedPort("BERTH_PROXY_LOG_PORT", s.proxy_log_port, "the router's proxy log sink"),
+        PlannedPort("BERTH_SLOT_DNS_PORT", s.slot_dns_port, "the router's slot DNS", udp=True),
     ]
     if not s.nats_url:
         ports.append(PlannedPort("BERTH_NATS_PORT", s.nats_port, "embedded NATS"))
@@ -64,19 +68,20 @@ def planned_ports(s: Settings) -> list[PlannedPort]:
 
 
 def duplicates(ports: Iterable[PlannedPort]) -> list[str]:
-    """Settings that name the same port (Berth would take it from itself)."""
-    by_port: dict[int, list[str]] = {}
+    """Settings that name the same port of one protocol (Berth would take it from itself)."""
+    by_port: dict[tuple[int, bool], list[str]] = {}
     for p in ports:
-        by_port.setdefault(p.port, []).append(p.setting)
-    return [f"{port} is both {' and '.join(names)}" for port, names in by_port.items() if len(names) > 1]
+        by_port.setdefault((p.port, p.udp), []).append(p.setting)
+    return [f"{port} is both {' and '.join(names)}" for (port, _), names in by_port.items() if len(names) > 1]
 
 
-def listening_inodes(table: str, port: int) -> set[int]:
-    """Socket inodes listening on ``port`` in the text of ``/proc/net/tcp`` or ``tcp6``."""
+def listening_inodes(table: str, port: int, state: str = TCP_LISTEN) -> set[int]:
+    """Socket inodes listening on ``port`` in the text of ``/proc/net/tcp`` or ``tcp6`` (with
+    ``state=UDP_BOUND``: bound to it in ``/proc/net/udp`` or ``udp6``)."""
     inodes: set[int] = set()
     for line in table.splitlines()[1:]:
         fields = line.split()
-        if len(fields) < 10 or fields[3] != TCP_LISTEN:
+        if len(fields) < 10 or fields[3] != state:
             continue
         _, _, hex_port = fields[1].rpartition(":")
         with contextlib.suppress(ValueError):
@@ -109,13 +114,13 @@ def busy_message(busy: list[tuple[PlannedPort, Holder | None]], clashes: list[st
 # -- I/O ------------------------------------------------------------------------------------
 
 
-def is_free(host: str, port: int) -> bool:
+def is_free(host: str, port: int, udp: bool = False) -> bool:
     """Whether a listener could bind ``host:port`` now (as the servers do: address reuse on, so
     connections of a stopped run in TIME_WAIT do not count)."""
     families = [(socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")] if host == ANY else [(socket.AF_INET, host)]
     for family, address in families:
         try:
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock = socket.socket(family, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
         except OSError:
             continue  # no IPv6 here: the IPv4 attempt decides
         with sock:
@@ -141,12 +146,13 @@ def _proc_pids(proc: Path) -> list[int]:
         return []
 
 
-def holder_of(port: int, proc: Path = Path("/proc")) -> Holder | None:
+def holder_of(port: int, proc: Path = Path("/proc"), udp: bool = False) -> Holder | None:
     """The process listening on ``port`` (first found), from ``/proc``."""
     inodes: set[int] = set()
-    for table in ("tcp", "tcp6"):
+    kind, state = ("udp", UDP_BOUND) if udp else ("tcp", TCP_LISTEN)
+    for table in (kind, f"{kind}6"):
         with contextlib.suppress(OSError):
-            inodes |= listening_inodes((proc / "net" / table).read_text(), port)
+            inodes |= listening_inodes((proc / "net" / table).read_text(), port, state)
     if not inodes:
         return None
     for pid in _proc_pids(proc):
@@ -190,9 +196,9 @@ def check_free(settings: Settings, ours: Iterable[int] = ()) -> None:
     busy: list[tuple[PlannedPort, Holder | None]] = []
     mine = set(ours)
     for p in planned:
-        if is_free(p.host, p.port):
+        if is_free(p.host, p.port, p.udp):
             continue
-        holder = holder_of(p.port)
+        holder = holder_of(p.port, udp=p.udp)
         if holder is not None and (holder.pid in mine or of_home(holder.pid, settings.home)):
             continue
         busy.append((p, holder))

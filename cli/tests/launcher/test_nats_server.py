@@ -105,3 +105,18 @@ def test_only_the_services_that_resync_may_ask_the_api_for_its_app_list() -> Non
         assert not any(
             s in ("berth.rpc.api.>", "berth.rpc.api.apps.>") for s in found[name]["permissions"]["publish"]["allow"]
         )
+
+
+def test_only_the_agent_switches_slots_and_only_the_router_asks_the_agents_for_them() -> None:
+    found = users()
+    for name in SERVICES:
+        publish = found[name]["permissions"]["publish"]["allow"]
+        router_queries = [s for s in publish if s.startswith("berth.rpc.router")]
+        agent_queries = [s for s in publish if s.startswith("berth.rpc.agent")]
+        assert router_queries == {
+            "agent": ["berth.rpc.router.slots.switch"],
+            "api": ["berth.rpc.router.domains.list"],
+        }.get(name, []), name
+        assert agent_queries == {"api": ["berth.rpc.agent.>"], "router": ["berth.rpc.agent.*.slots"]}.get(name, []), (
+            name
+        )

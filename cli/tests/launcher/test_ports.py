@@ -46,14 +46,18 @@ def test_every_port_is_a_setting_and_external_servers_take_none(tmp_path: Path) 
         "BERTH_API_PORT": 8000,
         "BERTH_TLS_ASK_PORT": 2020,
         "BERTH_PROXY_LOG_PORT": 2021,
+        "BERTH_SLOT_DNS_PORT": 2022,
         "BERTH_NATS_PORT": 4222,
         "BERTH_PG_PORT": 5433,
     }
     assert planned["BERTH_HTTP_PORT"].host == ports.ANY and planned["BERTH_PG_PORT"].host == "127.0.0.1"
+    assert [p.setting for p in planned.values() if p.udp] == ["BERTH_SLOT_DNS_PORT"]
     external = settings(tmp_path, BERTH_NATS_URL="nats://h:4222", BERTH_DATABASE_URL="postgresql://h/db")
     assert {p.setting for p in ports.planned_ports(external)}.isdisjoint({"BERTH_NATS_PORT", "BERTH_PG_PORT"})
     clash = settings(tmp_path, BERTH_API_PORT="4222")
     assert ports.duplicates(ports.planned_ports(clash)) == ["4222 is both BERTH_API_PORT and BERTH_NATS_PORT"]
+    # One number for a TCP and a UDP port takes nothing twice.
+    assert ports.duplicates(ports.planned_ports(settings(tmp_path, BERTH_SLOT_DNS_PORT="2021"))) == []
 
 
 def test_a_taken_port_is_named_with_its_setting_and_holder(tmp_path: Path) -> None:
@@ -76,10 +80,25 @@ def test_a_taken_port_is_named_with_its_setting_and_holder(tmp_path: Path) -> No
     assert ports.is_free("127.0.0.1", port)
 
 
-def only_pg_on(tmp_path: Path, port: int) -> Settings:
+def test_a_taken_udp_port_is_named_with_its_setting_and_holder(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as held:
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        assert not ports.is_free("127.0.0.1", port, udp=True)
+        holder = ports.holder_of(port, udp=True)
+        assert holder is not None and holder.pid == os.getpid()
+        s = only_pg_on(tmp_path, free(), BERTH_SLOT_DNS_PORT=str(port))
+        with pytest.raises(ports.PortsInUse) as refused:
+            ports.check_free(s)
+        expected = f"port {port}/udp (BERTH_SLOT_DNS_PORT: the router's slot DNS, 127.0.0.1) is in use"
+        assert expected in str(refused.value)
+    assert ports.is_free("127.0.0.1", port, udp=True)
+
+
+def only_pg_on(tmp_path: Path, port: int, **env: str) -> Settings:
     """Settings whose other ports are all free."""
-    others = ("HTTP", "HTTPS", "API", "TLS_ASK", "PROXY_LOG", "NATS")
-    return settings(tmp_path, BERTH_PG_PORT=str(port), **{f"BERTH_{k}_PORT": str(free()) for k in others})
+    others = ("HTTP", "HTTPS", "API", "TLS_ASK", "PROXY_LOG", "SLOT_DNS", "NATS")
+    return settings(tmp_path, BERTH_PG_PORT=str(port), **{**{f"BERTH_{k}_PORT": str(free()) for k in others}, **env})
 
 
 def free() -> int:

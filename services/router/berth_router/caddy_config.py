@@ -1,8 +1,11 @@
 """The whole Caddy JSON config, rendered from the routes table by one pure function.
 
-Every app gets one route that lists both of its blue/green slots permanently, with active
-and passive health checks and a retry window (design §5): a deploy flips slots underneath
-and never changes this config, so Caddy is reloaded only when apps, ports or hosts change.
+Every app gets one route whose upstream is its live slot, looked up in the router's slot DNS
+(``dynamic a``, refreshed at most every ``UPSTREAM_REFRESH_SECONDS`` and only while requests need
+it), with both of its blue/green slots listed as the fallback for a lookup that fails, passive
+health checks and a retry window (design §5, ADR 0023). Caddy probes nothing itself. A deploy
+flips slots underneath and never changes this config, so Caddy is reloaded only when apps,
+ports or hosts change.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from typing import Any
 from berth_shared.contracts.builds import MAX_CONTEXT_BYTES
 from berth_shared.contracts.domains import is_local_name
 from berth_shared.netplan import SLOTS, slot_address
-from berth_shared.probes import PROBE_USER_AGENT
-from berth_shared.proxy_timing import ACTIVE_HEALTH_INTERVAL_SECONDS
+from berth_shared.proxy_timing import UPSTREAM_REFRESH_SECONDS
+from berth_shared.settings import DEFAULT_SLOT_DNS_PORT
 
 from berth_router import pages
+from berth_router.slot_answers import slot_name
 
 SERVER_NAME = "berth"
 TLS_SERVER_NAME = "berth_tls"
@@ -30,8 +34,9 @@ VERIFY_PATH = "/.well-known/berth-verify"
 TLS_LOGGERS = ("tls.obtain", "tls.on_demand", "http.acme_client")
 ACCESS_LOGGER = "http.log.access"
 
-HEALTH_INTERVAL = f"{int(ACTIVE_HEALTH_INTERVAL_SECONDS * 1000)}ms"
-HEALTH_TIMEOUT = "1s"
+UPSTREAM_REFRESH = f"{round(UPSTREAM_REFRESH_SECONDS * 1000)}ms"
+# The slot DNS answers on loopback in well under a millisecond; the dial of a UDP socket is local.
+SLOT_DNS_DIAL_TIMEOUT = "1s"
 PASSIVE_FAIL_DURATION = "3s"
 PASSIVE_MAX_FAILS = 1
 TRY_DURATION = "5s"
@@ -53,9 +58,10 @@ class Route:
     hostname: str
     port: int
     subnet: str
+    # The app's health check (path; expected status: 0 = any 2xx/3xx, 1-5 = that class, 100-599 =
+    # that code), as the app's events carry them. Caddy no longer probes (ADR 0023): these are
+    # kept with the route but not rendered.
     health_path: str = "/"
-    # The app's expected health status: 0 = Caddy's default (any 2xx/3xx); 1-5 = that class;
-    # 100-599 = that code. Caddy's ``expect_status`` takes exactly these forms.
     expect_status: int = 0
     # Custom hostnames attached to the app: served by the same route, from the same slots.
     domains: tuple[str, ...] = ()
@@ -130,6 +136,7 @@ def render(
     tls: TlsOptions | None = None,
     log_port: int | None = None,
     secure_hosts: Iterable[str] = (),
+    slot_dns_port: int = DEFAULT_SLOT_DNS_PORT,
 ) -> Config:
     """The full config Caddy should run: equal inputs (in any order) give equal output.
 
@@ -140,9 +147,10 @@ def render(
     are redirected from HTTP to HTTPS, ACME challenges excepted. With ``log_port``, Caddy sends
     its TLS logs and its access log of failed requests to the router there. Caddy's admin API
     listens only on the Unix socket ``admin_socket`` (mode 0600: the launcher's user alone).
+    Each app's live slot is looked up in the router's slot DNS on ``127.0.0.1:slot_dns_port``.
     """
     ordered = sorted(routes, key=lambda r: (r.hostname, r.app_id))
-    app_routes = [*(app_route(r) for r in ordered), not_found_route()]
+    app_routes = [*(app_route(r, slot_dns_port) for r in ordered), not_found_route()]
     errors_json = {"routes": [no_release_route(r) for r in ordered]}
     own_plain = [platform_route(platform, https_port=None)] if platform is not None else []
     if platform is not None and is_public_platform(platform, tls) and tls is not None:
@@ -290,41 +298,47 @@ def upstreams(route: Route) -> list[dict[str, str]]:
     return [{"dial": f"{slot_address(route.subnet, slot)}:{route.port}"} for slot in SLOTS]
 
 
-def app_route(route: Route) -> Config:
+def app_route(route: Route, slot_dns_port: int = DEFAULT_SLOT_DNS_PORT) -> Config:
     return {
         "match": [{"host": route.hosts}],
-        "handle": [reverse_proxy(route)],
+        "handle": [reverse_proxy(route, slot_dns_port)],
         "terminal": True,
     }
 
 
-def active_health_check(route: Route) -> Config:
-    active: Config = {
-        "uri": route.health_path,
-        "interval": HEALTH_INTERVAL,
-        "timeout": HEALTH_TIMEOUT,
-        # Berth's probes name themselves, so an app's access log can tell them from users.
-        "headers": {"User-Agent": [PROBE_USER_AGENT]},
+def live_slot_upstream(route: Route, slot_dns_port: int) -> Config:
+    """The app's live slot, looked up as an A record in the router's slot DNS. ``dynamic a`` has
+    no grace period: a lookup that fails (the router down) falls back to the static list."""
+    return {
+        "source": "a",
+        "name": slot_name(route.app_id),
+        "port": str(route.port),
+        "refresh": UPSTREAM_REFRESH,
+        "resolver": {"addresses": [f"udp/127.0.0.1:{slot_dns_port}"]},
+        "dial_timeout": SLOT_DNS_DIAL_TIMEOUT,
+        "versions": {"ipv4": True},
     }
-    if route.expect_status:
-        active["expect_status"] = route.expect_status
-    return active
 
 
-def reverse_proxy(route: Route) -> Config:
+def reverse_proxy(route: Route, slot_dns_port: int = DEFAULT_SLOT_DNS_PORT) -> Config:
     return {
         "handler": "reverse_proxy",
+        # Both slots: where requests go when the slot DNS does not answer (the router restarting),
+        # the passive checks and retries picking the slot that serves. Listing them also keeps
+        # each slot's passive health state between requests (Caddy shares it by address).
         "upstreams": upstreams(route),
+        # The live slot, from the router's slot DNS: no probes of its own (ADR 0023).
+        "dynamic_upstreams": live_slot_upstream(route, slot_dns_port),
         "health_checks": {
-            "active": active_health_check(route),
             "passive": {"fail_duration": PASSIVE_FAIL_DURATION, "max_fails": PASSIVE_MAX_FAILS},
         },
         "load_balancing": {"try_duration": TRY_DURATION, "try_interval": TRY_INTERVAL},
-        # No idle connections to the slots: a slot being drained must be left by every request
-        # and health check, and only new connections can be turned away. A reused connection
-        # would carry a request into a slot that closes it on SIGTERM, and a POST failed that way
-        # cannot be retried (measured: 4 of 20,618 POSTs to a keep-alive app failed). A new
-        # connection on the slot's bridge costs ~0.1 ms.
+        # No idle connections to the slots: a slot being drained must be left by every request,
+        # and only new connections can be turned away. A reused connection would carry a request
+        # into a slot that closes it on SIGTERM, and a POST failed that way cannot be retried
+        # (measured: 4 of 20,618 POSTs to a keep-alive app failed). It also makes every open
+        # connection to a slot a request in flight, which is how the agent knows a drain is over.
+        # A new connection on the slot's bridge costs ~0.1 ms.
         "transport": {"protocol": "http", "dial_timeout": DIAL_TIMEOUT, "keep_alive": {"enabled": False}},
     }
 

@@ -1,5 +1,6 @@
 """The router's parts wired together: app events update the routes table, and Caddy follows
-the table (:mod:`berth_router.service` runs them).
+the table (:mod:`berth_router.service` runs them); the agent's switches update the live-slot
+table, which the slot DNS answers Caddy from (ADR 0023).
 
 Beside that it holds the domain loop (verification and certificates of attached names), the
 ``ask`` endpoint Caddy consults before obtaining a public certificate, and the sink of Caddy's
@@ -29,10 +30,12 @@ from berth_router.caddy_admin import CaddyAdmin
 from berth_router.caddy_config import AcmeIssuer, PlatformRoute, Route, TlsOptions
 from berth_router.domain_store import DomainStore
 from berth_router.domains import DomainWatcher
+from berth_router.live_slots import Slots
 from berth_router.proxy_logs import AppLogWriter, ProxyLog, ProxyLogSink
 from berth_router.resync import RouteResync, route_resync
 from berth_router.route_changes import InvalidRoute, Remove, Upsert, route_change
 from berth_router.routes_store import RouteStore
+from berth_router.slot_dns import SlotDns
 from berth_router.sync import CaddySync
 from berth_router.verify import Tokens, Verifier
 
@@ -91,8 +94,12 @@ class Router:
         ask_port: int = 0,
         log_port: int = 0,
         tokens: Tokens | None = None,
+        slots: Slots | None = None,
+        slot_dns_port: int = 0,
     ) -> None:
         self.store = store
+        self.slots = slots or Slots(SlotDns())
+        self.slot_dns_port = slot_dns_port
         self.admin = admin
         self.sync = sync
         self.domains = domains
@@ -138,6 +145,7 @@ class Router:
             ),
             tls=tls,
             log_port=settings.proxy_log_port,
+            slot_dns_port=settings.slot_dns_port,
         )
         tokens = Tokens()
         verifier = Verifier(
@@ -164,6 +172,8 @@ class Router:
             ask_port=settings.tls_ask_port,
             log_port=settings.proxy_log_port,
             tokens=tokens,
+            slots=Slots(SlotDns(), host=settings.host_id),
+            slot_dns_port=settings.slot_dns_port,
         )
         sync.secure_hosts = router.secure_hosts
         sync.on_refused = router.route_refused
@@ -219,9 +229,12 @@ class Router:
         if self.proxy_log is not None:
             await self.proxy_log.on_caddy_entry(entry)
 
-    async def refresh_hosts(self) -> None:
+    async def follow_routes(self) -> None:
+        """The routes table changed: the proxy log's hosts and the slot DNS's apps follow it."""
+        routes = await self.store.all()
         if self.proxy_log is not None:
-            self.proxy_log.app_of_host = {h: r.app_id for r in await self.store.all() for h in r.hosts}
+            self.proxy_log.app_of_host = {h: r.app_id for r in routes for h in r.hosts}
+        self.slots.follow_routes(routes)
 
     async def on_app_event(self, msg: Msg) -> None:
         """Store the route change (raising makes the bus redeliver), then let Caddy catch up.
@@ -236,7 +249,9 @@ class Router:
             raise bus.Poison(f"app {event.app_id}: {exc}") from None
         await self.store.apply(change)
         log.info("route %s: %s", type(change).__name__.lower(), event.app_id, extra={"app_id": event.app_id})
-        await self.refresh_hosts()
+        if isinstance(change, Remove):
+            self.slots.forget(event.app_id)
+        await self.follow_routes()
         self.sync.routes_changed()
         if self.watcher is not None:
             self.watcher.routes_changed()
@@ -252,9 +267,10 @@ class Router:
             log.warning("resync: route of app %s repaired (an app event was lost)", route.app_id)
         for app_id in plan.removals:
             await self.store.remove(Remove(app_id=app_id, at=owner.as_of))
+            self.slots.forget(app_id)
             log.warning("resync: route of deleted app %s removed (its AppDeleted was lost)", app_id)
         if plan.changes:
-            await self.refresh_hosts()
+            await self.follow_routes()
             self.sync.routes_changed()
             if self.watcher is not None:
                 self.watcher.routes_changed()

@@ -20,6 +20,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from berth_shared.settings import DEFAULT_SLOT_DNS_PORT
+
 from berth_router import caddy_validate
 from berth_router.caddy_admin import CaddyAdmin, CaddyLoadFailed
 from berth_router.caddy_config import PlatformRoute, Route, TlsOptions, render
@@ -52,8 +54,10 @@ class CaddySync:
         refusal: Refusal = caddy_validate.refusal,
         on_refused: OnRefused | None = None,
         app_networks: Callable[[], tuple[str, ...]] | None = None,
+        slot_dns_port: int = DEFAULT_SLOT_DNS_PORT,
     ) -> None:
         self.admin = admin
+        self.slot_dns_port = slot_dns_port
         self.platform = platform
         self.tls = tls
         self.log_port = log_port
@@ -82,6 +86,7 @@ class CaddySync:
             tls=self.tls,
             log_port=self.log_port,
             secure_hosts=secure_hosts,
+            slot_dns_port=self.slot_dns_port,
         )
 
     async def reconcile(self) -> bool:

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from berth_router.caddy_config import AcmeIssuer, PlatformRoute, Route, TlsOptions, render
-from berth_shared.probes import PROBE_USER_AGENT
 
 DEMO = Route(app_id="app1", name="demo", hostname="demo.berth.test", port=8080, subnet="10.240.0.16/28")
 SHOP = Route(
@@ -47,22 +46,27 @@ def test_one_plain_http_server_on_the_http_port() -> None:
     assert s["automatic_https"] == {"disable": True}
 
 
-def test_both_slots_are_listed_permanently() -> None:
-    proxy = proxy_for(render([DEMO], http_port=80, admin_socket="/b/admin.sock"), "demo.berth.test")
+def test_the_live_slot_comes_from_the_routers_slot_dns_with_both_slots_as_the_fallback() -> None:
+    config = render([DEMO, SHOP], http_port=80, admin_socket="/b/admin.sock", slot_dns_port=5353)
+    proxy = proxy_for(config, "demo.berth.test")
     assert proxy["upstreams"] == [{"dial": "10.240.0.18:8080"}, {"dial": "10.240.0.19:8080"}]
-
-
-def test_active_and_passive_health_checks_use_the_apps_health_path() -> None:
-    proxy = proxy_for(render([SHOP], http_port=80, admin_socket="/b/admin.sock"), "shop.berth.test")
-    assert proxy["health_checks"] == {
-        "active": {
-            "uri": "/healthz",
-            "interval": "500ms",
-            "timeout": "1s",
-            "headers": {"User-Agent": [PROBE_USER_AGENT]},
-        },
-        "passive": {"fail_duration": "3s", "max_fails": 1},
+    assert proxy["dynamic_upstreams"] == {
+        "source": "a",
+        "name": "app1.slot.berth.internal.",
+        "port": "8080",
+        "refresh": "100ms",
+        "resolver": {"addresses": ["udp/127.0.0.1:5353"]},
+        "dial_timeout": "1s",
+        "versions": {"ipv4": True},
     }
+    assert proxy_for(config, "shop.berth.test")["dynamic_upstreams"]["port"] == "3000"
+    default = proxy_for(render([DEMO], http_port=80, admin_socket="/b/admin.sock"), "demo.berth.test")
+    assert default["dynamic_upstreams"]["resolver"] == {"addresses": ["udp/127.0.0.1:2022"]}
+
+
+def test_caddy_probes_no_app_only_passive_checks_watch_the_requests() -> None:
+    proxy = proxy_for(render([SHOP], http_port=80, admin_socket="/b/admin.sock"), "shop.berth.test")
+    assert proxy["health_checks"] == {"passive": {"fail_duration": "3s", "max_fails": 1}}
 
 
 def test_requests_retry_across_slots_for_a_few_seconds_and_dial_fails_fast() -> None:
@@ -126,23 +130,6 @@ def test_no_apps_still_serves_the_404_page() -> None:
 def test_the_config_is_plain_json() -> None:
     config = render([DEMO, SHOP], http_port=80, admin_socket="/b/admin.sock")
     assert json.loads(json.dumps(config)) == config
-
-
-def test_the_active_check_expects_the_apps_status_when_it_has_one() -> None:
-    from berth_router.caddy_config import Route, reverse_proxy
-
-    plain = Route(app_id="a", name="a", hostname="a.t", port=8080, subnet="10.0.0.0/28", health_path="/h")
-    assert "expect_status" not in reverse_proxy(plain)["health_checks"]["active"]
-    exact = Route(
-        app_id="a", name="a", hostname="a.t", port=8080, subnet="10.0.0.0/28", health_path="/h", expect_status=204
-    )
-    assert reverse_proxy(exact)["health_checks"]["active"] == {
-        "uri": "/h",
-        "interval": reverse_proxy(plain)["health_checks"]["active"]["interval"],
-        "timeout": reverse_proxy(plain)["health_checks"]["active"]["timeout"],
-        "headers": {"User-Agent": [PROBE_USER_AGENT]},
-        "expect_status": 204,
-    }
 
 
 def test_the_platforms_own_hostname_reaches_the_api_first() -> None:
@@ -399,11 +386,3 @@ def test_with_the_public_dashboard_off_only_self_authenticating_paths_reach_the_
         platform_routes(render([], http_port=80, admin_socket="/b/admin.sock", platform=PUBLIC), "berth")
     )
     assert not any("dashboard is not served" in s["handle"][0].get("body", "") for s in steps)
-
-
-def test_caddys_active_health_checks_name_themselves_as_berths_probes() -> None:
-    from berth_router.caddy_config import reverse_proxy
-
-    active = reverse_proxy(Route(app_id="a", name="a", hostname="a.t", port=8080, subnet="10.0.0.0/28"))
-    assert active["health_checks"]["active"]["headers"] == {"User-Agent": [PROBE_USER_AGENT]}
-    assert PROBE_USER_AGENT.startswith("Berth-Health/") and PROBE_USER_AGENT != "Berth-Health/"

@@ -56,7 +56,7 @@ def test_a_route_caddy_could_not_serve_is_refused(field: str, value: object) -> 
         route_change(AppCreated(**{**FIELDS, field: value}))
 
 
-def test_the_apps_expected_status_reaches_caddys_active_check() -> None:
+def test_the_apps_health_check_stays_berths_caddy_never_probes_it() -> None:
     from berth_router.caddy_config import render
     from berth_router.route_changes import route_of
     from berth_shared.contracts.apps import AppUpdated
@@ -72,9 +72,9 @@ def test_the_apps_expected_status_reaches_caddys_active_check() -> None:
         health_check=HealthCheck(path="/up", expected_status=204),
     )
     route = route_of(event)
-    assert route.expect_status == 204
-    config = render([route], http_port=80, admin_socket="/b/admin.sock")
-    assert '"expect_status": 204' in __import__("json").dumps(config)
+    assert (route.health_path, route.expect_status) == ("/up", 204)
+    rendered = __import__("json").dumps(render([route], http_port=80, admin_socket="/b/admin.sock"))
+    assert '"active"' not in rendered and "/up" not in rendered and "expect_status" not in rendered
 
 
 def test_domains_are_normalised_deduplicated_and_sorted() -> None:

@@ -24,14 +24,25 @@ from berth_cli.launcher.platform import Platform
 from berth_router.migrations import MIGRATIONS
 from berth_router.router import Router
 from berth_router.service import serve
+from berth_shared import bus
 from berth_shared.contracts.apps import AppCreated, AppDeleted, AppUpdated, app_event_subject
 from berth_shared.contracts.base import decode, encode
 from berth_shared.contracts.logs import LogBatch, log_subject
+from berth_shared.contracts.slots import (
+    SLOT_SWITCH,
+    ServingSlot,
+    ServingSlots,
+    SlotSwitched,
+    SwitchSlot,
+    serving_slots_subject,
+)
 from berth_shared.netplan import Slot, slot_address
+from berth_shared.proxy_timing import UPSTREAM_REFRESH_SECONDS
 from berth_shared.service import ServiceContext, close_context, open_context
 from berth_shared.settings import ServiceEnv, Settings
 from berth_shared.streams import ROUTER_APP_EVENTS
 from berth_testing import eventually
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 pytestmark = pytest.mark.integration
@@ -464,8 +475,10 @@ async def test_an_app_whose_routes_caddy_refuses_is_left_out_and_every_other_app
     infra: Platform, router: tuple[Router, ServiceContext], api_js: JetStreamContext, caddy: httpx.AsyncClient,
     web: httpx.AsyncClient, app: SampleApp, other_app: SampleApp, later_app: SampleApp, test_images: dict[str, str],
 ) -> None:  # fmt: skip
-    """The issue's /%zz: Caddy refused every config while one app's health path held it, so a
-    new app answered 404. Now that app alone is left out, and says why in its proxy log."""
+    """The issue's /%zz: Caddy refused every config while one app's route held something it
+    refuses (then a health path; Caddy no longer probes, so here a punycode hostname that is no
+    IDNA label), so a new app answered 404. Now that app alone is left out, and says why in its
+    proxy log."""
     the_router, _ = router
     await publish(api_js, app.created())
     await run_slot(app, "a", test_images["v1"])
@@ -473,8 +486,8 @@ async def test_an_app_whose_routes_caddy_refuses_is_left_out_and_every_other_app
 
     # Published as the API would, past the API's own validation.
     bad = AppCreated(
-        app_id=other_app.app_id, name=other_app.name, hostname=other_app.hostname, port=other_app.port,
-        subnet=other_app.subnet, health_path="/%zz",
+        app_id=other_app.app_id, name=other_app.name, hostname="xn--zz.berth.test", port=other_app.port,
+        subnet=other_app.subnet,
     )  # fmt: skip
     url, user, password = infra.observer_nats()
     observer = await nats.connect(url, user=user, password=password)
@@ -486,14 +499,14 @@ async def test_an_app_whose_routes_caddy_refuses_is_left_out_and_every_other_app
             return (await the_router.store.refused()).get(other_app.app_id)
 
         reason = await eventually(refused, what="the router to leave the refused app out")
-        assert 'invalid URL escape "%zz"' in reason
+        assert 'idna: invalid label "zz"' in reason
         message = await proxy_lines.next_msg(timeout=30)
         (line,) = decode(message.data, LogBatch).lines
-        assert "caddy refuses this app's routes" in line.message and "%zz" in line.message
+        assert "caddy refuses this app's routes" in line.message and "xn--zz" in line.message
     finally:
         await observer.close()
 
-    assert not await host_in_caddy(caddy, other_app.hostname)
+    assert not await host_in_caddy(caddy, "xn--zz.berth.test")
     assert await answers(web, app.hostname, "v1")
     assert (await page(web, other_app.hostname)).status_code == 404
 
@@ -509,4 +522,102 @@ async def test_an_app_whose_routes_caddy_refuses_is_left_out_and_every_other_app
     assert other_app.app_id not in await the_router.store.refused()
 
     for sample in (app, other_app, later_app):
+        await publish(api_js, sample.deleted())
+
+
+# -- live slots (ADR 0023) ---------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def as_agent(infra: Platform) -> AsyncIterator[nats.aio.client.Client]:
+    env = ServiceEnv.from_env(infra.service_env("runtime-agent"))
+    nc = await bus.connect(env.nats_url, env.nats_user, env.nats_password, name="test-as-agent")
+    try:
+        yield nc
+    finally:
+        await nc.close()
+
+
+async def switch(nc: nats.aio.client.Client, test_app: SampleApp, slot: Slot) -> SlotSwitched:
+    request = SwitchSlot(app_id=test_app.app_id, release_id=f"r-{slot}", slot=slot)
+    return await bus.request(nc, SLOT_SWITCH, request, SlotSwitched)
+
+
+async def bodies(web: httpx.AsyncClient, hostname: str, count: int) -> set[str]:
+    return {(await page(web, hostname)).text.strip() for _ in range(count)}
+
+
+async def test_new_requests_go_to_the_slot_the_agent_switched_to_without_a_caddy_reload(
+    *,
+    infra: Platform, router: tuple[Router, ServiceContext], api_js: JetStreamContext, caddy: httpx.AsyncClient,
+    web: httpx.AsyncClient, app: SampleApp, test_images: dict[str, str],
+) -> None:  # fmt: skip
+    the_router, _ = router
+    await publish(api_js, app.created())
+    await run_slot(app, "a", test_images["v1"])
+    await run_slot(app, "b", test_images["v2"])
+    await eventually(lambda: answers(web, app.hostname, "v1"), what="the app through Caddy")
+    reload_before = await last_caddy_reload(caddy)
+
+    async with as_agent(infra) as agent:
+        for slot, body in (("b", "v2"), ("a", "v1"), ("b", "v2")):
+            confirmed = await switch(agent, app, slot)  # type: ignore[arg-type]
+            assert (confirmed.app_id, confirmed.slot, confirmed.release_id) == (app.app_id, slot, f"r-{slot}")
+            await asyncio.sleep(UPSTREAM_REFRESH_SECONDS)  # the proxy's refresh bound, as the agent waits it
+            assert await bodies(web, app.hostname, 30) == {body}, f"after the switch to {slot}"
+    assert await last_caddy_reload(caddy) == reload_before
+
+    # Caddy looks the slot up only while requests need it: an idle app costs no query.
+    await asyncio.sleep(2 * UPSTREAM_REFRESH_SECONDS)
+    queries = the_router.slots.dns.queries
+    await asyncio.sleep(1.0)
+    assert the_router.slots.dns.queries == queries
+
+    await publish(api_js, app.deleted())
+
+    async def forgotten() -> bool:
+        return app.app_id not in the_router.slots.live
+
+    await eventually(forgotten, what="the deleted app's slot forgotten")
+
+
+async def test_after_a_restart_the_live_slots_come_back_from_the_agent_and_a_switch_meanwhile_wins(
+    *,
+    infra: Platform, router: tuple[Router, ServiceContext], api_js: JetStreamContext, web: httpx.AsyncClient,
+    app: SampleApp, other_app: SampleApp, test_images: dict[str, str],
+) -> None:  # fmt: skip
+    the_router, ctx = router
+    for sample in (app, other_app):
+        await publish(api_js, sample.created())
+        await run_slot(sample, "a", test_images["v1"])
+        await run_slot(sample, "b", test_images["v2"])
+    await eventually(lambda: answers(web, other_app.hostname, "v1"), what="the apps through Caddy")
+    # What a restarted router holds: nothing (Caddy falls back to both slots meanwhile).
+    the_router.slots.forget(app.app_id)
+    the_router.slots.forget(other_app.app_id)
+    asked = asyncio.Event()
+    release = asyncio.Event()
+
+    async with as_agent(infra) as agent:
+
+        async def answer(msg: Msg) -> None:
+            asked.set()
+            await release.wait()  # the agent's answer is computed before the switch below
+            served = [ServingSlot(app_id=s.app_id, release_id="r-b", slot="b") for s in (app, other_app)]
+            await msg.respond(encode(ServingSlots(host="local", slots=served)))
+
+        await agent.subscribe(serving_slots_subject("local"), cb=answer)
+        await agent.flush()  # the server knows the subscription before the router asks
+        resync = asyncio.create_task(the_router.slots.resync(ctx.nc))
+        await asyncio.wait_for(asked.wait(), 10)
+        await switch(agent, other_app, "a")  # switched by the agent after it answered
+        release.set()
+        repairs = await resync
+
+    # (The router's own periodic pass may have repaired ``app`` first: either way, never other_app.)
+    assert other_app.app_id not in [r.app_id for r in repairs]
+    await asyncio.sleep(UPSTREAM_REFRESH_SECONDS)
+    assert await bodies(web, app.hostname, 20) == {"v2"}
+    assert await bodies(web, other_app.hostname, 20) == {"v1"}
+    for sample in (app, other_app):
         await publish(api_js, sample.deleted())

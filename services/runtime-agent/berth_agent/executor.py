@@ -2,15 +2,17 @@
 
 Thin on purpose: every decision was made by the planner; the executor sequences the concerns that
 do the I/O (:class:`~berth_agent.images.run_resolve.ImageResolver`,
-:class:`~berth_agent.containers.run.Containers`, :class:`~berth_agent.drain.run.Drain`), publishes
-the outcome events and records outcomes in the agent's memory. What it needs from the reconcile
+:class:`~berth_agent.containers.run.Containers`, :class:`~berth_agent.proxy.run.ProxySwitch`,
+:class:`~berth_agent.drain.run.Drain`), publishes the outcome events and records outcomes in the
+agent's memory. A flip is ``live`` once the proxy sends every new request to the new slot; the
+old slot's drain and stop follow as the release's next steps, still under the app's lock, so the
+app's next flip waits for them (ADR 0023). What it needs from the reconcile
 loop is the small :class:`Loop` interface. Engine connection errors propagate (the caller naks the
 command); Docker refusing a rollout fails the release.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Protocol
@@ -19,7 +21,6 @@ import aiodocker
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease
 from berth_shared.contracts.releases import AppCleanedUp, AppCrashed, ReleaseFailed, ReleaseLive
 from berth_shared.netplan import Slot, slot_address
-from berth_shared.proxy_timing import ACTIVE_HEALTH_INTERVAL_SECONDS, PROXY_SWITCH_SECONDS
 
 from berth_agent.containers.run import Containers
 from berth_agent.containers.run_ready import NotReady, probe_for, wait_ready
@@ -39,6 +40,7 @@ from berth_agent.planner import (
     Restore,
     Step,
 )
+from berth_agent.proxy.run import ProxySwitch
 from berth_agent.publisher import Publisher
 from berth_agent.rollout import RolloutFailed, Stopwatch
 from berth_agent.state import StartFailure
@@ -53,7 +55,7 @@ class Loop(Protocol):
         """Reconcile ``app_id`` again at ``at`` (epoch seconds)."""
 
     def request_prune(self) -> None:
-        """A rollout went live: prune images soon."""
+        """A rollout went live and retired the old slot: prune images soon."""
 
     async def cleaned_up(self, app_id: str) -> None:
         """``app_id`` was deleted and its containers and network removed."""
@@ -70,6 +72,7 @@ class Executor:
         images: ImageResolver,
         containers: Containers,
         firewall: Firewall,
+        switch: ProxySwitch,
         loop: Loop,
     ) -> None:
         self._docker = docker
@@ -79,6 +82,7 @@ class Executor:
         self._images = images
         self._containers = containers
         self._firewall = firewall
+        self._switch = switch
         self._drain = Drain(firewall, containers, publisher)
         self._loop = loop
 
@@ -122,19 +126,20 @@ class Executor:
         try:
             await containers.start(app, release, slot, container_id)
             await containers.await_ready(app, release, slot, container_id)
+            await self._switch.switch(app, release, slot)
         except RolloutFailed as exc:
             await containers.remove(container_id)
             await self.fail(app.app_id, release.release_id, exc.reason)
             return
-        await self.let_proxy_switch(app, release, slot)
-        await self._drain.retire(app, release, step.retire)
-        self._loop.request_prune()  # requested before ReleaseLive is out, so whoever sees the event sees the prune
         await self.go_live(app, release, slot, container_id, digest)
+        await self._drain.retire(app, release, step.retire)
+        self._loop.request_prune()  # once the old slot is gone: its image is no longer in use
 
     async def confirm_live(self, step: ConfirmLive) -> None:
         app, release, container = step.app, step.release, step.container
         try:
             await self._containers.await_ready(app, release, container.slot, container.container_id)
+            await self._switch.switch(app, release, container.slot)
         except RolloutFailed as exc:
             await self.fail(app.app_id, release.release_id, exc.reason)
             return
@@ -164,6 +169,7 @@ class Executor:
             # backoff and ends it crashed with this reason, never a failed deploy.
             self.start_failed(app.app_id, release.release_id, container_id, exc.reason)
             return
+        await self._switch.restored(app, release, slot)
         self._memory.release_live(app.app_id, release.release_id)
 
     def start_failed(self, app_id: str, release_id: str, container_id: str, reason: str) -> None:
@@ -173,16 +179,6 @@ class Executor:
         self._memory.start_failed(app_id, StartFailure(release_id, container_id, now, reason), now)
         log.warning("could not start the live release again: %s", reason, extra={"app_id": app_id})
         self._loop.schedule_recheck(app_id, now)
-
-    async def let_proxy_switch(self, app: DesiredApp, release: DesiredRelease, slot: Slot) -> None:
-        # Caddy's active health check runs every 0.5 s (design §5): PROXY_SWITCH_SECONDS (a little
-        # over two intervals) after the new slot is ready, the proxy has marked it healthy.
-        watch = Stopwatch()
-        await asyncio.sleep(PROXY_SWITCH_SECONDS)
-        detail = f"waited for the proxy's health check (every {ACTIVE_HEALTH_INTERVAL_SECONDS:g}s) to see slot {slot}"
-        await self._publish.step(
-            app.app_id, release.release_id, "proxy.switched", slot=slot, detail=detail, duration_ms=watch.lap_ms()
-        )
 
     async def go_live(
         self, app: DesiredApp, release: DesiredRelease, slot: Slot, container_id: str, digest: str

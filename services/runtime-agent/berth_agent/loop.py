@@ -42,6 +42,7 @@ from berth_agent.logs.store import CursorStore
 from berth_agent.memory import MemoryStore
 from berth_agent.observe import observe
 from berth_agent.planner import DEFAULT_POLICY, HardRestart, plan, plan_hard_restart
+from berth_agent.proxy.run import ProxySwitch
 from berth_agent.publisher import Publisher
 from berth_agent.state import ActualState, CrashPolicy, DesiredState, live_release_id, unrecorded_deaths
 
@@ -96,6 +97,7 @@ class Agent:
                 docker, instance=instance, publisher=self.publisher, memory=self.memory, last_lines=self.logs
             ),
             firewall=self.firewall,
+            switch=ProxySwitch(nc, self.publisher, self.memory),
             loop=self,
         )
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from berth_agent.state import AppMemory, Death, Memory, StartFailure
+from berth_agent.state import AppMemory, Death, Memory, Serving, StartFailure
 
 
 class MemoryStore:
@@ -62,6 +62,10 @@ class MemoryStore:
         current = self.of(app_id)
         recent = tuple(f for f in (*current.start_failures, failure) if f.at >= now - self._window)
         self._apps[app_id] = replace(current, start_failures=recent)
+
+    def serving(self, app_id: str, serving: Serving | None) -> None:
+        """The router is asked to send ``app_id``'s new requests there (None: nothing known)."""
+        self._apps[app_id] = replace(self.of(app_id), serving=serving)
 
     def gave_up(self, app_id: str, release_id: str) -> None:
         self._apps[app_id] = replace(self.of(app_id), gave_up_release=release_id)

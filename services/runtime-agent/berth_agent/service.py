@@ -1,6 +1,6 @@
 """The runtime agent process: the durable consumer it owns (``agent-<host>``, its commands), the
-queries it answers (status, images, holdings), its background work (the reconcile loop, the disk
-watch). ``__main__`` only starts it."""
+queries it answers (status, images, holdings, serving slots), its background work (the reconcile
+loop, the disk watch). ``__main__`` only starts it."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from berth_agent.images.store import MIGRATION_IMAGE_ORIGIN, MIGRATION_IMAGES
 from berth_agent.logs.store import MIGRATION_LOG_CURSORS
 from berth_agent.loop import Agent
 from berth_agent.responders.holdings import serve_holdings
+from berth_agent.responders.slots import serve_slots
 from berth_agent.responders.status import serve_images, serve_status
 from berth_agent.state import CrashPolicy
 
@@ -59,6 +60,7 @@ async def main(
         status = await serve_status(ctx.nc, docker, ctx.env.instance, host, watch.usages)
         images = await serve_images(ctx.nc, docker, host)
         held = await serve_holdings(ctx.nc, docker, ctx.env.instance, host, agent.memory)
+        slots = await serve_slots(ctx.nc, docker, ctx.env.instance, host, agent.memory)
         log.info("runtime agent for host %s, instance %s", host, ctx.env.instance)
 
         async def report(step: ReleaseStep) -> None:  # a command's arrival, on its release's timeline
@@ -73,6 +75,6 @@ async def main(
                 }
             )
         finally:
-            for subscription in (status, images, held):
+            for subscription in (status, images, held, slots):
                 with contextlib.suppress(Exception):
                     await subscription.unsubscribe()

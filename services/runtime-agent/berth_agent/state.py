@@ -92,6 +92,14 @@ class StartFailure:
 
 
 @dataclass(frozen=True)
+class Serving:
+    """The slot (and its release) the agent last asked the router to send new requests to."""
+
+    release_id: str
+    slot: Slot
+
+
+@dataclass(frozen=True)
 class AppMemory:
     """What the agent process remembers about one app between reconciles (lost on restart)."""
 
@@ -101,6 +109,7 @@ class AppMemory:
     gave_up_release: str | None = None
     cleaned_up: bool = False
     start_failures: tuple[StartFailure, ...] = ()
+    serving: Serving | None = None
 
     def deaths_of(self, release_id: str, since: float) -> tuple[Death, ...]:
         return tuple(d for d in self.deaths if d.release_id == release_id and d.at >= since)

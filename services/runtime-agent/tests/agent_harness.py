@@ -2,7 +2,8 @@
 
 The API is being written concurrently, so a test-side responder (logged in as the API's own
 NATS user) plays its desired-state role from a dict the test edits, and sends ReconcileApp
-commands the way the API does. Every test gets its own instance label and host id, and
+commands the way the API does. Another (logged in as the router) confirms the agent's slot
+switches and records them. Every test gets its own instance label and host id, and
 everything carrying its instance label is removed afterwards.
 """
 
@@ -53,6 +54,7 @@ from berth_shared.contracts.releases import (
     reconcile_subject,
     restart_subject,
 )
+from berth_shared.contracts.slots import SLOT_SWITCH, SlotSwitched, SwitchSlot
 from berth_shared.netplan import APP_PREFIX
 from berth_shared.sealing import seal_env
 from berth_shared.service import ServiceContext, close_context, open_context
@@ -174,6 +176,29 @@ class FakeApi:
 
 
 @dataclass
+class FakeRouter:
+    """Plays the router's side of slot switches: confirms each (unless ``answering`` is off) and
+    keeps them in order."""
+
+    nc: Client
+    switches: list[SwitchSlot] = field(default_factory=list)
+    answering: bool = True
+
+    async def start(self) -> None:
+        await self.nc.subscribe(SLOT_SWITCH, queue="router", cb=self._on_switch)
+
+    async def _on_switch(self, msg: Msg) -> None:
+        request = msgspec.json.decode(msg.data, type=SwitchSlot)
+        if not self.answering:
+            return
+        self.switches.append(request)
+        await msg.respond(encode(SlotSwitched(app_id=request.app_id, release_id=request.release_id, slot=request.slot)))
+
+    def slots_of(self, app_id: str) -> list[str]:
+        return [s.slot for s in self.switches if s.app_id == app_id]
+
+
+@dataclass
 class Harness:
     infra: Any
     docker: aiodocker.Docker
@@ -183,6 +208,7 @@ class Harness:
     host: str
     # The launcher's observer identity (tests only): reads what no service may (consumer state).
     observer: Client
+    router: FakeRouter
     agents: list[tuple[ServiceContext, asyncio.Task[None]]] = field(default_factory=list)
     agent_objects: list[Agent] = field(default_factory=list)
 

@@ -19,7 +19,7 @@ from berth_shared.streams import agent_command_consumer
 
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make agent_harness importable
 
-from agent_harness import EventLog, FakeApi, Harness
+from agent_harness import EventLog, FakeApi, FakeRouter, Harness
 
 
 @pytest.fixture
@@ -33,8 +33,14 @@ async def harness(infra: Any) -> AsyncIterator[Harness]:
     host = f"h{suffix}"
     api = FakeApi(api_nc, host)
     await api.start()
+    router_nc = await bus.connect(infra.nats_url, "router", infra.credentials.nats_passwords["router"])
+    router = FakeRouter(router_nc)
+    await router.start()
     docker = aiodocker.Docker()
-    h = Harness(infra=infra, docker=docker, api=api, events=events, instance=f"t{suffix}", host=host, observer=observer)
+    h = Harness(
+        infra=infra, docker=docker, api=api, events=events, instance=f"t{suffix}", host=host, observer=observer,
+        router=router,
+    )  # fmt: skip
     try:
         yield h
     finally:
@@ -52,3 +58,4 @@ async def harness(infra: Any) -> AsyncIterator[Harness]:
             await observer.jetstream().delete_consumer("BERTH_CMD", agent_command_consumer(host).durable)
         await observer.drain()
         await api_nc.drain()
+        await router_nc.drain()

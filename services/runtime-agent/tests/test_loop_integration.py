@@ -68,10 +68,18 @@ async def test_redeploy_flips_slots_and_removes_the_old_container(
     second = await deploy_live(harness, app.app_id, test_images["v2"])
 
     assert (first.slot, second.slot) == ("a", "b")
+    assert harness.router.slots_of(app.app_id) == ["a", "b"]  # the proxy was switched before each went live
     assert await get_text(url(app.subnet, "b")) == "v2\n"
+    # The old slot is drained and stopped as the release's next steps, after it went live.
+    await harness.events.wait_for(ReleaseStep, release_id=second.release_id, step="old.stopped")
+    assert harness.events.steps(second.release_id) == [*ROLLOUT_STEPS, "old.drained", "old.stopped"]
+    live_at = next(i for i, m in enumerate(harness.events.messages) if m == second)
+    drained = harness.events.of(ReleaseStep, release_id=second.release_id, step="old.drained")[0]
+    assert harness.events.messages.index(drained) > live_at
+    # Nothing was in flight on the old slot: the drain did not wait for anything.
+    assert "requests: none in flight after 0.0" in drained.detail, drained.detail
     containers = await harness.containers(app.app_id)
     assert [c["Config"]["Labels"][labels.RELEASE] for c in containers] == [second.release_id]
-    assert harness.events.steps(second.release_id) == [*ROLLOUT_STEPS, "old.drained", "old.stopped"]
     exited = await harness.events.wait_for(ContainerExited, release_id=first.release_id)
     assert exited.expected
 
@@ -154,6 +162,7 @@ async def test_killed_mid_rollout_the_next_agent_finishes_it(harness: Harness, t
     await harness.start_agent()
     live = await harness.events.wait_for(ReleaseLive, release_id=second.release_id)
     assert live.slot == "b"
+    await harness.events.wait_for(ReleaseStep, release_id=second.release_id, step="old.stopped")
     assert await harness.containers(app.app_id, first.release_id) == []
     assert len(await harness.containers(app.app_id, second.release_id)) == 1
     assert harness.events.steps(second.release_id).count("container.created") == 1

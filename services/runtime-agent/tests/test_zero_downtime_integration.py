@@ -65,7 +65,7 @@ def sigterm_sent(container_id: str, since: float) -> bool:
     return "15" in signals
 
 
-async def test_the_old_slot_refuses_new_connections_while_established_ones_finish(
+async def test_after_going_live_the_old_slot_refuses_new_connections_and_is_stopped_once_its_requests_finish(
     harness: Harness, test_images: dict[str, str]
 ) -> None:
     await harness.start_agent()
@@ -78,43 +78,46 @@ async def test_the_old_slot_refuses_new_connections_while_established_ones_finis
     first = await deploy_live(harness, app.app_id, stubborn)
     old = slot_address(app.subnet, "a")
     reader, writer = await asyncio.open_connection(old, 8080)  # in flight when the drain starts
-    started = time.time()
     second = release(test_images["v2"], stop_timeout_seconds=600)
+    started = time.time()
     try:
         await harness.api.set_release(app.app_id, second)
+        # Live as soon as the proxy serves the new slot: the old one is drained afterwards.
+        live = await harness.events.wait_outcome(second.release_id)
+        assert isinstance(live, ReleaseLive) and live.slot == "b"
+        assert harness.router.slots_of(app.app_id) == ["a", "b"]
         # OUTPUT is inserted first, FORWARD a moment later: wait for both (polled every 20 ms).
         rules = await eventually(lambda: len(found := harness.drain_rules(app.app_id)) >= 2 and found, 60, 0.02)
         assert sorted((r.chain, r.slot) for r in rules) == [("FORWARD", "a"), ("OUTPUT", "a")]
+        # A new connection is reset at once, and the new slot serves...
+        assert await refused(old)
+        assert await get_text(url(app.subnet, "b")) == "v2\n"
+        # ...while the drain waits for the request in flight: the old container got no SIGTERM.
+        assert not sigterm_sent(first.container_id, since=started)
+        assert harness.events.of(ReleaseStep, release_id=second.release_id, step="old.drained") == []
 
-        # The established connection is still served by the old slot...
         writer.write(b"GET / HTTP/1.0\r\nHost: web\r\n\r\n")
         await writer.drain()
         answer = await asyncio.wait_for(reader.read(), 30)
         assert answer.startswith(b"HTTP/1.") and answer.endswith(b"v1\n")
-        # ...while a new one is reset at once, and the new slot serves.
-        assert await refused(old)
-        assert await get_text(url(app.subnet, "b")) == "v2\n"
-        # All of this happened during the drain: the old container has not been stopped yet.
-        assert harness.events.of(ReleaseStep, release_id=second.release_id, step="old.drained") == []
-        assert harness.drain_rules(app.app_id) != []
     finally:
         writer.close()
-        # End the drain: once the agent has asked the engine to stop the old container, kill it.
+        # The request answered, the drain goes on: the agent asks the engine to stop the old
+        # container (SIGTERM, which it ignores); end the stop timeout by killing it.
         await eventually(lambda: asyncio.to_thread(sigterm_sent, first.container_id, started), 120, 0.2)
         await harness.docker.containers.container(first.container_id).kill()
 
-    live = await harness.events.wait_outcome(second.release_id)
-    assert isinstance(live, ReleaseLive) and live.slot == "b"
-    assert harness.drain_rules(app.app_id) == []
-    (drained,) = harness.events.of(ReleaseStep, release_id=second.release_id, step="old.drained")
-    assert drained.detail.startswith(f"new connections to {old}:8080 refused; ")
-    assert drained.duration_ms >= 1000  # the proxy got its health-check interval to see the slot down
+    drained = await harness.events.wait_for(ReleaseStep, release_id=second.release_id, step="old.drained")
+    assert drained.detail.startswith(f"new connections to {old}:8080 refused; requests: none in flight after ")
+    await harness.events.wait_for(ReleaseStep, release_id=second.release_id, step="old.stopped")
+    await eventually(lambda: harness.drain_rules(app.app_id) == [], 10, 0.05)  # the drain's end removes them
     assert harness.events.of(AppCrashed, app_id=app.app_id) == []  # a stop that was asked for
 
     # The slot's address is usable again: the next release lands in slot a and serves there.
     third = await deploy_live(harness, app.app_id, test_images["v1"])
     assert third.slot == "a" and await get_text(url(app.subnet, "a")) == "v1\n"
-    assert harness.drain_rules(app.app_id) == []
+    await harness.events.wait_for(ReleaseStep, release_id=third.release_id, step="old.stopped")
+    await eventually(lambda: harness.drain_rules(app.app_id) == [], 10, 0.05)
 
 
 async def test_rules_left_behind_by_a_crashed_agent_are_removed(harness: Harness, test_images: dict[str, str]) -> None:
@@ -219,7 +222,9 @@ async def _prune_scenario(harness: Harness, tags: dict[int, str], users_own: str
             live = await deploy_live(harness, app.app_id, tags[i], keep=[tags[j] for j in range(1, i + 1)])
         assert all([await image_exists(harness.docker, tags[i]) for i in range(1, 8)])
 
-        await eventually(lambda: not agent.pruning, timeout=10)  # the prune after release 7 went live
+        # The prune after release 7 went live and its old slot was retired (the rollout is done).
+        await eventually(harness.commands_done, timeout=30)
+        await eventually(lambda: not agent.pruning, timeout=10)
         # The API keeps 5 images, not those of releases 2 and 7; release 7 is serving.
         keep = [tags[1], tags[3], tags[4], tags[5], tags[6]]
         harness.api.apps[app.app_id] = msgspec.structs.replace(harness.api.apps[app.app_id], keep_images=keep)
@@ -238,6 +243,7 @@ async def _prune_scenario(harness: Harness, tags: dict[int, str], users_own: str
             return not any([await image_exists(harness.docker, tag) for tag in gone])
 
         await eventually(pruned, timeout=30)
+        await eventually(lambda: not agent.pruning, timeout=10)  # its rows are forgotten too
         present = {tag for tag in [*tags.values(), users_own] if await image_exists(harness.docker, tag)}
         assert present == {tags[3], tags[4], tags[5], tags[6], tags[8], users_own}
         rows = await harness.agents[0][0].pool.fetch(

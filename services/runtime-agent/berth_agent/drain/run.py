@@ -1,10 +1,11 @@
 """Runs the drain rules :mod:`berth_agent.drain.decide` builds (``iptables -w``, as root, host netns),
-and the drain of an old slot on a flip (:class:`Drain`: refuse new connections, let the proxy mark
-it down, stop and remove it).
+and the drain of an old slot after a flip (:class:`Drain`: refuse new connections, let the
+requests in flight finish, stop and remove it).
 
-Thin: it only spawns iptables with prepared argument lists. When iptables is missing or refuses
-(no privileges, no kernel support) it warns once and every drain falls back to what the agent
-did before: wait for the proxy's health check, then stop the old container.
+Thin: it only spawns iptables with prepared argument lists and reads ``/proc/net/tcp`` (the
+requests in flight, :mod:`berth_agent.drain.decide_inflight`). When iptables is missing or
+refuses (no privileges, no kernel support) it warns once and every drain goes on without the
+rule: the proxy already sends every new request to the new slot (ADR 0023).
 """
 
 from __future__ import annotations
@@ -13,19 +14,23 @@ import asyncio
 import logging
 import shutil
 from collections.abc import Iterable
+from pathlib import Path
 
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease
 from berth_shared.netplan import slot_address
-from berth_shared.proxy_timing import PROXY_SWITCH_SECONDS
 
 from berth_agent.containers.run import Containers
 from berth_agent.drain import decide as netfilter
 from berth_agent.drain.decide import DrainRule, ListedRule
+from berth_agent.drain.decide_inflight import open_connections
 from berth_agent.publisher import Publisher
 from berth_agent.rollout import Stopwatch
 from berth_agent.state import ObservedContainer
 
 log = logging.getLogger("berth.agent.firewall")
+
+TCP_TABLE = Path("/proc/net/tcp")
+INFLIGHT_POLL_SECONDS = 0.02
 
 
 class Firewall:
@@ -48,7 +53,9 @@ class Firewall:
     def _warn_once(self, reason: str) -> None:
         if not self._warned:
             self._warned = True
-            log.warning("cannot drain slots with iptables (%s): old slots stop after the proxy switch wait", reason)
+            log.warning(
+                "cannot drain slots with iptables (%s): old slots are drained without refusing stragglers", reason
+            )
 
     async def _run(self, args: list[str]) -> tuple[int, str, str]:
         if self._binary is None:
@@ -140,6 +147,27 @@ class Firewall:
         return frozenset(r.app_id for r in stale)
 
 
+async def requests_in_flight(address: str, port: int) -> int:
+    """Open connections from this network namespace (the proxy's) to ``address:port``."""
+    try:
+        table = await asyncio.to_thread(TCP_TABLE.read_text)
+    except OSError:
+        return 0
+    return open_connections(table, address, port)
+
+
+async def wait_for_requests(address: str, port: int, limit: float) -> int:
+    """Wait until no request is in flight to ``address:port``, at most ``limit`` seconds; the
+    requests still in flight then (0: all finished)."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + limit
+    while True:
+        left = await requests_in_flight(address, port)
+        if not left or loop.time() >= until:
+            return left
+        await asyncio.sleep(INFLIGHT_POLL_SECONDS)
+
+
 class Drain:
     """Retires the old slots of a flip, one at a time; their rules never outlive the drain."""
 
@@ -156,29 +184,28 @@ class Drain:
                 await self._firewall.end_drain(app.app_id, container.slot)
 
     async def drain(self, app: DesiredApp, release: DesiredRelease, container: ObservedContainer) -> None:
-        """Refuse new connections to the old slot, let the proxy mark it down, then stop it:
-        in-flight requests (established connections) go on until SIGTERM, then the stop timeout."""
+        """Refuse new connections to the old slot (the proxy sends none any more; this turns away
+        a straggler), wait until the requests in flight there are answered (at most the stop
+        timeout), then stop it: SIGTERM, and the stop timeout again before SIGKILL."""
         watch = Stopwatch()
         timeout = release.stop_timeout_seconds
-        refused = ""
+        waited = ""
         if container.running:
-            rule = DrainRule(
-                instance=self._firewall.instance,
-                app_id=app.app_id,
-                slot=container.slot,
-                address=slot_address(app.subnet, container.slot),
-                port=container.port or app.port,
+            address, port = slot_address(app.subnet, container.slot), container.port or app.port
+            rule = DrainRule(self._firewall.instance, app.app_id, container.slot, address, port)
+            refused = f"new connections to {address}:{port} refused; " if await self._firewall.block(rule) else ""
+            left = await wait_for_requests(address, port, timeout)
+            unfinished = (
+                f"{left} still in flight after {timeout}s" if left else f"none in flight after {watch.elapsed():.2f}s"
             )
-            if await self._firewall.block(rule):
-                await asyncio.sleep(PROXY_SWITCH_SECONDS)
-                refused = f"new connections to {rule.address}:{rule.port} refused; "
+            waited = f"{refused}requests: {unfinished}; "
         await self._containers.stop(container.container_id, timeout)
         await self._publish.step(
             app.app_id,
             release.release_id,
             "old.drained",
             slot=container.slot,
-            detail=f"{refused}{container.name} stopped (timeout {timeout}s)",
+            detail=f"{waited}{container.name} stopped (timeout {timeout}s)",
             duration_ms=watch.lap_ms(),
         )
         await self._containers.remove(container.container_id)

@@ -6,22 +6,18 @@ The API compares it with what it recorded and applies an event it missed (ADR 00
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from typing import Any
 
 import aiodocker
 from berth_shared.contracts.agent import AgentApps, HeldApp, HeldContainer, agent_apps_subject
-from berth_shared.contracts.base import encode, utcnow
+from berth_shared.contracts.base import utcnow
 from nats.aio.client import Client
-from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from berth_agent.memory import MemoryStore
 from berth_agent.observe import inspect_containers, label_filters, parse_container, parse_network
+from berth_agent.responders.answer import answer_or_stay_silent
 from berth_agent.state import Memory
-
-log = logging.getLogger("berth.agent.holdings")
 
 
 def held_apps(
@@ -71,14 +67,7 @@ async def holdings(docker: aiodocker.Docker, instance: str, host: str, memory: M
 async def serve_holdings(
     nc: Client, docker: aiodocker.Docker, instance: str, host: str, memory: MemoryStore
 ) -> Subscription:
-    async def on_request(msg: Msg) -> None:
-        try:
-            answer = await holdings(docker, instance, host, memory)
-        except Exception as exc:  # the engine is down: no answer is better than an empty one
-            log.info("holdings query not answered: %s", exc)
-            return
-        if msg.reply:
-            with contextlib.suppress(Exception):
-                await msg.respond(encode(answer))
-
-    return await nc.subscribe(agent_apps_subject(host), queue="agent", cb=on_request)
+    # The engine down: no answer is better than an empty one.
+    return await answer_or_stay_silent(
+        nc, agent_apps_subject(host), lambda _: holdings(docker, instance, host, memory), "holdings"
+    )

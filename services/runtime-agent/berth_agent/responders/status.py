@@ -4,7 +4,6 @@ are its disks?) and ``berth.rpc.agent.<host>.images`` (which images does the hos
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Awaitable, Callable
 
 import aiodocker
@@ -23,8 +22,7 @@ from nats.aio.subscription import Subscription
 
 from berth_agent.engine import ENGINE_DOWN_ERRORS
 from berth_agent.observe import count_containers
-
-log = logging.getLogger("berth.agent.status")
+from berth_agent.responders.answer import answer_or_stay_silent
 
 STATUS_ERRORS: tuple[type[BaseException], ...] = (*ENGINE_DOWN_ERRORS, aiodocker.DockerError)
 
@@ -70,14 +68,10 @@ async def image_presence(docker: aiodocker.Docker, refs: list[str]) -> ImagesPre
 
 
 async def serve_images(nc: Client, docker: aiodocker.Docker, host: str) -> Subscription:
-    async def on_request(msg: Msg) -> None:
-        try:
-            answer = await image_presence(docker, decode(msg.data, ImagesQuery).refs[:200])
-        except Exception as exc:  # unknown: the asker goes ahead and the rollout says what it finds
-            log.info("image presence query not answered: %s", exc)
-            return
-        if msg.reply:
-            with contextlib.suppress(Exception):
-                await msg.respond(encode(answer))
-
-    return await nc.subscribe(agent_images_subject(host), queue="agent", cb=on_request)
+    # Unknown: the asker goes ahead and the rollout says what it finds.
+    return await answer_or_stay_silent(
+        nc,
+        agent_images_subject(host),
+        lambda data: image_presence(docker, decode(data, ImagesQuery).refs[:200]),
+        "image presence",
+    )

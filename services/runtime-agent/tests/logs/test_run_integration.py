@@ -19,7 +19,7 @@ from agent_harness import Harness, eventually, release
 from berth_agent.logs.decide_frames import Position
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.logs import LogBatch, LogLine, app_log_subjects, log_subject
-from berth_shared.contracts.releases import ReleaseLive
+from berth_shared.contracts.releases import ReleaseLive, ReleaseStep
 from berth_shared.streams import LOGS
 from berth_testing import build_busybox_image
 from nats.aio.client import Client
@@ -219,6 +219,7 @@ async def test_a_redeploy_keeps_every_line_of_the_old_release(
 
     second = await deploy(harness, app.app_id, log_images["counter"])
     assert second.slot != first.slot
+    await harness.events.wait_for(ReleaseStep, release_id=second.release_id, step="old.stopped")  # after live
     assert not await harness.containers(app.app_id, first.release_id)  # the old container is gone
 
     # Its lines up to its last words (printed on SIGTERM, just before removal) were all published.

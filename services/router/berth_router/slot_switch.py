@@ -1,0 +1,15 @@
+"""``berth.rpc.router.slots.switch``: the agent has the proxy send an app's new requests to the
+slot whose release passed its gate; answered once the slot DNS serves the new answer (ADR 0023)."""
+
+from __future__ import annotations
+
+from berth_shared.contracts.base import decode
+from berth_shared.contracts.slots import SlotSwitched, SwitchSlot
+
+from berth_router.live_slots import Slots
+
+
+async def switched(slots: Slots, data: bytes) -> SlotSwitched:
+    request = decode(data, SwitchSlot)
+    slots.switch(request.app_id, request.release_id, request.slot)
+    return SlotSwitched(app_id=request.app_id, release_id=request.release_id, slot=request.slot)

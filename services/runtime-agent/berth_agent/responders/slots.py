@@ -1,0 +1,45 @@
+"""Answering ``berth.rpc.agent.<host>.slots``: the slot of each app the router should send new
+requests to, so a restarted router gets its live-slot table back (ADR 0023).
+
+The agent's memory says which slot it last had the router switch to; after the agent's own
+restart (memory lost) an app with exactly one running container serves from that container's
+slot. Apps it cannot tell (two running containers, mid-rollout) are left out: the router keeps
+what it has for them, and the rollout the agent resumes switches them."""
+
+from __future__ import annotations
+
+import aiodocker
+from berth_shared.contracts.base import decode
+from berth_shared.contracts.slots import ListServingSlots, ServingSlot, ServingSlots, serving_slots_subject
+from nats.aio.client import Client
+from nats.aio.subscription import Subscription
+
+from berth_agent.memory import MemoryStore
+from berth_agent.observe import observe
+from berth_agent.responders.answer import answer_or_stay_silent
+from berth_agent.state import ActualState, Memory
+
+
+def serving_slots(actual: ActualState, memory: Memory) -> list[ServingSlot]:
+    """The answer, from the observed containers and the memory snapshot (pure)."""
+    answer = []
+    for app_id in sorted(actual.app_ids() | set(memory.apps)):
+        serving = memory.of(app_id).serving
+        if serving is not None:
+            answer.append(ServingSlot(app_id=app_id, release_id=serving.release_id, slot=serving.slot))
+            continue
+        running = [c for c in actual.containers_of(app_id) if c.running]
+        if len(running) == 1:
+            answer.append(ServingSlot(app_id=app_id, release_id=running[0].release_id, slot=running[0].slot))
+    return answer
+
+
+async def serve_slots(
+    nc: Client, docker: aiodocker.Docker, instance: str, host: str, memory: MemoryStore
+) -> Subscription:
+    async def answer(data: bytes) -> ServingSlots:
+        decode(data, ListServingSlots)
+        snapshot = memory.snapshot()  # before the engine is listed, as the holdings are
+        return ServingSlots(host=host, slots=serving_slots(await observe(docker, instance), snapshot))
+
+    return await answer_or_stay_silent(nc, serving_slots_subject(host), answer, "serving slots")

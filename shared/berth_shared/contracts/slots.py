@@ -1,0 +1,57 @@
+"""Slots family: which slot of each app the proxy sends new requests to (ADR 0023).
+
+The runtime agent asks the router to switch an app's live slot once the new slot passed its
+deploy gate (``berth.rpc.router.slots.switch``); the router answers once its slot DNS serves the
+new answer, and Caddy looks it up again within ``UPSTREAM_REFRESH_SECONDS``
+(``berth_shared.proxy_timing``). The router holds the table in memory only: after its own restart
+it asks the agent which slot of each app serves (``berth.rpc.agent.<host>.slots``, at start and
+with its periodic resync, ADR 0018). Core NATS request/reply: nothing is persisted on the bus.
+Only the agent asks for a switch; only the router asks for the agent's slots.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from berth_shared.contracts.base import Message
+from berth_shared.netplan import Slot
+
+SLOT_SWITCH = "berth.rpc.router.slots.switch"
+
+
+class SwitchSlot(Message, kw_only=True):
+    """Send the new requests of ``app_id`` to ``slot``, where ``release_id`` runs and passed its gate."""
+
+    app_id: str
+    release_id: str
+    slot: Slot
+
+
+class SlotSwitched(Message, kw_only=True):
+    """The router's slot DNS answers ``slot`` for the app from now on."""
+
+    app_id: str
+    release_id: str
+    slot: Slot
+
+
+def serving_slots_subject(host: str) -> str:
+    return f"berth.rpc.agent.{host}.slots"
+
+
+class ListServingSlots(Message, kw_only=True):
+    requester: str
+
+
+class ServingSlot(msgspec.Struct, kw_only=True):
+    app_id: str
+    release_id: str
+    slot: Slot
+
+
+class ServingSlots(Message, kw_only=True):
+    """The slot of each app the agent last had the router switch to (or, after the agent's own
+    restart, the one running container of the app); apps it cannot tell are left out."""
+
+    host: str
+    slots: list[ServingSlot] = []
