@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,12 +33,28 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
+PLATFORM_CODE = ("shared", "services", "cli")
+
+
+def code_measured() -> str:
+    """The last commit that changed the platform's code, and whether the tree has changes to it
+    not committed yet: what a report measured."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
+
+    commit = git("log", "-1", "--format=%h", "--", *PLATFORM_CODE) or "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", *PLATFORM_CODE)
+    return f"{commit} + uncommitted changes" if dirty else commit
+
+
 def write_report(name: str, data: dict[str, object], markdown: str) -> Path:
     REPORTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    data = {"benchmark": name, "at": stamp, **data}
+    code = code_measured()
+    data = {"benchmark": name, "at": stamp, "code": code, **data}
     (REPORTS / f"{name}.json").write_text(json.dumps(data, indent=2))
     path = REPORTS / f"{name}.md"
-    path.write_text(f"# {name} ({stamp})\n\n{markdown}\n")
+    path.write_text(f"# {name} ({stamp}, code {code})\n\n{markdown}\n")
     print(markdown)
     return path

@@ -250,9 +250,9 @@ def markdown(table: dict[str, dict[str, float]], timelines: dict[str, list[dict[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10, help="runs of each measurement (default 10)")
-    parser.add_argument("--quick", action="store_true", help="3 runs of each")
+    parser.add_argument("--quick", action="store_true", help="5 runs of each")
     args = parser.parse_args()
-    result = run(3 if args.quick else args.n)
+    result = run(5 if args.quick else args.n)
     table = measures(result["floor"], result["seen"])
     timelines = {kind: timeline(releases) for kind, releases in result["details"].items()}
     data = {"measures": table, "timelines": timelines, "targets_x_floor": TARGETS}
