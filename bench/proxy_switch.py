@@ -3,7 +3,7 @@ that `berth up` runs (started by the launcher's own code), with two apps in two 
 their own /28, and continuous load from 127.0.0.1 only.
 
 Candidates:
-- ``active``: the config before ADR 0023: both slots listed, Caddy's active health check every
+- ``active``: the config before ADR 0025: both slots listed, Caddy's active health check every
   0.5 s on each server; the flip waited 1.2 s for it, then drained the old slot as long again.
 - ``a``: ``dynamic a`` upstreams answered by a loopback DNS server (the router's slot DNS, the
   config the router renders now): the live slot only, looked up at most once per ``refresh``;
@@ -56,7 +56,7 @@ from berth_shared.probes import PROBE_USER_AGENT
 from berth_shared.proxy_timing import UPSTREAM_REFRESH_SECONDS
 from berth_testing import build_keepalive_image, build_long_request_image, isolated_settings
 
-# Before ADR 0023: Caddy's active check every 0.5 s; the agent waited 2 intervals + 0.2 s for it
+# Before ADR 0025: Caddy's active check every 0.5 s; the agent waited 2 intervals + 0.2 s for it
 # to see the new slot, and as long again after refusing new connections to the old one.
 ACTIVE_INTERVAL = "500ms"
 TODAY_SWITCH_SECONDS = 1.2

@@ -1,4 +1,4 @@
-"""Timing the proxy, the router and the runtime agent agree on (ADR 0023).
+"""Timing the proxy, the router and the runtime agent agree on (ADR 0025).
 
 Caddy looks each app's live slot up in the router's slot DNS at most once per
 ``UPSTREAM_REFRESH_SECONDS``, and only while requests need it. Once the router has confirmed a

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from berth_shared.errors import ValidationFailed
 
-# The router's slot DNS (UDP, loopback), which Caddy's config names (ADR 0023).
+# The router's slot DNS (UDP, loopback), which Caddy's config names (ADR 0025).
 DEFAULT_SLOT_DNS_PORT = 2022
 
 

@@ -57,3 +57,27 @@ def test_only_the_proxys_public_ports_listen_beyond_loopback(platform: RunningPl
     assert all(ipaddress.ip_address(address).is_unspecified for address, _ in exposed), exposed
     assert int(env["BERTH_CADDY_ADMIN_PORT"]) not in {port for _, port in found}
     assert ports(found, "caddy") == public
+
+
+def udp_bound(p: RunningPlatform) -> dict[tuple[str, int], str]:
+    """Every UDP socket bound to receive from anyone (no remote address) of the processes `berth
+    up` runs: address and port -> the process's command line."""
+    found: dict[tuple[str, int], str] = {}
+    for proc in [psutil.Process(p.proc.pid), *psutil.Process(p.proc.pid).children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            command = " ".join(proc.cmdline())
+            for conn in proc.net_connections(kind="udp"):
+                if not conn.raddr:
+                    found[(conn.laddr.ip, conn.laddr.port)] = command
+    return found
+
+
+def test_the_routers_slot_dns_answers_on_loopback_only(platform: RunningPlatform) -> None:
+    env: dict[str, Any] = platform.env
+    found = udp_bound(platform)
+    slot_dns = {(address, port) for (address, port), command in found.items() if "berth_router" in command}
+    assert slot_dns == {("127.0.0.1", int(env["BERTH_SLOT_DNS_PORT"]))}, found
+    # Beyond loopback, UDP is only the proxy's HTTPS port (HTTP/3).
+    exposed = {(address, port): command for (address, port), command in found.items() if not loopback(address)}
+    assert {port for _, port in exposed} <= {int(env["BERTH_HTTPS_PORT"])}, exposed
+    assert all("caddy" in command for command in exposed.values()), exposed

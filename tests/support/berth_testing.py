@@ -501,11 +501,12 @@ class LoadGenerator:
         max_seconds: float = 300,
         max_requests: int = 500_000,
         post: bool = False,
+        path: str = "/",
     ) -> None:
         import threading
 
         self.post = post  # POST with a body: a request no proxy may retry on its own
-        self.url = f"http://127.0.0.1:{port}/"
+        self.url = f"http://127.0.0.1:{port}{path}"
         self.hostname = hostname
         self.workers = workers
         self.max_seconds = max_seconds

@@ -93,7 +93,7 @@ _SUBJECTS: dict[str, dict[str, list[str]]] = {
         "publish": [
             "berth.evt.agent.>",
             "berth.rpc.api.desired.>",
-            # The one query it sends the router: switch an app's live slot (ADR 0023).
+            # The one query it sends the router: switch an app's live slot (ADR 0025).
             SLOT_SWITCH,
             "berth.logs.>",
             *_streams(COMMANDS.name, EVENTS.name, LOGS.name),
@@ -104,7 +104,7 @@ _SUBJECTS: dict[str, dict[str, list[str]]] = {
     "router": {
         # berth.logs.*.proxy: routing failures and TLS progress, written into each app's logs.
         # APPS_LIST: the owner's state, to repair routes from lost app events (ADR 0018).
-        # The agents' serving slots: the live-slot table back after a restart (ADR 0023).
+        # The agents' serving slots: the live-slot table back after a restart (ADR 0025).
         "publish": [
             "berth.evt.router.>",
             "berth.logs.*.proxy",

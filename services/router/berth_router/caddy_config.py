@@ -3,7 +3,7 @@
 Every app gets one route whose upstream is its live slot, looked up in the router's slot DNS
 (``dynamic a``, refreshed at most every ``UPSTREAM_REFRESH_SECONDS`` and only while requests need
 it), with both of its blue/green slots listed as the fallback for a lookup that fails, passive
-health checks and a retry window (design §5, ADR 0023). Caddy probes nothing itself. A deploy
+health checks and a retry window (design §5, ADR 0025). Caddy probes nothing itself. A deploy
 flips slots underneath and never changes this config, so Caddy is reloaded only when apps,
 ports or hosts change.
 """
@@ -59,7 +59,7 @@ class Route:
     port: int
     subnet: str
     # The app's health check (path; expected status: 0 = any 2xx/3xx, 1-5 = that class, 100-599 =
-    # that code), as the app's events carry them. Caddy no longer probes (ADR 0023): these are
+    # that code), as the app's events carry them. Caddy no longer probes (ADR 0025): these are
     # kept with the route but not rendered.
     health_path: str = "/"
     expect_status: int = 0
@@ -327,7 +327,7 @@ def reverse_proxy(route: Route, slot_dns_port: int = DEFAULT_SLOT_DNS_PORT) -> C
         # the passive checks and retries picking the slot that serves. Listing them also keeps
         # each slot's passive health state between requests (Caddy shares it by address).
         "upstreams": upstreams(route),
-        # The live slot, from the router's slot DNS: no probes of its own (ADR 0023).
+        # The live slot, from the router's slot DNS: no probes of its own (ADR 0025).
         "dynamic_upstreams": live_slot_upstream(route, slot_dns_port),
         "health_checks": {
             "passive": {"fail_duration": PASSIVE_FAIL_DURATION, "max_fails": PASSIVE_MAX_FAILS},

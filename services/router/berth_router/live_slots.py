@@ -1,4 +1,4 @@
-"""The live slot of every app (ADR 0023): a table in memory, and the slot DNS answering from it.
+"""The live slot of every app (ADR 0025): a table in memory, and the slot DNS answering from it.
 
 The runtime agent switches an app's slot once the new one passed its gate; the answer for the
 app is served before the switch is confirmed. Answers need the app's subnet, so they are served

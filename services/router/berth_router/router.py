@@ -1,6 +1,6 @@
 """The router's parts wired together: app events update the routes table, and Caddy follows
 the table (:mod:`berth_router.service` runs them); the agent's switches update the live-slot
-table, which the slot DNS answers Caddy from (ADR 0023).
+table, which the slot DNS answers Caddy from (ADR 0025).
 
 Beside that it holds the domain loop (verification and certificates of attached names), the
 ``ask`` endpoint Caddy consults before obtaining a public certificate, and the sink of Caddy's

@@ -2,7 +2,7 @@
 work (Caddy following the table, the domain loop, the TLS ``ask`` endpoint, the sink of Caddy's
 logs, the slot DNS, resync from the API and of the live slots from the agent) and the queries it
 answers (every hostname's state, for the API's resync, ADR 0018; the agent's slot switches,
-ADR 0023). ``__main__`` only starts it."""
+ADR 0025). ``__main__`` only starts it."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """What the router's slot DNS answers: a pure function from the live-slot table to answer bytes.
 
 Caddy looks each app's live slot up as ``<app id>.slot.berth.internal.`` (type A) on the router's
-loopback DNS port, at most once per refresh interval and only while requests need it (ADR 0023).
+loopback DNS port, at most once per refresh interval and only while requests need it (ADR 0025).
 The answer is the address of the app's live slot; a name the router has no live slot for is
 NXDOMAIN, and Caddy then falls back to the route's static list of both slots. Everything a
 client sends is untrusted: a message that is not one standard query is answered FORMERR or

@@ -1,5 +1,5 @@
 """``berth.rpc.router.slots.switch``: the agent has the proxy send an app's new requests to the
-slot whose release passed its gate; answered once the slot DNS serves the new answer (ADR 0023)."""
+slot whose release passed its gate; answered once the slot DNS serves the new answer (ADR 0025)."""
 
 from __future__ import annotations
 

@@ -525,7 +525,7 @@ async def test_an_app_whose_routes_caddy_refuses_is_left_out_and_every_other_app
         await publish(api_js, sample.deleted())
 
 
-# -- live slots (ADR 0023) ---------------------------------------------------------------------
+# -- live slots (ADR 0025) ---------------------------------------------------------------------
 
 
 @contextlib.asynccontextmanager

@@ -6,7 +6,7 @@ do the I/O (:class:`~berth_agent.images.run_resolve.ImageResolver`,
 :class:`~berth_agent.drain.run.Drain`), publishes the outcome events and records outcomes in the
 agent's memory. A flip is ``live`` once the proxy sends every new request to the new slot; the
 old slot's drain and stop follow as the release's next steps, still under the app's lock, so the
-app's next flip waits for them (ADR 0023). What it needs from the reconcile
+app's next flip waits for them (ADR 0025). What it needs from the reconcile
 loop is the small :class:`Loop` interface. Engine connection errors propagate (the caller naks the
 command); Docker refusing a rollout fails the release.
 """

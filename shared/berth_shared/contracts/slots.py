@@ -1,4 +1,4 @@
-"""Slots family: which slot of each app the proxy sends new requests to (ADR 0023).
+"""Slots family: which slot of each app the proxy sends new requests to (ADR 0025).
 
 The runtime agent asks the router to switch an app's live slot once the new slot passed its
 deploy gate (``berth.rpc.router.slots.switch``); the router answers once its slot DNS serves the

@@ -3,7 +3,7 @@
 The proxy opens a new connection to a slot for every request and closes it with the response
 (no idle connections, ADR 0004), and it runs in the agent's network namespace: a connection to
 the slot's ``address:port`` that is open (or being opened) is a request in flight. Once the
-proxy routes every new request elsewhere (ADR 0023), the drain ends when none is left.
+proxy routes every new request elsewhere (ADR 0025), the drain ends when none is left.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ requests in flight finish, stop and remove it).
 Thin: it only spawns iptables with prepared argument lists and reads ``/proc/net/tcp`` (the
 requests in flight, :mod:`berth_agent.drain.decide_inflight`). When iptables is missing or
 refuses (no privileges, no kernel support) it warns once and every drain goes on without the
-rule: the proxy already sends every new request to the new slot (ADR 0023).
+rule: the proxy already sends every new request to the new slot (ADR 0025).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Has the router send an app's new requests to a slot (ADR 0023) and reports it as the release's
+"""Has the router send an app's new requests to a slot (ADR 0025) and reports it as the release's
 ``proxy.switched`` step once every request that starts from then on goes there: the router's
 confirmation (its slot DNS serves the new answer) plus the proxy's refresh bound.
 

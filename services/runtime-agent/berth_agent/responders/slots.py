@@ -1,5 +1,5 @@
 """Answering ``berth.rpc.agent.<host>.slots``: the slot of each app the router should send new
-requests to, so a restarted router gets its live-slot table back (ADR 0023).
+requests to, so a restarted router gets its live-slot table back (ADR 0025).
 
 The agent's memory says which slot it last had the router switch to; after the agent's own
 restart (memory lost) an app with exactly one running container serves from that container's
