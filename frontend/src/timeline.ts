@@ -32,19 +32,19 @@ export const STEP_INFO: Record<string, { title: string; why: string }> = {
   },
   "health.passed": {
     title: "First health check passed",
-    why: "The agent waits until the new container answers HTTP on its port (within the deploy timeout). A release that never answers is failed and the old one keeps serving.",
+    why: "The agent asks the new container every few tens of milliseconds until it first answers HTTP on its port (within the deploy timeout). A release that never answers is failed and the old one keeps serving.",
   },
   "proxy.switched": {
     title: "Proxy routing switched",
-    why: "Caddy lists both slots permanently and health-checks them; once it sees the new slot healthy, requests go there. No proxy reload happens, so no request is dropped.",
+    why: "The router's slot DNS now names the new slot, and Caddy looks it up again within 100 ms: every request from here on goes there, and the release is live. Caddy's configuration is not reloaded, so no request is dropped.",
   },
   "old.drained": {
     title: "Old slot drained",
-    why: "The old container is taken out of rotation: no new requests reach it, in-flight requests are allowed to finish.",
+    why: "After the release went live: new connections to the old slot are refused, and the requests still in flight there are allowed to finish (the app's next deploy waits for this).",
   },
   "old.stopped": {
     title: "Old slot stopped",
-    why: "The old container gets SIGTERM and the app's stop timeout to exit cleanly, then it is removed. The release is now live.",
+    why: "With no request left in flight, the old container gets SIGTERM and the app's stop timeout to exit cleanly, then it is removed.",
   },
   "container.restarted": {
     title: "Container restarted in place",

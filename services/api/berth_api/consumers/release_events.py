@@ -67,11 +67,10 @@ async def _on_step(conn: Connection, e: ReleaseStep) -> None:
         await _first_release_serving(conn, e)
 
 
-# The step after which the proxy serves a release: the new slot answers HTTP on its port, and
-# from then on Caddy holds each request (its retry window) until its own active check, at most
-# one interval later, routes it there. The agent reports ``ReleaseLive`` only after waiting out
-# that interval and draining the old slot; an app's *first* release is not waited for to read
-# ``running`` (there is no old slot, and a browser already gets the app).
+# The step after which the proxy serves a release: the new slot answers HTTP on its port. An
+# app's *first* release has no live slot at the router yet, so Caddy falls back to both slots and
+# reaches it at once; ``ReleaseLive`` follows once the router has switched (ADR 0025), and the
+# app reads ``running`` from this step already (a browser gets the app).
 SERVING_STEP = "health.passed"
 
 
