@@ -25,8 +25,12 @@ EXCEPT SELECT app_id FROM deleted_apps
 
 
 async def delete_app_lines(pool: asyncpg.Pool, app_id: str) -> int:
-    """Tombstone the app and delete its lines, settings and counters; returns the lines deleted."""
+    """Tombstone the app and delete its lines, their search chunks, settings and counters;
+    returns the lines deleted."""
     async with pool.acquire() as conn, conn.transaction():
+        # Chunks first: an insert holds their table's lock before it touches the app's retention
+        # and counters rows, so taking it first here cannot deadlock with one.
+        await conn.execute("DELETE FROM chunks WHERE app_id = $1", app_id)
         await conn.execute("INSERT INTO deleted_apps (app_id) VALUES ($1) ON CONFLICT DO NOTHING", app_id)
         await conn.execute("DELETE FROM retention WHERE app_id = $1", app_id)
         await conn.execute("DELETE FROM counters WHERE app_id = $1", app_id)

@@ -5,7 +5,8 @@ unnest(...) ON CONFLICT DO NOTHING`` in one transaction, and the messages are ac
 after it commits. The unique key ``(container_id, stream, ts_raw, seq)`` makes a redelivered
 or republished batch add nothing; lines of apps already deleted are dropped. The same
 statement adds the rows it really inserted to the app's counters (lines stored, lines dropped
-over budget, gaps), so a redelivery counts nothing twice.
+over budget, gaps), so a redelivery counts nothing twice, and the search index's chunks of
+them (``chunks.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from berth_shared.db import Connection
 from berth_shared.streams import LOGS_BULK_LINES, LOGS_LINES, ConsumerSpec
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+
+from berth_logs.chunks import plan_chunks
 
 log = logging.getLogger("berth.logs.ingest")
 
@@ -114,7 +117,8 @@ class Row(msgspec.Struct, frozen=True):
 
 
 def rows_of(batches: list[LogBatch]) -> list[Row]:
-    """Every line of ``batches`` as a row, in timestamp order (ids then follow time)."""
+    """Every line of ``batches`` as a row, each app's together in timestamp order (an app's ids
+    then follow time)."""
     rows: list[Row] = []
     append = rows.append
     for b in batches:
@@ -143,12 +147,12 @@ def rows_of(batches: list[LogBatch]) -> list[Row]:
                     lost=line.lost,
                 )
             )
-    rows.sort(key=_order)
+    rows.sort(key=_app_then_order)
     return rows
 
 
-def _order(row: Row) -> tuple[datetime, int, str, int]:
-    return row.order
+def _app_then_order(row: Row) -> tuple[str, tuple[datetime, int, str, int]]:
+    return row.app_id, row.order
 
 
 def check_batch(batch: LogBatch) -> str | None:
@@ -162,36 +166,75 @@ def check_batch(batch: LogBatch) -> str | None:
     return None
 
 
-INSERT_SQL = """
-WITH inserted AS (
-    INSERT INTO lines (app_id, release_id, slot, container_id, stream, ts, ts_raw, seq, message, dropped, lost)
-    SELECT x.app_id, x.release_id, x.slot, x.container_id, x.stream, x.ts, x.ts_raw, x.seq, x.message,
-           x.dropped, x.lost
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                $6::timestamptz[], $7::text[], $8::int[], $9::text[], $10::int[], $11::bool[])
-         WITH ORDINALITY AS x(app_id, release_id, slot, container_id, stream, ts, ts_raw, seq, message,
-                              dropped, lost, n)
-    WHERE NOT EXISTS (SELECT 1 FROM deleted_apps d WHERE d.app_id = x.app_id)
-    ORDER BY x.n
-    ON CONFLICT (container_id, stream, ts_raw, seq) DO NOTHING
-    RETURNING app_id, dropped, lost
-), counted AS (
+# A CTE adding the rows of ``inserted`` (app_id, dropped, lost) to their apps' counters.
+COUNT_INSERTED = """counted AS (
     INSERT INTO counters AS c (app_id, stored, dropped, lost_gaps)
     SELECT app_id, count(*) FILTER (WHERE dropped = 0 AND NOT lost), coalesce(sum(dropped), 0),
            count(*) FILTER (WHERE lost)
     FROM inserted GROUP BY app_id ORDER BY app_id
     ON CONFLICT (app_id) DO UPDATE SET stored = c.stored + EXCLUDED.stored, dropped = c.dropped + EXCLUDED.dropped,
         lost_gaps = c.lost_gaps + EXCLUDED.lost_gaps, updated_at = now()
+)"""
+
+# Each line's id is taken in the order of the rows (``x``), so every chunk's lines have ids between
+# its first line's and the next chunk's first line's: ``width_bucket`` finds an inserted line's chunk.
+INSERT_SQL = f"""
+WITH x AS MATERIALIZED (
+    SELECT nextval('lines_id_seq') AS id, u.*
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                $6::timestamptz[], $7::text[], $8::int[], $9::text[], $10::int[], $11::bool[], $12::bool[])
+         WITH ORDINALITY AS u(app_id, release_id, slot, container_id, stream, ts, ts_raw, seq, message,
+                              dropped, lost, starts, n)
+), inserted AS (
+    INSERT INTO lines (id, app_id, release_id, slot, container_id, stream, ts, ts_raw, seq, message, dropped, lost)
+    SELECT x.id, x.app_id, x.release_id, x.slot, x.container_id, x.stream, x.ts, x.ts_raw, x.seq, x.message,
+           x.dropped, x.lost
+    FROM x
+    WHERE NOT EXISTS (SELECT 1 FROM deleted_apps d WHERE d.app_id = x.app_id)
+    ORDER BY x.n
+    ON CONFLICT (container_id, stream, ts_raw, seq) DO NOTHING
+    RETURNING id, app_id, ts, dropped, lost
+), {COUNT_INSERTED}, chunked AS (
+    INSERT INTO chunks (app_id, first_id, last_id, first_ts, last_ts, words)
+    SELECT min(i.app_id), min(i.id), max(i.id), min(i.ts), max(i.ts), lower(($13::text[])[i.k])
+    FROM (SELECT app_id, id, ts, width_bucket(id, (SELECT array_agg(id ORDER BY n) FROM x WHERE starts)) AS k
+          FROM inserted) i
+    GROUP BY i.k
 )
 SELECT count(*) FROM inserted
 """
 
 
+class Insert(msgspec.Struct, frozen=True):
+    """A pull's rows in the order they get their ids, whether each starts a chunk of the search
+    index, and each chunk's words."""
+
+    rows: list[Row]
+    starts: list[bool]
+    words: list[str]
+
+
+def insert_of(rows: list[Row]) -> Insert:
+    """``rows`` ordered as :func:`rows_of` orders them (already so: linear), and their chunks."""
+    ordered = sorted(rows, key=_app_then_order)
+    starts, words = plan_chunks([r.app_id for r in ordered], [r.message for r in ordered])
+    return Insert(ordered, starts, words)
+
+
 async def store(conn: Connection, rows: list[Row]) -> int:
-    """Insert ``rows`` (one statement); returns how many were new."""
+    """Insert ``rows`` and their chunks (one statement); returns how many lines were new."""
+    return await store_insert(conn, insert_of(rows))
+
+
+async def store_insert(conn: Connection, insert: Insert) -> int:
+    """Insert a prepared pull (one statement); returns how many lines were new."""
+    rows = insert.rows
     if not rows:
         return 0
     async with conn.transaction():
+        # One insert at a time takes ids (even from two processes), so an app's chunks never
+        # overlap and ids commit in order.
+        await conn.execute("LOCK TABLE chunks IN SHARE ROW EXCLUSIVE MODE")
         apps = sorted({r.app_id for r in rows})
         await conn.execute(
             "INSERT INTO retention (app_id) SELECT a FROM unnest($1::text[]) a "
@@ -211,8 +254,14 @@ async def store(conn: Connection, rows: list[Row]) -> int:
             [r.message for r in rows],
             [r.dropped for r in rows],
             [r.lost for r in rows],
+            insert.starts,
+            insert.words,
         )
     return int(inserted)
+
+
+def _insert_of_batches(batches: list[LogBatch]) -> Insert:
+    return insert_of(rows_of(batches))
 
 
 @dataclass
@@ -220,7 +269,7 @@ class Pull:
     """One fetch, decoded: the messages to ack once ``rows`` are committed."""
 
     good: list[Msg]
-    rows: list[Row]
+    insert: Insert
 
 
 @dataclass(frozen=True)
@@ -285,12 +334,12 @@ class Ingester:
         if not good:
             return None
         # CPU work in a thread: the service keeps answering queries meanwhile.
-        return Pull(good, await asyncio.to_thread(rows_of, batches))
+        return Pull(good, await asyncio.to_thread(_insert_of_batches, batches))
 
     async def commit(self, pull: Pull) -> None:
         try:
             async with self.pool.acquire() as conn:
-                self.stored += await store(conn, pull.rows)
+                self.stored += await store_insert(conn, pull.insert)
         except Exception:
             log.exception("storing %d log batch(es) failed; they will be redelivered", len(pull.good))
             for msg in pull.good:

@@ -55,4 +55,37 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at timestamptz NOT NULL DEFAULT now()
     );
     """,
+    # Search through chunks (ADR 0024): lines lose their trigram index; each insert stores the
+    # distinct words of every run of up to 256 of an app's lines (chunks.py), under a trigram
+    # index. Lines stored before get their chunks here, 256 of an app's lines at a time, split
+    # into words by the same delimiters as words.py (ASCII other than letters and digits).
+    r"""
+    CREATE TABLE chunks (
+        app_id   text NOT NULL,
+        first_id bigint NOT NULL,
+        last_id  bigint NOT NULL,
+        first_ts timestamptz NOT NULL,
+        last_ts  timestamptz NOT NULL,
+        words    text NOT NULL,
+        PRIMARY KEY (app_id, first_id)
+    ) WITH (toast_tuple_target = 8160);
+    ALTER TABLE chunks ALTER COLUMN words SET STORAGE MAIN;
+    CREATE INDEX chunks_app_id_last_id ON chunks (app_id, last_id);
+
+    INSERT INTO chunks (app_id, first_id, last_id, first_ts, last_ts, words)
+    SELECT g.app_id, g.first_id, g.last_id, g.first_ts, g.last_ts,
+           ' ' || coalesce((SELECT string_agg(DISTINCT w, ' ')
+                            FROM regexp_split_to_table(g.text, '[-/:-@\[-`{-]+') AS w
+                            WHERE w <> ''), '') || ' '
+    FROM (SELECT app_id, min(id) AS first_id, max(id) AS last_id, min(ts) AS first_ts, max(ts) AS last_ts,
+                 lower(string_agg(message, E'
+')) AS text
+          FROM (SELECT app_id, id, ts, message,
+                       (row_number() OVER (PARTITION BY app_id ORDER BY id) - 1) / 256 AS k
+                FROM lines) numbered
+          GROUP BY app_id, k) g;
+
+    CREATE INDEX chunks_words_trgm ON chunks USING gin (words public.gin_trgm_ops);
+    DROP INDEX lines_message_trgm;
+    """,
 )

@@ -1,14 +1,16 @@
 """Answering LogQuery: one parameterised SELECT per page, built by a pure function.
 
-Pages are in ascending line id (arrival order; ids follow timestamps within a pull). ``after_id``
-pages forward; ``tail`` returns the newest lines (optionally before ``before_id``), still
-ascending. ``q`` is a case-insensitive substring (``ILIKE``, served by the trigram index), with
-``%``, ``_`` and ``\\`` taken literally. A page also stops at :data:`MAX_PAGE_BYTES` of
-messages so a reply always fits in one NATS message.
+Pages are in ascending line id (arrival order; an app's ids follow timestamps within a pull).
+``after_id`` pages forward; ``tail`` returns the newest lines (optionally before ``before_id``),
+still ascending. ``q`` is a case-insensitive substring (``ILIKE``), with ``%``, ``_`` and ``\\``
+taken literally; when it has a word character the search index's chunks say where to look
+(``search.py``), else the app's lines are scanned. A page also stops at :data:`MAX_PAGE_BYTES`
+of messages so a reply always fits in one NATS message.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,13 +21,11 @@ from berth_shared.db import Connection
 from berth_shared.errors import ValidationFailed
 from berth_shared.probes import APP_STREAMS, PROBE_MARK
 
+from berth_logs import search
+from berth_logs.words import chunk_patterns, escape_like
+
 MAX_LIMIT = 5000
 MAX_PAGE_BYTES = 4 * 1024 * 1024
-
-
-def escape_like(text: str) -> str:
-    """``text`` as a literal inside a LIKE pattern (backslash is the escape character)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def parse_time(field: str, value: str | None) -> datetime | None:
@@ -45,13 +45,38 @@ class Sql:
     reverse: bool  # rows come newest first and must be reversed
 
 
+COLUMNS = "id, ts, stream, release_id, message"
+
+
 def build_query(q: LogQuery) -> Sql:
     """The SELECT for one page of ``q`` (fetches ``limit + 1`` rows to know if more follow)."""
+    where, args, order = _conditions(q, [])
+    args.append(q.limit + 1)
+    text = f"SELECT {COLUMNS} FROM lines WHERE {where} ORDER BY id {order} LIMIT ${len(args)}"
+    return Sql(text, tuple(args), reverse=order == "DESC")
+
+
+def build_ranged(q: LogQuery, ranges: Sequence[tuple[int, int]], want: int) -> Sql:
+    """The same SELECT over the lines whose ids lie in ``ranges`` (inclusive, in the page's
+    order), ``want`` rows: one index range scan per range, each stopping at ``want`` rows."""
+    where, args, order = _conditions(q, [[lo for lo, _ in ranges], [hi for _, hi in ranges]])
+    args.append(want)
+    text = (
+        f"SELECT {COLUMNS} FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) CROSS JOIN LATERAL "
+        f"(SELECT {COLUMNS} FROM lines WHERE {where} AND id BETWEEN r.lo AND r.hi "
+        f"ORDER BY id {order} LIMIT ${len(args)}) l ORDER BY id {order} LIMIT ${len(args)}"
+    )
+    return Sql(text, tuple(args), reverse=order == "DESC")
+
+
+def _conditions(q: LogQuery, source_args: list[Any]) -> tuple[str, list[Any], str]:
+    """The WHERE of one page of ``q`` over ``lines``, its arguments (after ``$1`` = app and
+    ``source_args``) and the order of ids ("ASC", or "DESC" for a tail)."""
     if not 1 <= q.limit <= MAX_LIMIT:
         raise ValidationFailed.on("limit", f"must be between 1 and {MAX_LIMIT}")
     if q.stream is not None and q.stream not in LOG_STREAMS:
         raise ValidationFailed.on("stream", f"must be one of {', '.join(LOG_STREAMS)}")
-    args: list[Any] = [q.app_id]
+    args: list[Any] = [q.app_id, *source_args]
     where = ["app_id = $1"]
 
     def add(condition: str, value: Any) -> None:
@@ -72,18 +97,12 @@ def build_query(q: LogQuery) -> Sql:
     if not q.include_probes:  # an app's own record of one of Berth's probes (berth_shared.probes)
         args.append(list(APP_STREAMS))
         add(f"NOT (stream = ANY(${len(args)}::text[]) AND strpos(message, {{}}) > 0)", PROBE_MARK)
-    backwards = q.tail and q.after_id is None
+    newest_first = search.backwards(q)
     if q.after_id is not None:
         add("id > {}", q.after_id)
-    if backwards and q.before_id is not None:
+    if newest_first and q.before_id is not None:
         add("id < {}", q.before_id)
-    args.append(q.limit + 1)
-    order = "DESC" if backwards else "ASC"
-    text = (
-        "SELECT id, ts, stream, release_id, message FROM lines "
-        f"WHERE {' AND '.join(where)} ORDER BY id {order} LIMIT ${len(args)}"
-    )
-    return Sql(text, tuple(args), reverse=backwards)
+    return " AND ".join(where), args, "DESC" if newest_first else "ASC"
 
 
 def format_ts(ts: datetime) -> str:
@@ -120,13 +139,41 @@ LAG_SQL = "SELECT count(*) FROM (SELECT 1 FROM lines WHERE app_id = $1 AND id > 
 
 
 async def run_query(conn: Connection, q: LogQuery) -> LogPage:
-    sql = build_query(q)
-    rows = await conn.fetch(sql.text, *sql.args)
-    page = page_of(list(rows), q, sql.reverse)
+    sql = build_query(q)  # checks q
+    patterns = chunk_patterns(q.q) if q.q else []
+    rows = await _search(conn, q, patterns) if patterns else list(await conn.fetch(sql.text, *sql.args))
+    page = page_of(rows, q, sql.reverse)
     if q.lag_cap > 0:
         after = page.items[-1].id if page.items else (q.after_id or 0)
         page.lag = int(await conn.fetchval(LAG_SQL, q.app_id, after, q.lag_cap + 1))
     return page
+
+
+async def _search(conn: Connection, q: LogQuery, patterns: list[str]) -> list[Any]:
+    """The page's rows (``limit + 1`` at most, in query order) through the chunks that may hold
+    them: the walk's first, then the trigram index's beyond it (``search.py``)."""
+    want = q.limit + 1
+    since, until = parse_time("since", q.since), parse_time("until", q.until)
+    text, args = search.walk_sql(q, patterns, since, until)
+    walked = await conn.fetch(text, *args)
+    rows = await _rows_in(conn, q, [(c["first_id"], c["last_id"]) for c in walked if c["hit"]], want)
+    if len(rows) >= want or len(walked) < search.WALK:
+        return rows[:want]
+    beyond = walked[-1]["first_id"] if search.backwards(q) else walked[-1]["last_id"]
+    text, args = search.rest_sql(q, patterns, since, until, beyond)
+    rest = await conn.fetch(text, *args)
+    return rows + await _rows_in(conn, q, [(c["first_id"], c["last_id"]) for c in rest], want - len(rows))
+
+
+async def _rows_in(conn: Connection, q: LogQuery, chunks: list[tuple[int, int]], want: int) -> list[Any]:
+    """Up to ``want`` rows of the page from the chunks' lines, in the page's order."""
+    rows: list[Any] = []
+    for ranges in search.batches(search.ranges_in_order(chunks, search.backwards(q))):
+        sql = build_ranged(q, ranges, want - len(rows))
+        rows += await conn.fetch(sql.text, *sql.args)
+        if len(rows) >= want:
+            break
+    return rows
 
 
 async def answer(pool: Any, data: bytes) -> LogPage:

@@ -67,8 +67,18 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
+# The app's chunks of the search index (chunks.py) wholly older than its oldest line left. A chunk
+# with some lines left stays whole (its words only say where to look), as does one emptied out
+# of order (lines of an old timestamp that arrived late) until the lines before it go.
+_EMPTIED_CHUNKS = """
+DELETE FROM chunks WHERE app_id = $1
+    AND last_id < coalesce((SELECT min(id) FROM lines WHERE app_id = $1), 9223372036854775807)
+"""
+
+
 async def trim_app(conn: Connection, trim: Trim, chunk: int = CHUNK) -> int:
-    """Apply one trim in chunks; returns the lines deleted."""
+    """Apply one trim in chunks of rows, then delete the chunks of the search index it emptied;
+    returns the lines deleted."""
     deleted = 0
     while True:
         n = _count(
@@ -99,6 +109,7 @@ async def trim_app(conn: Connection, trim: Trim, chunk: int = CHUNK) -> int:
         deleted += n
         if n < chunk:
             break
+    await conn.execute(_EMPTIED_CHUNKS, trim.app_id)
     return deleted
 
 

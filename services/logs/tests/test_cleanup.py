@@ -1,5 +1,5 @@
-"""Deleting an app deletes its log lines and only its lines, however often the event arrives, and
-a resync deletes the data of every app the API no longer lists."""
+"""Deleting an app deletes its log lines (and their search chunks) and only its lines, however
+often the event arrives, and a resync deletes the data of every app the API no longer lists."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 from berth_cli.launcher.platform import Platform
+from berth_logs import ingest
 from berth_logs.cleanup import app_lines_cleanup, delete_app_lines, held_apps
 from berth_logs.migrations import MIGRATIONS
 from berth_logs.service import CONSUMERS, main
@@ -21,6 +22,7 @@ from berth_shared.service import ServiceContext, close_context, open_context
 from berth_shared.settings import ServiceEnv, Settings
 from berth_shared.streams import LOGS_APP_DELETED
 from berth_testing import eventually
+from log_pages import rows_of_app
 from nats.js import JetStreamContext
 
 
@@ -68,8 +70,10 @@ async def test_app_deleted_removes_that_apps_lines_and_keeps_the_others(
     logs: ServiceContext, api_js: JetStreamContext
 ) -> None:
     gone, kept = f"app-{uuid.uuid4().hex[:8]}", f"app-{uuid.uuid4().hex[:8]}"
-    await insert_lines(logs.pool, gone, 5)
-    await insert_lines(logs.pool, kept, 3)
+    async with logs.pool.acquire() as conn:  # as the ingester stores them, with the search index's chunks
+        await ingest.store(
+            conn, rows_of_app(gone, [f"line {i}" for i in range(5)]) + rows_of_app(kept, ["a", "b", "c"])
+        )
 
     await publish_deleted(api_js, gone)
 
@@ -78,6 +82,8 @@ async def test_app_deleted_removes_that_apps_lines_and_keeps_the_others(
 
     await eventually(gone_lines_deleted, what="the deleted app's lines to go")
     assert await lines_of(logs.pool, kept) == 3
+    chunks = "SELECT count(*) FROM chunks WHERE app_id = $1"
+    assert (await logs.pool.fetchval(chunks, gone), await logs.pool.fetchval(chunks, kept)) == (0, 1)
 
     seq = await publish_deleted(api_js, gone)
     await eventually(lambda: acked_through(logs, seq), what="the duplicate to be handled")
@@ -110,3 +116,24 @@ async def test_a_resync_deletes_the_data_of_apps_the_api_no_longer_lists(logs: S
     assert not {gone, configured} & await held_apps(logs.pool)
 
     await logs.pool.execute("DELETE FROM lines WHERE app_id = ANY($1::text[])", [kept, deleted])
+
+
+@pytest.mark.integration
+async def test_deleting_an_app_while_its_lines_are_inserted_waits_for_the_insert(logs: ServiceContext) -> None:
+    """The insert takes the chunks' lock, then the app's retention and counters rows; the delete
+    waits for the lock before touching those rows, so neither deadlocks and nothing is left."""
+    app = f"app-{uuid.uuid4().hex[:8]}"
+    async with logs.pool.acquire() as conn:
+        await ingest.store(conn, rows_of_app(app, ["before"]))
+    async with logs.pool.acquire() as inserting, inserting.transaction():
+        await inserting.execute("LOCK TABLE chunks IN SHARE ROW EXCLUSIVE MODE")  # as ingest.store_insert
+        deleting = asyncio.create_task(delete_app_lines(logs.pool, app))
+
+        async def delete_waits() -> bool:
+            waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE%'"
+            return bool(await logs.pool.fetchval(waiting))
+
+        await eventually(delete_waits, what="the delete to wait for the insert")
+        await ingest.store(inserting, rows_of_app(app, ["during"], 1))  # its retention and counters rows
+    assert await asyncio.wait_for(deleting, timeout=10) == 2
+    assert await lines_of(logs.pool, app) == 0

@@ -1,13 +1,28 @@
-"""The ingest's pure parts: Docker timestamps, line order, batches it can never store, which pull commits first."""
+"""The ingest: Docker timestamps, line order, batches it can never store, which pull commits first,
+and (against Postgres) the search index's chunks of what a pull really inserted."""
 
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
-from berth_logs.ingest import BULK, BULK_PATIENCE, PROMPT, check_batch, choose, clean_message, parse_docker_ts, rows_of
+from berth_logs.ingest import (
+    BULK,
+    BULK_PATIENCE,
+    PROMPT,
+    check_batch,
+    choose,
+    clean_message,
+    insert_of,
+    parse_docker_ts,
+    rows_of,
+    store,
+)
 from berth_shared.contracts.logs import LogBatch, LogLine
+from log_pages import rows_of_app
 
 
 def test_docker_timestamps_parse_to_the_microsecond_and_keep_nanoseconds_for_order() -> None:
@@ -140,3 +155,54 @@ def test_rows_order_by_instant_across_forms_and_containers() -> None:
         ("c2", "same second, later"),
     ]
     assert rows[-1].ts == datetime(2024, 1, 1, 0, 0, 0, 500000, tzinfo=UTC)
+
+
+def test_each_apps_lines_of_a_pull_go_together_in_timestamp_order() -> None:
+    a = lines_batch("c1", "stdout", ["2024-01-01T00:00:00.1Z", "2024-01-01T00:00:00.3Z"], app="a")
+    b = lines_batch("c2", "stdout", ["2024-01-01T00:00:00.2Z"], app="b")
+    late_a = lines_batch("c3", "stdout", ["2024-01-01T00:00:00.25Z"], app="a")
+    assert [r.message for r in rows_of([b, a, late_a])] == [
+        "c1/2024-01-01T00:00:00.1Z",
+        "c3/2024-01-01T00:00:00.25Z",
+        "c1/2024-01-01T00:00:00.3Z",
+        "c2/2024-01-01T00:00:00.2Z",
+    ]
+
+
+def test_an_insert_orders_rows_by_app_and_time_and_starts_a_chunk_per_app() -> None:
+    a = lines_batch("c1", "stdout", ["2024-01-01T00:00:00.3Z", "2024-01-01T00:00:00.1Z"], app="a")
+    b = lines_batch("c2", "stdout", ["2024-01-01T00:00:00.2Z"], app="b")
+    rows = rows_of([b]) + rows_of([a])  # in any order
+    insert = insert_of(rows)
+    assert [r.ts_raw for r in insert.rows] == [
+        "2024-01-01T00:00:00.1Z",
+        "2024-01-01T00:00:00.3Z",
+        "2024-01-01T00:00:00.2Z",
+    ]
+    assert insert.starts == [True, False, True]
+    assert [set(w.split()) for w in insert.words] == [
+        {"c1", "2024", "01", "01T00", "00", "1Z", "3Z"},
+        {"c2", "2024", "01", "01T00", "00", "2Z"},
+    ]
+
+
+async def chunk_spans(pool: asyncpg.Pool, app_id: str) -> list[tuple[int, int]]:
+    rows = await pool.fetch("SELECT first_id, last_id FROM chunks WHERE app_id = $1 ORDER BY first_id", app_id)
+    return [(r["first_id"], r["last_id"]) for r in rows]
+
+
+@pytest.mark.integration
+async def test_a_redelivered_pull_adds_no_lines_no_chunks_and_counts_nothing_twice(pool: asyncpg.Pool) -> None:
+    app = f"app{uuid.uuid4().hex[:10]}"
+    first = rows_of_app(app, [f"first {i}" for i in range(300)])
+    async with pool.acquire() as conn:
+        assert await store(conn, first) == 300
+        spans = await chunk_spans(pool, app)
+        assert [last - start + 1 for start, last in spans] == [256, 44]
+        assert await store(conn, first) == 0  # redelivered
+        assert await chunk_spans(pool, app) == spans
+        # A pull of old and new lines: one chunk, of the new lines only.
+        assert await store(conn, first[250:] + rows_of_app(app, ["second 0", "second 1"], 300)) == 2
+    ids = [r["id"] for r in await pool.fetch("SELECT id FROM lines WHERE app_id = $1 AND message LIKE 'second%'", app)]
+    assert (await chunk_spans(pool, app))[2:] == [(min(ids), max(ids))]
+    assert await pool.fetchval("SELECT stored FROM counters WHERE app_id = $1", app) == 302

@@ -1,13 +1,18 @@
-"""Retention: each app's effective limits, the trim plan, out-of-range values refused."""
+"""Retention: each app's effective limits, the trim plan, out-of-range values refused, and the
+search index's chunks trimmed with their lines."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
-from berth_logs import retention
-from berth_shared.contracts.logs import SetRetention
+from berth_logs import ingest, retention
+from berth_logs.retention import Trim, trim_app
+from berth_shared.contracts.logs import LogQuery, SetRetention
 from berth_shared.errors import ValidationFailed
+from log_pages import T0, rows_of_app, scanned, searched
 
 
 def test_retention_defaults_apply_until_an_app_sets_its_own() -> None:
@@ -35,3 +40,35 @@ def test_retention_values_out_of_range_are_refused_naming_the_field() -> None:
         retention.check(SetRetention(app_id="a", max_lines=10**9))
     assert err.value.details[0].field == "maxLines"
     retention.check(SetRetention(app_id="a", max_age_days=30, max_lines=10))
+
+
+async def chunks_of(pool: asyncpg.Pool, app_id: str) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM chunks WHERE app_id = $1", app_id))
+
+
+@pytest.mark.integration
+async def test_a_chunk_partly_trimmed_still_finds_its_lines_left_and_goes_with_its_last(pool: asyncpg.Pool) -> None:
+    app = f"app{uuid.uuid4().hex[:10]}"
+    messages = [f"line {i} {'needle' if i % 50 == 25 else 'hay'}" for i in range(300)]
+    async with pool.acquire() as conn:
+        await ingest.store(conn, rows_of_app(app, messages))  # chunks of 256 and 44 lines
+    needles = LogQuery(app_id=app, q="NEEDLE", tail=True)
+    long_ago = T0 - timedelta(days=1)
+
+    async def trim(older_than: datetime, keep: int) -> None:
+        async with pool.acquire() as conn:
+            await trim_app(conn, Trim(app, older_than, keep))
+
+    await trim(long_ago, keep=100)  # lines 0-199 go: the first chunk keeps 56 of its lines
+    assert await chunks_of(pool, app) == 2
+    found, _, _ = await searched(pool, needles)
+    assert [m for _, m in found] == ["line 225 needle", "line 275 needle"]
+    assert found == await scanned(pool, needles)
+
+    await trim(long_ago, keep=40)  # the first chunk's last line goes: so does the chunk
+    assert await chunks_of(pool, app) == 1
+    assert [m for _, m in (await searched(pool, needles))[0]] == ["line 275 needle"]
+
+    await trim(T0 + timedelta(days=1), keep=40)  # every line is past the age limit
+    assert await chunks_of(pool, app) == 0
+    assert (await searched(pool, needles))[0] == []
