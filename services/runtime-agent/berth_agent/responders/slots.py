@@ -14,9 +14,9 @@ from berth_shared.contracts.slots import ListServingSlots, ServingSlot, ServingS
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 
+from berth_agent.answers import answer_or_stay_silent
 from berth_agent.memory import MemoryStore
 from berth_agent.observe import observe
-from berth_agent.responders.answer import answer_or_stay_silent
 from berth_agent.state import ActualState, Memory
 
 

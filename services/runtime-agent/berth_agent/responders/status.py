@@ -20,9 +20,9 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from berth_agent.answers import answer_or_stay_silent
 from berth_agent.engine import ENGINE_DOWN_ERRORS
 from berth_agent.observe import count_containers
-from berth_agent.responders.answer import answer_or_stay_silent
 
 STATUS_ERRORS: tuple[type[BaseException], ...] = (*ENGINE_DOWN_ERRORS, aiodocker.DockerError)
 

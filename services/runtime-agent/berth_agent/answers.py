@@ -1,4 +1,5 @@
-"""How the agent answers a query: with what the responder computes, or not at all.
+"""How the agent's responders (``responders/``) answer a query: with what they compute, or not
+at all.
 
 A responder that fails (the engine is down, the request is unreadable) sends nothing: the asker
 times out and tries again later, rather than acting on an empty or wrong answer."""
