@@ -56,6 +56,21 @@ SEARCH_BATCH = 2000
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
 
 
+def search_message(rng: random.Random, n: int) -> str:
+    """Line ``n`` of the searched app (``rng``: one Random(7) for all of them, in order)."""
+    words = " ".join(rng.choice(WORDS) for _ in range(4))
+    return f"req-{n:07d} user={rng.randrange(10_000)} {words} took {rng.randrange(900)}ms"
+
+
+def search_terms() -> list[tuple[str, str]]:
+    """The 50 searched strings and their kind: 20 in one line each, 15 in ~100, 15 very common."""
+    rng = random.Random(11)
+    terms = [("rare", f"req-{rng.randrange(SEARCH_LINES):07d}") for _ in range(20)]
+    terms += [("some", f"user={rng.randrange(10_000)} ") for _ in range(15)]
+    terms += [("common", f"{rng.choice(WORDS)} {rng.choice(WORDS)}") for _ in range(15)]
+    return terms
+
+
 def deploy(p: RunningPlatform, name: str, image: str) -> str:
     assert p.api.post("/api/apps", json={"name": name}).status_code == 201
     rel = p.api.post(f"/api/apps/{name}/deploy", json={"image": image}).json()
@@ -222,12 +237,7 @@ async def fill(p: RunningPlatform, app_id: str) -> float:
                 n = b * SEARCH_BATCH + i
                 at = start + timedelta(microseconds=n)
                 ts = f"{at:%Y-%m-%dT%H:%M:%S}.{at.microsecond * 1000:09d}Z"
-                words = " ".join(rng.choice(WORDS) for _ in range(4))
-                lines.append(
-                    LogLine(
-                        ts=ts, message=f"req-{n:07d} user={rng.randrange(10_000)} {words} took {rng.randrange(900)}ms"
-                    )
-                )
+                lines.append(LogLine(ts=ts, message=search_message(rng, n)))
             batch = LogBatch(
                 app_id=app_id, release_id="bench", slot="a", container_id="bench-search", stream="stdout", lines=lines
             )
@@ -250,13 +260,8 @@ def search(p: RunningPlatform) -> dict[str, Any]:
     publish_s = asyncio.run(fill(p, app_id))
     wait_for(lambda: stats(p, "searched")["storedLines"] >= SEARCH_LINES, timeout=900, interval=1, what="1M lines")
     stored_s = time.monotonic() - began
-    rng = random.Random(11)
-    terms = [f"req-{rng.randrange(SEARCH_LINES):07d}" for _ in range(20)]  # one line each
-    terms += [f"user={rng.randrange(10_000)} " for _ in range(15)]  # ~100 lines each
-    terms += [f"{rng.choice(WORDS)} {rng.choice(WORDS)}" for _ in range(15)]  # very common
     took: dict[str, list[float]] = {"rare": [], "some": [], "common": []}
-    for i, term in enumerate(terms):
-        kind = "rare" if i < 20 else "some" if i < 35 else "common"
+    for kind, term in search_terms():
         t = time.perf_counter()
         r = p.api.get("/api/apps/searched/logs", params={"q": term, "limit": 100})
         took[kind].append(time.perf_counter() - t)
