@@ -46,13 +46,14 @@ def _docker_subnets() -> list[ipaddress.IPv4Network]:
 
 
 def isolated_subnet_pool() -> str:
-    """A /22 of 10.241.0.0/16 that no Docker network uses and this test run has not handed out,
-    so platforms of one run (and leftovers of another) never share addresses."""
+    """A /21 of 10.241.0.0/16 (128 apps' /28s: the shared e2e platform creates more than 64) that
+    no Docker network uses and this test run has not handed out, so platforms of one run (and
+    leftovers of another) never share addresses."""
     base = ipaddress.IPv4Network("10.241.0.0/16")
     busy = _docker_subnets()
     free = [
         str(c)
-        for c in base.subnets(new_prefix=22)
+        for c in base.subnets(new_prefix=21)
         if str(c) not in _handed_out and not any(c.overlaps(n) for n in busy)
     ]
     chosen = random.choice(free)
