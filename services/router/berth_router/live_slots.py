@@ -19,7 +19,7 @@ from berth_shared.netplan import Slot
 from nats.aio.client import Client
 
 from berth_router.caddy_config import Route
-from berth_router.slot_answers import answer_table
+from berth_router.slot_answers import answer_table, slot_name
 from berth_router.slot_dns import SlotDns
 from berth_router.slot_resync import LiveSlot, slot_repairs
 
@@ -36,11 +36,13 @@ class Slots:
         self._subnets: dict[str, str] = {}
         self._version = 0
 
-    def switch(self, app_id: str, release_id: str, slot: Slot) -> None:
-        """Answer ``slot`` for ``app_id`` from the next lookup on."""
+    def switch(self, app_id: str, release_id: str, slot: Slot) -> float:
+        """Answer ``slot`` for ``app_id`` from the next lookup on; how much longer the proxy may
+        still use an earlier answer (:meth:`SlotDns.stale_for`)."""
         self._version += 1
         self.live[app_id] = LiveSlot(release_id, slot, self._version)
         self._serve()
+        return self.dns.stale_for(slot_name(app_id))
 
     def follow_routes(self, routes: Iterable[Route]) -> None:
         """The routed apps changed: answer for those (a slot without a route is kept, unanswered)."""

@@ -43,33 +43,51 @@ def answer_table(subnets: Mapping[str, str], live: Mapping[str, Slot]) -> dict[s
     }
 
 
+# Between the router sending an answer and Caddy stamping it fresh (loopback UDP, a goroutine).
+DELIVERY_MARGIN_SECONDS = 0.01
+
+
+def stale_for(last: tuple[float, str] | None, address: str, now: float, refresh: float) -> float:
+    """How much longer the proxy may use an earlier answer for a name whose live address is now
+    ``address``: ``last`` is when (seconds, any monotonic clock) and what the router last answered
+    for it; the proxy uses an answer for ``refresh`` seconds after it arrives."""
+    if last is None or last[1] == address:
+        return 0.0
+    return max(0.0, last[0] + refresh + DELIVERY_MARGIN_SECONDS - now)
+
+
 def answer(query: bytes, table: Mapping[str, str]) -> bytes | None:
     """The response to ``query``, or None when it is no query at all (nothing is sent back)."""
+    return answer_naming(query, table)[0]
+
+
+def answer_naming(query: bytes, table: Mapping[str, str]) -> tuple[bytes | None, str | None]:
+    """:func:`answer`, and the name it answered with an address (None when it gave none)."""
     if len(query) < _HEADER.size:
-        return None
+        return None, None
     query_id, flags, qdcount, _, _, _ = _HEADER.unpack_from(query)
     if flags & _QR:
-        return None
+        return None, None
     echoed = flags & (_OPCODE | _RD)
     if flags & _OPCODE:
-        return _header(query_id, echoed, NOTIMP)
+        return _header(query_id, echoed, NOTIMP), None
     if qdcount != 1:
-        return _header(query_id, echoed, FORMERR)
+        return _header(query_id, echoed, FORMERR), None
     try:
         name, end = read_name(query, _HEADER.size)
     except DnsError:
-        return _header(query_id, echoed, FORMERR)
+        return _header(query_id, echoed, FORMERR), None
     if end + 4 > len(query):
-        return _header(query_id, echoed, FORMERR)
+        return _header(query_id, echoed, FORMERR), None
     qtype, qclass = struct.unpack_from("!HH", query, end)
     question = query[_HEADER.size : end + 4]
     address = table.get(name.lower())
     if address is None:
-        return _header(query_id, echoed, NXDOMAIN, question)
+        return _header(query_id, echoed, NXDOMAIN, question), None
     if qtype != A or qclass != CLASS_IN:
-        return _header(query_id, echoed, NOERROR, question)  # the name exists, with no such record
+        return _header(query_id, echoed, NOERROR, question), None  # the name exists, with no such record
     record = _ANSWER.pack(_POINTER_TO_QUESTION, A, CLASS_IN, TTL_SECONDS, 4) + ipaddress.IPv4Address(address).packed
-    return _header(query_id, echoed, NOERROR, question, answers=1) + record
+    return _header(query_id, echoed, NOERROR, question, answers=1) + record, name.lower()
 
 
 def _header(query_id: int, echoed: int, rcode: int, question: bytes = b"", answers: int = 0) -> bytes:

@@ -5,10 +5,13 @@ each app's live slot from the table it holds (the answers are :mod:`berth_router
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import cast
 
-from berth_router.slot_answers import answer
+from berth_shared.proxy_timing import UPSTREAM_REFRESH_SECONDS
+
+from berth_router.slot_answers import answer_naming, stale_for
 
 LOOPBACK = "127.0.0.1"
 
@@ -17,12 +20,21 @@ class SlotDns(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.table: Mapping[str, str] = {}
         self.queries = 0  # answered since start: what the proxy's lookups cost
+        self._answered: dict[str, tuple[float, str]] = {}  # name -> when (monotonic) and what it was last answered
         self._transport: asyncio.DatagramTransport | None = None
         self._closed: asyncio.Future[None] | None = None
 
     def serve(self, table: Mapping[str, str]) -> None:
         """Answer from ``table`` (name -> address) from the next query on."""
         self.table = dict(table)
+        self._answered = {name: last for name, last in self._answered.items() if name in self.table}
+
+    def stale_for(self, name: str) -> float:
+        """How much longer the proxy may use an answer for ``name`` other than the one served now."""
+        address = self.table.get(name)
+        if address is None:
+            return 0.0
+        return stale_for(self._answered.get(name), address, time.monotonic(), UPSTREAM_REFRESH_SECONDS)
 
     async def start(self, port: int, host: str = LOOPBACK) -> int:
         """Listen on ``host:port`` (0: any free port); the port it listens on."""
@@ -46,8 +58,10 @@ class SlotDns(asyncio.DatagramProtocol):
             self._closed.set_result(None)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        response = answer(data, self.table)
+        response, name = answer_naming(data, self.table)
         if response is None or self._transport is None:
             return
         self.queries += 1
+        if name is not None:
+            self._answered[name] = (time.monotonic(), self.table[name])
         self._transport.sendto(response, addr)

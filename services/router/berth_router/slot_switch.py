@@ -1,5 +1,6 @@
 """``berth.rpc.router.slots.switch``: the agent has the proxy send an app's new requests to the
-slot whose release passed its gate; answered once the slot DNS serves the new answer (ADR 0025)."""
+slot whose release passed its gate; answered once the slot DNS serves the new answer, with how
+long the proxy may still hold an earlier one (ADR 0025)."""
 
 from __future__ import annotations
 
@@ -11,5 +12,7 @@ from berth_router.live_slots import Slots
 
 async def switched(slots: Slots, data: bytes) -> SlotSwitched:
     request = decode(data, SwitchSlot)
-    slots.switch(request.app_id, request.release_id, request.slot)
-    return SlotSwitched(app_id=request.app_id, release_id=request.release_id, slot=request.slot)
+    stale = slots.switch(request.app_id, request.release_id, request.slot)
+    return SlotSwitched(
+        app_id=request.app_id, release_id=request.release_id, slot=request.slot, stale_for_seconds=round(stale, 4)
+    )

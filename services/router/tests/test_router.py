@@ -560,10 +560,19 @@ async def test_new_requests_go_to_the_slot_the_agent_switched_to_without_a_caddy
     reload_before = await last_caddy_reload(caddy)
 
     async with as_agent(infra) as agent:
+        first = True
         for slot, body in (("b", "v2"), ("a", "v1"), ("b", "v2")):
             confirmed = await switch(agent, app, slot)  # type: ignore[arg-type]
             assert (confirmed.app_id, confirmed.slot, confirmed.release_id) == (app.app_id, slot, f"r-{slot}")
-            await asyncio.sleep(UPSTREAM_REFRESH_SECONDS)  # the proxy's refresh bound, as the agent waits it
+            # Before the first switch the router had no answer for the app (the proxy used both
+            # slots); then the app was just asked for: the proxy may hold that answer, at most a refresh.
+            assert confirmed.stale_for_seconds is not None
+            if first:
+                assert confirmed.stale_for_seconds == 0
+            else:
+                assert 0 < confirmed.stale_for_seconds <= UPSTREAM_REFRESH_SECONDS + 0.02
+            first = False
+            await asyncio.sleep(confirmed.stale_for_seconds)  # as the agent waits it
             assert await bodies(web, app.hostname, 30) == {body}, f"after the switch to {slot}"
     assert await last_caddy_reload(caddy) == reload_before
 
@@ -572,6 +581,11 @@ async def test_new_requests_go_to_the_slot_the_agent_switched_to_without_a_caddy
     queries = the_router.slots.dns.queries
     await asyncio.sleep(1.0)
     assert the_router.slots.dns.queries == queries
+    # ... and a switch of an idle app holds nothing back: its first request already goes there.
+    async with as_agent(infra) as agent:
+        confirmed = await switch(agent, app, "a")
+    assert confirmed.stale_for_seconds == 0
+    assert await bodies(web, app.hostname, 30) == {"v1"}
 
     await publish(api_js, app.deleted())
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 import struct
 
 import pytest
-from berth_router.slot_answers import ZONE, answer, answer_table, slot_name
+from berth_router.slot_answers import (
+    DELIVERY_MARGIN_SECONDS,
+    ZONE,
+    answer,
+    answer_naming,
+    answer_table,
+    slot_name,
+    stale_for,
+)
 from berth_shared.dns import AAAA, A, DnsError, encode_query, parse_addresses
 
 APP = "0b6f3a52-64d4-4c1e-9a57-2f0c1d1e9b11"
@@ -95,3 +103,18 @@ def test_malformed_or_unsupported_queries_get_an_error_code(query: bytes, rcode:
 @pytest.mark.parametrize("message", [b"", b"\x00" * 11, struct.pack("!HHHHHH", 1, 0x8400, 1, 0, 0, 0)])
 def test_what_is_no_query_is_never_answered(message: bytes) -> None:
     assert answer(message, TABLE) is None
+
+
+def test_only_an_address_answered_and_the_one_served_now_name_who_answered() -> None:
+    assert answer_naming(encode_query(slot_name(APP), A, 1), TABLE)[1] == slot_name(APP)
+    assert answer_naming(encode_query(slot_name(APP), AAAA, 2), TABLE)[1] is None
+    assert answer_naming(encode_query(slot_name("gone"), A, 3), TABLE)[1] is None
+
+
+def test_the_proxy_holds_an_earlier_answer_only_for_the_refresh_bound_after_it() -> None:
+    refresh = 0.1
+    assert stale_for(None, "10.0.0.3", now=50.0, refresh=refresh) == 0.0  # never looked up: a first deploy
+    assert stale_for((49.98, "10.0.0.3"), "10.0.0.3", now=50.0, refresh=refresh) == 0.0  # already this slot
+    held = stale_for((49.98, "10.0.0.2"), "10.0.0.3", now=50.0, refresh=refresh)
+    assert held == pytest.approx(0.08 + DELIVERY_MARGIN_SECONDS)
+    assert stale_for((49.5, "10.0.0.2"), "10.0.0.3", now=50.0, refresh=refresh) == 0.0  # an idle app

@@ -28,11 +28,18 @@ class SwitchSlot(Message, kw_only=True):
 
 
 class SlotSwitched(Message, kw_only=True):
-    """The router's slot DNS answers ``slot`` for the app from now on."""
+    """The router's slot DNS answers ``slot`` for the app from now on.
+
+    ``stale_for_seconds``: how much longer the proxy may still use an answer the router gave
+    before the switch (it looked the name up within the last ``UPSTREAM_REFRESH_SECONDS``); 0 when
+    it cannot hold one (no earlier answer is that recent, or it was already this slot's). Absent
+    (None) from routers that do not know: then the agent waits the whole refresh bound.
+    """
 
     app_id: str
     release_id: str
     slot: Slot
+    stale_for_seconds: float | None = None
 
 
 def serving_slots_subject(host: str) -> str:

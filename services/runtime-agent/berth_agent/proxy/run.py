@@ -1,6 +1,8 @@
 """Has the router send an app's new requests to a slot (ADR 0025) and reports it as the release's
 ``proxy.switched`` step once every request that starts from then on goes there: the router's
-confirmation (its slot DNS serves the new answer) plus the proxy's refresh bound.
+confirmation (its slot DNS serves the new answer) plus what is left of the proxy's refresh bound
+for an earlier answer it may hold (none when it looked the app up longer ago: a first deploy, an
+idle app).
 
 The router may be restarting: the request is repeated until ``SWITCH_DEADLINE_SECONDS``; then
 the rollout fails and the previous slot stays what the agent says serves (the router's resync
@@ -32,6 +34,14 @@ ATTEMPT_SECONDS = 2.0
 RETRY_SECONDS = 0.2
 
 
+def settle_seconds(confirmed: SlotSwitched) -> float:
+    """How long to wait after the router's confirmation until no request can go by an earlier
+    answer: what the router says the proxy may still hold, else the whole refresh bound."""
+    if confirmed.stale_for_seconds is None:
+        return UPSTREAM_REFRESH_SECONDS
+    return min(UPSTREAM_REFRESH_SECONDS, max(0.0, confirmed.stale_for_seconds))
+
+
 class NotSwitched(Exception):
     """The router did not confirm the switch in time; ``reason`` says what it answered last."""
 
@@ -55,7 +65,7 @@ class ProxySwitch:
         previous = self._memory.of(app.app_id).serving
         self._memory.serving(app.app_id, Serving(release.release_id, slot))
         try:
-            await self.ask(app.app_id, release.release_id, slot, self._deadline)
+            confirmed = await self.ask(app.app_id, release.release_id, slot, self._deadline)
         except NotSwitched as exc:
             self._memory.serving(app.app_id, previous)
             await self.switch_back(app.app_id, previous)
@@ -63,10 +73,16 @@ class ProxySwitch:
                 f"the router did not switch the proxy to slot {slot} within {self._deadline:g}s ({exc.reason})"
             ) from None
         confirmed_ms = watch.lap_ms()
-        await asyncio.sleep(UPSTREAM_REFRESH_SECONDS)  # an answer the proxy looked up just before is used up
+        stale = settle_seconds(confirmed)
+        await asyncio.sleep(stale)  # an answer the proxy looked up just before is used up
+        held = (
+            f"waited {round(stale * 1000)} ms for the proxy's earlier answer to expire"
+            if stale
+            else "no earlier answer held"
+        )
         detail = (
-            f"the router serves slot {slot} (confirmed in {confirmed_ms} ms); every request from now on goes "
-            f"there (the proxy looks it up at most every {UPSTREAM_REFRESH_SECONDS:g}s)"
+            f"the router serves slot {slot} (confirmed in {confirmed_ms} ms; {held}); every request from now on "
+            f"goes there (the proxy looks it up at most every {UPSTREAM_REFRESH_SECONDS:g}s)"
         )
         await self._publish.step(
             app.app_id,
