@@ -49,29 +49,47 @@ class Containers:
         self._publish = publisher
         self._memory = memory
         self._last_lines = last_lines
+        self._told_neighbours = False
 
     # -- networks ------------------------------------------------------------------------
     async def ensure_network(self, app: DesiredApp, release: DesiredRelease, slot: Slot) -> None:
         watch = Stopwatch()
         name = config.network_name(self._instance, app.app_id)
-        existing = await self._docker.networks.list(filters={"name": [name]})
-        if any(n.get("Name") == name for n in existing):
+        existing = [n for n in await self._docker.networks.list(filters={"name": [name]}) if n.get("Name") == name]
+        if existing:
+            network_id: str | None = str(existing[0].get("Id", ""))
             detail = f"{name} {app.subnet} (existing)"
         else:
-            await self.create_network(app, name)
+            network_id = await self.create_network(app, name)
             detail = f"{name} {app.subnet} (created)"
+        if network_id:
+            self._quick_neighbours(network_id)
         await self._publish.step(
             app.app_id, release.release_id, "network.ready", slot=slot, detail=detail, duration_ms=watch.lap_ms()
         )
 
-    async def create_network(self, app: DesiredApp, name: str) -> None:
+    async def create_network(self, app: DesiredApp, name: str) -> str | None:
+        """Create the app's network; its id (None when it was created concurrently)."""
         try:
-            await self._docker.networks.create(config.network_config(app, self._instance))
+            network = await self._docker.networks.create(config.network_config(app, self._instance))
         except aiodocker.DockerError as exc:
             raise_if_engine_down(exc)
             if exc.status == 409:  # created concurrently: fine
-                return
+                return None
             raise RolloutFailed(f"could not create network {name} on {app.subnet}: {exc.message}") from None
+        return str(network.id)
+
+    def _quick_neighbours(self, network_id: str) -> None:
+        """Best effort (needs root): the host re-asks for unresolved slot addresses on the app's
+        bridge every 100 ms, so a slot dialled before it was up is reached soon after it is."""
+        path, value = config.neighbour_retrans_setting(network_id)
+        try:
+            with open(path, "w") as setting:
+                setting.write(value)
+        except OSError as exc:
+            if not self._told_neighbours:
+                self._told_neighbours = True
+                log.info("cannot shorten ARP retries on app bridges (%s): a first deploy's gate may wait ~1 s", exc)
 
     async def remove_networks(self, networks: Iterable[ObservedNetwork]) -> None:
         for network in networks:

@@ -1,6 +1,12 @@
 from __future__ import annotations
 
-from berth_agent.containers.decide import container_config, container_name, network_config, network_name
+from berth_agent.containers.decide import (
+    container_config,
+    container_name,
+    neighbour_retrans_setting,
+    network_config,
+    network_name,
+)
 from berth_shared import labels
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease, Resources
 
@@ -103,3 +109,8 @@ def test_network_gets_the_apps_fixed_subnet() -> None:
     assert config["IPAM"]["Config"] == [{"Subnet": "10.240.0.16/28", "Gateway": "10.240.0.17"}]
     assert config["Labels"][labels.APP] == app().app_id
     assert config["Labels"][labels.INSTANCE] == INSTANCE
+
+
+def test_the_app_bridge_re_asks_for_an_unresolved_slot_every_100_ms() -> None:
+    network_id = "3f2a9c01d4e5b6a7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1"
+    assert neighbour_retrans_setting(network_id) == ("/proc/sys/net/ipv4/neigh/br-3f2a9c01d4e5/retrans_time_ms", "100")
