@@ -13,8 +13,9 @@ restarted with backoff; it never takes the agent down.
 Nothing is lost silently (ADR 0006): lines over the app's budget are dropped before they are
 encoded and counted in ``berth: dropped N lines`` notices (:mod:`berth_agent.logs.decide_budget`); a
 cursor's line gone from the engine's ring on a re-read, or a flood's timestamps jumping while
-the collector reads behind (:mod:`berth_agent.logs.decide_skips`), becomes a ``berth: lines ... lost``
-notice.
+the collector reads behind — a new container's first line read included, when it was written
+well after the container started (:mod:`berth_agent.logs.decide_skips`) — becomes a ``berth: lines
+... lost`` notice.
 """
 
 from __future__ import annotations
@@ -71,6 +72,15 @@ def container_ref(container_id: str, found: dict[str, str]) -> ContainerRef | No
     return ContainerRef(container_id, app_id, release_id, slot)
 
 
+def started_at(started: str) -> int | None:
+    """``State.StartedAt`` in nanoseconds since the epoch; None for a container never started."""
+    try:
+        nanos = ts_nanos(started)
+    except (ValueError, OverflowError):
+        return None
+    return nanos if nanos > 0 else None  # "0001-01-01T00:00:00Z": never started
+
+
 @dataclass
 class ReadState:
     """What one read of a container's log carries from line to line."""
@@ -80,7 +90,7 @@ class ReadState:
     resume: Resume
     gate: Gate
     batcher: Batcher
-    skips: SkipDetector = field(default_factory=SkipDetector)
+    skips: SkipDetector[CollectedLine] = field(default_factory=SkipDetector)
     read_at: int = 0  # wall clock (ns) of the chunk being read
 
 
@@ -147,16 +157,17 @@ class Collector:
             running = bool(state.get("Running"))
             started = str(state.get("StartedAt") or "")
             tty = bool((info.get("Config") or {}).get("Tty"))
+            started_nanos = started_at(started)
             self._kick.clear()
             if running:
                 began = time.monotonic()
-                await self._follow(tty, final=False)
+                await self._follow(tty, final=False, started=started_nanos)
                 quick_ends = quick_ends + 1 if time.monotonic() - began < 1.0 else 0
                 if quick_ends > 1:  # the engine keeps ending the stream of a running container
                     await asyncio.sleep(RESTART_BACKOFF_SECONDS[min(quick_ends, len(RESTART_BACKOFF_SECONDS)) - 1])
                 continue
             if started != drained_for or self._drain_requested >= self._drained_from:
-                await self._follow(tty, final=True)
+                await self._follow(tty, final=True, started=started_nanos)
                 drained_for = started
                 async with self._drained:
                     self._drained_from = inspected_at
@@ -173,17 +184,20 @@ class Collector:
         if self._store is not None:
             await self._store.forget([self.ref.container_id])
 
-    async def _follow(self, tty: bool, *, final: bool) -> None:
+    async def _follow(self, tty: bool, *, final: bool, started: int | None = None) -> None:
         """One read of the log from the cursor: to its end for a stopped container (``final``:
-        a last line without newline is a line), until the container stops for a running one."""
+        a last line without newline is a line), until the container stops for a running one.
+        ``started``: when the container's run started (ns), to see a skip before its first line."""
         assert self._progress is not None
         progress = self._progress
+        fresh = not progress.cursors  # nothing read before: the read begins at the log's start
         state = ReadState(
             decoder=RawDecoder() if tty else FrameDecoder(),
             assembler=LineAssembler(),
             resume=Resume(progress.cursors),
             gate=Gate(self._bucket),
             batcher=Batcher(max_lines=FLUSH_LINES, max_bytes=self._max_bytes),
+            skips=SkipDetector(started if fresh else None),
         )
         gate, batcher, assembler = state.gate, state.batcher, state.assembler
         loop = asyncio.get_running_loop()
@@ -244,7 +258,8 @@ class Collector:
 
     def _take_all(self, lines: list[CollectedLine], state: ReadState, now: float) -> None:
         """The lines of one read: skipped when already published, else through the app's budget;
-        a gap found on resuming, or a skip seen while reading behind, is told first."""
+        a gap found on resuming is told first, a skip seen while reading behind once the flood
+        around it shows (by a notice positioned before the line after the skip)."""
         resume, check_skip, offer, add = state.resume, state.skips.check, state.gate.offer, state.batcher.add
         read_at = state.read_at
         for line in lines:
@@ -256,9 +271,9 @@ class Collector:
                 nanos: int | None = ts_nanos(line.ts)
             except ValueError:
                 nanos = None
-            before = None if nanos is None else check_skip(nanos, read_at)
-            if before is not None:
-                self._tell_skip(before, line, state.batcher, now)
+            if nanos is not None:
+                for skip in check_skip(nanos, read_at, line):
+                    self._tell_skip(skip.after, skip.line, state.batcher, now)
             for kept in offer(line, nanos):
                 add(kept, now)
 

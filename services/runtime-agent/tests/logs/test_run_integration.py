@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 from agent_harness import Harness, eventually, release
-from berth_agent.logs.decide_frames import Position
+from berth_agent.logs.decide_batch import format_nanos
+from berth_agent.logs.decide_frames import Position, ts_nanos
+from berth_agent.logs.decide_skips import BEHIND_NANOS
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.logs import LogBatch, LogLine, app_log_subjects, log_subject
 from berth_shared.contracts.releases import ReleaseLive, ReleaseStep
@@ -66,12 +68,21 @@ awk 'BEGIN{pad = sprintf("%150s", ""); for(i=0;i<700000;i++) print "o " i pad; p
 exec sleep 3600
 """
 
+# Nothing until /tmp/go exists (so its collector saves no cursor), then more than the whole ring.
+LATE = r"""
+httpd -p 8080 -h /www
+while [ ! -f /tmp/go ]; do usleep 50000; done
+awk 'BEGIN{pad = sprintf("%150s", ""); for(i=0;i<700000;i++) print "l " i pad; print "overflowed"}'
+exec sleep 3600
+"""
+
 
 @pytest.fixture(scope="module")
 def log_images() -> dict[str, str]:
     return {
         "torrent": build_busybox_image("berth-test/logs:torrent", "torrent\n", ["/bin/sh", "-c", TORRENT]),
         "overflow": build_busybox_image("berth-test/logs:overflow", "overflow\n", ["/bin/sh", "-c", OVERFLOW]),
+        "late": build_busybox_image("berth-test/logs:late", "late\n", ["/bin/sh", "-c", LATE]),
         "flood": build_busybox_image("berth-test/logs:flood", "flood\n", ["/bin/sh", "-c", FLOOD]),
         "chatty": build_busybox_image("berth-test/logs:chatty", "chatty\n", ["/bin/sh", "-c", CHATTY]),
         "counter": build_busybox_image("berth-test/logs:counter", "counter\n", ["/bin/sh", "-c", COUNTER]),
@@ -346,6 +357,46 @@ async def test_lines_rotated_away_while_the_agent_was_down_are_told_as_lost(
         "(the engine rotated its log before Berth read them)"
     )
     assert first_after.message.startswith("o ") and int(first_after.message.split()[1]) > 0
+
+
+async def test_a_new_containers_lines_rotated_away_before_its_collector_began_are_told(
+    harness: Harness, log_images: dict[str, str], readers: Readers
+) -> None:
+    """A fresh container (no cursor) whose first files the engine rotated away before its
+    collector read anything: the start of the torrent on a loaded machine, made certain here by
+    starting the collector only after the container wrote past the ring."""
+    app = harness.new_app("late")
+    reader = await readers(app.app_id)
+    agent = await harness.start_agent()
+    live = await deploy(harness, app.app_id, log_images["late"])
+    pool = harness.agents[-1][0].pool
+    cursors = "SELECT count(*) FROM log_cursors WHERE container_id = $1"
+    assert await pool.fetchval(cursors, live.container_id) == 0  # it wrote nothing yet
+    await harness.kill_agent(agent)
+
+    container = harness.docker.containers.container(live.container_id)
+    await (await container.exec(["touch", "/tmp/go"])).start(detach=True)
+
+    async def overflowed() -> bool:
+        return any("overflowed" in m for m in await container.log(stdout=True, tail=1))
+
+    await eventually(overflowed, timeout=120, every=0.5)  # the engine rotated its first lines away
+    await asyncio.sleep(2 * BEHIND_NANOS / 1e9)  # its collector reads behind, even on a fast machine
+    started = format_nanos(ts_nanos((await container.show())["State"]["StartedAt"]))
+
+    await harness.start_agent()  # its collector of the container starts with no cursor
+    await reader.wait(lambda: any(line.lost for _, line in reader.lines("stdout")), timeout=120)
+    lines = [line for _, line in reader.lines("stdout")]
+    lost = [line for line in lines if line.lost]
+    assert len(lost) == 1, [line.message for line in lost]
+    notice = lost[0]
+    first = min((line for line in lines if not line.lost and not line.dropped), key=lambda ln: ln.ts)
+    assert first.message.startswith("l ") and int(first.message.split()[1]) > 0  # the start is gone
+    assert notice.message == (
+        f"berth: lines may have been lost between {started} and {first.ts} "
+        "(the engine rotated its log while Berth read it behind)"
+    )
+    assert (notice.ts, notice.seq) == (first.ts, -1)  # stored before the first line read
 
 
 async def test_a_flood_faster_than_the_agent_reads_is_accounted_for_or_told(
