@@ -8,6 +8,12 @@ APP = "berth.app"
 APP_NAME = "berth.app.name"
 RELEASE = "berth.release"
 SLOT = "berth.slot"
+# ADR 0026: the process type (``web`` when absent: containers from before issue 17), the instance
+# of that type, the one-off run a container belongs to, and the address the agent picked for it.
+PROCESS = "berth.process"
+INDEX = "berth.index"
+RUN = "berth.run"
+ADDRESS = "berth.address"
 
 
 def instance_filter(instance: str) -> list[str]:

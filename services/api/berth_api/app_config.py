@@ -9,6 +9,9 @@
     [health]                     # the same settings as PUT /api/apps/{id}/health, in snake_case
     path = "/healthz"
     interval_seconds = 10
+    release = "python manage.py migrate"   # the formation: [processes], release, [[cron]]
+    [processes]                            # (berth_api.formation; ADR 0026)
+    worker = { command = "python worker.py", count = 1 }
 
 Parsed and validated here (pure); every problem names its key as ``berth.toml: <key>``.
 """
@@ -21,9 +24,11 @@ from typing import Any
 
 import msgspec
 from berth_shared.contracts.health import HealthCheck
+from berth_shared.contracts.processes import Formation
 from berth_shared.errors import FieldError, ValidationFailed
 from pydantic import ValidationError as PydanticValidationError
 
+from berth_api.formation import SECTIONS, given_sections, parse_formation
 from berth_api.validation import HealthCheckIn
 
 LIMITS: dict[str, tuple[type, float, float]] = {
@@ -39,11 +44,22 @@ LIMITS: dict[str, tuple[type, float, float]] = {
 class AppConfig:
     values: dict[str, Any]
     health: HealthCheck | None = None
+    # The formation the file states, and which of its sections (processes, release, cron) it
+    # states: only those replace the previous release's (``formation.merge``). None: none stated.
+    formation: Formation | None = None
+    sections: frozenset[str] = frozenset()
 
     def as_json(self) -> dict[str, Any]:
         data = dict(self.values)
         if self.health is not None:
             data["health"] = msgspec.to_builtins(self.health)
+        if self.formation is not None:
+            stated = msgspec.to_builtins(self.formation)
+            data["formation"] = {
+                key: stated[field]
+                for key, field in (("processes", "processes"), ("release", "release_command"), ("cron", "cron"))
+                if key in self.sections
+            }
         return data
 
 
@@ -90,11 +106,19 @@ def parse(text: str) -> AppConfig:
             raise ValidationFailed.on("berth.toml: health", "must be a table ([health])")
         health = _health(health_table)
     problems: list[FieldError] = []
+    formation_data = {key: data.pop(key) for key in SECTIONS if key in data}
+    sections = given_sections(formation_data, style="toml")
+    formation = None
+    try:
+        formation = parse_formation(formation_data, style="toml") if sections else None
+    except ValidationFailed as exc:
+        problems.extend(exc.details)
     values: dict[str, Any] = {}
     for key, value in _flatten(data).items():
         field = f"berth.toml: {key}"
         if key not in LIMITS:
-            problems.append(FieldError(field, f"unknown setting; known: {', '.join(sorted(LIMITS))}"))
+            known = ", ".join(sorted([*LIMITS, "health", *SECTIONS]))
+            problems.append(FieldError(field, f"unknown setting; known: {known}"))
             continue
         kind, lo, hi = LIMITS[key]
         ok_type = isinstance(value, int | float) if kind is float else isinstance(value, int)
@@ -106,7 +130,7 @@ def parse(text: str) -> AppConfig:
             values[key] = kind(value)
     if problems:
         raise ValidationFailed("; ".join(f"{p.field}: {p.message}" for p in problems), details=problems)
-    return AppConfig(values, health)
+    return AppConfig(values, health, formation, sections)
 
 
 # berth.toml key -> apps column

@@ -29,3 +29,22 @@ def test_problems_name_the_key(text: str, field: str) -> None:
     with pytest.raises(ValidationFailed) as err:
         parse(text)
     assert err.value.details[0].field == field, err.value.details
+
+
+def test_the_formation_sections_are_parsed_and_recorded() -> None:
+    config = parse(
+        'port = 8000\nrelease = "migrate"\n[processes]\nworker = "python w.py"\n'
+        '[[cron]]\nname = "n"\nschedule = "@hourly"\ncommand = "report"\n'
+    )
+    assert config.values == {"port": 8000}
+    assert config.formation is not None and config.sections == {"processes", "release", "cron"}
+    assert config.formation.processes[0].command == ["python", "w.py"]
+    recorded = config.as_json()["formation"]
+    assert recorded["release"]["command"] == ["migrate"] and recorded["cron"][0]["name"] == "n"
+    assert parse("port = 8000\n").formation is None and "formation" not in parse("port = 1\n").as_json()
+
+
+def test_formation_problems_are_reported_with_the_others() -> None:
+    with pytest.raises(ValidationFailed) as err:
+        parse("port = 0\n[processes]\nworker = { count = 1 }\n")
+    assert [d.field for d in err.value.details] == ["berth.toml: processes.worker.command", "berth.toml: port"]

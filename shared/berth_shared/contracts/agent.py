@@ -79,6 +79,11 @@ class HeldContainer(msgspec.Struct, kw_only=True):
     # The engine's image id (``sha256:…``) the container runs.
     image_id: str = ""
     running: bool = False
+    # ADR 0026: its process type and instance, the run it belongs to, its address on the app network.
+    process: str = "web"
+    index: int = 0
+    run_id: str = ""
+    address: str = ""
 
 
 class HeldApp(msgspec.Struct, kw_only=True):

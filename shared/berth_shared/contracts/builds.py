@@ -33,3 +33,6 @@ class BuildLog(Message, kw_only=True):
     release_id: str
     lines: list[str]
     seq: int = 0
+    # ``build`` (the image build) or ``release`` (the release command's output, ADR 0026): both
+    # are the release's log, in ``seq`` order per source.
+    source: str = "build"

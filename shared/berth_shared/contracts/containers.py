@@ -20,6 +20,10 @@ class ContainerStarted(Message, kw_only=True):
     release_id: str
     slot: str
     container_id: str
+    # The process type (``run``/``cron``/``release`` for one-off containers), its instance, the run.
+    process: str = "web"
+    index: int = 0
+    run_id: str = ""
 
 
 class ContainerExited(Message, kw_only=True):
@@ -29,6 +33,10 @@ class ContainerExited(Message, kw_only=True):
     container_id: str
     exit_code: int
     expected: bool = False
+    # The process type (``run``/``cron``/``release`` for one-off containers), its instance, the run.
+    process: str = "web"
+    index: int = 0
+    run_id: str = ""
 
 
 class ContainerOomKilled(Message, kw_only=True):
@@ -36,6 +44,10 @@ class ContainerOomKilled(Message, kw_only=True):
     release_id: str
     slot: str
     container_id: str
+    # The process type (``run``/``cron``/``release`` for one-off containers), its instance, the run.
+    process: str = "web"
+    index: int = 0
+    run_id: str = ""
 
 
 class ImagePruned(Message, kw_only=True):

@@ -14,6 +14,7 @@ import msgspec
 from berth_shared.contracts.base import Message
 from berth_shared.contracts.builds import BuildSpec
 from berth_shared.contracts.health import HealthCheck
+from berth_shared.contracts.processes import ProcessSpec, ReleaseCommand
 
 DESIRED_GET = "berth.rpc.api.desired.get"
 DESIRED_LIST = "berth.rpc.api.desired.list"
@@ -43,6 +44,11 @@ class DesiredRelease(msgspec.Struct, kw_only=True):
     # name and version it was first deployed as, so a missing image can be explained.
     source_image: str = ""
     source_version: int = 0
+    # The release's process types with the counts in force (a scale since the release included;
+    # ``contracts.processes.processes_of``); empty: one web process from the image's CMD.
+    processes: list[ProcessSpec] = []
+    # Run once before any process of this release flips (ADR 0026); None: nothing to run.
+    release_command: ReleaseCommand | None = None
 
 
 class DesiredApp(msgspec.Struct, kw_only=True):

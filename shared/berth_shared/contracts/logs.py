@@ -59,6 +59,10 @@ class LogBatch(Message, kw_only=True):
     container_id: str
     stream: str
     lines: list[LogLine]
+    # The process type that wrote them (``run``/``cron``/``release`` for one-off containers; the
+    # router's ``proxy`` lines say ``web``), and the run's id for a one-off container (ADR 0026).
+    process: str = "web"
+    run_id: str = ""
 
 
 class LogQuery(Message, kw_only=True):
@@ -80,6 +84,9 @@ class LogQuery(Message, kw_only=True):
     lag_cap: int = 0
     # False: leave out the app's records of Berth's own probes (``berth_shared.probes``).
     include_probes: bool = True
+    # Only the lines of this process type / of this run.
+    process: str | None = None
+    run_id: str | None = None
 
 
 class LogItem(msgspec.Struct, kw_only=True):
@@ -88,6 +95,8 @@ class LogItem(msgspec.Struct, kw_only=True):
     stream: str
     release_id: str
     message: str
+    process: str = "web"
+    run_id: str = ""
 
 
 class LogPage(Message, kw_only=True):

@@ -33,6 +33,8 @@ class LiveRelease(msgspec.Struct, kw_only=True):
     slot: str
     # The ``at`` of the ReleaseLive event: newer wins against what a service already holds.
     live_at: datetime
+    # The web instances' addresses from that ReleaseLive (empty: the slot's fixed address).
+    addresses: list[str] = []
 
 
 class AppFacts(msgspec.Struct, kw_only=True):

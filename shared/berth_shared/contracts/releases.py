@@ -70,6 +70,11 @@ Step = Literal[
     "old.drained",
     "old.stopped",
     "container.restarted",
+    # Issue 17 (ADR 0026): the release command, then every process of the release.
+    "release_command.started",
+    "release_command.finished",
+    "process.ready",
+    "process.scaled",
 ]
 
 
@@ -87,6 +92,10 @@ class ReleaseStep(Message, kw_only=True):
     slot: str = ""
     detail: str = ""
     duration_ms: int = 0
+    # Which process type and instance the step is about (``release`` for the release command);
+    # from older agents: the one web instance.
+    process: str = "web"
+    instance: int = 0
 
 
 class ReleaseLive(Message, kw_only=True):
@@ -95,6 +104,9 @@ class ReleaseLive(Message, kw_only=True):
     slot: str
     image_digest: str = ""
     container_id: str = ""
+    # Every web instance serving now, in instance order (empty from older agents: the slot's
+    # fixed address); the health service checks each.
+    addresses: list[str] = []
 
 
 class ReleaseFailed(Message, kw_only=True):
@@ -112,6 +124,8 @@ class AppCrashed(Message, kw_only=True):
     exit_code: int
     restarts: int
     reason: str = ""
+    # The process type that kept dying (a crashed worker does not stop web).
+    process: str = "web"
 
 
 class AppCleanedUp(Message, kw_only=True):

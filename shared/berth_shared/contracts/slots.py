@@ -25,6 +25,10 @@ class SwitchSlot(Message, kw_only=True):
     app_id: str
     release_id: str
     slot: Slot
+    # The web instances the name answers from now on (several A records; ADR 0026). Empty from
+    # older agents: the slot's fixed address. A scale of the live release sends the same slot
+    # with the new list.
+    addresses: list[str] = []
 
 
 class SlotSwitched(Message, kw_only=True):
@@ -54,6 +58,7 @@ class ServingSlot(msgspec.Struct, kw_only=True):
     app_id: str
     release_id: str
     slot: Slot
+    addresses: list[str] = []
 
 
 class ServingSlots(Message, kw_only=True):
