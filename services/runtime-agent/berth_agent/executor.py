@@ -118,7 +118,8 @@ class Executor:
             digest = await self._images.resolve(app, release, slot)
             await containers.ensure_network(app, release, slot)
             await containers.remove_all(step.evict)
-            await self._firewall.unblock(app.app_id, slot)  # the slot's address may still be drained
+            # The slot's address may still be drained (by this agent, or by a platform that died).
+            await self._firewall.unblock(app.app_id, slot, slot_address(app.subnet, slot))
             container_id = step.adopt.container_id if step.adopt else await containers.create(app, release, slot)
         except RolloutFailed as exc:
             await self.fail(app.app_id, release.release_id, exc.reason)
@@ -161,7 +162,7 @@ class Executor:
             await self._images.resolve(app, release, slot)
             await containers.ensure_network(app, release, slot)
             await containers.remove_all(step.evict)
-            await self._firewall.unblock(app.app_id, slot)
+            await self._firewall.unblock(app.app_id, slot, slot_address(app.subnet, slot))
             container_id = await containers.create(app, release, slot)
             await containers.start(app, release, slot, container_id)
         except RolloutFailed as exc:

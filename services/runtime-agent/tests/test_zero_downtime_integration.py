@@ -53,6 +53,19 @@ def insert_rule(rule: DrainRule) -> None:
         subprocess.run(["iptables", *netfilter.insert_args(chain, rule)], check=True, capture_output=True)
 
 
+def rules_of_instance(instance: str) -> list[netfilter.ListedRule]:
+    found = []
+    for chain in netfilter.CHAINS:
+        listing = subprocess.run(["iptables", *netfilter.list_args(chain)], capture_output=True, text=True).stdout
+        found += [r for r in netfilter.parse_listing(chain, listing) if r.instance == instance]
+    return found
+
+
+def delete_rule(rule: DrainRule) -> None:
+    for chain in netfilter.CHAINS:
+        subprocess.run(["iptables", *netfilter.WAIT, "-D", chain, *rule.spec()], capture_output=True)
+
+
 IGNORE_SIGTERM = "trap '' TERM; exec httpd -f -p 8080 -h /www"
 
 
@@ -135,6 +148,24 @@ async def test_rules_left_behind_by_a_crashed_agent_are_removed(harness: Harness
     await eventually(lambda: harness.drain_rules() == [], timeout=30)
     assert await get_text(url(app.subnet, "a")) == "v1\n"
     assert len(await harness.containers(app.app_id)) == 1  # the live release was left alone
+
+
+async def test_a_rule_a_dead_platform_left_on_the_slot_address_does_not_block_the_app_that_holds_it_now(
+    harness: Harness, test_images: dict[str, str]
+) -> None:
+    """Another Berth instance killed mid-drain left its rule; this app's network got the same
+    addresses later. Its first deploy must not be refused by that rule until the gate gives up."""
+    await harness.start_agent()
+    app = harness.new_app()
+    slot_a = slot_address(app.subnet, "a")
+    dead = DrainRule("deadbeef", uuid.uuid4().hex, "a", slot_a, 8080)
+    insert_rule(dead)
+    try:
+        await deploy_live(harness, app.app_id, test_images["v1"])
+        assert await get_text(url(app.subnet, "a")) == "v1\n"
+        assert rules_of_instance("deadbeef") == []
+    finally:
+        delete_rule(dead)  # whatever happened, leave no rule behind
 
 
 async def test_deleting_an_app_removes_its_drain_rules_and_image_records(

@@ -131,6 +131,23 @@ def rules_of(
     ]
 
 
+def destination(spec: tuple[str, ...]) -> str | None:
+    """The single address a listed rule matches (``-d <address>/32``), or None."""
+    for index, token in enumerate(spec[:-1]):
+        if token == "-d":
+            address, _, prefix = spec[index + 1].partition("/")
+            return address if prefix in ("", "32") else None
+    return None
+
+
+def foreign_rules_at(rules: Iterable[ListedRule], instance: str, address: str) -> list[ListedRule]:
+    """Rules of *other* Berth instances on ``address``: a platform stopped or killed mid-drain left
+    them (its agent would remove only its own at its next start). The caller's app network holds
+    ``address`` now, and Docker never lets two networks overlap, so no live instance owns them;
+    left in place they would refuse every new connection to this app's slot for good."""
+    return [r for r in rules if r.instance != instance and destination(r.spec) == address]
+
+
 def stale_rules(
     rules: Iterable[ListedRule], instance: str, draining: frozenset[tuple[str, str]], app_id: str | None = None
 ) -> list[ListedRule]:

@@ -116,12 +116,21 @@ class Firewall:
             if code != 0:  # removed concurrently: fine
                 log.debug("iptables -D %s: %s", rule.chain, err.strip())
 
-    async def unblock(self, app_id: str, slot: str | None = None) -> int:
-        """Remove this app's rules (of one slot when given) unless a drain in progress owns them."""
+    async def unblock(self, app_id: str, slot: str | None = None, address: str | None = None) -> int:
+        """Remove this app's rules (of one slot when given) unless a drain in progress owns them,
+        and any other Berth instance's rule left on ``address`` (the slot about to be used)."""
         listed = await self.list_rules()
         mine = netfilter.rules_of(listed, self.instance, app_id, slot)
         doomed = [r for r in mine if (r.app_id, r.slot) not in self._draining]
-        await self.remove(doomed)
+        foreign = netfilter.foreign_rules_at(listed, self.instance, address) if address else []
+        for rule in foreign:
+            log.warning(
+                "removing a drain rule another Berth instance (%s) left on %s: this app's network holds it now",
+                rule.instance,
+                address,
+                extra={"app_id": app_id},
+            )
+        await self.remove(doomed + foreign)
         left = [r for r in netfilter.rules_of(listed, self.instance, app_id) if r not in doomed]
         if self._known is not None and not left:
             self._known.discard(app_id)

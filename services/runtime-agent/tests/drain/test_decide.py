@@ -78,3 +78,14 @@ def test_comments_of_other_shapes_are_not_berths() -> None:
 def test_listed_rules_compare_by_value() -> None:
     rule = ListedRule("OUTPUT", ("-j", "REJECT"), "prod", "app1", "a")
     assert rule == ListedRule("OUTPUT", ("-j", "REJECT"), "prod", "app1", "a")
+
+
+def test_rules_other_instances_left_on_an_address_are_found_by_that_address_only() -> None:
+    rules = netfilter.parse_listing("OUTPUT", LISTING)
+    assert netfilter.destination(rules[2].spec) == "10.90.0.35"
+    assert [(r.instance, r.app_id) for r in netfilter.foreign_rules_at(rules, "prod", "10.90.0.35")] == [
+        ("staging", "app3")
+    ]
+    assert netfilter.foreign_rules_at(rules, "prod", "10.90.0.2") == []  # prod's own rule: not foreign
+    assert netfilter.foreign_rules_at(rules, "staging", "10.90.0.2") == [rules[0]]
+    assert netfilter.foreign_rules_at(rules, "prod", "10.90.0.3") == []
