@@ -67,8 +67,14 @@ class MemoryStore:
         """The router is asked to send ``app_id``'s new requests there (None: nothing known)."""
         self._apps[app_id] = replace(self.of(app_id), serving=serving)
 
-    def gave_up(self, app_id: str, release_id: str) -> None:
-        self._apps[app_id] = replace(self.of(app_id), gave_up_release=release_id)
+    def gave_up(self, app_id: str, release_id: str, process: str = "web") -> None:
+        """Stop restarting the release (web: the app is crashed) or one other process of it."""
+        current = self.of(app_id)
+        if process == "web":
+            self._apps[app_id] = replace(current, gave_up_release=release_id)
+        else:
+            pairs = current.gave_up_processes | {(release_id, process)}
+            self._apps[app_id] = replace(current, gave_up_processes=pairs)
 
     def cleaned_up(self, app_id: str) -> None:
         self._apps[app_id] = replace(AppMemory(), cleaned_up=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiodocker
 from berth_shared import labels
+from berth_shared.contracts.processes import WEB
 from berth_shared.netplan import SLOTS
 
 from berth_agent.state import ActualState, ObservedContainer, ObservedNetwork
@@ -32,7 +33,9 @@ def docker_time(value: str | None) -> float:
 def parse_container(inspect: dict[str, Any]) -> ObservedContainer | None:
     """An inspected container as the planner sees it; None when its labels are incomplete."""
     found = inspect.get("Config", {}).get("Labels") or {}
-    slot = found.get(labels.SLOT)
+    process = found.get(labels.PROCESS) or WEB
+    # Only web instances sit in a slot; other containers may say none (the planner ignores it).
+    slot = found.get(labels.SLOT) or (None if process == WEB else SLOTS[0])
     app_id = found.get(labels.APP)
     release_id = found.get(labels.RELEASE)
     if slot not in SLOTS or not app_id or not release_id:
@@ -49,6 +52,10 @@ def parse_container(inspect: dict[str, Any]) -> ObservedContainer | None:
         finished_at=docker_time(state.get("FinishedAt")),
         oom_killed=bool(state.get("OOMKilled")),
         port=env_port(inspect.get("Config", {}).get("Env") or []),
+        process=process,
+        index=int(index) if (index := found.get(labels.INDEX, "0")).isdigit() else 0,
+        address=found.get(labels.ADDRESS, ""),
+        run_id=found.get(labels.RUN, ""),
     )
 
 

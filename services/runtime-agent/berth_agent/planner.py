@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease
+from berth_shared.contracts.processes import WEB, Formation, ProcessSpec, processes_of
 from berth_shared.netplan import SLOTS, Slot
 
 from berth_agent.state import (
@@ -28,8 +29,32 @@ DEFAULT_POLICY = CrashPolicy()
 
 
 @dataclass(frozen=True)
+class Instance:
+    """One instance of a process type to start: web instance 0 sits at its slot's fixed address,
+    every other one at an address the agent picks from the shared range (ADR 0026 §2)."""
+
+    spec: ProcessSpec
+    index: int
+
+    @property
+    def process(self) -> str:
+        return self.spec.name
+
+    @property
+    def fixed(self) -> bool:
+        """Web instance 0: the slot's fixed address, created in the slot as before issue 17."""
+        return self.spec.name == WEB and self.index == 0
+
+
+@dataclass(frozen=True)
 class Deploy:
-    """Roll ``release`` out in ``slot``: start it (or adopt it), wait until ready, retire the rest."""
+    """Roll ``release`` out in ``slot``: start it (or adopt it), wait until ready, retire the rest.
+
+    A release without a formation runs web instance 0 alone (``adopt`` or a new one). With a
+    formation (ADR 0026 §1) ``instances`` are the other instances to start (web 1.. in ``slot``,
+    the others beside the old ones), ``adopted`` the release's own instances found mid-rollout,
+    ``web`` False for a worker-only release (no gate, no switch), and ``release_command`` True
+    when the release command runs first (nothing of the release exists yet)."""
 
     app: DesiredApp
     release: DesiredRelease
@@ -37,6 +62,23 @@ class Deploy:
     adopt: ObservedContainer | None = None  # the release's own container, found mid-rollout
     evict: tuple[ObservedContainer, ...] = ()  # other containers holding the target slot: removed first
     retire: tuple[ObservedContainer, ...] = ()  # other containers: stopped once the new one is ready
+    instances: tuple[Instance, ...] = ()
+    adopted: tuple[ObservedContainer, ...] = ()
+    web: bool = True
+    release_command: bool = False
+
+
+@dataclass(frozen=True)
+class Scale:
+    """The live release runs other counts than wanted: start ``start`` (web gated, then the slot
+    switched with every web address), stop ``stop`` (web: switched without them first, then drained)."""
+
+    app: DesiredApp
+    release: DesiredRelease
+    slot: Slot
+    keep: tuple[ObservedContainer, ...]
+    start: tuple[Instance, ...] = ()
+    stop: tuple[ObservedContainer, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +129,7 @@ class GiveUp:
     exit_code: int
     restarts: int
     reason: str = ""  # the engine's refusal when it could not start the release again
+    process: str = WEB  # a crashed web crashes the app; another process only itself
 
 
 @dataclass(frozen=True)
@@ -106,7 +149,7 @@ class CleanUp:
     networks: tuple[ObservedNetwork, ...] = ()
 
 
-Step = Deploy | ConfirmLive | Restore | Restart | RecheckAt | GiveUp | RemoveContainers | CleanUp
+Step = Deploy | Scale | ConfirmLive | Restore | Restart | RecheckAt | GiveUp | RemoveContainers | CleanUp
 
 
 def plan(
@@ -135,6 +178,9 @@ def plan_app(app: DesiredApp, actual: ActualState, now: float, memory: AppMemory
         return [RemoveContainers(app.app_id, containers)] if containers else []
     if release.release_id in memory.failed_releases:
         return []
+    containers = tuple(c for c in containers if not c.one_off)  # release commands and runs: not here
+    if has_formation(release, containers):
+        return plan_formation(app, release, containers, now=now, memory=memory, policy=policy)
     own = [c for c in containers if c.release_id == release.release_id]
     others = [c for c in containers if c.release_id != release.release_id]
     current, duplicates = pick_current(own)
@@ -151,6 +197,103 @@ def plan_app(app: DesiredApp, actual: ActualState, now: float, memory: AppMemory
     if memory.refused(current.container_id):
         return plan_restore(app, release, current.slot, (current,), now=now, memory=memory, policy=policy)
     return plan_crash_recovery(app.app_id, current, now, memory, policy)
+
+
+def has_formation(release: DesiredRelease, containers: Sequence[ObservedContainer]) -> bool:
+    """The release states processes or a release command, or the app runs more than one web
+    instance: planned by :func:`plan_formation`. Otherwise exactly as before issue 17."""
+    return bool(release.processes or release.release_command) or any(
+        c.process != WEB or c.index != 0 for c in containers
+    )
+
+
+def wanted_instances(release: DesiredRelease) -> dict[tuple[str, int], Instance]:
+    """Every instance the release runs, by (process, index): web first, then by name."""
+    specs = processes_of(Formation(processes=list(release.processes)))
+    return {(spec.name, index): Instance(spec, index) for spec in specs for index in range(max(0, spec.count))}
+
+
+def sort_key(container: ObservedContainer) -> tuple[bool, str, str]:
+    return (not container.running, container.slot, container.container_id)
+
+
+def plan_formation(
+    app: DesiredApp,
+    release: DesiredRelease,
+    containers: tuple[ObservedContainer, ...],
+    *,
+    now: float,
+    memory: AppMemory,
+    policy: CrashPolicy,
+) -> list[Step]:
+    """A release with process types (ADR 0026 §1): every instance of every process, rolled out
+    together (one switch), scaled in place once live, restarted per instance after a crash."""
+    wanted = wanted_instances(release)
+    own = sorted((c for c in containers if c.release_id == release.release_id), key=sort_key)
+    stale = tuple(c for c in containers if c.release_id != release.release_id)
+    keep: dict[tuple[str, int], ObservedContainer] = {}
+    extra: list[ObservedContainer] = []
+    for container in own:
+        key = (container.process, container.index)
+        if key in wanted and key not in keep:
+            keep[key] = container
+        else:
+            extra.append(container)
+    missing = tuple(instance for key, instance in wanted.items() if key not in keep)
+    own_web = [c for c in keep.values() if c.process == WEB]
+    is_live = live_release_id(app, memory) == release.release_id
+    if not is_live or stale:
+        old_web = [c for c in stale if c.process == WEB]
+        slot = own_web[0].slot if own_web else choose_slot([c for c in old_web if c.index == 0] or old_web)
+        evict = tuple(c for c in stale if c.process == WEB and c.index == 0 and c.slot == slot)
+        web0 = keep.get((WEB, 0))
+        return [
+            Deploy(
+                app,
+                release,
+                slot,
+                adopt=web0,
+                evict=(*evict, *extra),
+                retire=tuple(c for c in stale if c not in evict),
+                instances=tuple(i for i in missing if not i.fixed),
+                adopted=tuple(c for c in keep.values() if c is not web0),
+                web=(WEB, 0) in wanted,
+                release_command=release.release_command is not None and not own,
+            )
+        ]
+    slot = own_web[0].slot if own_web else (memory.serving.slot if memory.serving else SLOTS[0])
+    if missing or extra:
+        return [Scale(app, release, slot, keep=tuple(keep.values()), start=missing, stop=tuple(extra))]
+    return plan_process_crashes(app.app_id, [c for c in keep.values() if not c.running], now, memory, policy)
+
+
+def plan_process_crashes(
+    app_id: str, dead: Sequence[ObservedContainer], now: float, memory: AppMemory, policy: CrashPolicy
+) -> list[Step]:
+    """Crash backoff and the crashed verdict per process: its dead instances are started again
+    after the backoff of that process's deaths; at the policy's limit the process is given up
+    (web: the app is crashed; another process: that process alone)."""
+    steps: list[Step] = []
+    rechecks: list[float] = []
+    for process in sorted({c.process for c in dead}):
+        instances = sorted((c for c in dead if c.process == process), key=lambda c: c.index)
+        release_id = instances[0].release_id
+        if memory.gave_up_on(release_id, process):
+            continue
+        deaths = memory.deaths_of(release_id, since=now - policy.window_seconds, process=process)
+        if len(deaths) >= policy.limit:
+            exit_code = instances[0].exit_code
+            steps.append(GiveUp(app_id, release_id, exit_code=exit_code, restarts=len(deaths) - 1, process=process))
+            continue
+        last = max((d.at for d in deaths), default=max(c.finished_at for c in instances))
+        at = last + policy.delay_after(len(deaths)) if deaths else now
+        if now < at:
+            rechecks.append(at)
+            continue
+        steps.extend(Restart(app_id, release_id, c.container_id, attempt=len(deaths)) for c in instances)
+    if rechecks:
+        steps.append(RecheckAt(app_id, min(rechecks)))
+    return steps
 
 
 def plan_deletion(

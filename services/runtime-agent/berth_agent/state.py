@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from berth_shared.contracts.desired import DesiredApp
+from berth_shared.contracts.processes import RESERVED_NAMES
 from berth_shared.netplan import Slot
 
 RUNNING = "running"
@@ -28,10 +29,22 @@ class ObservedContainer:
     finished_at: float = 0.0  # epoch seconds; 0 when it never finished
     oom_killed: bool = False
     port: int = 0  # the PORT it was given (0 when unknown); a port change leaves old slots on the old one
+    # ADR 0026: the process type and instance (labels; ``web`` 0 for containers from before it),
+    # the address the agent picked for it ("" for web instance 0: its slot's fixed address) and
+    # the one-off run it belongs to ("" for process instances).
+    process: str = "web"
+    index: int = 0
+    address: str = ""
+    run_id: str = ""
 
     @property
     def running(self) -> bool:
         return self.state == RUNNING
+
+    @property
+    def one_off(self) -> bool:
+        """A release command, cron or one-off run: never an instance of the release's processes."""
+        return bool(self.run_id) or self.process in RESERVED_NAMES
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,7 @@ class Death:
     release_id: str
     at: float
     exit_code: int
+    process: str = "web"
 
 
 @dataclass(frozen=True)
@@ -97,6 +111,8 @@ class Serving:
 
     release_id: str
     slot: Slot
+    # Every web instance the router answers (empty: the slot's fixed address alone).
+    addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,9 +126,18 @@ class AppMemory:
     cleaned_up: bool = False
     start_failures: tuple[StartFailure, ...] = ()
     serving: Serving | None = None
+    # (release, process) pairs the agent stopped restarting: a crashed worker, web serving on.
+    gave_up_processes: frozenset[tuple[str, str]] = frozenset()
 
-    def deaths_of(self, release_id: str, since: float) -> tuple[Death, ...]:
-        return tuple(d for d in self.deaths if d.release_id == release_id and d.at >= since)
+    def deaths_of(self, release_id: str, since: float, process: str | None = None) -> tuple[Death, ...]:
+        return tuple(
+            d
+            for d in self.deaths
+            if d.release_id == release_id and d.at >= since and (process is None or d.process == process)
+        )
+
+    def gave_up_on(self, release_id: str, process: str) -> bool:
+        return self.gave_up_release == release_id or (release_id, process) in self.gave_up_processes
 
     def start_failures_of(self, release_id: str, since: float) -> tuple[StartFailure, ...]:
         found = (f for f in self.start_failures if f.release_id == release_id and f.at >= since)
@@ -150,11 +175,18 @@ def unrecorded_deaths(
     """Exited containers of the live release whose death the memory does not hold yet."""
     known = {(d.container_id, d.at) for d in memory.deaths}
     return [
-        Death(container_id=c.container_id, release_id=c.release_id, at=c.finished_at, exit_code=c.exit_code)
+        Death(
+            container_id=c.container_id,
+            release_id=c.release_id,
+            at=c.finished_at,
+            exit_code=c.exit_code,
+            process=c.process,
+        )
         for c in containers
         if live_release is not None
         and c.release_id == live_release
         and not c.running
+        and not c.one_off
         and c.finished_at > 0
         and (c.container_id, c.finished_at) not in known
     ]

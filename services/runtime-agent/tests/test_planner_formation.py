@@ -1,0 +1,128 @@
+"""The planner for releases with process types (ADR 0026 §1): decisions as data."""
+
+from __future__ import annotations
+
+from berth_agent.planner import Deploy, GiveUp, RecheckAt, Restart, Scale, plan
+from berth_agent.state import ActualState, AppMemory, Death, DesiredState, Memory, ObservedContainer
+from berth_shared.contracts.desired import DesiredApp, DesiredRelease
+from berth_shared.contracts.processes import ProcessSpec, ReleaseCommand
+from berth_shared.netplan import Slot
+
+NOW = 1_000_000.0
+APP_ID = "app1"
+
+
+def release(
+    release_id: str = "r2", status: str = "pending", web: int = 2, worker: int = 1, **fields: object
+) -> DesiredRelease:
+    processes = [ProcessSpec(name="web", count=web), ProcessSpec(name="worker", command=["work"], count=worker)]
+    return DesiredRelease(
+        release_id=release_id, image=f"img:{release_id}", status=status, processes=processes, **fields
+    )  # type: ignore[arg-type]
+
+
+def app(rel: DesiredRelease | None) -> DesiredApp:
+    return DesiredApp(app_id=APP_ID, name="web", hostname="web.test", port=8080, subnet="10.0.0.0/28", release=rel)
+
+
+def box(
+    release_id: str, process: str = "web", index: int = 0, slot: Slot = "a", *, running: bool = True, at: float = 0.0
+) -> ObservedContainer:
+    return ObservedContainer(
+        container_id=f"c-{release_id}-{process}-{index}",
+        name=f"berth-x-web-{process}-{index}-{release_id}",
+        app_id=APP_ID,
+        release_id=release_id,
+        slot=slot,
+        state="running" if running else "exited",
+        finished_at=at,
+        exit_code=0 if running else 1,
+        process=process,
+        index=index,
+        address="" if (process, index) == ("web", 0) else f"10.0.0.{4 + index}",
+    )
+
+
+def run(rel: DesiredRelease, *containers: ObservedContainer, **remembered: object) -> list[object]:
+    memory = Memory(apps={APP_ID: AppMemory(**remembered)})  # type: ignore[arg-type]
+    return list(plan(DesiredState(apps=(app(rel),), scope=None), ActualState(containers=containers), NOW, memory))
+
+
+def test_a_first_rollout_starts_every_instance_and_runs_the_release_command_first() -> None:
+    rel = release(release_command=ReleaseCommand(command=["migrate"]))
+    [step] = run(rel)
+    assert isinstance(step, Deploy)
+    assert step.slot == "a" and step.web and step.release_command and step.adopt is None
+    assert [(i.process, i.index) for i in step.instances] == [("web", 1), ("worker", 0)]
+
+
+def test_a_new_release_goes_to_the_free_slot_and_retires_every_old_instance() -> None:
+    old = (box("r1"), box("r1", "web", 1), box("r1", "worker", 0))
+    [step] = run(release(), *old, live_release="r1")
+    assert isinstance(step, Deploy)
+    assert step.slot == "b" and step.evict == () and set(step.retire) == set(old)
+    assert not step.release_command  # none stated
+
+
+def test_a_rollout_found_midway_adopts_what_it_made_and_does_not_run_the_release_command_again() -> None:
+    rel = release(release_command=ReleaseCommand(command=["migrate"]))
+    made = (box("r2", slot="b"), box("r2", "worker", 0))
+    [step] = run(rel, box("r1"), *made)
+    assert isinstance(step, Deploy)
+    assert step.slot == "b" and step.adopt == made[0] and step.adopted == (made[1],)
+    assert [(i.process, i.index) for i in step.instances] == [("web", 1)]
+    assert not step.release_command and step.retire == (box("r1"),)
+
+
+def test_a_worker_only_release_has_no_web_to_gate() -> None:
+    [step] = run(release(web=0, worker=2))
+    assert isinstance(step, Deploy) and not step.web
+    assert [(i.process, i.index) for i in step.instances] == [("worker", 0), ("worker", 1)]
+
+
+def test_the_live_release_scaled_up_and_down_in_place() -> None:
+    running = (box("r2", slot="b"), box("r2", "web", 1, slot="b"), box("r2", "worker", 0))
+    [up] = run(release(status="live", web=2, worker=3), *running)
+    assert isinstance(up, Scale) and up.slot == "b" and up.stop == ()
+    assert [(i.process, i.index) for i in up.start] == [("worker", 1), ("worker", 2)]
+
+    [down] = run(release(status="live", web=1, worker=1), *running)
+    assert isinstance(down, Scale) and down.start == () and down.stop == (running[1],)
+    assert set(down.keep) == {running[0], running[2]}
+
+
+def test_a_converged_formation_needs_nothing() -> None:
+    running = (box("r2"), box("r2", "web", 1), box("r2", "worker", 0))
+    assert run(release(status="live"), *running) == []
+
+
+def test_a_dead_worker_is_restarted_after_its_own_backoff_and_web_deaths_do_not_count() -> None:
+    running = (box("r2"), box("r2", "web", 1))
+    dead = box("r2", "worker", 0, running=False, at=NOW - 0.5)
+    web_deaths = tuple(Death(f"w{n}", "r2", NOW - 10 - n, 1, process="web") for n in range(4))
+    worker_death = Death(dead.container_id, "r2", NOW - 0.5, 1, process="worker")
+    steps = run(release(status="live"), *running, dead, deaths=(*web_deaths, worker_death))
+    assert steps == [RecheckAt(APP_ID, NOW - 0.5 + 1.0)]  # one worker death: 1 s backoff
+
+    later = run(release(status="live"), *running, dead, deaths=(worker_death,), live_release="r2")
+    assert later == [RecheckAt(APP_ID, NOW + 0.5)]
+    dead_long_ago = box("r2", "worker", 0, running=False, at=NOW - 5)
+    assert run(release(status="live"), *running, dead_long_ago) == [Restart(APP_ID, "r2", dead.container_id, 0)]
+
+
+def test_a_worker_that_keeps_dying_is_given_up_alone() -> None:
+    dead = box("r2", "worker", 0, running=False, at=NOW - 1)
+    deaths = tuple(Death(dead.container_id, "r2", NOW - 100 + n, 1, process="worker") for n in range(5))
+    [step] = run(release(status="live"), box("r2"), box("r2", "web", 1), dead, deaths=deaths)
+    assert isinstance(step, GiveUp) and step.process == "worker" and step.release_id == "r2"
+    gave_up = run(
+        release(status="live"), box("r2"), box("r2", "web", 1), dead, deaths=deaths,
+        gave_up_processes=frozenset({("r2", "worker")}),
+    )  # fmt: skip
+    assert gave_up == []
+
+
+def test_one_off_containers_are_no_instances() -> None:
+    one_off = ObservedContainer("c-run", "run", APP_ID, "r2", "a", "running", process="run", run_id="run1")
+    running = (box("r2"), box("r2", "web", 1), box("r2", "worker", 0))
+    assert run(release(status="live"), *running, one_off) == []
