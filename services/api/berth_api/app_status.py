@@ -14,7 +14,9 @@ Event → status (reason; ``lastDeployedAt``), and when it applies:
   is live, else ``created`` (``release failed: …``; kept, cleared with nothing live), when the
   release is the desired one.
 - ``Crashed`` (``AppCrashed``) → ``crashed`` (the engine's refusal, or the exit code and
-  restarts; kept), when the release is the live one.
+  restarts; kept), when the release is the live one. A crashed process other than ``web``
+  (ADR 0026) leaves the status as it is (web keeps serving) and names the process in the
+  reason, unless the app itself is ``crashed``.
 - ``Unhealthy`` (``AppUnhealthy``) → ``unhealthy`` (``health check failing: …``, but a
   gave-up reason stays; kept), from ``running``/``unhealthy`` when the release is live (or
   none is named).
@@ -106,6 +108,7 @@ class Crashed:
     exit_code: int
     restarts: int
     engine_reason: str = ""  # the engine refused to start it again
+    process: str = "web"
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,11 @@ def transition(app: AppFacts, event: Event) -> Change | None:
                 return Change("created", f"release failed: {reason}", deployed="clear")
             return Change("running", f"release failed: {reason}")
         case Crashed():
-            return Change("crashed", _crash_reason(event)) if app.current_release == event.release else None
+            if app.current_release != event.release:
+                return None
+            if event.process != "web":
+                return None if app.status == "crashed" else Change(app.status, _crash_reason(event))
+            return Change("crashed", _crash_reason(event))
         case Unhealthy(release=release, reason=reason):
             if app.status not in HEALTH_STATUSES or release not in ("", app.current_release):
                 return None
@@ -188,6 +195,8 @@ def _live(app: AppFacts, release: str) -> Change:
 
 
 def _crash_reason(event: Crashed) -> str:
+    """Why the app (or, for a process other than web, which process of it) stopped."""
+    who = "" if event.process == "web" else f"process {event.process} crashed: "
     if event.engine_reason:
-        return f"{event.engine_reason}; Berth stopped trying"
-    return f"exited with code {event.exit_code} after {event.restarts} restarts; Berth stopped restarting it"
+        return f"{who}{event.engine_reason}; Berth stopped trying"
+    return f"{who}exited with code {event.exit_code} after {event.restarts} restarts; Berth stopped restarting it"

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
+from collections.abc import Collection
 
 import asyncpg
 import msgspec
 from berth_shared.contracts.apps import AppCreated, AppDeleted, AppUpdated, app_event_subject
 from berth_shared.contracts.health import HealthCheck
+from berth_shared.contracts.processes import Formation, with_counts
 from berth_shared.contracts.releases import ReconcileApp, RestartInPlace, reconcile_subject, restart_subject
 from berth_shared.db import Connection
 from berth_shared.errors import Conflict, NotFound, ValidationFailed
 from berth_shared.netplan import first_free_subnet
 
-from berth_api import app_status, app_status_store
+from berth_api import app_status, app_status_store, release_formation
 from berth_api.audit_log import PLATFORM, Actor, audit
+from berth_api.formation import Style, check_fits
 from berth_api.outbox import enqueue
 from berth_api.validation import APP_NAME, CreateApp, UpdateApp
 
@@ -116,11 +119,22 @@ async def create_release(
     *,
     rollback_of: uuid.UUID | None = None,
     actor: Actor = PLATFORM,
+    formation: Formation | None = None,
+    sections: Collection[str] = (),
+    style: Style = "json",
 ) -> tuple[asyncpg.Record, asyncpg.Record]:
     """A new release that becomes the app's desired one. Releases queued behind the one in
-    flight and not started yet are superseded: the newest request wins (coalescing queue)."""
+    flight and not started yet are superseded: the newest request wins (coalescing queue).
+
+    It records its whole formation (ADR 0026): the ``sections`` of ``formation`` the request
+    states replace the previous release's, the rest carries over, and the counts a scale stored
+    on the app are folded in and cleared; a rollback restores its target's formation. A stated
+    formation that does not fit the app's network is refused (422 on ``processes``)."""
     async with conn.transaction():
         app = await find_app(conn, ref, for_update=True)
+        recorded = await _formation_for(conn, app, rollback_of, formation, sections)
+        if sections:
+            check_fits(recorded or Formation(), str(app["subnet"]), style=style)
         version = await conn.fetchval("SELECT coalesce(max(version), 0) + 1 FROM releases WHERE app_id = $1", app["id"])
         await conn.execute(
             "UPDATE releases SET status = 'superseded', reason = 'a newer release was requested before it started', "
@@ -128,18 +142,19 @@ async def create_release(
             app["id"],
         )
         release = await conn.fetchrow(
-            "INSERT INTO releases (id, app_id, version, kind, image, rollback_of) "
-            "VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+            "INSERT INTO releases (id, app_id, version, kind, image, rollback_of, formation) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING *",
             uuid.uuid4(),
             app["id"],
             version,
             kind,
             image,
             rollback_of,
+            release_formation.encode(recorded),
         )
         assert release is not None
         await conn.execute(
-            "UPDATE apps SET desired_release_id = $2, generation = generation + 1 WHERE id = $1",
+            "UPDATE apps SET desired_release_id = $2, process_counts = '{}', generation = generation + 1 WHERE id = $1",
             app["id"],
             release["id"],
         )
@@ -149,6 +164,86 @@ async def create_release(
         await enqueue(conn, reconcile_subject(host), command, release_id=release["id"])
         await audit(conn, actor, f"release.{kind}", app["id"], {"image": image, "version": version})
         return updated, release
+
+
+async def _formation_for(
+    conn: Connection,
+    app: asyncpg.Record,
+    rollback_of: uuid.UUID | None,
+    given: Formation | None,
+    sections: Collection[str],
+) -> Formation | None:
+    if rollback_of is not None:
+        target = await conn.fetchval("SELECT formation FROM releases WHERE id = $1", rollback_of)
+        return release_formation.decode(target)
+    previous = await release_formation_of(conn, app)
+    counts = release_formation.decode_counts(app["process_counts"])
+    return release_formation.next_formation(previous, given, sections, counts)
+
+
+async def release_formation_of(conn: Connection | asyncpg.Pool, app: asyncpg.Record) -> Formation | None:
+    """The formation of the app's newest release (desired, else live); None: none recorded."""
+    raw = await conn.fetchval(
+        "SELECT formation FROM releases WHERE id = coalesce($1::uuid, $2::uuid)",
+        app["desired_release_id"],
+        app["current_release_id"],
+    )
+    return release_formation.decode(raw)
+
+
+async def set_formation(
+    conn: Connection,
+    ref: str,
+    formation: Formation,
+    sections: Collection[str],
+    host: str,
+    *,
+    actor: Actor = PLATFORM,
+) -> asyncpg.Record:
+    """``PUT formation``: a ``config`` release of the live image with the stated sections
+    replaced. Conflict when nothing was deployed yet (there is no image to run them from)."""
+    async with conn.transaction():
+        app = await find_app(conn, ref, for_update=True)
+        current = await current_release(conn, app)
+        if current is None:
+            raise Conflict(f"app {app['name']!r} has no live release; deploy an image first, then set its formation")
+        _, release = await create_release(
+            conn, str(app["id"]), pinned_image(current), "config", host, actor=actor,
+            formation=formation, sections=sections,
+        )  # fmt: skip
+        await audit(conn, actor, "app.formation", app["id"], {"sections": sorted(sections)})
+        return release
+
+
+async def scale_process(
+    conn: Connection, ref: str, name: str, count: int, host: str, *, actor: Actor = PLATFORM
+) -> asyncpg.Record:
+    """``PATCH processes/{name}``: store the count on the app (over the release's, until the
+    next release folds it in) and tell the agent to reconcile; no release. 404 for a process the
+    release lacks, 422 on ``count`` when the formation would not fit the app's network."""
+    async with conn.transaction():
+        app = await find_app(conn, ref, for_update=True)
+        if app["desired_release_id"] is None and app["current_release_id"] is None:
+            raise Conflict(f"app {app['name']!r} has no release to scale; deploy an image first")
+        formation = await release_formation_of(conn, app)
+        counts = release_formation.decode_counts(app["process_counts"])
+        new_counts = release_formation.scaled_counts(formation, counts, name, count)
+        if new_counts == counts:
+            return app
+        try:
+            check_fits(with_counts(formation, new_counts), str(app["subnet"]), style="json")
+        except ValidationFailed as exc:
+            raise ValidationFailed.on("count", "; ".join(d.message for d in exc.details)) from None
+        row = await conn.fetchrow(
+            "UPDATE apps SET process_counts = $2::jsonb, generation = generation + 1 WHERE id = $1 RETURNING *",
+            app["id"],
+            msgspec.json.encode(new_counts).decode(),
+        )
+        assert row is not None
+        command = ReconcileApp(app_id=str(app["id"]), reason=f"scale {name}={count}")
+        await enqueue(conn, reconcile_subject(host), command)
+        await audit(conn, actor, "process.scale", app["id"], {"process": name, "count": count})
+        return row  # type: ignore[no-any-return]
 
 
 async def update_app(

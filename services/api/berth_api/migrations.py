@@ -172,4 +172,21 @@ MIGRATIONS = [
     -- timeline gains its `command.published` step (ADR 0023).
     ALTER TABLE outbox ADD COLUMN release_id uuid;
     """,
+    """
+    -- 11: process types (ADR 0026). Each release records the whole formation it rolls out
+    -- (processes with their counts, release command, cron jobs; NULL: one web from the CMD) and
+    -- the release command's output (BuildLog{source: "release"}); steps name their process and
+    -- instance; the app keeps the counts a scale set since its live release, and which of its
+    -- non-web processes crashed (name -> reason) while web keeps serving.
+    ALTER TABLE releases
+        ADD COLUMN formation jsonb,
+        ADD COLUMN release_log text NOT NULL DEFAULT '',
+        ADD COLUMN release_log_seq int NOT NULL DEFAULT -1;
+    ALTER TABLE release_steps
+        ADD COLUMN process text NOT NULL DEFAULT 'web',
+        ADD COLUMN instance int NOT NULL DEFAULT 0;
+    ALTER TABLE apps
+        ADD COLUMN process_counts jsonb NOT NULL DEFAULT '{}',
+        ADD COLUMN crashed_processes jsonb NOT NULL DEFAULT '{}';
+    """,
 ]

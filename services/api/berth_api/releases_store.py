@@ -60,7 +60,9 @@ async def go_live(conn: Connection, e: ReleaseLive) -> None:
     app = await app_status_store.locked(conn, app_id)
     if app is None or app["deleted_at"] is not None:
         return
-    await conn.execute("UPDATE apps SET current_release_id = $2 WHERE id = $1", app_id, release_id)
+    await conn.execute(
+        "UPDATE apps SET current_release_id = $2, crashed_processes = '{}' WHERE id = $1", app_id, release_id
+    )
     await app_status_store.move(conn, app, app_status.Live(str(release_id)), e.at)
 
 

@@ -25,6 +25,11 @@ ROUTE_SCOPES: dict[tuple[str, str], Need] = {
     ("GET", "/api/apps/{ref}/events"): READ,
     ("GET", "/api/apps/{ref}/releases"): READ,
     ("GET", "/api/apps/{ref}/releases/{release_id}"): READ,
+    # process types, release command, cron jobs (ADR 0026): how the app's code runs
+    ("GET", "/api/apps/{ref}/formation"): READ,
+    ("PUT", "/api/apps/{ref}/formation"): DEPLOY_APP,
+    ("GET", "/api/apps/{ref}/processes"): READ,
+    ("PATCH", "/api/apps/{ref}/processes/{name}"): DEPLOY_APP,  # scale
     # health checks: part of how the app's process is run
     ("GET", "/api/apps/{ref}/health"): READ,
     ("PUT", "/api/apps/{ref}/health"): DEPLOY_APP,

@@ -269,3 +269,85 @@ class DomainIn(Body):
     @classmethod
     def hostname_is_valid(cls, value: str) -> str:
         return check_hostname(value)
+
+
+class ScaleProcess(Body):
+    """PATCH /api/apps/{id}/processes/{name}."""
+
+    count: Annotated[int, Field(ge=0, le=10)]
+
+
+# PUT /api/apps/{id}/formation, documented for clients and the fuzzer; the body itself is read by
+# berth_api.formation (its one validator, path-named problems). What a JSON Schema cannot state —
+# schedules, commands split into words, unique job names, a formation that fits the app's
+# network — is refused there with 422 as well.
+_COMMAND_SCHEMA: dict[str, Any] = {
+    "description": "a command line (split into words like a POSIX shell, no shell) or an argv list",
+    "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+}
+_PROCESS_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        *_COMMAND_SCHEMA["anyOf"],
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "command": _COMMAND_SCHEMA,
+                "count": {"type": "integer", "minimum": 0, "maximum": 10},
+                "memoryMb": {"type": "integer", "minimum": 32, "maximum": 65536},
+                "cpus": {"type": "number", "minimum": 0.05, "maximum": 64},
+            },
+        },
+    ]
+}
+_RELEASE_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        *_COMMAND_SCHEMA["anyOf"],
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["command"],
+            "properties": {
+                "command": _COMMAND_SCHEMA,
+                "timeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 3600},
+            },
+        },
+        {"type": "null", "description": "no release command"},
+    ]
+}
+_CRON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "schedule", "command"],
+    "properties": {
+        "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
+        "schedule": {"type": "string", "description": "5-field cron, @hourly/@daily/…, or @every 30s"},
+        "timezone": {"type": "string", "description": "an IANA time zone; default UTC"},
+        "command": _COMMAND_SCHEMA,
+        "timeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 86400},
+        "concurrency": {"enum": ["forbid", "allow", "replace"]},
+        "catchUp": {"type": "boolean"},
+    },
+}
+FORMATION_KEYS = ("processes", "releaseCommand", "cron")
+FORMATION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "the sections stated replace the live release's; the others carry over (ADR 0026)",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "processes": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "maxProperties": 8,
+                    "propertyNames": {"pattern": "^(?!(run|cron|release)$)[a-z][a-z0-9-]{0,29}$"},
+                    "additionalProperties": _PROCESS_SCHEMA,
+                },
+                {"type": "null", "description": "one web process from the image's CMD"},
+            ]
+        },
+        "releaseCommand": _RELEASE_SCHEMA,
+        "cron": {"anyOf": [{"type": "array", "maxItems": 50, "items": _CRON_SCHEMA}, {"type": "null"}]},
+    },
+}

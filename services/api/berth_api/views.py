@@ -7,6 +7,9 @@ from typing import Any
 
 import asyncpg
 from berth_shared.contracts.domains import issuer_for
+from berth_shared.contracts.processes import WEB, CronJob, Formation, ProcessSpec, with_counts
+
+from berth_api import release_formation
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -54,12 +57,63 @@ def release_view(row: asyncpg.Record) -> dict[str, Any]:
         "rolledBackAt": _ts(row["rolled_back_at"]),
         "rollbackOf": str(row["rollback_of"]) if row["rollback_of"] else None,
         "envChanges": _json(row.get("env_changes")),
+        "formation": formation_view(release_formation.decode(row.get("formation"))),
     }
+
+
+def formation_view(formation: Formation | None) -> dict[str, Any] | None:
+    """A release's formation (ADR 0026) as ``PUT formation`` takes it; None: one web process
+    from the image's CMD (a release from before issue 17, or that never stated one)."""
+    if formation is None:
+        return None
+    release = formation.release_command
+    return {
+        "processes": {p.name: _process_view(p) for p in formation.processes},
+        "releaseCommand": {"command": release.command, "timeoutSeconds": release.timeout_seconds} if release else None,
+        "cron": [_cron_view(job) for job in formation.cron],
+    }
+
+
+def _process_view(p: ProcessSpec) -> dict[str, Any]:
+    return {"command": p.command, "count": p.count, "memoryMb": p.memory_mb, "cpus": p.cpus}
+
+
+def _cron_view(job: CronJob) -> dict[str, Any]:
+    return {
+        "name": job.name,
+        "schedule": job.schedule,
+        "timezone": job.timezone,
+        "command": job.command,
+        "timeoutSeconds": job.timeout_seconds,
+        "concurrency": job.concurrency,
+        "catchUp": job.catch_up,
+    }
+
+
+def processes_view(
+    formation: Formation | None, counts: dict[str, int], crashed: dict[str, str], memory_mb: int, cpus: float
+) -> list[dict[str, Any]]:
+    """Each process type of the app's release with the count in force (a scale since
+    included), its resources (the app's unless its own) and whether Berth gave up restarting it."""
+    return [
+        {
+            "name": p.name,
+            "command": p.command,
+            "count": p.count,
+            "scaled": p.name in counts,
+            "routed": p.name == WEB,
+            "resources": {"memoryMb": p.memory_mb or memory_mb, "cpus": p.cpus or cpus},
+            "crashed": crashed.get(p.name),
+        }
+        for p in with_counts(formation, counts).processes
+    ]
 
 
 def step_view(row: asyncpg.Record) -> dict[str, Any]:
     return {
         "step": row["step"],
+        "process": row.get("process", WEB),
+        "instance": row.get("instance", 0),
         "slot": row["slot"],
         "detail": row["detail"],
         "durationMs": row["duration_ms"],

@@ -125,6 +125,22 @@ TABLE: list[tuple[str, AppFacts, Event, Change | None]] = [
     ),
     ("an old release crashed", app("running", desired=R2, current=R2), Crashed(R1, 3, 5), None),
     ("nothing live", app("deploying", desired=R1), Crashed(R1, 3, 5), None),
+    (
+        "a worker keeps dying: web keeps serving, the reason names the worker",
+        app("running", desired=R1, current=R1),
+        Crashed(R1, 1, 5, process="worker"),
+        Change("running", "process worker crashed: exited with code 1 after 5 restarts; Berth stopped restarting it"),
+    ),
+    (
+        "a worker crashes while its app is unhealthy: still unhealthy",
+        app("unhealthy", desired=R1, current=R1, reason="health check failing: HTTP 500"),
+        Crashed(R1, 137, 5, process="worker"),
+        Change(
+            "unhealthy", "process worker crashed: exited with code 137 after 5 restarts; Berth stopped restarting it"
+        ),
+    ),
+    ("a worker of a crashed app", app("crashed", desired=R1, current=R1), Crashed(R1, 1, 5, process="worker"), None),
+    ("a worker of an old release", app("running", current=R2), Crashed(R1, 1, 5, process="worker"), None),
     # health
     (
         "turns unhealthy",

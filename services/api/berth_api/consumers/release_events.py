@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from berth_shared.contracts.builds import BuildLog
+from berth_shared.contracts.processes import RELEASE, WEB
 from berth_shared.contracts.releases import (
     COMMAND_HOPS,
     AgentEvent,
@@ -44,8 +45,8 @@ async def _on_step(conn: Connection, e: ReleaseStep) -> None:
     if not exists:
         return
     await conn.execute(
-        "INSERT INTO release_steps (event_id, release_id, step, slot, detail, duration_ms, at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
+        "INSERT INTO release_steps (event_id, release_id, step, slot, detail, duration_ms, at, process, instance) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id) DO NOTHING",
         e.id,
         release_id,
         e.step,
@@ -53,6 +54,8 @@ async def _on_step(conn: Connection, e: ReleaseStep) -> None:
         e.detail,
         e.duration_ms,
         e.at,
+        e.process,
+        e.instance,
     )
     if e.step in COMMAND_HOPS:
         return
@@ -63,7 +66,7 @@ async def _on_step(conn: Connection, e: ReleaseStep) -> None:
         e.at,
         e.slot,
     )
-    if e.step == SERVING_STEP:
+    if e.step == SERVING_STEP and e.process == WEB:
         await _first_release_serving(conn, e)
 
 
@@ -86,12 +89,13 @@ BUILD_LOG_MAX = 1024 * 1024
 
 
 async def _on_build_log(conn: Connection, e: BuildLog) -> None:
-    """Append a chunk of build output once and in order (chunks carry a sequence number); the
-    log keeps its last MiB."""
+    """Append a chunk of build output — or of the release command's (``source`` ``release``, the
+    release's ``releaseLog``, ADR 0026) — once and in order (chunks carry a sequence number per
+    source); each log keeps its last MiB."""
     text = "".join(line if line.endswith("\n") else line + "\n" for line in e.lines)
+    log = "release_log" if e.source == RELEASE else "build_log"
     await conn.execute(
-        "UPDATE releases SET build_log = right(build_log || $3, $4), build_log_seq = $2 "
-        "WHERE id = $1 AND build_log_seq < $2",
+        f"UPDATE releases SET {log} = right({log} || $3, $4), {log}_seq = $2 WHERE id = $1 AND {log}_seq < $2",
         uuid.UUID(e.release_id),
         e.seq,
         text,
@@ -100,11 +104,20 @@ async def _on_build_log(conn: Connection, e: BuildLog) -> None:
 
 
 async def _on_crashed(conn: Connection, e: AppCrashed) -> None:
-    detail: dict[str, object] = {"exitCode": e.exit_code, "restarts": e.restarts}
+    detail: dict[str, object] = {"exitCode": e.exit_code, "restarts": e.restarts, "process": e.process}
     if e.reason:  # the engine refused to start it again
         detail["reason"] = e.reason
     await history_store.record(conn, HistoryEntry(e.id, e.app_id, e.release_id, "app.crashed", detail, e.at))
     app = await app_status_store.locked(conn, uuid.UUID(e.app_id))
     if app is not None:
-        crashed = app_status.Crashed(str(uuid.UUID(e.release_id)), e.exit_code, e.restarts, e.reason)
-        await app_status_store.move(conn, app, crashed)
+        crashed = app_status.Crashed(str(uuid.UUID(e.release_id)), e.exit_code, e.restarts, e.reason, e.process)
+        moved = await app_status_store.move(conn, app, crashed)
+        if moved is not None and e.process != WEB:
+            # Which process Berth stopped restarting (``GET processes``); a new live release clears it.
+            await conn.execute(
+                "UPDATE apps SET crashed_processes = crashed_processes || jsonb_build_object($2::text, $3::text) "
+                "WHERE id = $1",
+                app["id"],
+                e.process,
+                moved["status_reason"],
+            )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -23,7 +24,7 @@ from berth_shared.errors import ValidationFailed
 from berth_shared.image_refs import is_image_id
 from berth_shared.sealing import SealingError, check_public_key, seal_env
 
-from berth_api import apps_store, env_store, releases_store
+from berth_api import apps_store, env_store, release_formation, releases_store
 from berth_api.keyring import Keychain
 
 log = logging.getLogger("berth.api.desired")
@@ -63,10 +64,22 @@ def desired_app(
             build=msgspec.json.decode(release["build"], type=BuildSpec) if release.get("build") else None,
             source_image=source[0],
             source_version=source[1],
+            **_formation_fields(app, release),
         ),
         generation=app["generation"],
         keep_images=keep_images or [],
     )
+
+
+def _formation_fields(app: asyncpg.Record, release: asyncpg.Record) -> dict[str, Any]:
+    """``processes`` (the release's, with the counts a scale stored on the app since) and the
+    ``release_command`` (only for releases that change code, formation or env; ADR 0026)."""
+    formation = release_formation.decode(release.get("formation"))
+    counts = release_formation.decode_counts(app.get("process_counts"))
+    return {
+        "processes": release_formation.effective_processes(formation, counts),
+        "release_command": release_formation.release_command_for(release["kind"], formation),
+    }
 
 
 async def _release(pool: asyncpg.Pool, app: asyncpg.Record) -> asyncpg.Record | None:

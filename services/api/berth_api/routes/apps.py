@@ -11,7 +11,7 @@ from berth_shared.image_refs import gone_message
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from berth_api import apps_store
+from berth_api import apps_store, release_formation
 from berth_api.deps import Actor, State, authorize
 from berth_api.disk_check import require_disk
 from berth_api.engine_check import require_engine
@@ -146,6 +146,9 @@ async def release_detail(ref: str, release_id: str, s: State) -> JSONResponse:
     if row["build"] is not None:
         detail["build"] = json.loads(row["build"]) if isinstance(row["build"], str) else row["build"]
         detail["buildLog"] = row["build_log"]
+    formation = release_formation.decode(row["formation"])
+    if row["release_log"] or release_formation.release_command_for(row["kind"], formation):
+        detail["releaseLog"] = row["release_log"]  # the release command's output (ADR 0026)
     if row["config"] is not None:
         detail["config"] = json.loads(row["config"]) if isinstance(row["config"], str) else row["config"]
     return JSONResponse(detail)
