@@ -49,6 +49,8 @@ def item_view(item: LogItem) -> dict[str, Any]:
         "stream": item.stream,
         "releaseId": item.release_id,
         "message": item.message,
+        "process": item.process,
+        "runId": item.run_id or None,
     }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from berth_api import log_files, sse
-from berth_api.routes.logs import check_q, parse_when
+from berth_api.routes.logs import PROCESS_FILTER, RUN_FILTER, check_filter, check_q, parse_when
 from berth_shared.contracts.logs import LogItem, LogPage, LogQuery
 from berth_shared.errors import BusUnavailable, ValidationFailed
 
@@ -43,6 +43,46 @@ def test_search_text_is_bounded() -> None:
     with pytest.raises(ValidationFailed) as err:
         check_q("a\x00b")  # Postgres text holds no NUL: a clear 422, not a 500
     assert err.value.details[0].field == "q"
+
+
+RUN = "0b6a2f9e-3c1d-4e5f-8a7b-9c0d1e2f3a4b"
+
+
+def test_process_and_run_filters_are_names_and_run_ids() -> None:
+    assert check_filter("process", None, PROCESS_FILTER, "a process name") is None
+    assert check_filter("process", "", PROCESS_FILTER, "a process name") is None
+    assert check_filter("process", "worker", PROCESS_FILTER, "a process name") == "worker"
+    assert check_filter("run", RUN.upper(), RUN_FILTER, "a run id") == RUN
+    for field, value, pattern in [("process", "Worker", PROCESS_FILTER), ("process", "w\n", PROCESS_FILTER),
+                                  ("run", "42", RUN_FILTER)]:  # fmt: skip
+        with pytest.raises(ValidationFailed) as err:
+            check_filter(field, value, pattern, "x")
+        assert err.value.details[0].field == field
+
+
+def test_a_line_names_its_process_and_run() -> None:
+    item = LogItem(id=1, timestamp="t", stream="stdout", release_id="r", message="m", process="cron", run_id=RUN)
+    assert (sse.item_view(item)["process"], sse.item_view(item)["runId"]) == ("cron", RUN)
+    plain = LogItem(id=2, timestamp="t", stream="stdout", release_id="r", message="m")
+    assert (sse.item_view(plain)["process"], sse.item_view(plain)["runId"]) == ("web", None)
+
+
+async def test_follow_asks_with_the_process_and_run_filters() -> None:
+    asked: list[LogQuery] = []
+
+    async def fetch(q: LogQuery) -> LogPage:
+        asked.append(q)
+        return LogPage(items=[])
+
+    async def gone() -> bool:
+        return len(asked) >= 2
+
+    base = LogQuery(app_id="a", process="worker", run_id=RUN)
+    stream = sse.follow(fetch, base, after_id=None, disconnected=gone, poll=0.01)
+    async with asyncio.timeout(5):
+        async for _ in stream:
+            pass
+    assert [(q.process, q.run_id) for q in asked] == [("worker", RUN), ("worker", RUN)]
 
 
 def test_events_carry_the_line_id_and_one_line_of_json() -> None:

@@ -77,6 +77,20 @@ def check_q(q: str | None) -> str | None:
     return q
 
 
+# ?process= and ?run=: empty means no filter (as the schema states).
+PROCESS_FILTER = re.compile(r"^(?:[a-z][a-z0-9-]{0,29})?$")
+RUN_FILTER = re.compile(r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")
+
+
+def check_filter(field: str, value: str | None, pattern: re.Pattern[str], what: str) -> str | None:
+    """A ``process``/``run`` filter as sent (None when absent or empty); 422 naming ``field``."""
+    if not value:
+        return None
+    if not pattern.fullmatch(value):
+        raise ValidationFailed.on(field, f"must be {what}")
+    return value.lower() if field == "run" else value
+
+
 async def release_filter(s: Any, app_id: uuid.UUID, release: str | None) -> str | None:
     """``release``: a release id, or a version number (``3`` or ``v3``) of this app."""
     if not release:
@@ -101,6 +115,8 @@ async def app_logs(
     until: Annotated[str | None, Query(json_schema_extra=WHEN)] = None,
     stream: Literal["stdout", "stderr", "proxy"] | None = None,
     release: str | None = None,
+    process: Annotated[str | None, Query(json_schema_extra={"pattern": PROCESS_FILTER.pattern})] = None,
+    run: Annotated[str | None, Query(json_schema_extra={"pattern": RUN_FILTER.pattern})] = None,
     q: Annotated[str | None, Query(json_schema_extra=Q_SCHEMA)] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
     cursor: Annotated[int | None, Query(ge=0)] = None,
@@ -112,7 +128,9 @@ async def app_logs(
     """Without ``since``/``cursor``: the newest ``limit`` lines (``prevCursor`` pages back with
     ``before``). With them: lines from there on, oldest first (``nextCursor`` pages forward).
     ``follow=1``: Server-Sent Events, the recent lines then new ones, resumable with Last-Event-ID.
-    The app's records of Berth's own probes are left out unless ``probes=true``."""
+    The app's records of Berth's own probes are left out unless ``probes=true``. ``process``:
+    only one process type's lines (``web``, ``worker``, ``release``, ``cron``, ``run``); ``run``:
+    only one run's (ADR 0026)."""
     now = datetime.now(UTC)
     base = LogQuery(
         app_id="",
@@ -122,6 +140,8 @@ async def app_logs(
         q=check_q(q),
         limit=limit,
         include_probes=probes,
+        process=check_filter("process", process, PROCESS_FILTER, "a process name such as web or worker"),
+        run_id=check_filter("run", run, RUN_FILTER, "a run id"),
     )
     try:
         resume = sse.parse_last_event_id(last_event_id)
