@@ -4,7 +4,7 @@
 #   - a running Docker engine (starts dockerd when no engine answers)
 #   - the Python virtualenv in .venv with every pinned dependency (constraints.txt)
 #   - the dashboard: frontend/node_modules (npm ci, pinned) and frontend/dist (vite build), when
-#     missing or older than their sources; with --dev also Debian's chromium (dashboard e2e tests), docker-registry and pebble
+#     missing or older than their sources; with --dev also Debian's chromium (dashboard e2e tests), docker-registry, pebble and debootstrap
 # Usage: scripts/bootstrap.sh [--dev]   (--dev adds the test and lint tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 [ "${1:-}" = --dev ] && ! command -v docker-registry >/dev/null 2>&1 && need_apt+=(docker-registry)
 # pebble: a local ACME CA and DNS server (pebble-challtestsrv) for the certificate tests.
 [ "${1:-}" = --dev ] && ! command -v pebble-challtestsrv >/dev/null 2>&1 && need_apt+=(pebble)
+# debootstrap: the Debian base of the realistic Python test app (tests/support/python_app.py).
+[ "${1:-}" = --dev ] && ! command -v debootstrap >/dev/null 2>&1 && need_apt+=(debootstrap)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "bootstrap: need root to install: ${need_apt[*]}" >&2; exit 1
