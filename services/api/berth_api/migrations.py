@@ -189,4 +189,57 @@ MIGRATIONS = [
         ADD COLUMN process_counts jsonb NOT NULL DEFAULT '{}',
         ADD COLUMN crashed_processes jsonb NOT NULL DEFAULT '{}';
     """,
+    """
+    -- 12: cron jobs and runs (ADR 0026 §4-5). cron_jobs are the live release's jobs (the app's
+    -- cron_release_id: the release they were synced from), each with its next due time; runs are
+    -- one-off and cron runs and the cron history's skipped/missed entries (status), one per
+    -- (app, job, due time) apart from missed entries, which name their first due time and count.
+    ALTER TABLE apps ADD COLUMN cron_release_id uuid;
+    CREATE TABLE cron_jobs (
+        app_id uuid NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+        name text NOT NULL,
+        release_id uuid NOT NULL,
+        schedule text NOT NULL,
+        timezone text NOT NULL DEFAULT 'UTC',
+        command jsonb NOT NULL,
+        timeout_seconds int NOT NULL,
+        concurrency text NOT NULL DEFAULT 'forbid',
+        catch_up boolean NOT NULL DEFAULT false,
+        next_due_at timestamptz NOT NULL,
+        last_due_at timestamptz,
+        PRIMARY KEY (app_id, name)
+    );
+    CREATE INDEX cron_jobs_due ON cron_jobs (next_due_at);
+    CREATE TABLE runs (
+        id uuid PRIMARY KEY,
+        app_id uuid NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+        release_id uuid,
+        kind text NOT NULL CHECK (kind IN ('run', 'cron')),
+        job text,
+        trigger text,
+        due_at timestamptz,
+        first_due_at timestamptz,
+        missed_count int,
+        status text NOT NULL DEFAULT 'pending',
+        command jsonb NOT NULL DEFAULT '[]',
+        attach boolean NOT NULL DEFAULT false,
+        stdin boolean NOT NULL DEFAULT false,
+        timeout_seconds int NOT NULL DEFAULT 3600,
+        late_ms int,
+        exit_code int,
+        reason text NOT NULL DEFAULT '',
+        last_lines jsonb NOT NULL DEFAULT '[]',
+        container_id text,
+        actor text NOT NULL DEFAULT 'platform',
+        token_id uuid,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        started_at timestamptz,
+        finished_at timestamptz,
+        duration_ms int
+    );
+    CREATE UNIQUE INDEX runs_due ON runs (app_id, job, due_at) WHERE status <> 'missed';
+    CREATE INDEX runs_app ON runs (app_id, created_at DESC);
+    CREATE INDEX runs_job ON runs (app_id, job, created_at DESC) WHERE job IS NOT NULL;
+    CREATE INDEX runs_unfinished ON runs (app_id, job) WHERE status IN ('pending', 'running');
+    """,
 ]

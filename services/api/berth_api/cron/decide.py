@@ -14,17 +14,18 @@ transaction with the job's new due time:
 - the job's next due time counts from the due time handled, not from now, so a restarted
   scheduler never drifts.
 
-A manual run ("run now") follows the same policy through :func:`admit`.
+A manual run ("run now") follows the same policy through :func:`admit`. When a release goes
+live, :func:`resync` says which of the app's jobs keep their due times.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
-from berth_shared.contracts.processes import CRON_ALLOW_MAX, Concurrency
+from berth_shared.contracts.processes import CRON_ALLOW_MAX, Concurrency, CronJob
 
 from berth_api.cron.schedule import next_due
 
@@ -135,3 +136,29 @@ def _started(
     late = max(timedelta(0), now - due)
     run = PlannedRun(due_at=due, trigger=trigger, late_ms=int(late / timedelta(milliseconds=1)))
     return Decision(due_at=due, next_due_at=after, run=run, stop=admission.stop, missed=missed)
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """A job as stored: its schedule and time zone, and its due times."""
+
+    schedule: str
+    timezone: str
+    next_due_at: datetime
+    last_due_at: datetime | None = None
+
+
+def resync(
+    stored: Mapping[str, Scheduled], wanted: Sequence[CronJob], now: datetime
+) -> tuple[dict[str, Scheduled], list[str]]:
+    """The jobs of a newly live release: each one's due times (a job whose schedule and time
+    zone are unchanged keeps its next due time; a new or changed one is due next after ``now``),
+    and the names of the stored jobs it no longer has."""
+    kept: dict[str, Scheduled] = {}
+    for job in wanted:
+        old = stored.get(job.name)
+        if old is not None and (old.schedule, old.timezone) == (job.schedule, job.timezone):
+            kept[job.name] = old
+        else:
+            kept[job.name] = Scheduled(job.schedule, job.timezone, next_due(job.schedule, now, job.timezone))
+    return kept, sorted(set(stored) - set(kept))

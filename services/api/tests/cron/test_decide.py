@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from berth_api.cron.decide import Decision, Job, Missed, admit, decide
+from berth_api.cron.decide import Decision, Job, Missed, Scheduled, admit, decide, resync
 from berth_api.cron.schedule import next_due
+from berth_shared.contracts.processes import CronJob
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -137,3 +138,22 @@ def test_a_restart_after_a_long_outage_records_the_miss_once_then_runs_on_schedu
     s.tick(T0 + 25 * MIN)
     assert s.runs == [(T0, "schedule"), (T0 + 20 * MIN, "catch_up"), (T0 + 25 * MIN, "schedule")]
     assert s.missed == [Missed(first_due_at=T0 + 5 * MIN, last_due_at=T0 + 20 * MIN, count=4)]
+
+
+def test_a_new_release_keeps_unchanged_jobs_due_times_and_schedules_new_or_changed_ones_from_now() -> None:
+    now = T0 + 2 * MIN
+    stored = {
+        "same": Scheduled("*/5 * * * *", "UTC", T0 + 5 * MIN, T0),
+        "moved": Scheduled("*/5 * * * *", "UTC", T0 + 5 * MIN, T0),
+        "gone": Scheduled("@hourly", "UTC", T0 + 60 * MIN),
+    }
+    wanted = [
+        CronJob(name="same", schedule="*/5 * * * *", command=["a"]),
+        CronJob(name="moved", schedule="*/5 * * * *", timezone="Asia/Kolkata", command=["b"]),
+        CronJob(name="new", schedule="@every 30s", command=["c"]),
+    ]
+    kept, gone = resync(stored, wanted, now)
+    assert kept["same"] == stored["same"]
+    assert kept["moved"] == Scheduled("*/5 * * * *", "Asia/Kolkata", T0 + 5 * MIN)
+    assert kept["new"].next_due_at == now + timedelta(seconds=30)
+    assert gone == ["gone"]
