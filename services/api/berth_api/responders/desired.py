@@ -78,7 +78,7 @@ def _formation_fields(app: asyncpg.Record, release: asyncpg.Record) -> dict[str,
     counts = release_formation.decode_counts(app.get("process_counts"))
     return {
         "processes": release_formation.effective_processes(formation, counts),
-        "release_command": release_formation.release_command_for(release["kind"], formation),
+        "release_command": release_formation.release_command_for(release.get("kind", ""), formation),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from berth_api import apps_store
 from berth_api.consumers import release_events
 from berth_api.validation import CreateApp
+from berth_shared.contracts.builds import BuildLog
 from berth_shared.contracts.releases import AppCleanedUp, AppCrashed, ReleaseFailed, ReleaseLive, ReleaseStep
 from berth_shared.settings import Settings
 
@@ -245,3 +247,50 @@ async def test_a_first_release_that_fails_after_serving_leaves_the_app_never_dep
     await apply(pool, ReleaseFailed(**ids, reason="the agent lost it"))
     a, r = await state(pool, app, rel)
     assert (a["status"], a["last_deployed_at"], r["status"]) == ("created", None, "failed")
+
+
+async def test_steps_name_their_process_and_the_release_command_output_is_the_release_log(
+    pool: asyncpg.Pool, infra: Any
+) -> None:
+    app = await new_app(pool, infra)
+    rel = await deploy(pool, app, "img:1")
+    ids = {"app_id": str(app["id"]), "release_id": str(rel["id"])}
+    await apply(pool, ReleaseStep(**ids, step="release_command.started", process="release"))
+    await apply(pool, ReleaseStep(**ids, step="process.ready", process="worker", instance=1))
+    chunks = [
+        BuildLog(**ids, lines=["Applying migrations"], seq=0, source="release"),
+        BuildLog(**ids, lines=["Step 1/3"], seq=0),
+        BuildLog(**ids, lines=["  0001_initial... OK", "done"], seq=1, source="release"),
+    ]
+    for chunk in [*chunks, chunks[2]]:  # the last one redelivered
+        await apply(pool, chunk)
+    steps = await pool.fetch("SELECT step, process, instance FROM release_steps WHERE release_id = $1", rel["id"])
+    assert sorted((s["step"], s["process"], s["instance"]) for s in steps) == [
+        ("process.ready", "worker", 1),
+        ("release_command.started", "release", 0),
+    ]
+    _, r = await state(pool, app, rel)
+    assert r["release_log"] == "Applying migrations\n  0001_initial... OK\ndone\n"
+    assert r["build_log"] == "Step 1/3\n"
+    # a worker's ready step is not the step after which the proxy serves the release
+    a, _ = await state(pool, app, rel)
+    assert a["status"] == "deploying"
+
+
+async def test_a_crashed_worker_is_named_while_web_keeps_serving(pool: asyncpg.Pool, infra: Any) -> None:
+    app = await new_app(pool, infra)
+    rel = await deploy(pool, app, "img:1")
+    ids = {"app_id": str(app["id"]), "release_id": str(rel["id"])}
+    await apply(pool, ReleaseLive(**ids, slot="a"))
+    await apply(pool, AppCrashed(**ids, exit_code=1, restarts=5, process="worker"))
+    a, _ = await state(pool, app, rel)
+    assert a["status"] == "running"
+    assert a["status_reason"] == (
+        "process worker crashed: exited with code 1 after 5 restarts; Berth stopped restarting it"
+    )
+    assert "worker" in json.loads(a["crashed_processes"])
+    # the next live release starts over
+    second = await deploy(pool, app, "img:2")
+    await apply(pool, ReleaseLive(app_id=str(app["id"]), release_id=str(second["id"]), slot="b"))
+    a, _ = await state(pool, app, second)
+    assert a["status"] == "running" and a["status_reason"] is None and json.loads(a["crashed_processes"]) == {}

@@ -57,3 +57,27 @@ def test_deleted_app_wants_nothing_running() -> None:
     d = desired_app(app_row(deleted_at=datetime.now(UTC)), release_row(), "x")  # type: ignore[arg-type]
     assert d.deleted is True
     assert d.release is None
+
+
+def test_a_release_runs_its_processes_with_the_counts_a_scale_stored_and_its_release_command() -> None:
+    from berth_api.release_formation import encode
+    from berth_shared.contracts.processes import Formation, ProcessSpec, ReleaseCommand
+
+    formation = Formation(
+        processes=[ProcessSpec(name="worker", command=["python", "w.py"])],
+        release_command=ReleaseCommand(command=["migrate"], timeout_seconds=60),
+    )
+    rel = {**release_row(), "kind": "deploy", "formation": encode(formation)}
+    d = desired_app(app_row(process_counts='{"worker": 3}'), rel, "x")  # type: ignore[arg-type]
+    assert d.release is not None
+    assert [(p.name, p.command, p.count) for p in d.release.processes] == [
+        ("web", [], 1),
+        ("worker", ["python", "w.py"], 3),
+    ]
+    assert d.release.release_command == ReleaseCommand(command=["migrate"], timeout_seconds=60)
+    restart = desired_app(app_row(), {**rel, "kind": "restart"}, "x")  # type: ignore[arg-type]
+    assert restart.release is not None and restart.release.release_command is None
+    assert [p.count for p in restart.release.processes] == [1, 1]
+    # a release from before formations: the agent's one web process from the CMD
+    plain = desired_app(app_row(), release_row(), "x")  # type: ignore[arg-type]
+    assert plain.release is not None and plain.release.processes == [] and plain.release.release_command is None
