@@ -85,15 +85,20 @@ async def create_build_release(
     domain: str,
     actor: Actor = PLATFORM,
 ) -> asyncpg.Record:
-    """Apply berth.toml's settings, then create a ``build`` release in the same transaction."""
+    """Apply berth.toml's settings, then create a ``build`` release in the same transaction; the
+    sections of the formation the file states replace the previous release's (ADR 0026)."""
     async with conn.transaction():
         app = await apps_store.find_app(conn, ref, for_update=True)
         if config is not None:
             await _apply_config(conn, app, config, domain, actor)
         version = await conn.fetchval("SELECT coalesce(max(version), 0) + 1 FROM releases WHERE app_id = $1", app["id"])
+        tag = image_tag(app["name"], str(app["id"]), version)
         _, release = await apps_store.create_release(
-            conn, str(app["id"]), image_tag(app["name"], str(app["id"]), version), "build", host, actor=actor
-        )
+            conn, str(app["id"]), tag, "build", host, actor=actor,
+            formation=config.formation if config else None,
+            sections=config.sections if config else (),
+            style="toml",
+        )  # fmt: skip
         built = await conn.fetchrow(
             "UPDATE releases SET build = $2::jsonb, config = $3::jsonb WHERE id = $1 RETURNING *",
             release["id"],

@@ -11,15 +11,18 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from berth_api import apps_store, releases_store
+from berth_api import apps_store, builds, releases_store
 from berth_api.app import create_app
+from berth_api.app_config import parse
 from berth_api.responders import desired
 from berth_api.routes import processes
 from berth_api.scopes import Principal, Scope
 from berth_api.state import ApiState
 from berth_api.tokens_store import create as create_token
 from berth_api.validation import CreateApp
+from berth_shared.contracts.builds import BuildSpec
 from berth_shared.contracts.releases import ReleaseLive
+from berth_shared.errors import ValidationFailed
 
 pytestmark = pytest.mark.integration
 
@@ -228,3 +231,37 @@ async def test_a_scale_stores_the_count_and_asks_the_agent_to_reconcile(
         ("web", 2),
         ("worker", 3),
     ]
+
+
+BERTH_TOML = """
+release = "python manage.py migrate"
+[processes]
+web = { command = "gunicorn app:app", count = 2 }
+worker = { command = "python worker.py", memory_mb = 256 }
+"""
+
+
+async def test_a_build_records_the_formation_its_berth_toml_states(pool: asyncpg.Pool, infra: Any) -> None:
+    """Behind the phase-1 guard (routes/builds.py) until the agent runs formations: the store
+    already records what the file states, with berth.toml's paths in its refusals."""
+    app, _ = await live_app(pool, infra)
+    spec = BuildSpec(context_object="ctx-test", size_bytes=1)
+    async with pool.acquire() as conn:
+        built = await builds.create_build_release(
+            conn, app["name"], spec, config=parse(BERTH_TOML), host="local", domain="test"
+        )
+    run = await told_to_run(pool, app, str(built["id"]))
+    assert [(p.name, p.count, p.memory_mb) for p in run.processes] == [("web", 2, None), ("worker", 1, 256)]
+    assert run.release_command is not None and run.release_command.command == ["python", "manage.py", "migrate"]
+
+    # a file without [processes] keeps them; one whose formation does not fit is refused
+    async with pool.acquire() as conn:
+        kept = await builds.create_build_release(conn, app["name"], spec, config=parse("port = 8080\n"), host="local",
+                                                 domain="test")  # fmt: skip
+        assert [p.count for p in (await told_to_run(pool, app, str(kept["id"]))).processes] == [2, 1]
+        with pytest.raises(ValidationFailed) as err:
+            await builds.create_build_release(
+                conn, app["name"], spec, config=parse('[processes]\nweb = { count = 6 }\n'), host="local",
+                domain="test",
+            )  # fmt: skip
+    assert [d.field for d in err.value.details] == ["berth.toml: processes"]
