@@ -188,7 +188,11 @@ async def _handle(conn: Connection, host: str, row: asyncpg.Record, now: datetim
 
 
 async def earliest_due(pool: asyncpg.Pool) -> datetime | None:
-    return await pool.fetchval("SELECT min(next_due_at) FROM cron_jobs")  # type: ignore[no-any-return]
+    """The earliest due time a pass would act on."""
+    return await pool.fetchval(  # type: ignore[no-any-return]
+        "SELECT min(j.next_due_at) FROM cron_jobs j JOIN apps a ON a.id = j.app_id "
+        "WHERE a.deleted_at IS NULL AND a.cron_release_id = j.release_id"
+    )
 
 
 async def jobs(conn: Connection | asyncpg.Pool, app_id: uuid.UUID) -> list[asyncpg.Record]:

@@ -1,0 +1,71 @@
+"""The scheduler's loop with a fake clock over real Postgres: it sleeps until the next due time,
+starts one run per due time, and a restarted loop (a new one on the same tables) neither repeats
+nor loses a due time (ADR 0026 §4)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from berth_api import apps_store
+from berth_api.cron import store
+from berth_api.cron.run import CronLoop
+from berth_api.validation import CreateApp
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2031, 6, 1, 8, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """Time moves only when the loop sleeps; the loop stops after ``until``."""
+
+    def __init__(self, at: datetime, until: datetime, stop: asyncio.Event) -> None:
+        self.at, self.until, self.stop = at, until, stop
+        self.wakes: list[datetime] = []
+
+    def now(self) -> datetime:
+        return self.at
+
+    async def sleep_until(self, instant: datetime) -> None:
+        self.wakes.append(instant)
+        self.at = max(self.at, instant)
+        if self.at >= self.until:
+            self.stop.set()
+
+
+async def test_the_loop_runs_each_due_time_once_across_a_restart(pool: asyncpg.Pool, infra: Any) -> None:
+    async with pool.acquire() as conn:
+        app = await apps_store.create_app(
+            conn, CreateApp(name=f"l{uuid.uuid4().hex[:10]}"), infra.settings.subnet_pool, "test"
+        )
+    await pool.execute("UPDATE cron_jobs SET next_due_at = next_due_at + interval '100 years'")  # other tests' jobs
+    release_id = uuid.uuid4()
+    await pool.execute(
+        "INSERT INTO releases (id, app_id, version, kind, image, status, formation) "
+        "VALUES ($1, $2, 1, 'deploy', 'img:1', 'live', $3::jsonb)",
+        release_id,
+        app["id"],
+        '{"cron": [{"name": "beat", "schedule": "@every 30s", "command": ["true"]}]}',
+    )
+    await pool.execute("UPDATE apps SET current_release_id = $2 WHERE id = $1", app["id"], release_id)
+
+    stop = asyncio.Event()
+    clock = FakeClock(T0, T0 + timedelta(seconds=95), stop)
+    await CronLoop(pool, "h", now=clock.now, sleep_until=clock.sleep_until, idle=timedelta(seconds=10)).run(stop)
+    # synced at T0: due at +30, +60, +90; the loop slept until each (or 10 s when sooner)
+    assert T0 + timedelta(seconds=30) in clock.wakes and T0 + timedelta(seconds=90) in clock.wakes
+    # a new loop (the API restarted) 20 s later carries on from the stored due time
+    stop = asyncio.Event()
+    clock = FakeClock(clock.at + timedelta(seconds=20), T0 + timedelta(seconds=185), stop)
+    await CronLoop(pool, "h", now=clock.now, sleep_until=clock.sleep_until, idle=timedelta(seconds=10)).run(stop)
+    runs = await pool.fetch("SELECT due_at, status, late_ms FROM runs WHERE app_id = $1 ORDER BY due_at", app["id"])
+    assert [(r["due_at"] - T0).total_seconds() for r in runs] == [30, 60, 90, 120, 150, 180]
+    # the first run never finishes here, so forbid (the default) skips the others
+    assert [r["status"] for r in runs] == ["pending"] + ["skipped"] * 5
+    assert runs[0]["late_ms"] == 0
+    assert [j["name"] for j in await store.jobs(pool, app["id"])] == ["beat"]
