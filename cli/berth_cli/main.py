@@ -56,12 +56,27 @@ def build_parser() -> argparse.ArgumentParser:
         prog="berth",
         description="Berth: a personal cloud on your own server. Set BERTH_URL and BERTH_TOKEN, or run `berth login`.",
     )
-    from berth_cli.commands import apps, domains, env, health, logs, platform, releases, service, session, tokens
+    from berth_cli.commands import (
+        apps,
+        cron,
+        domains,
+        env,
+        health,
+        logs,
+        platform,
+        processes,
+        releases,
+        runs,
+        service,
+        session,
+        tokens,
+    )
 
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run the platform on this host in the foreground")
     up.set_defaults(func=lambda _api, args: cmd_up(args), needs_api=False)
-    for family in (session, apps, releases, env, logs, health, domains, tokens, service, platform):
+    families = (session, apps, releases, processes, runs, cron, env, logs, health, domains, tokens, service, platform)
+    for family in families:
         family.register(sub)
     return parser
 

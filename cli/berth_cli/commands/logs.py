@@ -1,4 +1,5 @@
-"""`berth logs APP [-f] [--since] [--grep] [--stream] [--release]` and `berth logs --platform`."""
+"""`berth logs APP [-f] [--since] [--grep] [--stream] [--release] [--process] [--run]` and
+`berth logs --platform`."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     logs.add_argument("--grep", help="only lines containing this text (case-insensitive)")
     logs.add_argument("--stream", choices=("stdout", "stderr", "proxy"))
     logs.add_argument("--release", help="a release id or version such as v3")
+    logs.add_argument("--process", help="one process type: web, worker, ... (release, run, cron: one-off containers)")
+    logs.add_argument("--run", help="one run's output (berth run, a cron run), by its id")
     logs.add_argument("-n", "--limit", type=int, default=200)
     logs.add_argument("--probes", action="store_true", help="also the app's records of Berth's own health probes")
     logs.add_argument("--platform", action="store_true", help="Berth's own service logs (why did a deploy fail?)")
@@ -38,6 +41,8 @@ def query_params(args: argparse.Namespace) -> dict[str, str]:
         "q": args.grep,
         "stream": args.stream,
         "release": args.release,
+        "process": getattr(args, "process", None),
+        "run": getattr(args, "run", None),
         "limit": str(args.limit),
         "probes": "true" if getattr(args, "probes", False) else None,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from berth_cli.commands.logs import format_line, parse_sse, query_params
+from berth_cli.main import build_parser
 
 
 def test_flags_map_to_query_parameters() -> None:
@@ -12,6 +13,11 @@ def test_flags_map_to_query_parameters() -> None:
     assert query_params(args) == {"since": "15m", "q": "boom", "stream": "stderr", "release": "v3", "limit": "50"}
     args.probes = True  # --probes: Berth's own probes are shown too (the API hides them by default)
     assert query_params(args)["probes"] == "true"
+
+
+def test_process_and_run_filters() -> None:
+    args = build_parser().parse_args(["logs", "shop", "--process", "worker", "--run", "r1"])
+    assert query_params(args) == {"process": "worker", "run": "r1", "limit": "200"}
 
 
 def test_sse_events_comments_and_names() -> None:

@@ -1,0 +1,197 @@
+"""`berth run`: the words after APP, the run it asks for, its output on the terminal's streams
+and the exit code, on fixed API answers (POST runs, the output SSE, GET run, stdin; ADR 0026 §5)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from berth_cli.client import EXIT_CONFLICT, EXIT_USAGE, CliError
+from berth_cli.commands.runs import OutputRelay, RunRequest, _forward_stdin, exit_code_of, parse_run_argv
+from berth_cli.main import build_parser
+from fake_cli_api import FakeApi, sse
+
+RUNS = "/api/apps/shop/runs"
+
+
+def run_cli(fake: FakeApi, *argv: str) -> int:
+    args = build_parser().parse_args(list(argv))
+    return int(args.func(fake.api(), args))
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--", "python", "-c", "print(1)"], RunRequest(["python", "-c", "print(1)"])),
+        (["-i", "--", "sh"], RunRequest(["sh"], interactive=True)),
+        (["--timeout", "30", "--", "x", "-i"], RunRequest(["x", "-i"], timeout=30)),
+        (["--timeout=30", "-i", "--", "--", "x"], RunRequest(["--", "x"], interactive=True, timeout=30)),
+        # Without --, the command starts at the first word that is not an option of berth run.
+        (["python", "manage.py", "shell", "-i"], RunRequest(["python", "manage.py", "shell", "-i"])),
+        (["-i", "python"], RunRequest(["python"], interactive=True)),
+    ],
+)
+def test_words_after_the_app(argv: list[str], expected: RunRequest) -> None:
+    assert parse_run_argv(argv) == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "name the command"),
+        (["--"], "name the command"),
+        (["-i", "--"], "name the command"),
+        (["--bogus", "--", "x"], "unknown option '--bogus' before --"),
+        (["--timeout", "0", "--", "x"], "--timeout takes seconds"),
+        (["--timeout", "86401", "--", "x"], "--timeout takes seconds"),
+        (["--timeout", "--", "x"], "--timeout takes seconds"),
+    ],
+)
+def test_bad_words_are_usage_errors(argv: list[str], message: str) -> None:
+    with pytest.raises(CliError, match=message) as caught:
+        parse_run_argv(argv)
+    assert caught.value.exit_code == EXIT_USAGE
+
+
+def test_options_before_or_after_the_app() -> None:
+    parser = build_parser()
+    after = parser.parse_args(["run", "shop", "-i", "--", "python", "-c", "x"])
+    before = parser.parse_args(["run", "-i", "--timeout", "9", "shop", "--", "python", "-c", "x"])
+    assert parse_run_argv(after.argv, after.interactive, after.timeout) == RunRequest(
+        ["python", "-c", "x"], interactive=True
+    )
+    assert parse_run_argv(before.argv, before.interactive, before.timeout) == RunRequest(
+        ["python", "-c", "x"], interactive=True, timeout=9
+    )
+
+
+def test_the_request_body() -> None:
+    assert RunRequest(["ls", "-l"], interactive=True, timeout=60).body() == {
+        "command": ["ls", "-l"],
+        "attach": True,
+        "stdin": True,
+        "timeoutSeconds": 60,
+    }
+    assert "timeoutSeconds" not in RunRequest(["ls"]).body()
+
+
+def events(*pairs: tuple[str, dict[str, object]]) -> Iterator[tuple[str, str]]:
+    return iter([(name, json.dumps(data)) for name, data in pairs])
+
+
+def test_the_relay_writes_each_stream_in_order_and_tells_a_gap() -> None:
+    out, err, notes = io.BytesIO(), io.BytesIO(), list[str]()
+    relay = OutputRelay(out, err, notes.append)
+    ended = [
+        relay.feed(name, data)
+        for name, data in events(
+            ("output", {"seq": 0, "stream": "stdout", "data": "one\n"}),
+            ("output", {"seq": 1, "stream": "stderr", "data": "warn\n"}),
+            ("output", {"seq": 1, "stream": "stderr", "data": "warn\n"}),  # repeated on a resume
+            ("output", {"seq": 4, "stream": "stdout", "data": "two ünïcode\n"}),
+            ("exit", {"exitCode": 3, "outcome": "exited"}),
+        )
+    ]
+    assert ended == [False, False, False, False, True]
+    assert (out.getvalue().decode(), err.getvalue().decode()) == ("one\ntwo ünïcode\n", "warn\n")
+    assert notes == ["2 chunk(s) of output were not relayed"]
+    assert relay.end is not None
+    assert (relay.end.outcome, relay.end.exit_code) == ("exited", 3)
+
+
+def test_exit_codes_of_finished_runs() -> None:
+    assert exit_code_of({"status": "exited", "exitCode": 0}) == 0
+    assert exit_code_of({"status": "exited", "exitCode": 42}) == 42
+    assert exit_code_of({"status": "timed_out", "exitCode": 143}) == 143
+    assert exit_code_of({"status": "failed_to_start", "exitCode": None}) == 1
+    assert exit_code_of({"status": "lost"}) == 1
+
+
+def test_run_prints_the_output_and_exits_with_the_runs_code(capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    fake = FakeApi(
+        {
+            ("POST", RUNS): httpx.Response(202, json={"id": "r1", "status": "pending"}),
+            ("GET", f"{RUNS}/r1/output"): sse(
+                ("output", {"seq": 0, "stream": "stdout", "data": "migrating\n"}),
+                ("output", {"seq": 1, "stream": "stderr", "data": "boom\n"}),
+                ("exit", {"exitCode": 3, "outcome": "exited"}),
+            ),
+        }
+    )
+    assert run_cli(fake, "run", "shop", "--timeout", "30", "--", "python", "migrate.py") == 3
+    assert fake.bodies("POST", RUNS) == [
+        {"command": ["python", "migrate.py"], "attach": True, "stdin": False, "timeoutSeconds": 30}
+    ]
+    output = next(r for r in fake.requests if r.url.path.endswith("/output"))
+    assert output.url.params["follow"] == "1"
+    captured = capfdbinary.readouterr()
+    assert (captured.out, captured.err) == (b"migrating\n", b"boom\n")
+
+
+def test_a_run_that_could_not_start_exits_1_with_the_reason(capfd: pytest.CaptureFixture[str]) -> None:
+    fake = FakeApi(
+        {
+            ("POST", RUNS): httpx.Response(202, json={"id": "r2", "status": "pending"}),
+            ("GET", f"{RUNS}/r2/output"): sse(("exit", {"exitCode": None, "outcome": "failed_to_start"})),
+            ("GET", f"{RUNS}/r2"): {"id": "r2", "status": "failed_to_start", "reason": "no free address"},
+        }
+    )
+    assert run_cli(fake, "run", "shop", "--", "true") == 1
+    assert capfd.readouterr().err == "berth: run r2 could not start: no free address\n"
+
+
+def test_a_timed_out_run_says_so_and_exits_with_its_code(capfd: pytest.CaptureFixture[str]) -> None:
+    fake = FakeApi(
+        {
+            ("POST", RUNS): httpx.Response(202, json={"id": "r3", "status": "pending"}),
+            ("GET", f"{RUNS}/r3/output"): sse(("exit", {"exitCode": 143, "outcome": "timed_out"})),
+            ("GET", f"{RUNS}/r3"): {
+                "id": "r3",
+                "status": "timed_out",
+                "exitCode": 143,
+                "durationMs": 5012,
+                "reason": "ran past its timeout of 5 s",
+            },
+        }
+    )
+    assert run_cli(fake, "run", "shop", "--timeout", "5", "--", "sleep", "60") == 143
+    assert capfd.readouterr().err == "berth: run r3 timed out with 143 after 5.0s: ran past its timeout of 5 s\n"
+
+
+def test_a_stream_that_ends_early_waits_for_the_run(capfd: pytest.CaptureFixture[str]) -> None:
+    polls = iter([{"id": "r4", "status": "running"}, {"id": "r4", "status": "exited", "exitCode": 0}])
+    fake = FakeApi(
+        {
+            ("POST", RUNS): httpx.Response(202, json={"id": "r4", "status": "pending"}),
+            ("GET", f"{RUNS}/r4/output"): sse(("output", {"seq": 0, "stream": "stdout", "data": "hi\n"})),
+            ("GET", f"{RUNS}/r4"): lambda _request: httpx.Response(200, json=next(polls)),
+        }
+    )
+    assert run_cli(fake, "run", "shop", "--", "echo", "hi") == 0
+    captured = capfd.readouterr()
+    assert (captured.out, captured.err) == ("hi\n", "berth: run r4 exited with 0\n")
+
+
+def test_no_live_release_is_a_conflict() -> None:
+    refused = {"error": {"code": "conflict", "message": "shop has no live release; deploy it first"}}
+    fake = FakeApi({("POST", RUNS): httpx.Response(409, json=refused)})
+    with pytest.raises(CliError, match="no live release") as caught:
+        run_cli(fake, "run", "shop", "--", "true")
+    assert caught.value.exit_code == EXIT_CONFLICT
+
+
+def test_stdin_is_sent_in_chunks_then_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeApi({("POST", f"{RUNS}/r5/stdin"): httpx.Response(204)})
+    read, write = os.pipe()
+    os.write(write, b"print('hi')\n")
+    os.close(write)
+    with os.fdopen(read, "rb") as stdin:
+        monkeypatch.setattr(sys, "stdin", stdin)
+        _forward_stdin(fake.api(), f"{RUNS}/r5/stdin")
+    sent = [(r.content, r.url.params.get("eof")) for r in fake.requests]
+    assert sent == [(b"print('hi')\n", None), (b"", "1")]
