@@ -22,6 +22,9 @@ def describe(event: ContainerEvent) -> HistoryEntry:
         detail: dict[str, object] = {"imageId": event.image_id, "refs": event.refs, "reason": event.reason}
         return HistoryEntry(event.id, event.app_id, None, "image.pruned", detail, event.at)
     base: dict[str, object] = {"slot": event.slot, "containerId": event.container_id[:12]}
+    base |= {"process": event.process, "index": event.index}  # ADR 0026: which process and instance
+    if event.run_id:
+        base["runId"] = event.run_id
     match event:
         case ContainerStarted():
             kind, detail = "container.started", base
