@@ -11,7 +11,11 @@
    ``GET /api/apps/{id}/logs?q=<term>`` for 50 different terms, some rare, some common.
    Target: p50 <= 200 ms.
 
-Usage: .venv/bin/python bench/logs.py
+4. **CPU per line**: during the ingest, the CPU-seconds of each part of the pipeline (the agent,
+   NATS, the logs service, Postgres; the engine and the kernel's writeback, shared with whatever
+   else runs) per stored line (``logs_cpu.py``): a figure that competing work barely moves.
+
+Usage: .venv/bin/python bench/logs.py [--ingest-only]  (the latter: phase 1, 2 and 4 only, no report)
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncio
 import json
 import random
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -33,6 +38,7 @@ from berth_shared import bus
 from berth_shared.contracts.base import encode
 from berth_shared.contracts.logs import LogBatch, LogLine, log_subject
 from berth_testing import RunningPlatform, build_busybox_image, start_platform, stop_platform, wait_for
+from logs_cpu import CpuSampler, per_line
 
 APPS = 12
 SECONDS = 30
@@ -186,6 +192,8 @@ def ingest_and_latency(p: RunningPlatform) -> dict[str, Any]:
     tail.start()
     wait_for(lambda: tail.connected, timeout=60, what="the tail to open")
     tail.recording = True
+    cpu = CpuSampler(p.proc.pid)
+    cpu.begin()
     for name in names:
         go(p, name)
     started = time.monotonic()
@@ -200,6 +208,7 @@ def ingest_and_latency(p: RunningPlatform) -> dict[str, Any]:
         samples.append((time.monotonic() - started, stored))
         if stored + dropped >= written:
             break
+    used = cpu.end()
     tail.recording = False
     tail.stop = True
     # Steady state: from the first second with lines stored to the last sample.
@@ -216,7 +225,14 @@ def ingest_and_latency(p: RunningPlatform) -> dict[str, Any]:
         "overall_lines_per_s": round(n1 / t1),
         "tail_latency_s": {**summary(tail.lags), "p99": percentile(tail.lags, 0.99)},
         "tail_broken": tail.breaks,
+        "cpu_seconds": used,
+        "cpu_us_per_line": per_line(used, n1),
     }
+
+
+def cpu_table(us: dict[str, float]) -> str:
+    rows = "".join(f"| {name} | {value:.2f} |\n" for name, value in us.items())
+    return "| process (during the ingest) | µs of CPU per stored line |\n|---|---|\n" + rows
 
 
 async def fill(p: RunningPlatform, app_id: str) -> float:
@@ -281,6 +297,10 @@ def main() -> None:
         p = start_platform(Path(home))
         try:
             ingest = ingest_and_latency(p)
+            if "--ingest-only" in sys.argv:
+                print(json.dumps({k: v for k, v in ingest.items() if k != "tail_broken"}, indent=1))
+                print(cpu_table(ingest["cpu_us_per_line"]))
+                return
             noisy = noisy_neighbour(p)
             found = search(p)
         finally:
@@ -306,6 +326,7 @@ def main() -> None:
         f"{s['p50'] * 1000:.0f} / {s['p90'] * 1000:.0f} / {s['max'] * 1000:.0f} ms | p50 ≤ 200 ms |\n"
         f"| bus → Postgres only (1,000,000 lines published as the agent does) | "
         f"{found['bus_only_ingest_lines_per_s']:,} lines/s | |\n"
+        f"\n{cpu_table(ingest['cpu_us_per_line'])}"
         "\nJetStream acknowledges only what it has fsynced (`sync_interval: always`). The machine is the "
         "2-core test box, shared with whatever else ran at the time.\n"
     )
