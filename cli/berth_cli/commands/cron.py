@@ -50,8 +50,9 @@ def outcome_cell(run: dict[str, Any] | None) -> str:
     status = str(run.get("status") or "-")
     if run.get("exitCode") is not None:
         return f"{status} {run['exitCode']}"
-    if status == "missed" and run.get("missed"):
-        return f"missed ({run['missed']})"
+    missed = run.get("missedCount") or run.get("missed")
+    if status == "missed" and missed:
+        return f"missed ({missed})"
     return status
 
 

@@ -59,7 +59,7 @@ HISTORY = [
         "trigger": "schedule",
         "dueAt": "2026-12-05T07:00:00Z",
         "status": "missed",
-        "missed": 3,
+        "missedCount": 3,
         "reason": "the scheduler was down",
     },
 ]
@@ -81,7 +81,7 @@ def test_outcomes() -> None:
     assert outcome_cell({"status": "exited", "exitCode": 0}) == "exited 0"
     assert outcome_cell({"status": "timed_out", "exitCode": 143}) == "timed_out 143"
     assert outcome_cell({"status": "skipped"}) == "skipped"
-    assert outcome_cell({"status": "missed", "missed": 3}) == "missed (3)"
+    assert outcome_cell({"status": "missed", "missedCount": 3}) == "missed (3)"
     assert outcome_cell(None) == "-"
 
 
