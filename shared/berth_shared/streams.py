@@ -17,6 +17,7 @@ from berth_shared.contracts.domains import DOMAIN_EVENTS
 from berth_shared.contracts.health import HEALTH_EVENTS
 from berth_shared.contracts.logs import BULK_LOG_SUBJECTS, LOG_SUBJECTS, PROMPT_LOG_SUBJECTS
 from berth_shared.contracts.releases import AGENT_EVENTS, RELEASE_EVENTS, agent_commands
+from berth_shared.contracts.runs import RUN_EVENTS
 
 DAY = 24 * 3600
 
@@ -81,6 +82,8 @@ API_RELEASE_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="api-release-event
 API_CONTAINER_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="api-container-events", filter_subject=CONTAINER_EVENTS)
 ROUTER_APP_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="router-app-events", filter_subject=APP_EVENTS)
 API_DOMAIN_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="api-domain-events", filter_subject=DOMAIN_EVENTS)
+# The agent's run reports (RunStarted, RunFinished) end the API's run rows (ADR 0026 §5).
+API_RUN_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="api-run-events", filter_subject=RUN_EVENTS)
 LOGS_APP_DELETED = ConsumerSpec(stream=EVENTS.name, durable="logs-app-deleted", filter_subject=APP_DELETED_EVENTS)
 HEALTH_APP_DELETED = ConsumerSpec(stream=EVENTS.name, durable="health-app-deleted", filter_subject=APP_DELETED_EVENTS)
 # The logs service persists batches and acks them only after they are committed; a failing
@@ -120,7 +123,7 @@ def _owned(*specs: ConsumerSpec) -> tuple[tuple[str, str], ...]:
 
 
 OWNED_CONSUMERS: dict[str, tuple[tuple[str, str], ...]] = {
-    "api": _owned(API_RELEASE_EVENTS, API_CONTAINER_EVENTS, API_HEALTH_EVENTS, API_DOMAIN_EVENTS),
+    "api": _owned(API_RELEASE_EVENTS, API_CONTAINER_EVENTS, API_HEALTH_EVENTS, API_DOMAIN_EVENTS, API_RUN_EVENTS),
     "agent": ((COMMANDS.name, "*"),),
     "router": _owned(ROUTER_APP_EVENTS),
     "logs": _owned(LOGS_APP_DELETED, LOGS_LINES, LOGS_BULK_LINES),

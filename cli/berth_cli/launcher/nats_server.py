@@ -85,8 +85,11 @@ _SUBJECTS: dict[str, dict[str, list[str]]] = {
             DOMAIN_STATES_LIST,
             *_streams(COMMANDS.name, EVENTS.name),
             *_BUILDS_WRITE,
+            # An attached run's stdin (ADR 0026 §5; core NATS, in no stream).
+            "berth.run.*.*.in",
         ],
-        "subscribe": ["berth.rpc.api.>"],
+        # Attached runs' output, relayed to `berth run` (only the agent writes it).
+        "subscribe": ["berth.rpc.api.>", "berth.run.*.*.out"],
     },
     "agent": {
         # The only identity that may ask for desired state (whose replies carry sealed env).
@@ -98,8 +101,11 @@ _SUBJECTS: dict[str, dict[str, list[str]]] = {
             "berth.logs.>",
             *_streams(COMMANDS.name, EVENTS.name, LOGS.name),
             *_BUILDS_READ,
+            # Attached runs' output (ADR 0026 §5; core NATS, in no stream).
+            "berth.run.*.*.out",
         ],
-        "subscribe": ["berth.rpc.agent.>"],
+        # Attached runs' stdin (only the API writes it).
+        "subscribe": ["berth.rpc.agent.>", "berth.run.*.*.in"],
     },
     "router": {
         # berth.logs.*.proxy: routing failures and TLS progress, written into each app's logs.

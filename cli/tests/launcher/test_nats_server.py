@@ -120,3 +120,13 @@ def test_only_the_agent_switches_slots_and_only_the_router_asks_the_agents_for_t
         assert agent_queries == {"api": ["berth.rpc.agent.>"], "router": ["berth.rpc.agent.*.slots"]}.get(name, []), (
             name
         )
+
+
+def test_only_the_agent_writes_run_output_and_only_the_api_writes_run_input() -> None:
+    found = users()
+    for name in SERVICES:
+        perms = found[name]["permissions"]
+        writes = [s for s in perms["publish"]["allow"] if s.startswith("berth.run.")]
+        reads = [s for s in perms["subscribe"]["allow"] if s.startswith("berth.run.")]
+        assert writes == {"agent": ["berth.run.*.*.out"], "api": ["berth.run.*.*.in"]}.get(name, []), name
+        assert reads == {"agent": ["berth.run.*.*.in"], "api": ["berth.run.*.*.out"]}.get(name, []), name

@@ -20,6 +20,7 @@ from berth_shared.contracts.domains import DomainStatusChanged
 from berth_shared.contracts.health import HealthEvent
 from berth_shared.contracts.owner_state import APPS_LIST
 from berth_shared.contracts.releases import AgentEvent
+from berth_shared.contracts.runs import DESIRED_RUN, RunEvent
 from berth_shared.db import Connection
 from berth_shared.service import ServiceContext
 from berth_shared.streams import (
@@ -27,6 +28,7 @@ from berth_shared.streams import (
     API_DOMAIN_EVENTS,
     API_HEALTH_EVENTS,
     API_RELEASE_EVENTS,
+    API_RUN_EVENTS,
     ConsumerSpec,
 )
 from nats.aio.msg import Msg
@@ -34,15 +36,22 @@ from nats.aio.msg import Msg
 from berth_api import agent_resync, domain_resync, health_resync, keyring
 from berth_api.app import create_app
 from berth_api.auth import seed_admin_token
-from berth_api.consumers import container_events, domain_events, health_events, release_events
+from berth_api.consumers import container_events, domain_events, health_events, release_events, run_events
+from berth_api.cron.run import CronLoop
 from berth_api.outbox import OutboxPublisher
-from berth_api.responders import app_list, desired
+from berth_api.responders import app_list, desired, runs
 from berth_api.state import ApiState
 
 log = logging.getLogger("berth.api")
 
 # The durable consumers the API owns (created at start, ``OWNED_CONSUMERS`` in ``streams.py``).
-CONSUMERS: list[ConsumerSpec] = [API_RELEASE_EVENTS, API_CONTAINER_EVENTS, API_HEALTH_EVENTS, API_DOMAIN_EVENTS]
+CONSUMERS: list[ConsumerSpec] = [
+    API_RELEASE_EVENTS,
+    API_CONTAINER_EVENTS,
+    API_HEALTH_EVENTS,
+    API_DOMAIN_EVENTS,
+    API_RUN_EVENTS,
+]
 
 
 def responders(ctx: ServiceContext, chain: keyring.Keychain) -> dict[str, bus.Responder]:
@@ -52,6 +61,7 @@ def responders(ctx: ServiceContext, chain: keyring.Keychain) -> dict[str, bus.Re
         DESIRED_GET: lambda data: desired.get(pool, data, domain, chain),
         DESIRED_LIST: lambda data: desired.list_all(pool, data, domain, chain),
         APPS_LIST: lambda data: app_list.list_apps(pool, data, domain),
+        DESIRED_RUN: lambda data: runs.get(pool, data, chain),
     }
 
 
@@ -67,6 +77,7 @@ def appliers(ctx: ServiceContext) -> dict[str, tuple[ConsumerSpec, bus.Handler]]
         "container-events": (API_CONTAINER_EVENTS, applier(pool, ContainerEvent, container_events.record)),
         "health-events": (API_HEALTH_EVENTS, applier(pool, HealthEvent, on_health_event)),
         "domain-events": (API_DOMAIN_EVENTS, applier(pool, DomainStatusChanged, domain_events.apply)),
+        "run-events": (API_RUN_EVENTS, applier(pool, RunEvent, run_events.apply)),
     }
 
 
@@ -123,6 +134,8 @@ async def main(ctx: ServiceContext) -> None:
     interval = float(settings.resync_seconds)
     work = {
         "outbox": outbox.run(),
+        # Cron jobs of every app's live release (ADR 0026 §4).
+        "cron": CronLoop(ctx.pool, settings.host_id).run(ctx.stop),
         **{
             f"{what}-resync": resync.periodically(ctx.stop, repair, what=what, interval=interval)
             for what, repair in owners.items()
