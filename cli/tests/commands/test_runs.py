@@ -195,3 +195,22 @@ def test_stdin_is_sent_in_chunks_then_closed(monkeypatch: pytest.MonkeyPatch) ->
         _forward_stdin(fake.api(), f"{RUNS}/r5/stdin")
     sent = [(r.content, r.url.params.get("eof")) for r in fake.requests]
     assert sent == [(b"print('hi')\n", None), (b"", "1")]
+
+
+def test_ctrl_c_stops_the_run_and_exits_with_its_code(capfd: pytest.CaptureFixture[str]) -> None:
+    def interrupted(_request: httpx.Request) -> httpx.Response:
+        raise KeyboardInterrupt
+
+    fake = FakeApi(
+        {
+            ("POST", RUNS): httpx.Response(202, json={"id": "r6", "status": "pending"}),
+            ("GET", f"{RUNS}/r6/output"): interrupted,
+            ("POST", f"{RUNS}/r6/stop"): httpx.Response(202, json={"id": "r6", "status": "running"}),
+            ("GET", f"{RUNS}/r6"): {"id": "r6", "status": "stopped", "exitCode": 143, "reason": "stopped by admin"},
+        }
+    )
+    assert run_cli(fake, "run", "shop", "--", "sleep", "600") == 143
+    assert [r.url.path for r in fake.requests if r.method == "POST"] == [RUNS, f"{RUNS}/r6/stop"]
+    err = capfd.readouterr().err
+    assert "berth: stopping run r6" in err
+    assert err.endswith("berth: run r6 was stopped with 143: stopped by admin\n")
