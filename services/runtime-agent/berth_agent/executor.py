@@ -22,6 +22,7 @@ from berth_shared.contracts.desired import DesiredApp, DesiredRelease
 from berth_shared.contracts.releases import AppCleanedUp, AppCrashed, ReleaseFailed, ReleaseLive
 from berth_shared.netplan import Slot, slot_address
 
+from berth_agent.addresses.run import Addresses
 from berth_agent.containers.run import Containers
 from berth_agent.containers.run_ready import NotReady, probe_for, wait_ready
 from berth_agent.drain.run import Drain, Firewall
@@ -38,12 +39,15 @@ from berth_agent.planner import (
     RemoveContainers,
     Restart,
     Restore,
+    Scale,
     Step,
 )
+from berth_agent.processes.run import Made, ProcessInstances, made_of, web_addresses
 from berth_agent.proxy.run import ProxySwitch
 from berth_agent.publisher import Publisher
+from berth_agent.release_command.run import ReleaseCommands
 from berth_agent.rollout import RolloutFailed, Stopwatch
-from berth_agent.state import StartFailure
+from berth_agent.state import ObservedContainer, StartFailure
 
 log = logging.getLogger("berth.agent.executor")
 
@@ -74,6 +78,8 @@ class Executor:
         firewall: Firewall,
         switch: ProxySwitch,
         loop: Loop,
+        addresses: Addresses | None = None,
+        instance: str = "",
     ) -> None:
         self._docker = docker
         self._host = host
@@ -85,11 +91,20 @@ class Executor:
         self._switch = switch
         self._drain = Drain(firewall, containers, publisher)
         self._loop = loop
+        addresses = addresses or Addresses(docker, instance)
+        self._processes = ProcessInstances(
+            docker, instance=instance, containers=containers, addresses=addresses, publisher=publisher
+        )
+        self._release_commands = ReleaseCommands(
+            docker, instance=instance, containers=containers, addresses=addresses, publisher=publisher
+        )
 
     async def run(self, step: Step) -> None:
         match step:
             case Deploy():
                 await self.deploy(step)
+            case Scale():
+                await self.scale(step)
             case ConfirmLive():
                 await self.confirm_live(step)
             case Restore():
@@ -108,7 +123,84 @@ class Executor:
     # -- rollouts ------------------------------------------------------------------------
     async def deploy(self, step: Deploy) -> None:
         async with self._images.using(step.release.image):
-            await self._deploy(step)
+            if step.formation:
+                await self._deploy_formation(step)
+            else:
+                await self._deploy(step)
+
+    async def _deploy_formation(self, step: Deploy) -> None:
+        """ADR 0026 §1: release command, every new instance (web in the free slot, the others
+        beside the old ones), each gated, one switch naming every web address, then the old
+        instances retired (web drained, the others stopped). A failure before the switch
+        removes every new container; the old release runs on untouched."""
+        app, release, slot = step.app, step.release, step.slot
+        log.info("deploying %s (formation) in slot %s", release.release_id, slot, extra={"app_id": app.app_id})
+        made: list[Made] = [made_of(app, c) for c in (*((step.adopt,) if step.adopt else ()), *step.adopted)]
+        try:
+            digest = await self._images.resolve(app, release, slot)
+            await self._containers.ensure_network(app, release, slot)
+            await self._containers.remove_all(step.evict)
+            if step.web:
+                await self._firewall.unblock(app.app_id, slot, slot_address(app.subnet, slot))
+            if step.release_command:
+                await self._release_commands.run(app, release)
+            for wanted in step.instances:
+                made.append(await self._processes.create(app, release, slot, wanted))
+            await self._processes.start_and_gate(app, release, slot, made)
+            addresses = web_addresses(made)
+            if addresses:
+                await self._switch.switch(app, release, slot, addresses)
+        except RolloutFailed as exc:
+            for instance in made:
+                await self._containers.remove(instance.container_id)
+            await self.fail(app.app_id, release.release_id, exc.reason)
+            return
+        web0 = next((m.container_id for m in made if m.web and m.index == 0), "")
+        await self.go_live(app, release, slot, web0, digest, addresses=addresses)
+        await self.retire(app, release, step.retire)
+        self._loop.request_prune()
+
+    async def retire(self, app: DesiredApp, release: DesiredRelease, old: tuple[ObservedContainer, ...]) -> None:
+        """Old web instances drained and stopped (ADR 0025), then every other old instance stopped."""
+        await self._drain.retire(app, release, [c for c in old if c.process == "web"])
+        for container in old:
+            if container.process != "web":
+                await self._processes.stop_old(app, release, container)
+
+    async def scale(self, step: Scale) -> None:
+        """The live release with other counts (ADR 0026 §1): new instances started and gated,
+        the slot switched with the new web addresses, removed instances stopped after it."""
+        app, release, slot = step.app, step.release, step.slot
+        watch = Stopwatch()
+        made: list[Made] = []
+        try:
+            for wanted in step.start:
+                made.append(await self._processes.create(app, release, slot, wanted))
+            await self._processes.start_and_gate(app, release, slot, made)
+        except RolloutFailed as exc:
+            for instance in made:
+                await self._containers.remove(instance.container_id)
+            log.warning("scale of %s failed: %s", release.release_id, exc.reason, extra={"app_id": app.app_id})
+            await self._publish.step(app.app_id, release.release_id, "process.scaled", detail=f"failed: {exc.reason}")
+            return
+        kept = [made_of(app, c) for c in step.keep]
+        before = web_addresses([*kept, *(made_of(app, c) for c in step.stop)])
+        after = web_addresses([*kept, *made])
+        if after and after != before:
+            try:
+                await self._switch.switch(app, release, slot, after)
+            except RolloutFailed as exc:
+                log.warning("scale not switched: %s", exc.reason, extra={"app_id": app.app_id})
+        await self.retire(app, release, step.stop)
+        counts: dict[str, int] = {}
+        for instance in [*kept, *made]:
+            counts[instance.process] = counts.get(instance.process, 0) + 1
+        detail = ", ".join(f"{name}={count}" for name, count in sorted(counts.items()))
+        await self._publish.step(
+            app.app_id, release.release_id, "process.scaled", detail=detail, duration_ms=watch.lap_ms()
+        )
+        if after != before or not self._memory.of(app.app_id).live_release:
+            self._memory.release_live(app.app_id, release.release_id)
 
     async def _deploy(self, step: Deploy) -> None:
         app, release, slot = step.app, step.release, step.slot
@@ -182,11 +274,23 @@ class Executor:
         self._loop.schedule_recheck(app_id, now)
 
     async def go_live(
-        self, app: DesiredApp, release: DesiredRelease, slot: Slot, container_id: str, digest: str
+        self,
+        app: DesiredApp,
+        release: DesiredRelease,
+        slot: Slot,
+        container_id: str,
+        digest: str,
+        *,
+        addresses: tuple[str, ...] = (),
     ) -> None:
         self._memory.release_live(app.app_id, release.release_id)
         live = ReleaseLive(
-            app_id=app.app_id, release_id=release.release_id, slot=slot, image_digest=digest, container_id=container_id
+            app_id=app.app_id,
+            release_id=release.release_id,
+            slot=slot,
+            image_digest=digest,
+            container_id=container_id,
+            addresses=list(addresses),
         )
         await self._publish.release_event("live", app.app_id, live)
         log.info("release %s is live in slot %s", release.release_id, slot, extra={"app_id": app.app_id})
@@ -242,13 +346,14 @@ class Executor:
         )
 
     async def give_up(self, step: GiveUp) -> None:
-        self._memory.gave_up(step.app_id, step.release_id)
+        self._memory.gave_up(step.app_id, step.release_id, step.process)
         crashed = AppCrashed(
             app_id=step.app_id,
             release_id=step.release_id,
             exit_code=step.exit_code,
             restarts=step.restarts,
             reason=step.reason,
+            process=step.process,
         )
         await self._publish.release_event("crashed", step.app_id, crashed)
         log.warning(

@@ -26,6 +26,7 @@ from berth_shared.errors import BusUnavailable
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from berth_agent.addresses.run import Addresses
 from berth_agent.builds.run import Builder
 from berth_agent.containers.run import Containers
 from berth_agent.desired_client import DesiredClient
@@ -87,6 +88,7 @@ class Agent:
             max_payload=getattr(nc, "max_payload", 0) or 1024 * 1024,
         )
         self.builder = Builder(docker, js, self.publisher, instance=instance)
+        self.addresses = Addresses(docker, instance)  # one per agent: runs pick under the same lock
         self.executor = Executor(
             docker,
             host=host,
@@ -99,6 +101,8 @@ class Agent:
             firewall=self.firewall,
             switch=ProxySwitch(nc, self.publisher, self.memory),
             loop=self,
+            addresses=self.addresses,
+            instance=instance,
         )
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._dirty: set[str] = set()

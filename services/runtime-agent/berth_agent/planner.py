@@ -51,7 +51,7 @@ class Deploy:
     """Roll ``release`` out in ``slot``: start it (or adopt it), wait until ready, retire the rest.
 
     A release without a formation runs web instance 0 alone (``adopt`` or a new one). With a
-    formation (ADR 0026 §1) ``instances`` are the other instances to start (web 1.. in ``slot``,
+    formation (ADR 0026 §1) ``instances`` are the instances to start (web in ``slot``,
     the others beside the old ones), ``adopted`` the release's own instances found mid-rollout,
     ``web`` False for a worker-only release (no gate, no switch), and ``release_command`` True
     when the release command runs first (nothing of the release exists yet)."""
@@ -66,6 +66,7 @@ class Deploy:
     adopted: tuple[ObservedContainer, ...] = ()
     web: bool = True
     release_command: bool = False
+    formation: bool = False  # planned by plan_formation: carried out instance by instance
 
 
 @dataclass(frozen=True)
@@ -255,10 +256,11 @@ def plan_formation(
                 adopt=web0,
                 evict=(*evict, *extra),
                 retire=tuple(c for c in stale if c not in evict),
-                instances=tuple(i for i in missing if not i.fixed),
+                instances=missing,
                 adopted=tuple(c for c in keep.values() if c is not web0),
                 web=(WEB, 0) in wanted,
                 release_command=release.release_command is not None and not own,
+                formation=True,
             )
         ]
     slot = own_web[0].slot if own_web else (memory.serving.slot if memory.serving else SLOTS[0])

@@ -27,10 +27,26 @@ class Publisher:
         await self._publish(container_event_subject(event, app_id), message)
 
     async def step(
-        self, app_id: str, release_id: str, step: str, *, slot: str = "", detail: str = "", duration_ms: int = 0
+        self,
+        app_id: str,
+        release_id: str,
+        step: str,
+        *,
+        slot: str = "",
+        detail: str = "",
+        duration_ms: int = 0,
+        process: str = "web",
+        instance: int = 0,
     ) -> None:
         message = ReleaseStep(
-            app_id=app_id, release_id=release_id, step=step, slot=slot, detail=detail, duration_ms=duration_ms
+            app_id=app_id,
+            release_id=release_id,
+            step=step,
+            slot=slot,
+            detail=detail,
+            duration_ms=duration_ms,
+            process=process,
+            instance=instance,
         )
         await self.release_event("step", app_id, message)
 

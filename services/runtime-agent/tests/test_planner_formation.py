@@ -53,7 +53,7 @@ def test_a_first_rollout_starts_every_instance_and_runs_the_release_command_firs
     [step] = run(rel)
     assert isinstance(step, Deploy)
     assert step.slot == "a" and step.web and step.release_command and step.adopt is None
-    assert [(i.process, i.index) for i in step.instances] == [("web", 1), ("worker", 0)]
+    assert [(i.process, i.index) for i in step.instances] == [("web", 0), ("web", 1), ("worker", 0)]
 
 
 def test_a_new_release_goes_to_the_free_slot_and_retires_every_old_instance() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from berth_shared import labels
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease, Resources
+from berth_shared.contracts.processes import ProcessSpec
 from berth_shared.netplan import Slot, gateway_address, slot_address
 
 # The engine's log ring. Docker 20.10's follower, when it falls more than one file behind,
@@ -101,6 +102,66 @@ def container_config(app: DesiredApp, release: DesiredRelease, slot: Slot, insta
         "NetworkingConfig": {
             "EndpointsConfig": {network: {"IPAMConfig": {"IPv4Address": slot_address(app.subnet, slot)}}}
         },
+    }
+
+
+def instance_name(instance: str, app_name: str, slot: Slot, release_id: str, *, process: str, index: int) -> str:
+    """Web instance 0 keeps the name it had before issue 17; every other instance names itself."""
+    if (process, index) == ("web", 0):
+        return container_name(instance, app_name, slot, release_id)
+    return f"berth-{instance}-{app_name}-{process}-{index}-{release_id[:8]}"
+
+
+def process_resources(app: DesiredApp, spec: ProcessSpec) -> Resources:
+    """The app's resources with the process type's own memory/CPU where it states them."""
+    return Resources(
+        memory_mb=spec.memory_mb if spec.memory_mb is not None else app.resources.memory_mb,
+        cpus=spec.cpus if spec.cpus is not None else app.resources.cpus,
+        pids=app.resources.pids,
+    )
+
+
+def instance_config(
+    app: DesiredApp, release: DesiredRelease, slot: Slot, instance: str, *, spec: ProcessSpec, index: int, address: str
+) -> dict[str, Any]:
+    """The create body of one instance of a process type (ADR 0026 §1): the web container's
+    config (same hardened host config, env and image) with the process's command (none: the
+    image's CMD), resources, identity labels and ``address`` (the slot's fixed one for web 0)."""
+    body = container_config(app, release, slot, instance)
+    network = network_name(instance, app.app_id)
+    body["Labels"] |= {labels.PROCESS: spec.name, labels.INDEX: str(index), labels.ADDRESS: address}
+    body["Hostname"] = f"{app.name}-{slot}" if (spec.name, index) == ("web", 0) else f"{app.name}-{spec.name}-{index}"
+    body["Hostname"] = body["Hostname"][:63]
+    if spec.command:
+        body["Cmd"] = list(spec.command)
+    body["HostConfig"] |= limits(process_resources(app, spec))
+    body["NetworkingConfig"] = {"EndpointsConfig": {network: {"IPAMConfig": {"IPv4Address": address}}}}
+    return body
+
+
+def one_off_config(
+    app: DesiredApp, release: DesiredRelease, instance: str, *, process: str, command: list[str], address: str
+) -> dict[str, Any]:
+    """A one-off container of the release (the release command, ADR 0026 §3): the same hardened
+    host config, image and env as the release's processes, ``command`` as its argv, no slot, its
+    output attached, at a picked address."""
+    network = network_name(instance, app.app_id)
+    return {
+        "Image": release.image,
+        "Env": container_env(app, release),
+        "Cmd": list(command),
+        "Labels": {
+            **app_labels(app, instance),
+            labels.RELEASE: release.release_id,
+            labels.PROCESS: process,
+            labels.ADDRESS: address,
+        },
+        "Hostname": f"{app.name}-{process}"[:63],
+        "StopTimeout": release.stop_timeout_seconds,
+        "AttachStdout": True,
+        "AttachStderr": True,
+        "HostConfig": host_config(app, instance),
+        "NetworkingConfig": {"EndpointsConfig": {network: {"IPAMConfig": {"IPv4Address": address}}}},
     }
 
 

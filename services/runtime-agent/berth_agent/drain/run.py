@@ -200,7 +200,8 @@ class Drain:
         timeout = release.stop_timeout_seconds
         waited = ""
         if container.running:
-            address, port = slot_address(app.subnet, container.slot), container.port or app.port
+            address = container.address or slot_address(app.subnet, container.slot)
+            port = container.port or app.port
             rule = DrainRule(self._firewall.instance, app.app_id, container.slot, address, port)
             refused = f"new connections to {address}:{port} refused; " if await self._firewall.block(rule) else ""
             left = await wait_for_requests(address, port, timeout)
@@ -214,6 +215,7 @@ class Drain:
             release.release_id,
             "old.drained",
             slot=container.slot,
+            instance=container.index,
             detail=f"{waited}{container.name} stopped (timeout {timeout}s)",
             duration_ms=watch.lap_ms(),
         )
@@ -223,6 +225,7 @@ class Drain:
             release.release_id,
             "old.stopped",
             slot=container.slot,
+            instance=container.index,
             detail=f"{container.name} removed",
             duration_ms=watch.lap_ms(),
         )

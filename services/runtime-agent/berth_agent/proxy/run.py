@@ -59,13 +59,16 @@ class ProxySwitch:
         self._memory = memory
         self._deadline = deadline
 
-    async def switch(self, app: DesiredApp, release: DesiredRelease, slot: Slot) -> None:
-        """Switch ``app`` to ``slot``; raises :class:`RolloutFailed` when the router never confirms."""
+    async def switch(
+        self, app: DesiredApp, release: DesiredRelease, slot: Slot, addresses: tuple[str, ...] = ()
+    ) -> None:
+        """Switch ``app`` to ``slot`` (its web instances at ``addresses``; none: the slot's fixed
+        address); raises :class:`RolloutFailed` when the router never confirms."""
         watch = Stopwatch()
         previous = self._memory.of(app.app_id).serving
-        self._memory.serving(app.app_id, Serving(release.release_id, slot))
+        self._memory.serving(app.app_id, Serving(release.release_id, slot, addresses))
         try:
-            confirmed = await self.ask(app.app_id, release.release_id, slot, self._deadline)
+            confirmed = await self.ask(app.app_id, release.release_id, slot, self._deadline, addresses)
         except NotSwitched as exc:
             self._memory.serving(app.app_id, previous)
             await self.switch_back(app.app_id, previous)
@@ -80,8 +83,9 @@ class ProxySwitch:
             if stale
             else "no earlier answer held"
         )
+        serves = f"slot {slot} at {', '.join(addresses)}" if addresses else f"slot {slot}"
         detail = (
-            f"the router serves slot {slot} (confirmed in {confirmed_ms} ms; {held}); every request from now on "
+            f"the router serves {serves} (confirmed in {confirmed_ms} ms; {held}); every request from now on "
             f"goes there (the proxy looks it up at most every {UPSTREAM_REFRESH_SECONDS:g}s)"
         )
         await self._publish.step(
@@ -106,15 +110,17 @@ class ProxySwitch:
         if previous is None:
             return
         try:
-            await self.ask(app_id, previous.release_id, previous.slot, ATTEMPT_SECONDS)
+            await self.ask(app_id, previous.release_id, previous.slot, ATTEMPT_SECONDS, previous.addresses)
         except NotSwitched as exc:
             log.warning("router not switched back to slot %s: %s", previous.slot, exc.reason, extra={"app_id": app_id})
 
-    async def ask(self, app_id: str, release_id: str, slot: Slot, deadline: float) -> SlotSwitched:
+    async def ask(
+        self, app_id: str, release_id: str, slot: Slot, deadline: float, addresses: tuple[str, ...] = ()
+    ) -> SlotSwitched:
         """Ask the router until it confirms, for at most ``deadline`` seconds."""
         loop = asyncio.get_running_loop()
         until = loop.time() + deadline
-        request = SwitchSlot(app_id=app_id, release_id=release_id, slot=slot)
+        request = SwitchSlot(app_id=app_id, release_id=release_id, slot=slot, addresses=list(addresses))
         last = "no answer"
         while True:
             remaining = until - loop.time()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import aiodocker
 from berth_shared.contracts.base import decode
+from berth_shared.contracts.processes import WEB
 from berth_shared.contracts.slots import ListServingSlots, ServingSlot, ServingSlots, serving_slots_subject
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
@@ -17,7 +18,7 @@ from nats.aio.subscription import Subscription
 from berth_agent.answers import answer_or_stay_silent
 from berth_agent.memory import MemoryStore
 from berth_agent.observe import observe
-from berth_agent.state import ActualState, Memory
+from berth_agent.state import ActualState, Memory, ObservedContainer
 
 
 def serving_slots(actual: ActualState, memory: Memory) -> list[ServingSlot]:
@@ -26,12 +27,22 @@ def serving_slots(actual: ActualState, memory: Memory) -> list[ServingSlot]:
     for app_id in sorted(actual.app_ids() | set(memory.apps)):
         serving = memory.of(app_id).serving
         if serving is not None:
-            answer.append(ServingSlot(app_id=app_id, release_id=serving.release_id, slot=serving.slot))
+            addresses = list(serving.addresses)
+            answer.append(
+                ServingSlot(app_id=app_id, release_id=serving.release_id, slot=serving.slot, addresses=addresses)
+            )
             continue
-        running = [c for c in actual.containers_of(app_id) if c.running]
-        if len(running) == 1:
-            answer.append(ServingSlot(app_id=app_id, release_id=running[0].release_id, slot=running[0].slot))
+        running = [c for c in actual.containers_of(app_id) if c.running and c.process == WEB and not c.one_off]
+        if len({(c.release_id, c.slot) for c in running}) == 1 and len({c.index for c in running}) == len(running):
+            first = running[0]
+            # One web instance: its slot's fixed address, as before issue 17 (no list).
+            addresses = [] if len(running) == 1 else sorted_addresses(running)
+            answer.append(ServingSlot(app_id=app_id, release_id=first.release_id, slot=first.slot, addresses=addresses))
     return answer
+
+
+def sorted_addresses(running: list[ObservedContainer]) -> list[str]:
+    return [c.address for c in sorted(running, key=lambda c: c.index) if c.address]
 
 
 async def serve_slots(

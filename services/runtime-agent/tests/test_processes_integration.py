@@ -1,0 +1,152 @@
+"""Process types end to end against real Docker and NATS (ADR 0026 §1-3): a formation's rollout
+(web x2 and a worker flipped together), a scale of the live release, a failing release command."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+from agent_harness import Harness, eventually, get_text, release
+from berth_shared import labels
+from berth_shared.contracts.builds import BuildLog
+from berth_shared.contracts.desired import DesiredRelease
+from berth_shared.contracts.processes import ProcessSpec, ReleaseCommand
+from berth_shared.contracts.releases import ReleaseFailed, ReleaseLive, ReleaseStep
+from berth_shared.netplan import shared_range, slot_address
+
+pytestmark = pytest.mark.integration
+
+WORKER = ["/bin/sh", "-c", "echo working; exec sleep 3600"]
+
+
+def formation(image: str, web: int = 2, worker: int = 1, **fields: Any) -> DesiredRelease:
+    processes = [ProcessSpec(name="web", count=web), ProcessSpec(name="worker", command=WORKER, count=worker)]
+    return release(image, processes=processes, **fields)
+
+
+async def deploy(h: Harness, app_id: str, rel: DesiredRelease) -> ReleaseLive | ReleaseFailed:
+    await h.api.set_release(app_id, rel)
+    return await h.events.wait_outcome(rel.release_id)
+
+
+async def by_process(h: Harness, app_id: str, release_id: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for container in await h.containers(app_id, release_id):
+        process = container["Config"]["Labels"].get(labels.PROCESS, "web")
+        found.setdefault(process, []).append(container)
+    return found
+
+
+async def test_web_twice_and_a_worker_flip_together_and_no_old_instance_outlives_the_rollout(
+    harness: Harness, test_images: dict[str, str]
+) -> None:
+    await harness.start_agent()
+    app = harness.new_app()
+    first = formation(test_images["v1"])
+    live = await deploy(harness, app.app_id, first)
+    assert isinstance(live, ReleaseLive), live
+    fixed_a, extra = slot_address(app.subnet, "a"), shared_range(app.subnet)[0]
+    assert live.slot == "a" and live.addresses == [fixed_a, extra]
+    assert harness.router.switches[-1].addresses == [fixed_a, extra]
+    for address in live.addresses:  # every web instance serves
+        assert await get_text(f"http://{address}:8080/") == "v1\n"
+    running = await by_process(harness, app.app_id, first.release_id)
+    assert sorted(c["Config"]["Labels"][labels.INDEX] for c in running["web"]) == ["0", "1"]
+    [worker] = running["worker"]
+    assert worker["State"]["Running"] and worker["Config"]["Cmd"] == WORKER
+    assert worker["HostConfig"]["CapDrop"] == ["ALL"] and not worker["HostConfig"]["Privileged"]
+    ready = harness.events.of(ReleaseStep, release_id=first.release_id, step="process.ready")
+    assert [(s.process, s.instance) for s in ready] == [("worker", 0)]
+
+    second = formation(test_images["v2"])
+    flipped = await deploy(harness, app.app_id, second)
+    assert isinstance(flipped, ReleaseLive), flipped
+    assert flipped.slot == "b" and flipped.addresses[0] == slot_address(app.subnet, "b")
+    assert len(flipped.addresses) == 2 and extra not in flipped.addresses  # the old web.1 still held it
+    for address in flipped.addresses:
+        assert await get_text(f"http://{address}:8080/") == "v2\n"
+
+    def last_step_done() -> list[ReleaseStep]:
+        return harness.events.of(ReleaseStep, release_id=second.release_id, step="old.stopped", process="worker")
+
+    await eventually(last_step_done, timeout=30)
+    assert await harness.containers(app.app_id, first.release_id) == []  # no old worker, no old web
+    steps = harness.events.of(ReleaseStep, release_id=second.release_id)
+    assert steps[-1].step == "old.stopped" and steps[-1].process == "worker"
+    switched = [s.step for s in steps].index("proxy.switched")
+    assert all(s.step != "old.stopped" for s in steps[:switched])  # nothing old stopped before the switch
+    assert {p: len(c) for p, c in (await by_process(harness, app.app_id)).items()} == {"web": 2, "worker": 1}
+
+
+async def test_the_live_release_scales_up_and_down_in_place(harness: Harness, test_images: dict[str, str]) -> None:
+    await harness.start_agent()
+    app = harness.new_app()
+    rel = formation(test_images["v1"], web=1, worker=1)
+    live = await deploy(harness, app.app_id, rel)
+    assert isinstance(live, ReleaseLive), live
+
+    up = msgspec.structs.replace(rel, status="live", processes=formation("x", web=2, worker=3).processes)
+    await harness.api.set_release(app.app_id, up)
+
+    async def counts() -> dict[str, int]:
+        return {p: sum(c["State"]["Running"] for c in cs) for p, cs in (await by_process(harness, app.app_id)).items()}
+
+    async def scaled_to(wanted: dict[str, int]) -> bool:
+        return await counts() == wanted
+
+    await eventually(lambda: scaled_to({"web": 2, "worker": 3}), timeout=60)
+    switch = await eventually(lambda: [s for s in harness.router.switches if len(s.addresses) == 2], timeout=30)
+    assert switch[0].slot == "a" and switch[0].release_id == rel.release_id
+    for address in switch[0].addresses:
+        assert await get_text(f"http://{address}:8080/") == "v1\n"
+
+    down = msgspec.structs.replace(up, processes=formation("x", web=1, worker=1).processes)
+    await harness.api.set_release(app.app_id, down)
+    await eventually(lambda: scaled_to({"web": 1, "worker": 1}), timeout=60)
+    assert harness.router.switches[-1].addresses == [slot_address(app.subnet, "a")]
+    assert await get_text(f"http://{slot_address(app.subnet, 'a')}:8080/") == "v1\n"
+    assert harness.events.of(ReleaseStep, release_id=rel.release_id, step="process.scaled")
+
+
+async def test_a_failing_release_command_fails_the_release_and_the_old_one_keeps_serving(
+    harness: Harness, test_images: dict[str, str]
+) -> None:
+    await harness.start_agent()
+    app = harness.new_app()
+    first = formation(test_images["v1"], web=1, worker=1)
+    assert isinstance(await deploy(harness, app.app_id, first), ReleaseLive)
+    old = sorted(c["Id"] for c in await harness.containers(app.app_id))
+
+    migrate = ["/bin/sh", "-c", "echo migrating; echo 'table locked' >&2; exit 3"]
+    second = formation(test_images["v2"], web=1, worker=1, release_command=ReleaseCommand(command=migrate))
+    failed = await deploy(harness, app.app_id, second)
+    assert isinstance(failed, ReleaseFailed), failed
+    assert failed.reason.startswith("release command exited with 3: ")
+    assert "migrating" in failed.reason and "table locked" in failed.reason
+
+    logged = [line for chunk in harness.events.of(BuildLog, release_id=second.release_id) for line in chunk.lines]
+    assert all(c.source == "release" for c in harness.events.of(BuildLog, release_id=second.release_id))
+    assert "migrating" in logged and "table locked" in logged
+    steps = harness.events.steps(second.release_id)
+    assert "release_command.started" in steps and "release_command.finished" in steps
+    assert "container.created" not in steps  # nothing of the new release was started
+    assert sorted(c["Id"] for c in await harness.containers(app.app_id)) == old  # the command's container is gone
+    assert await get_text(f"http://{slot_address(app.subnet, 'a')}:8080/") == "v1\n"
+
+
+async def test_a_release_command_that_succeeds_runs_before_anything_new_starts(
+    harness: Harness, test_images: dict[str, str]
+) -> None:
+    await harness.start_agent()
+    app = harness.new_app()
+    rel = formation(test_images["v1"], web=1, worker=0, release_command=ReleaseCommand(command=["echo", "migrated"]))
+    live = await deploy(harness, app.app_id, rel)
+    assert isinstance(live, ReleaseLive), live
+    steps = harness.events.steps(rel.release_id)
+    assert steps.index("release_command.finished") < steps.index("container.created")
+    finished = harness.events.of(ReleaseStep, release_id=rel.release_id, step="release_command.finished")[0]
+    assert finished.detail.startswith("exit code 0") and finished.process == "release"
+    logged = [line for chunk in harness.events.of(BuildLog, release_id=rel.release_id) for line in chunk.lines]
+    assert logged == ["migrated"]
+    assert [c["Config"]["Labels"].get(labels.PROCESS) for c in await harness.containers(app.app_id)] == ["web"]
