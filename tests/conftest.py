@@ -6,6 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 from berth_testing import RunningPlatform, start_platform, stop_platform
+from python_app import pyapp_images  # the realistic Python test app's images (tests/support/python_app.py)
+
+__all__ = ["pyapp_images"]
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ recipe builds (and names) a new one. App images are built on it without running 
 (only COPY/ENV instructions), named by a hash of the base, the app's files and the version.
 
 Fixtures: ``pyapp_images`` (session-scoped): ``{"base", "v1", "v2"}`` image names; ``v1``/``v2``
-answer their version at ``/``. Import it in a conftest (``from python_app import pyapp_images``).
+answer their version at ``/``. tests/conftest.py imports it for every test under tests/.
 For a build by the platform (``berth deploy APP DIR``), ``app_context`` writes a build directory
 whose Dockerfile names the base (Berth passes no build arguments).
 
