@@ -70,6 +70,11 @@ def relative(ts: str | None, now: datetime | None = None) -> str:
     return f"in {ahead}s"
 
 
+def _last_at(run: dict[str, Any] | None) -> str | None:
+    run = run or {}
+    return run.get("startedAt") or run.get("createdAt") or run.get("dueAt")
+
+
 def jobs_table(items: Sequence[dict[str, Any]], now: datetime | None = None) -> str:
     """One row per job (pure)."""
     rows = []
@@ -84,7 +89,7 @@ def jobs_table(items: Sequence[dict[str, Any]], now: datetime | None = None) -> 
                 job.get("concurrency", "forbid"),
                 relative(job.get("nextRunAt"), now),
                 outcome_cell(last),
-                relative((last or {}).get("startedAt") or (last or {}).get("dueAt"), now),
+                relative(_last_at(last), now),
             )
         )
     return table(rows, ["job", "schedule", "command", "concurrency", "next run", "last run", "when"])

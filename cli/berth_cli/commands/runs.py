@@ -7,6 +7,7 @@ under the run's id: ``berth logs APP --run ID``."""
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
@@ -16,13 +17,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from berth_cli.client import EXIT_FAILED, EXIT_USAGE, Api, CliError
+from berth_cli.client import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, Api, CliError
 
 # Run statuses that are final (RunFinished.outcome); before them a run is pending or running.
 FINISHED = frozenset({"exited", "timed_out", "stopped", "failed_to_start", "lost"})
 MAX_TIMEOUT = 86_400
 STDIN_CHUNK = 64 * 1024  # the API takes at most 64 KiB a request
 POLL_SECONDS = 0.25
+# The output stream is resumed this many times when the connection drops.
+RECONNECTS = 3
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -115,7 +118,9 @@ class OutputRelay:
             if seq > self.next_seq:
                 self.note(f"{seq - self.next_seq} chunk(s) of output were not relayed")
             stream = self.stderr if chunk.get("stream") == "stderr" else self.stdout
-            stream.write(str(chunk.get("data", "")).encode())
+            # Text as it is; a chunk that is not UTF-8 comes as ``base64``.
+            raw = base64.b64decode(chunk["base64"]) if "base64" in chunk else str(chunk.get("data", "")).encode()
+            stream.write(raw)
             stream.flush()
             self.next_seq = seq + 1
         elif event == "exit":
@@ -184,9 +189,18 @@ def run_command(api: Api, args: argparse.Namespace) -> int:
     if request.interactive:
         threading.Thread(target=_forward_stdin, args=(api, f"{run_path}/stdin"), daemon=True).start()
     try:
-        for event, data in stream_events(api, f"{run_path}/output", {"follow": "1"}):
-            if relay.feed(event, data):
+        for attempt in range(RECONNECTS + 1):
+            try:
+                # ``after``: a reconnect resumes after the last chunk written.
+                params = {"follow": "1", "after": str(relay.next_seq - 1)}
+                for event, data in stream_events(api, f"{run_path}/output", params):
+                    if relay.feed(event, data):
+                        break
                 break
+            except CliError as exc:
+                if exc.exit_code != EXIT_UNREACHABLE or attempt == RECONNECTS:
+                    raise
+                time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
         print(f"\nberth: stopping run {run['id']} (Ctrl-C again to leave it running)", file=sys.stderr, flush=True)
         api.post(f"{run_path}/stop")

@@ -214,3 +214,44 @@ def test_ctrl_c_stops_the_run_and_exits_with_its_code(capfd: pytest.CaptureFixtu
     err = capfd.readouterr().err
     assert "berth: stopping run r6" in err
     assert err.endswith("berth: run r6 was stopped with 143: stopped by admin\n")
+
+
+def test_a_chunk_that_is_not_utf8_comes_as_base64() -> None:
+    out = io.BytesIO()
+    relay = OutputRelay(out, io.BytesIO(), lambda _note: None)
+    relay.feed("output", json.dumps({"seq": 0, "stream": "stdout", "base64": "/w=="}))
+    assert out.getvalue() == b"\xff"
+
+
+class DroppedStream(httpx.SyncByteStream):
+    """An SSE body whose connection drops after its first event."""
+
+    def __init__(self, first: bytes) -> None:
+        self.first = first
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.first
+        raise httpx.ReadError("connection reset")
+
+
+def test_a_dropped_output_stream_is_resumed_after_the_last_chunk(capfdbinary: pytest.CaptureFixture[bytes]) -> None:
+    first = b'event: output\ndata: {"seq": 0, "stream": "stdout", "data": "one\\n"}\n\n'
+    answers = iter(
+        [
+            httpx.Response(200, stream=DroppedStream(first), headers={"Content-Type": "text/event-stream"}),
+            sse(
+                ("output", {"seq": 1, "stream": "stdout", "data": "two\n"}),
+                ("exit", {"exitCode": 0, "outcome": "exited"}),
+            ),
+        ]
+    )
+    fake = FakeApi(
+        {
+            ("POST", RUNS): httpx.Response(202, json={"id": "r7", "status": "pending"}),
+            ("GET", f"{RUNS}/r7/output"): lambda _request: next(answers),
+        }
+    )
+    assert run_cli(fake, "run", "shop", "--", "seq", "2") == 0
+    afters = [r.url.params["after"] for r in fake.requests if r.url.path.endswith("/output")]
+    assert afters == ["-1", "0"]
+    assert capfdbinary.readouterr().out == b"one\ntwo\n"
