@@ -14,7 +14,9 @@ from berth_api.edge import lockouts
 from berth_api.edge.middleware import EdgeMiddleware
 from berth_api.keyring import Keychain
 from berth_api.routes import apps, audit, builds, domains, env, events, health, logs, secrets, session, tokens, webhooks
+from berth_api.routes.cron import router as cron_router
 from berth_api.routes.processes import router as processes_router
+from berth_api.routes.runs import router as runs_router
 from berth_api.state import ApiState
 
 
@@ -40,6 +42,8 @@ def create_app(state: ApiState, keychain: Keychain | None = None, proxy_secret: 
     app.include_router(logs.router)
     app.include_router(health.router)
     app.include_router(processes_router)
+    app.include_router(runs_router)
+    app.include_router(cron_router)
     app.include_router(webhooks.router)
     app.include_router(tokens.router)
 

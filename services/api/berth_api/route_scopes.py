@@ -30,6 +30,16 @@ ROUTE_SCOPES: dict[tuple[str, str], Need] = {
     ("PUT", "/api/apps/{ref}/formation"): DEPLOY_APP,
     ("GET", "/api/apps/{ref}/processes"): READ,
     ("PATCH", "/api/apps/{ref}/processes/{name}"): DEPLOY_APP,  # scale
+    # one-off and cron runs (ADR 0026 §5): starting or stopping one runs code with the app's secrets
+    ("POST", "/api/apps/{ref}/runs"): DEPLOY_APP,
+    ("GET", "/api/apps/{ref}/runs"): READ,
+    ("GET", "/api/apps/{ref}/runs/{run_id}"): READ,
+    ("POST", "/api/apps/{ref}/runs/{run_id}/stop"): DEPLOY_APP,
+    ("GET", "/api/apps/{ref}/runs/{run_id}/output"): READ,
+    ("POST", "/api/apps/{ref}/runs/{run_id}/stdin"): DEPLOY_APP,
+    ("GET", "/api/apps/{ref}/cron"): READ,
+    ("GET", "/api/apps/{ref}/cron/{name}/runs"): READ,
+    ("POST", "/api/apps/{ref}/cron/{name}/runs"): DEPLOY_APP,  # run now
     # health checks: part of how the app's process is run
     ("GET", "/api/apps/{ref}/health"): READ,
     ("PUT", "/api/apps/{ref}/health"): DEPLOY_APP,

@@ -51,13 +51,14 @@ async def create(
     stdin: bool = False,
     timeout_seconds: int = 3600,
     actor: Actor = PLATFORM,
+    run_id: uuid.UUID | None = None,
 ) -> asyncpg.Record:
     """A run to start: its row, its audit entry and ``StartRun``. Call inside a transaction."""
     row = await conn.fetchrow(
         "INSERT INTO runs (id, app_id, release_id, kind, job, trigger, due_at, command, attach, stdin, "
         "timeout_seconds, late_ms, actor, token_id) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14) RETURNING *",
-        uuid.uuid4(),
+        run_id or uuid.uuid4(),
         app_id,
         release_id,
         kind,
