@@ -55,9 +55,18 @@ def to_container_event(raw: dict[str, Any], expected_stops: Set[str]) -> Contain
         return None
     release_id = attributes.get(labels.RELEASE, "")
     slot = attributes.get(labels.SLOT, "")
+    index = attributes.get(labels.INDEX, "0")
+    # ADR 0026: which process and instance (containers from before it: web 0), or which run.
+    identity: dict[str, Any] = {
+        "process": attributes.get(labels.PROCESS) or "web",
+        "index": int(index) if index.isdigit() else 0,
+        "run_id": attributes.get(labels.RUN, ""),
+    }
     action = raw.get("Action") or raw.get("status")
     if action == "start":
-        started = ContainerStarted(app_id=app_id, release_id=release_id, slot=slot, container_id=container_id)
+        started = ContainerStarted(
+            app_id=app_id, release_id=release_id, slot=slot, container_id=container_id, **identity
+        )
         return ContainerEvent("started", app_id, container_id, started)
     if action == "die":
         exited = ContainerExited(
@@ -67,10 +76,11 @@ def to_container_event(raw: dict[str, Any], expected_stops: Set[str]) -> Contain
             container_id=container_id,
             exit_code=int(attributes.get("exitCode") or 0),
             expected=container_id in expected_stops,
+            **identity,
         )
         return ContainerEvent("exited", app_id, container_id, exited)
     if action == "oom":
-        oom = ContainerOomKilled(app_id=app_id, release_id=release_id, slot=slot, container_id=container_id)
+        oom = ContainerOomKilled(app_id=app_id, release_id=release_id, slot=slot, container_id=container_id, **identity)
         return ContainerEvent("oom_killed", app_id, container_id, oom)
     return None
 

@@ -8,11 +8,13 @@ from typing import Any
 import msgspec
 import pytest
 from agent_harness import Harness, eventually, get_text, release
+from berth_agent.state import CrashPolicy
 from berth_shared import labels
 from berth_shared.contracts.builds import BuildLog
+from berth_shared.contracts.containers import ContainerExited, ContainerStarted
 from berth_shared.contracts.desired import DesiredRelease
 from berth_shared.contracts.processes import ProcessSpec, ReleaseCommand
-from berth_shared.contracts.releases import ReleaseFailed, ReleaseLive, ReleaseStep
+from berth_shared.contracts.releases import AppCrashed, ReleaseFailed, ReleaseLive, ReleaseStep
 from berth_shared.netplan import shared_range, slot_address
 
 pytestmark = pytest.mark.integration
@@ -150,3 +152,24 @@ async def test_a_release_command_that_succeeds_runs_before_anything_new_starts(
     logged = [line for chunk in harness.events.of(BuildLog, release_id=rel.release_id) for line in chunk.lines]
     assert logged == ["migrated"]
     assert [c["Config"]["Labels"].get(labels.PROCESS) for c in await harness.containers(app.app_id)] == ["web"]
+
+
+async def test_a_worker_that_keeps_crashing_is_given_up_alone_and_web_keeps_serving(
+    harness: Harness, test_images: dict[str, str]
+) -> None:
+    await harness.start_agent(policy=CrashPolicy(backoff_seconds=(0.1,), limit=3, window_seconds=120))
+    app = harness.new_app()
+    dying = ProcessSpec(name="worker", command=["/bin/sh", "-c", "sleep 2.5; exit 4"])
+    rel = release(test_images["v1"], processes=[ProcessSpec(name="web"), dying])
+    assert isinstance(await deploy(harness, app.app_id, rel), ReleaseLive)
+
+    crashed = await harness.events.wait_for(AppCrashed, timeout=60, release_id=rel.release_id)
+    assert crashed.process == "worker" and crashed.exit_code == 4 and crashed.restarts == 2
+    starts = harness.events.of(ContainerStarted, release_id=rel.release_id, process="worker")
+    assert len(starts) == 3 and len({s.container_id for s in starts}) == 1  # started again in place, twice
+    assert harness.events.of(ContainerStarted, release_id=rel.release_id, process="web") != []
+    assert await get_text(f"http://{slot_address(app.subnet, 'a')}:8080/") == "v1\n"
+    [web] = (await by_process(harness, app.app_id))["web"]
+    assert web["State"]["Running"]
+    assert [e.process for e in harness.events.of(ContainerExited, release_id=rel.release_id)] == ["worker"] * 3
+    assert harness.events.of(AppCrashed, release_id=rel.release_id, process="web") == []
