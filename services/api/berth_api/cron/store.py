@@ -10,6 +10,7 @@ publishes the command.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable
@@ -29,6 +30,9 @@ from berth_api.cron.decide import Decision, Job, Scheduled, admit, decide, resyn
 from berth_api.outbox import enqueue
 
 Clock = Callable[[], datetime]
+
+# Due jobs handled at once in a pass, each on its own pooled connection (the API's pool has 5).
+WORKERS = 3
 
 # The release's formation (NULL for releases before issue 17: no jobs).
 _FORMATION = "SELECT formation FROM releases WHERE id = $1"
@@ -116,15 +120,22 @@ def _job(row: asyncpg.Record) -> Job:
     )
 
 
-async def run_due(pool: asyncpg.Pool, host: str, clock: Clock, *, limit: int = 10_000) -> list[Handled]:
-    """One pass: every job due at the clock's time, one transaction each."""
+async def run_due(
+    pool: asyncpg.Pool, host: str, clock: Clock, *, limit: int = 10_000, workers: int = WORKERS
+) -> list[Handled]:
+    """One pass: every job due at the clock's time, one transaction each, ``workers`` at once
+    (``SKIP LOCKED`` hands each job to one of them)."""
     handled: list[Handled] = []
-    while len(handled) < limit:
-        async with pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(_DUE, clock())
-            if row is None:
-                break
-            handled.append(await _handle(conn, host, row, clock()))
+
+    async def work() -> None:
+        while len(handled) < limit:
+            async with pool.acquire() as conn, conn.transaction():
+                row = await conn.fetchrow(_DUE, clock())
+                if row is None:
+                    return
+                handled.append(await _handle(conn, host, row, clock()))
+
+    await asyncio.gather(*(work() for _ in range(workers)))
     return handled
 
 
@@ -183,7 +194,8 @@ async def _handle(conn: Connection, host: str, row: asyncpg.Record, now: datetim
         decision.next_due_at,
         decision.due_at,
     )
-    await runs_store.prune(conn, app_id, name)
+    if decision.skipped is not None or decision.missed is not None:  # finished runs prune when they end
+        await runs_store.prune(conn, app_id, name)
     return Handled(app_id=app_id, job=name, decision=decision, run_id=run_id)
 
 
