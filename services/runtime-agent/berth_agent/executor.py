@@ -173,6 +173,9 @@ class Executor:
         app, release, slot = step.app, step.release, step.slot
         watch = Stopwatch()
         made: list[Made] = []
+        dead = tuple(c for c in step.stop if not c.running)  # nothing to drain; a new one may need its name
+        await self._containers.remove_all(dead)
+        stop = tuple(c for c in step.stop if c.running)
         try:
             for wanted in step.start:
                 made.append(await self._processes.create(app, release, slot, wanted))
@@ -184,14 +187,14 @@ class Executor:
             await self._publish.step(app.app_id, release.release_id, "process.scaled", detail=f"failed: {exc.reason}")
             return
         kept = [made_of(app, c) for c in step.keep]
-        before = web_addresses([*kept, *(made_of(app, c) for c in step.stop)])
+        before = web_addresses([*kept, *(made_of(app, c) for c in step.stop if c.running)])
         after = web_addresses([*kept, *made])
         if after and after != before:
             try:
                 await self._switch.switch(app, release, slot, after)
             except RolloutFailed as exc:
                 log.warning("scale not switched: %s", exc.reason, extra={"app_id": app.app_id})
-        await self.retire(app, release, step.stop)
+        await self.retire(app, release, stop)
         counts: dict[str, int] = {}
         for instance in [*kept, *made]:
             counts[instance.process] = counts.get(instance.process, 0) + 1

@@ -37,8 +37,10 @@ def parse_container(inspect: dict[str, Any]) -> ObservedContainer | None:
     # Only web instances sit in a slot; other containers may say none (the planner ignores it).
     slot = found.get(labels.SLOT) or (None if process == WEB else SLOTS[0])
     app_id = found.get(labels.APP)
-    release_id = found.get(labels.RELEASE)
-    if slot not in SLOTS or not app_id or not release_id:
+    release_id = found.get(labels.RELEASE) or ""
+    run_id = found.get(labels.RUN, "")
+    # A one-off run may belong to no release; every other container names its release.
+    if slot not in SLOTS or not app_id or not (release_id or run_id):
         return None
     state = inspect.get("State", {})
     return ObservedContainer(
@@ -55,7 +57,7 @@ def parse_container(inspect: dict[str, Any]) -> ObservedContainer | None:
         process=process,
         index=int(index) if (index := found.get(labels.INDEX, "0")).isdigit() else 0,
         address=found.get(labels.ADDRESS, ""),
-        run_id=found.get(labels.RUN, ""),
+        run_id=run_id,
     )
 
 

@@ -236,7 +236,7 @@ def plan_formation(
     extra: list[ObservedContainer] = []
     for container in own:
         key = (container.process, container.index)
-        if key in wanted and key not in keep:
+        if key in wanted and key not in keep and not memory.refused(container.container_id):
             keep[key] = container
         else:
             extra.append(container)
@@ -265,6 +265,15 @@ def plan_formation(
         ]
     slot = own_web[0].slot if own_web else (memory.serving.slot if memory.serving else SLOTS[0])
     if missing or extra:
+        # A container the engine refused to start again is replaced, with the restore's backoff.
+        failures = memory.start_failures_of(release.release_id, since=now - policy.window_seconds)
+        if len(failures) >= policy.limit:
+            if memory.gave_up_release == release.release_id:
+                return []
+            reason = f"{failures[-1].reason} ({len(failures)} attempts to start it again failed)"
+            return [GiveUp(app.app_id, release.release_id, exit_code=0, restarts=len(failures), reason=reason)]
+        if len(failures) > 1 and now < (at := failures[-1].at + policy.delay_after(len(failures) - 1)):
+            return [RecheckAt(app.app_id, at)]
         return [Scale(app, release, slot, keep=tuple(keep.values()), start=missing, stop=tuple(extra))]
     return plan_process_crashes(app.app_id, [c for c in keep.values() if not c.running], now, memory, policy)
 
@@ -409,7 +418,11 @@ def plan_hard_restart(
         return f"release {release_id} is not the app's current release"
     if live_release_id(app, memory) != release_id:
         return f"release {release_id} is not live"
-    own = [c for c in actual.containers_of(app.app_id) if c.release_id == release_id]
+    own = [
+        c
+        for c in actual.containers_of(app.app_id)
+        if c.release_id == release_id and c.process == WEB and c.index == 0 and not c.one_off
+    ]
     current, _ = pick_current(own)
     if current is None:
         return f"release {release_id} has no container on this host"

@@ -55,3 +55,32 @@ def test_unrecorded_deaths_counts_each_exit_of_the_live_release_once() -> None:
     assert unrecorded_deaths([observed], AppMemory(deaths=tuple(fresh)), "r1") == []
     assert unrecorded_deaths([observed], AppMemory(), "r2") == []
     assert unrecorded_deaths([observed], AppMemory(), None) == []
+
+
+def test_parse_container_reads_the_process_identity_and_defaults_to_web_0() -> None:
+    worker = inspected()
+    worker["Config"] = {
+        "Labels": {
+            labels.APP: "app1",
+            labels.RELEASE: "r1",
+            labels.PROCESS: "worker",
+            labels.INDEX: "2",
+            labels.ADDRESS: "10.0.0.6",
+        }
+    }
+    observed = parse_container(worker)  # no slot: a worker sits in none
+    assert observed is not None
+    assert (observed.process, observed.index, observed.address, observed.one_off) == ("worker", 2, "10.0.0.6", False)
+    legacy = parse_container(inspected())
+    assert legacy is not None and (legacy.process, legacy.index, legacy.address) == ("web", 0, "")
+    web_without_slot = inspected()
+    web_without_slot["Config"] = {"Labels": {labels.APP: "app1", labels.RELEASE: "r1"}}
+    assert parse_container(web_without_slot) is None
+
+
+def test_a_one_off_run_needs_no_release_and_is_never_a_death_of_the_release() -> None:
+    run = inspected()
+    run["Config"] = {"Labels": {labels.APP: "app1", labels.RUN: "run1", labels.PROCESS: "run"}}
+    observed = parse_container(run)
+    assert observed is not None and observed.one_off and observed.run_id == "run1"
+    assert unrecorded_deaths([observed], AppMemory(), "") == []

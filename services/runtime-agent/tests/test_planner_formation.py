@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from berth_agent.planner import Deploy, GiveUp, RecheckAt, Restart, Scale, plan
-from berth_agent.state import ActualState, AppMemory, Death, DesiredState, Memory, ObservedContainer
+from berth_agent.planner import Deploy, GiveUp, HardRestart, RecheckAt, Restart, Scale, plan, plan_hard_restart
+from berth_agent.state import ActualState, AppMemory, Death, DesiredState, Memory, ObservedContainer, StartFailure
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease
 from berth_shared.contracts.processes import ProcessSpec, ReleaseCommand
 from berth_shared.netplan import Slot
@@ -126,3 +126,23 @@ def test_one_off_containers_are_no_instances() -> None:
     one_off = ObservedContainer("c-run", "run", APP_ID, "r2", "a", "running", process="run", run_id="run1")
     running = (box("r2"), box("r2", "web", 1), box("r2", "worker", 0))
     assert run(release(status="live"), *running, one_off) == []
+
+
+def test_an_instance_the_engine_refused_to_start_is_replaced_then_given_up() -> None:
+    refused = box("r2", "worker", 0, running=False, at=NOW - 10)
+    running = (box("r2"), box("r2", "web", 1))
+    failure = StartFailure("r2", refused.container_id, NOW - 1, "task already exists")
+    [step] = run(release(status="live"), *running, refused, start_failures=(failure,))
+    assert isinstance(step, Scale) and step.stop == (refused,)
+    assert [(i.process, i.index) for i in step.start] == [("worker", 0)]
+    many = tuple(StartFailure("r2", refused.container_id, NOW - 50 + n, "refused") for n in range(5))
+    [gave_up] = run(release(status="live"), *running, refused, start_failures=many)
+    assert isinstance(gave_up, GiveUp) and "5 attempts" in gave_up.reason
+
+
+def test_a_hard_restart_is_of_web_instance_0_never_of_a_worker() -> None:
+    rel = release(status="live")
+    worker = ObservedContainer("c-0-worker", "w", APP_ID, "r2", "a", "running", process="worker")
+    web = box("r2")
+    decided = plan_hard_restart(app(rel), ActualState(containers=(worker, web)), AppMemory(), "r2")
+    assert isinstance(decided, HardRestart) and decided.container == web

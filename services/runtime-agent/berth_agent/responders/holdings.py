@@ -35,6 +35,10 @@ def held_apps(
             container_id=parsed.container_id,
             image_id=str(raw.get("Image") or ""),
             running=parsed.running,
+            process=parsed.process,
+            index=parsed.index,
+            run_id=parsed.run_id,
+            address=parsed.address,
         )
         containers.setdefault(parsed.app_id, []).append(held)
     with_network = {n.app_id for n in (parse_network(raw) for raw in networks) if n is not None}

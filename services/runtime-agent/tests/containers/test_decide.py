@@ -3,12 +3,15 @@ from __future__ import annotations
 from berth_agent.containers.decide import (
     container_config,
     container_name,
+    instance_config,
     neighbour_retrans_setting,
     network_config,
     network_name,
+    one_off_config,
 )
 from berth_shared import labels
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease, Resources
+from berth_shared.contracts.processes import ProcessSpec
 
 INSTANCE = "inst1"
 
@@ -114,3 +117,29 @@ def test_network_gets_the_apps_fixed_subnet() -> None:
 def test_the_app_bridge_re_asks_for_an_unresolved_slot_every_100_ms() -> None:
     network_id = "3f2a9c01d4e5b6a7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1"
     assert neighbour_retrans_setting(network_id) == ("/proc/sys/net/ipv4/neigh/br-3f2a9c01d4e5/retrans_time_ms", "100")
+
+
+def test_an_instance_of_a_process_is_as_hardened_as_web_with_its_own_command_address_and_limits() -> None:
+    spec = ProcessSpec(name="worker", command=["python", "worker.py"], memory_mb=128)
+    web = container_config(app(), release(), "b", INSTANCE)
+    body = instance_config(app(), release(), "b", INSTANCE, spec=spec, index=1, address="10.240.0.21")
+    assert body["Cmd"] == ["python", "worker.py"] and body["Image"] == web["Image"] and body["Env"] == web["Env"]
+    assert body["Labels"] == web["Labels"] | {
+        labels.PROCESS: "worker",
+        labels.INDEX: "1",
+        labels.ADDRESS: "10.240.0.21",
+    }
+    hardened = {k: v for k, v in web["HostConfig"].items() if k not in ("Memory", "MemorySwap")}
+    assert {k: v for k, v in body["HostConfig"].items() if k not in ("Memory", "MemorySwap")} == hardened
+    assert body["HostConfig"]["Memory"] == body["HostConfig"]["MemorySwap"] == 128 * 1024 * 1024
+    [endpoint] = body["NetworkingConfig"]["EndpointsConfig"].values()
+    assert endpoint == {"IPAMConfig": {"IPv4Address": "10.240.0.21"}}
+
+
+def test_web_without_a_command_keeps_the_images_cmd_and_a_one_off_is_hardened_too() -> None:
+    web = instance_config(app(), release(), "a", INSTANCE, spec=ProcessSpec(name="web"), index=0, address="10.240.0.18")
+    assert "Cmd" not in web
+    once = one_off_config(app(), release(), INSTANCE, process="release", command=["migrate"], address="10.240.0.20")
+    assert once["Cmd"] == ["migrate"] and labels.SLOT not in once["Labels"]
+    assert once["Labels"][labels.PROCESS] == "release" and once["Labels"][labels.RELEASE] == release().release_id
+    assert once["HostConfig"] == container_config(app(), release(), "a", INSTANCE)["HostConfig"]

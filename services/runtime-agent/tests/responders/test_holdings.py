@@ -42,3 +42,14 @@ def test_containers_networks_and_memory_are_told_per_app() -> None:
 def test_a_container_without_berths_labels_is_not_told() -> None:
     stray = {"Id": "x", "Config": {"Labels": {}}, "State": {"Status": "running"}}
     assert held_apps("local", [stray], [], MemoryStore().snapshot()) == []
+
+
+def test_each_container_tells_its_process_instance_run_and_address() -> None:
+    worker = inspected("app-1", "r2", "a", "running")
+    worker["Config"]["Labels"] |= {labels.PROCESS: "worker", labels.INDEX: "1", labels.ADDRESS: "10.0.0.5"}
+    run = inspected("app-1", "r2", "a", "running")
+    run["Id"] = "ctr-run"
+    run["Config"]["Labels"] |= {labels.PROCESS: "run", labels.RUN: "run-7", labels.ADDRESS: "10.0.0.4"}
+    [app] = held_apps("local", [worker, run], [], MemoryStore().snapshot())
+    told = {(c.process, c.index, c.run_id, c.address) for c in app.containers}
+    assert told == {("worker", 1, "", "10.0.0.5"), ("run", 0, "run-7", "10.0.0.4")}

@@ -37,6 +37,25 @@ def test_after_the_agents_restart_an_apps_one_running_container_tells_its_slot()
     assert serving_slots(actual, MemoryStore().snapshot()) == [ServingSlot(app_id="alone", release_id="r1", slot="b")]
 
 
+def test_every_web_address_is_told_and_workers_do_not_count() -> None:
+    memory = MemoryStore()
+    memory.serving("scaled", Serving("r2", "b", ("10.0.0.3", "10.0.0.4")))
+    told = serving_slots(ActualState(), memory.snapshot())
+    assert told == [ServingSlot(app_id="scaled", release_id="r2", slot="b", addresses=["10.0.0.3", "10.0.0.4"])]
+
+    def instance(process: str, index: int, address: str) -> ObservedContainer:
+        return ObservedContainer(
+            f"c-{process}-{index}", "x", "app", "r1", "a", "running", process=process, index=index, address=address
+        )
+
+    after_restart = ActualState(
+        containers=(instance("web", 1, "10.0.0.5"), instance("web", 0, "10.0.0.2"), instance("worker", 0, "10.0.0.4"))
+    )
+    assert serving_slots(after_restart, MemoryStore().snapshot()) == [
+        ServingSlot(app_id="app", release_id="r1", slot="a", addresses=["10.0.0.2", "10.0.0.5"])
+    ]
+
+
 async def slots_served(harness: Harness, app_id: str) -> list[ServingSlot]:
     """The agent's answer to a restarted router, for ``app_id``."""
     subject = serving_slots_subject(harness.host)
