@@ -254,3 +254,24 @@ def test_berth_up_runs_with_no_observer_and_no_provisioning_identity(platform: R
     # The streams exist (created at start by the provisioning identity, which is gone).
     log = (platform.home / "logs" / "nats.log").read_text()
     assert "Reloaded: authorization users" in log
+
+
+@pytest.mark.parametrize("user", list(SERVICE_OF))
+async def test_only_the_api_and_the_agent_touch_a_runs_live_output_and_input(infra: Any, user: str) -> None:
+    """ADR 0026 §6: a run's output (which may hold its secrets) is read only by the API and
+    written only by the agent; its stdin written only by the API and read only by the agent."""
+    password = infra.credentials.nats_passwords[SERVICE_OF[user]]
+    intruder = await Intruder(user).connect(infra.nats_url, password)
+    forbidden_reads = {"api": ["berth.run.a.r.in"], "agent": ["berth.run.a.r.out"]}.get(user, ["berth.run.>"])
+    forbidden_writes = {"api": ["berth.run.a.r.out"], "agent": ["berth.run.a.r.in"]}.get(
+        user, ["berth.run.a.r.in", "berth.run.a.r.out"]
+    )
+    try:
+        for subject in forbidden_reads:
+            await intruder.subscribe(subject)
+            await intruder.violated("subscription", subject)
+        for subject in forbidden_writes:
+            await intruder.publish(subject)
+            await intruder.violated("publish", subject)
+    finally:
+        await intruder.close()

@@ -152,3 +152,18 @@ async def test_cron_lists_jobs_with_their_next_run_and_run_now_follows_the_polic
     history = (await read.get(f"/api/apps/{name}/cron/report/runs")).json()["items"]
     assert [r["id"] for r in history] == [first.json()["id"]]
     assert (await read.get(f"/api/apps/{name}/cron")).json()["items"][0]["lastRun"]["id"] == first.json()["id"]
+
+
+async def test_a_run_that_never_started_ends_its_output_stream_with_the_reason(
+    pool: asyncpg.Pool, infra: Any, api: Any
+) -> None:
+    deploy, read, _ = api
+    name = await new_app(pool, infra)
+    run = (await deploy.post(f"/api/apps/{name}/runs", json={"command": ["true"], "attach": True})).json()
+    async with pool.acquire() as conn:
+        failed = RunFinished(app_id=run["appId"], run_id=run["id"], outcome="failed_to_start", reason="no free address")
+        await run_events.apply(conn, failed)
+    async with asyncio.timeout(10):  # no eof from the agent: the stream sees the row end
+        body = (await read.get(f"/api/apps/{name}/runs/{run['id']}/output")).text
+    assert body.rstrip().endswith('event: exit\ndata: {"exitCode":null,"outcome":"failed_to_start"}')
+    assert (await read.get(f"/api/apps/{name}/runs/{run['id']}")).json()["reason"] == "no free address"

@@ -150,7 +150,7 @@ async def run_output(
     async def events() -> AsyncIterator[str]:
         rid = str(row["id"])
         if relay.known(rid):
-            async for chunk in relay.follow(rid, after):
+            async for chunk in relay.follow(rid, after, idle=2.0):
                 if chunk is None:
                     current = await runs_store.get(s.pool, app["id"], row["id"])
                     if current is not None and current["status"] in FINISHED:
