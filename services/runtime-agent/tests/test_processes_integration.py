@@ -173,3 +173,42 @@ async def test_a_worker_that_keeps_crashing_is_given_up_alone_and_web_keeps_serv
     assert web["State"]["Running"]
     assert [e.process for e in harness.events.of(ContainerExited, release_id=rel.release_id)] == ["worker"] * 3
     assert harness.events.of(AppCrashed, release_id=rel.release_id, process="web") == []
+
+
+async def test_a_release_command_past_its_timeout_is_stopped_and_fails_the_release(
+    harness: Harness, test_images: dict[str, str]
+) -> None:
+    await harness.start_agent()
+    app = harness.new_app()
+    slow = ReleaseCommand(command=["/bin/sh", "-c", "echo started; exec sleep 60"], timeout_seconds=1)
+    rel = formation(test_images["v1"], web=1, worker=0, release_command=slow)
+    failed = await deploy(harness, app.app_id, rel)
+    assert isinstance(failed, ReleaseFailed), failed
+    assert failed.reason == "release command timed out after 1 s: started"
+    assert await harness.containers(app.app_id) == []
+
+
+async def test_a_release_command_survives_an_agent_restart_and_is_awaited_not_run_again(
+    harness: Harness, test_images: dict[str, str]
+) -> None:
+    agent = await harness.start_agent()
+    app = harness.new_app()
+    migrate = ReleaseCommand(command=["/bin/sh", "-c", "echo begin; sleep 4; echo end"])
+    rel = formation(test_images["v1"], web=1, worker=0, release_command=migrate)
+    await harness.api.set_release(app.app_id, rel)
+
+    def started_commands() -> list[ContainerStarted]:
+        return harness.events.of(ContainerStarted, release_id=rel.release_id, process="release")
+
+    await eventually(started_commands, timeout=30)
+    await harness.kill_agent(agent)
+    [command] = (await by_process(harness, app.app_id))["release"]
+    assert command["State"]["Running"]  # the agent's stop did not stop the migration
+
+    await harness.start_agent()
+    live = await harness.events.wait_outcome(rel.release_id, timeout=60)
+    assert isinstance(live, ReleaseLive), live
+    assert len(started_commands()) == 1  # awaited, never started again
+    finished = harness.events.of(ReleaseStep, release_id=rel.release_id, step="release_command.finished")
+    assert [s.detail.split(" in ")[0] for s in finished] == ["exit code 0"]
+    assert "release" not in await by_process(harness, app.app_id)

@@ -79,16 +79,19 @@ class ReleaseCommands:
                 exit_code = await self._wait(container_id)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(following), 5)  # the output's end after the exit
-        finally:
+        except RolloutFailed:
+            await self._end_output(follower, lines, batcher, done, flusher)
+            await self._containers.remove(container_id)
+            raise
+        except BaseException:
+            # The agent stops or the engine/bus went away: the command runs on (a migration killed
+            # midway is worse); the rollout's retry finds its container and awaits it.
             if follower is not None:
                 follower.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await follower
-            batcher.add(lines.finish(), time.monotonic())
-            done.set()
-            with contextlib.suppress(Exception):
-                await flusher
-            await self._containers.remove(container_id)
+            flusher.cancel()
+            raise
+        await self._end_output(follower, lines, batcher, done, flusher)
+        await self._containers.remove(container_id)
         took = watch.lap_ms()
         outcome = "timed out" if timed_out else f"exit code {exit_code}"
         await self._publish.step(
@@ -102,6 +105,24 @@ class ReleaseCommands:
         reason = failure_reason(exit_code, timed_out, command.timeout_seconds, lines.last)
         if reason is not None:
             raise RolloutFailed(reason)
+
+    @staticmethod
+    async def _end_output(
+        follower: asyncio.Task[None] | None,
+        lines: Lines,
+        batcher: LineBatcher,
+        done: asyncio.Event,
+        flusher: asyncio.Task[None],
+    ) -> None:
+        """Stop following, publish what is left (the last partial line included)."""
+        if follower is not None:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await follower
+        batcher.add(lines.finish(), time.monotonic())
+        done.set()
+        with contextlib.suppress(Exception):
+            await flusher
 
     async def find(self, app_id: str, release_id: str) -> str | None:
         """The release command's container of this release, left by an agent that died mid-run."""
