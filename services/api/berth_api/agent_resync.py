@@ -13,7 +13,7 @@ from berth_shared.contracts.releases import AppCleanedUp, ReleaseFailed, Release
 from berth_shared.db import Connection
 from nats.aio.client import Client
 
-from berth_api import agent_repairs, releases_store, rpc
+from berth_api import agent_repairs, releases_store, rpc, run_repairs, runs_store
 from berth_api.agent_repairs import Recorded, Repair
 
 log = logging.getLogger("berth.api.resync")
@@ -45,7 +45,12 @@ async def resync(pool: asyncpg.Pool, nc: Client, host: str) -> list[Repair]:
     """One pass; raises when the agent does not answer (the loop retries)."""
     async with pool.acquire() as conn:
         before = await recorded(conn)
+        runs = await runs_store.unfinished_all(conn)
     held = await rpc.ask(nc, agent_apps_subject(host), AgentAppsQuery(requester="api"), AgentApps, service=rpc.AGENT)
+    for lost in run_repairs.lost_runs(runs, held):  # ADR 0026 §5
+        log.warning("run %s of app %s: %s", lost.run_id, lost.app_id, lost.reason)
+        async with pool.acquire() as conn, conn.transaction():
+            await runs_store.finished(conn, lost, held.at)
     repairs = agent_repairs.missed_events(before, held)
     for repair in repairs:
         log.warning("applying a missed agent event: %s of app %s", type(repair).__name__, repair.app_id)

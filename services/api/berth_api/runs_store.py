@@ -28,6 +28,7 @@ from berth_shared.db import Connection
 
 from berth_api.audit_log import PLATFORM, Actor, audit
 from berth_api.outbox import enqueue
+from berth_api.run_repairs import Unfinished
 from berth_api.scopes import Principal
 
 UNFINISHED = ("pending", "running")
@@ -121,6 +122,12 @@ async def unfinished(conn: Connection, app_id: uuid.UUID, job: str) -> list[str]
         list(UNFINISHED),
     )
     return [str(r["id"]) for r in rows]
+
+
+async def unfinished_all(conn: Connection) -> list[Unfinished]:
+    """Every run the API still waits to hear the end of."""
+    rows = await conn.fetch("SELECT id, app_id, created_at FROM runs WHERE status = ANY($1::text[])", list(UNFINISHED))
+    return [Unfinished(str(r["id"]), str(r["app_id"]), r["created_at"]) for r in rows]
 
 
 async def prune(conn: Connection, app_id: uuid.UUID, job: str) -> None:

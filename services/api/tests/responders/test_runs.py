@@ -9,11 +9,12 @@ from typing import Any
 
 import asyncpg
 import pytest
-from berth_api import apps_store, env_store, keyring, runs_store
+from berth_api import apps_store, env_store, keyring, run_repairs, runs_store
 from berth_api.consumers import release_events, run_events
 from berth_api.keyring import Keychain
 from berth_api.responders import runs
 from berth_api.validation import CreateApp
+from berth_shared.contracts.agent import AgentApps, HeldApp
 from berth_shared.contracts.base import encode
 from berth_shared.contracts.releases import ReleaseLive
 from berth_shared.contracts.runs import GetDesiredRun, RunFinished, RunStarted
@@ -96,3 +97,18 @@ async def test_reports_end_a_run_once_and_an_ended_run_is_not_started_again(
     assert await ask(pool, chain, app["id"], run["id"]) is None
     actions = await pool.fetch("SELECT action FROM audit_log WHERE app_id = $1 AND action LIKE 'run.%'", app["id"])
     assert sorted(a["action"] for a in actions) == ["run.finished", "run.started"]
+
+
+async def test_an_old_run_the_agent_holds_no_container_of_is_lost(
+    pool: asyncpg.Pool, infra: Any, chain: Keychain
+) -> None:
+    app, run = await app_with_run(pool, infra, chain)
+    await pool.execute("UPDATE runs SET created_at = now() - interval '5 minutes' WHERE id = $1", run["id"])
+    async with pool.acquire() as conn:
+        unfinished = [u for u in await runs_store.unfinished_all(conn) if u.run_id == str(run["id"])]
+    held = AgentApps(host="local", apps=[HeldApp(app_id=str(app["id"]))])
+    for lost in run_repairs.lost_runs(unfinished, held):
+        async with pool.acquire() as conn, conn.transaction():
+            await runs_store.finished(conn, lost, held.at)
+    row = await runs_store.get(pool, app["id"], run["id"])
+    assert row is not None and row["status"] == "lost" and "no container" in row["reason"]
