@@ -154,7 +154,7 @@ def test_lines_are_read_back_filtered_searched_and_paged(platform: Any, collecto
     )
     items = wait_lines(platform, app, 10)
     assert [i["message"] for i in items][:6] == [f"GET /item/{i} 200" for i in range(6)]
-    assert set(items[0]) == {"id", "timestamp", "stream", "releaseId", "message"}
+    assert set(items[0]) == {"id", "timestamp", "stream", "releaseId", "message", "process", "runId"}
     assert items[-1]["message"] == big  # a 100 KiB line round-trips
 
     # The default is the recent lines, oldest first.
