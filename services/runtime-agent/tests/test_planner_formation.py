@@ -146,3 +146,18 @@ def test_a_hard_restart_is_of_web_instance_0_never_of_a_worker() -> None:
     web = box("r2")
     decided = plan_hard_restart(app(rel), ActualState(containers=(worker, web)), AppMemory(), "r2")
     assert isinstance(decided, HardRestart) and decided.container == web
+
+
+def test_a_release_without_a_formation_after_one_retires_the_workers_and_runs_one_web() -> None:
+    plain = DesiredRelease(release_id="r3", image="img:r3")
+    old = (box("r2"), box("r2", "web", 1), box("r2", "worker", 0))
+    [step] = run(plain, *old, live_release="r2")
+    assert isinstance(step, Deploy) and step.formation and step.slot == "b"
+    assert [(i.process, i.index) for i in step.instances] == [("web", 0)] and set(step.retire) == set(old)
+
+
+def test_a_release_without_a_formation_on_an_app_that_never_had_one_is_planned_as_before() -> None:
+    plain = DesiredRelease(release_id="r3", image="img:r3")
+    [step] = run(plain, box("r2"), live_release="r2")
+    assert isinstance(step, Deploy) and not step.formation and step.instances == ()
+    assert (step.slot, step.retire) == ("b", (box("r2"),))
