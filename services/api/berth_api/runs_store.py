@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
-from berth_shared.contracts.cron import CronRunFailed, cron_event_subject
+from berth_shared.contracts.cron import cron_event_subject
 from berth_shared.contracts.runs import (
     RunFinished,
     RunStarted,
@@ -26,6 +26,7 @@ from berth_shared.contracts.runs import (
 )
 from berth_shared.db import Connection
 
+from berth_api import cron_events
 from berth_api.audit_log import PLATFORM, Actor, audit
 from berth_api.outbox import enqueue
 from berth_api.run_repairs import Unfinished
@@ -185,29 +186,16 @@ async def finished(conn: Connection, e: RunFinished, at: datetime) -> asyncpg.Re
         e.outcome,
         e.exit_code,
         e.reason,
-        json.dumps(e.last_lines[-20:]),
+        json.dumps(e.last_lines[-cron_events.LAST_LINES :]),
         at,
         e.duration_ms,
         list(UNFINISHED),
     )
     if row is None:
         return None
-    failed = e.outcome in {"timed_out", "failed_to_start", "lost"} or (e.outcome == "exited" and e.exit_code != 0)
-    if row["kind"] == "cron" and failed:
-        await enqueue(
-            conn,
-            cron_event_subject("failed", e.app_id),
-            CronRunFailed(
-                app_id=e.app_id,
-                job=row["job"] or "",
-                run_id=e.run_id,
-                due_at=row["due_at"],
-                outcome=e.outcome,
-                exit_code=e.exit_code,
-                reason=e.reason,
-                last_lines=e.last_lines[-20:],
-            ),
-        )
+    event = cron_events.run_failed(e, row["job"] or "", row["due_at"]) if row["kind"] == "cron" else None
+    if event is not None:
+        await enqueue(conn, cron_event_subject("failed", e.app_id), event)
     detail: dict[str, object] = {"run": e.run_id, "outcome": e.outcome, "exitCode": e.exit_code}
     await audit(conn, PLATFORM, "run.finished", row["app_id"], detail)
     if row["job"]:

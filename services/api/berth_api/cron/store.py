@@ -19,12 +19,12 @@ from datetime import datetime
 
 import asyncpg
 import msgspec
-from berth_shared.contracts.cron import CronRunMissed, cron_event_subject
+from berth_shared.contracts.cron import cron_event_subject
 from berth_shared.contracts.processes import CronJob, Formation
 from berth_shared.db import Connection
 from berth_shared.errors import Conflict, NotFound
 
-from berth_api import runs_store
+from berth_api import cron_events, runs_store
 from berth_api.audit_log import Actor
 from berth_api.cron.decide import Decision, Job, Scheduled, admit, decide, resync
 from berth_api.outbox import enqueue
@@ -178,14 +178,7 @@ async def _handle(conn: Connection, host: str, row: asyncpg.Record, now: datetim
             missed_count=m.count,
             reason=reason,
         )
-        missed = CronRunMissed(
-            app_id=str(app_id),
-            job=name,
-            first_due_at=m.first_due_at,
-            last_due_at=m.last_due_at,
-            missed=m.count,
-            caught_up_run_id=str(run_id) if run_id else "",
-        )
+        missed = cron_events.runs_missed(str(app_id), name, m, str(run_id) if run_id else "")
         await enqueue(conn, cron_event_subject("missed", str(app_id)), missed)
     await conn.execute(
         "UPDATE cron_jobs SET next_due_at = $3, last_due_at = $4 WHERE app_id = $1 AND name = $2",
