@@ -242,4 +242,9 @@ MIGRATIONS = [
     CREATE INDEX runs_job ON runs (app_id, job, created_at DESC) WHERE job IS NOT NULL;
     CREATE INDEX runs_unfinished ON runs (app_id, job) WHERE status IN ('pending', 'running');
     """,
+    """
+    -- 13: the web instances' addresses a live release serves from (ReleaseLive.addresses, ADR
+    -- 0026 §2), for the owners' resync (LiveRelease.addresses); empty: the slot's fixed address.
+    ALTER TABLE releases ADD COLUMN addresses text[] NOT NULL DEFAULT '{}';
+    """,
 ]

@@ -41,12 +41,13 @@ async def go_live(conn: Connection, e: ReleaseLive) -> None:
     release_id, app_id = uuid.UUID(e.release_id), uuid.UUID(e.app_id)
     updated = await conn.fetchval(
         "UPDATE releases SET status = 'live', live_at = $2, slot = $3, "
-        "image_digest = coalesce(nullif($4, ''), image_digest), started_at = coalesce(started_at, $2), reason = NULL "
-        "WHERE id = $1 AND status IN ('pending', 'starting') RETURNING id",
+        "image_digest = coalesce(nullif($4, ''), image_digest), started_at = coalesce(started_at, $2), reason = NULL, "
+        "addresses = $5 WHERE id = $1 AND status IN ('pending', 'starting') RETURNING id",
         release_id,
         e.at,
         e.slot,
         e.image_digest,
+        list(e.addresses),
     )
     if updated is None:
         return

@@ -15,7 +15,8 @@ from berth_api import apps_store
 log = logging.getLogger("berth.api.app_list")
 
 _APPS = (
-    "SELECT a.*, r.id AS live_release_id, r.slot AS live_slot, r.live_at AS live_release_at "
+    "SELECT a.*, r.id AS live_release_id, r.slot AS live_slot, r.live_at AS live_release_at, "
+    "r.addresses AS live_addresses "
     "FROM apps a LEFT JOIN releases r ON r.id = a.current_release_id AND r.live_at IS NOT NULL "
     "AND r.slot IN ('a', 'b') WHERE a.deleted_at IS NULL ORDER BY a.created_at"
 )
@@ -28,7 +29,10 @@ def app_facts(row: asyncpg.Record, domain: str, domains: list[str]) -> AppFacts:
     live = None
     if row["live_release_id"] is not None:
         live = LiveRelease(
-            release_id=str(row["live_release_id"]), slot=row["live_slot"], live_at=row["live_release_at"]
+            release_id=str(row["live_release_id"]),
+            slot=row["live_slot"],
+            live_at=row["live_release_at"],
+            addresses=list(row.get("live_addresses") or []),
         )
     return AppFacts(
         app_id=event.app_id,

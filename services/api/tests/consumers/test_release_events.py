@@ -10,8 +10,11 @@ import asyncpg
 import pytest
 from berth_api import apps_store
 from berth_api.consumers import release_events
+from berth_api.responders import app_list
 from berth_api.validation import CreateApp
+from berth_shared.contracts.base import encode
 from berth_shared.contracts.builds import BuildLog
+from berth_shared.contracts.owner_state import ListApps
 from berth_shared.contracts.releases import AppCleanedUp, AppCrashed, ReleaseFailed, ReleaseLive, ReleaseStep
 from berth_shared.settings import Settings
 
@@ -294,3 +297,15 @@ async def test_a_crashed_worker_is_named_while_web_keeps_serving(pool: asyncpg.P
     await apply(pool, ReleaseLive(app_id=str(app["id"]), release_id=str(second["id"]), slot="b"))
     a, _ = await state(pool, app, second)
     assert a["status"] == "running" and a["status_reason"] is None and json.loads(a["crashed_processes"]) == {}
+
+
+async def test_a_live_release_keeps_its_web_addresses(pool: asyncpg.Pool, infra: Any) -> None:
+    app = await new_app(pool, infra)
+    rel = await deploy(pool, app, "img:1")
+    addresses = ["10.240.0.2", "10.240.0.4"]
+    await apply(pool, ReleaseLive(app_id=str(app["id"]), release_id=str(rel["id"]), slot="a", addresses=addresses))
+    _, r = await state(pool, app, rel)
+    assert r["addresses"] == addresses
+    listed = await app_list.list_apps(pool, encode(ListApps(requester="health")), "test")
+    (facts,) = [a for a in listed.apps if a.app_id == str(app["id"])]
+    assert facts.live is not None and facts.live.addresses == addresses

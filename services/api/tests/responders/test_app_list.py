@@ -43,3 +43,11 @@ def test_the_live_release_is_named_with_its_slot_and_when_it_went_live() -> None
     at = datetime(2025, 1, 1, tzinfo=UTC)
     facts = app_facts(row(live_release_id=uuid.UUID(int=7), live_slot="b", live_release_at=at), "berth.test", [])  # type: ignore[arg-type]
     assert facts.live == LiveRelease(release_id=str(uuid.UUID(int=7)), slot="b", live_at=at)
+
+
+def test_the_live_release_names_every_web_instance_address() -> None:
+    at = datetime(2025, 1, 1, tzinfo=UTC)
+    live = row(live_release_id=uuid.UUID(int=7), live_slot="a", live_release_at=at,
+               live_addresses=["10.240.0.18", "10.240.0.20"])  # fmt: skip
+    facts = app_facts(live, "berth.test", [])  # type: ignore[arg-type]
+    assert facts.live is not None and facts.live.addresses == ["10.240.0.18", "10.240.0.20"]
