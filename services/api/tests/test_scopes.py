@@ -68,3 +68,13 @@ def test_admin_may_do_everything() -> None:
 def test_a_refusal_names_the_token_and_the_scope_needed() -> None:
     message = refusal(who(Scope.READ), ADMIN, {}, None)
     assert message == "token 'read-token' has scope read; this needs admin"
+
+
+def test_a_deploy_token_sets_formations_and_scales_and_a_read_token_only_reads_them() -> None:
+    read, deploy = who(Scope.READ), who(Scope.DEPLOY, frozenset({X}))
+    for method, path in [("PUT", "/api/apps/{ref}/formation"), ("PATCH", "/api/apps/{ref}/processes/{name}")]:
+        assert refusal(deploy, need_of(method, path), {}, X) is None, (method, path)
+        assert refusal(deploy, need_of(method, path), {}, Y) is not None, (method, path)
+        assert refusal(read, need_of(method, path), {}, X) is not None, (method, path)
+    for path in ("/api/apps/{ref}/formation", "/api/apps/{ref}/processes"):
+        assert refusal(read, need_of("GET", path), {}, X) is None, path
