@@ -86,6 +86,12 @@ class RunRelay:
             seq = output.chunks[-1].seq + 1 if output.chunks else 0
             output.add(RunOutput(run_id=run_id, seq=seq, eof=True, exit_code=exit_code))
 
+    async def forget(self, run_id: str) -> None:
+        output = self.runs.pop(run_id, None)
+        if output is not None and output.subscription is not None:
+            with contextlib.suppress(Exception):
+                await output.subscription.unsubscribe()
+
     def known(self, run_id: str) -> bool:
         return run_id in self.runs
 

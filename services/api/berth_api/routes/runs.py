@@ -74,27 +74,32 @@ async def start_run(ref: str, body: StartRunBody, s: State, actor: Actor) -> dic
     """Start a one-off run of the live release; 409 when the app has none."""
     argv = argv_of(body.command)
     relay = run_relay.of(s.nc)
-    run_id: uuid.UUID | None = None
-    async with s.pool.acquire() as conn, conn.transaction():
-        app = await apps_store.find_app(conn, ref, for_update=True)
-        release = await apps_store.current_release(conn, app)
-        if release is None or app["deleted_at"] is not None:
-            raise Conflict(f"app {app['name']!r} has no live release to run")
-        if body.attach:
-            run_id = uuid.uuid4()
-            await relay.watch(str(app["id"]), str(run_id))
-        row = await runs_store.create(
-            conn,
-            app_id=app["id"],
-            release_id=release["id"],
-            host=s.settings.host_id,
-            command=argv,
-            attach=body.attach,
-            stdin=body.stdin and body.attach,
-            timeout_seconds=body.timeout_seconds,
-            actor=actor,
-            run_id=run_id,
-        )
+    # An attached run's output is listened to before the run is committed (the agent may start
+    # it the moment the command leaves); a run that is not committed is forgotten again.
+    run_id = uuid.uuid4()
+    try:
+        async with s.pool.acquire() as conn, conn.transaction():
+            app = await apps_store.find_app(conn, ref, for_update=True)
+            release = await apps_store.current_release(conn, app)
+            if release is None or app["deleted_at"] is not None:
+                raise Conflict(f"app {app['name']!r} has no live release to run")
+            if body.attach:
+                await relay.watch(str(app["id"]), str(run_id))
+            row = await runs_store.create(
+                conn,
+                app_id=app["id"],
+                release_id=release["id"],
+                host=s.settings.host_id,
+                command=argv,
+                attach=body.attach,
+                stdin=body.stdin and body.attach,
+                timeout_seconds=body.timeout_seconds,
+                actor=actor,
+                run_id=run_id,
+            )
+    except BaseException:
+        await relay.forget(str(run_id))
+        raise
     return run_view(row)
 
 
