@@ -321,8 +321,9 @@ async def store_insert(conn: Connection, insert: Insert) -> int:
 
 
 def _insert_of_batches(batches: list[LogBatch]) -> Insert:
-    insert = insert_of(rows_of(batches))
-    return Insert(insert.rows, insert.starts, insert.words, arguments(insert.rows, insert.starts).as_list(insert.words))
+    rows = rows_of(batches)  # already in insert order: no second sort
+    starts, words = plan_chunks([r.app_id for r in rows], [r.message for r in rows])
+    return Insert(rows, starts, words, arguments(rows, starts).as_list(words))
 
 
 @dataclass
