@@ -48,6 +48,8 @@ def job_view(row: asyncpg.Record) -> dict[str, Any]:
             "status": row["last_status"],
             "exitCode": row["last_exit_code"],
             "createdAt": _ts(row["last_at"]),
+            "startedAt": _ts(row["last_started_at"]),
+            "dueAt": _ts(row["last_run_due_at"]),
         }
     return {
         "name": row["name"],

@@ -204,8 +204,10 @@ async def jobs(conn: Connection | asyncpg.Pool, app_id: uuid.UUID) -> list[async
     """The app's jobs, each with its last run (or history entry)."""
     return await conn.fetch(
         "SELECT j.*, last.id AS last_run_id, last.status AS last_status, last.exit_code AS last_exit_code, "
-        "last.created_at AS last_at FROM cron_jobs j LEFT JOIN LATERAL ("
-        "SELECT id, status, exit_code, created_at FROM runs WHERE runs.app_id = j.app_id AND runs.job = j.name "
+        "last.created_at AS last_at, last.started_at AS last_started_at, last.due_at AS last_run_due_at "
+        "FROM cron_jobs j LEFT JOIN LATERAL ("
+        "SELECT id, status, exit_code, created_at, started_at, due_at FROM runs "
+        "WHERE runs.app_id = j.app_id AND runs.job = j.name "
         "ORDER BY created_at DESC LIMIT 1) last ON true WHERE j.app_id = $1 ORDER BY j.name",
         app_id,
     )
