@@ -124,7 +124,7 @@ def config_for(candidate: str, apps: list[App], settings: Any, dns_port: int) ->
     return config
 
 
-def srv_answer(query: bytes, table: Mapping[str, str], ip_targets: bool) -> bytes | None:
+def srv_answer(query: bytes, table: Mapping[str, tuple[str, ...]], ip_targets: bool) -> bytes | None:
     """SRV for ``<app>.slot…``: its target is the address itself, or the name
     ``slot-<address with dashes>.slot…`` whose records this answers too; A queries of app names
     as the router's answer does."""
@@ -134,15 +134,15 @@ def srv_answer(query: bytes, table: Mapping[str, str], ip_targets: bool) -> byte
     except (DnsError, struct.error):
         return answer(query, table)
     if name.startswith(TARGET_PREFIX):
-        return answer(query, {name: name.removeprefix(TARGET_PREFIX).split(".", 1)[0].replace("-", ".")})
+        return answer(query, {name: (name.removeprefix(TARGET_PREFIX).split(".", 1)[0].replace("-", "."),)})
     if qtype != SRV or name not in table:
         return answer(query, table)
-    base = answer(query, {name: "0.0.0.0"})  # the header and question of an empty answer
+    base = answer(query, {name: ("0.0.0.0",)})  # the header and question of an empty answer
     assert base is not None
     header = bytearray(base[:12])
     header[6:8] = struct.pack("!H", 1)
     question = base[12 : end + 4]
-    address = table[name]
+    address = table[name][0]
     target = f"{address}." if ip_targets else f"{TARGET_PREFIX}{address.replace('.', '-')}.{ZONE}"
     wire = b"".join(bytes([len(label)]) + label.encode() for label in target.rstrip(".").split(".")) + b"\0"
     rdata = struct.pack("!HHH", 0, 0, 8080) + wire
@@ -291,7 +291,9 @@ class Run:
     notes: list[str] = field(default_factory=list)
 
 
-async def flip(candidate: str, app: App, live: Slot, *, dns: BenchDns, instance: str, table: dict[str, str]) -> Flip:
+async def flip(
+    candidate: str, app: App, live: Slot, *, dns: BenchDns, instance: str, table: dict[str, tuple[str, ...]]
+) -> Flip:
     new = other_slot(live)
     await asyncio.to_thread(run_slot, app, new)
     ready = await wait_ready(slot_address(app.subnet, new))
@@ -299,7 +301,7 @@ async def flip(candidate: str, app: App, live: Slot, *, dns: BenchDns, instance:
     if candidate == "active":
         await asyncio.sleep(TODAY_SWITCH_SECONDS)
     else:
-        table[slot_name(app.app_id)] = slot_address(app.subnet, new)
+        table[slot_name(app.app_id)] = (slot_address(app.subnet, new),)
         dns.serve(table)
         record.switched_at = time.monotonic()
         await asyncio.sleep(UPSTREAM_REFRESH_SECONDS)  # the refresh bound
@@ -330,7 +332,7 @@ async def candidate_run(candidate: str, flips: int, apps: dict[str, App], settin
     dns_port = await dns.start(0)
     admin = CaddyAdmin(str(settings.caddy_admin_socket))
     live: dict[str, Slot] = {name: "a" for name in apps}
-    table = {slot_name(a.app_id): slot_address(a.subnet, "a") for a in apps.values()}
+    table = {slot_name(a.app_id): (slot_address(a.subnet, "a"),) for a in apps.values()}
     dns.serve(table)
     for app in apps.values():
         await asyncio.to_thread(run_slot, app, "a")

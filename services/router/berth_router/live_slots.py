@@ -10,7 +10,7 @@ router asks the agent which slot of each app serves (:meth:`Slots.resync`, decid
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from berth_shared import bus
@@ -36,11 +36,12 @@ class Slots:
         self._subnets: dict[str, str] = {}
         self._version = 0
 
-    def switch(self, app_id: str, release_id: str, slot: Slot) -> float:
-        """Answer ``slot`` for ``app_id`` from the next lookup on; how much longer the proxy may
-        still use an earlier answer (:meth:`SlotDns.stale_for`)."""
+    def switch(self, app_id: str, release_id: str, slot: Slot, addresses: Sequence[str] = ()) -> float:
+        """Answer ``slot``'s web ``addresses`` (none: its fixed address) for ``app_id`` from the
+        next lookup on; how much longer the proxy may still use an earlier answer
+        (:meth:`SlotDns.stale_for`)."""
         self._version += 1
-        self.live[app_id] = LiveSlot(release_id, slot, self._version)
+        self.live[app_id] = LiveSlot(release_id, slot, self._version, tuple(addresses))
         self._serve()
         return self.dns.stale_for(slot_name(app_id))
 
@@ -55,7 +56,7 @@ class Slots:
             self._serve()
 
     def _serve(self) -> None:
-        self.dns.serve(answer_table(self._subnets, {app_id: s.slot for app_id, s in self.live.items()}))
+        self.dns.serve(answer_table(self._subnets, {app_id: (s.slot, s.addresses) for app_id, s in self.live.items()}))
 
     async def resync(self, nc: Client, timeout: float = 5.0) -> list[ServingSlot]:
         """Repair the table from the agent's serving slots (after a restart: fill it); the repairs."""
@@ -67,5 +68,5 @@ class Slots:
             log.info(
                 "live slot of %s: %s (from the agent)", repair.app_id, repair.slot, extra={"app_id": repair.app_id}
             )
-            self.switch(repair.app_id, repair.release_id, repair.slot)
+            self.switch(repair.app_id, repair.release_id, repair.slot, repair.addresses)
         return repairs

@@ -11,30 +11,30 @@ from typing import cast
 
 from berth_shared.proxy_timing import UPSTREAM_REFRESH_SECONDS
 
-from berth_router.slot_answers import answer_naming, stale_for
+from berth_router.slot_answers import Addresses, answer_naming, stale_for
 
 LOOPBACK = "127.0.0.1"
 
 
 class SlotDns(asyncio.DatagramProtocol):
     def __init__(self) -> None:
-        self.table: Mapping[str, str] = {}
+        self.table: Mapping[str, Addresses] = {}
         self.queries = 0  # answered since start: what the proxy's lookups cost
-        self._answered: dict[str, tuple[float, str]] = {}  # name -> when (monotonic) and what it was last answered
+        self._answered: dict[str, tuple[float, Addresses]] = {}  # name -> when (monotonic), what it last answered
         self._transport: asyncio.DatagramTransport | None = None
         self._closed: asyncio.Future[None] | None = None
 
-    def serve(self, table: Mapping[str, str]) -> None:
-        """Answer from ``table`` (name -> address) from the next query on."""
+    def serve(self, table: Mapping[str, Addresses]) -> None:
+        """Answer from ``table`` (name -> addresses) from the next query on."""
         self.table = dict(table)
         self._answered = {name: last for name, last in self._answered.items() if name in self.table}
 
     def stale_for(self, name: str) -> float:
         """How much longer the proxy may use an answer for ``name`` other than the one served now."""
-        address = self.table.get(name)
-        if address is None:
+        addresses = self.table.get(name)
+        if addresses is None:
             return 0.0
-        return stale_for(self._answered.get(name), address, time.monotonic(), UPSTREAM_REFRESH_SECONDS)
+        return stale_for(self._answered.get(name), addresses, time.monotonic(), UPSTREAM_REFRESH_SECONDS)
 
     async def start(self, port: int, host: str = LOOPBACK) -> int:
         """Listen on ``host:port`` (0: any free port); the port it listens on."""

@@ -12,7 +12,7 @@ from berth_router.live_slots import Slots
 
 async def switched(slots: Slots, data: bytes) -> SlotSwitched:
     request = decode(data, SwitchSlot)
-    stale = slots.switch(request.app_id, request.release_id, request.slot)
+    stale = slots.switch(request.app_id, request.release_id, request.slot, request.addresses)
     return SlotSwitched(
         app_id=request.app_id, release_id=request.release_id, slot=request.slot, stale_for_seconds=round(stale, 4)
     )

@@ -595,6 +595,40 @@ async def test_new_requests_go_to_the_slot_the_agent_switched_to_without_a_caddy
     await eventually(forgotten, what="the deleted app's slot forgotten")
 
 
+async def test_every_web_address_of_the_live_slot_answers_and_one_scaled_away_is_left_after_the_stale_bound(
+    *,
+    infra: Platform, router: tuple[Router, ServiceContext], api_js: JetStreamContext, caddy: httpx.AsyncClient,
+    web: httpx.AsyncClient, app: SampleApp, test_images: dict[str, str],
+) -> None:  # fmt: skip
+    """ADR 0026 §2: web x2 of slot b (the slot's fixed address and one the agent picked)."""
+    await publish(api_js, app.created())
+    await run_slot(app, "b", test_images["v2"])
+    second = str(ipaddress.IPv4Network(app.subnet).network_address + 5)
+    await sh(
+        "docker", "run", "-d", "--name", f"{app.network}-b-web-1", "--network", app.network, "--ip", second,
+        "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+        "--memory", "64m", "--pids-limit", "64", "--read-only",
+        test_images["v1"],
+    )  # fmt: skip
+    await eventually(lambda: host_in_caddy(caddy, app.hostname), what="the app's route in Caddy")
+    both = [slot_address(app.subnet, "b"), second]
+
+    async with as_agent(infra) as agent:
+        request = SwitchSlot(app_id=app.app_id, release_id="r-b", slot="b", addresses=both)
+        confirmed = await bus.request(agent, SLOT_SWITCH, request, SlotSwitched)
+        assert confirmed.stale_for_seconds == 0  # never answered before
+        assert await bodies(web, app.hostname, 40) == {"v1", "v2"}  # both instances serve
+
+        # Scaled down to instance 0: the proxy may hold the answer naming both for the bound it says.
+        request = SwitchSlot(app_id=app.app_id, release_id="r-b", slot="b", addresses=both[:1])
+        confirmed = await bus.request(agent, SLOT_SWITCH, request, SlotSwitched)
+        assert confirmed.stale_for_seconds is not None
+        assert 0 < confirmed.stale_for_seconds <= UPSTREAM_REFRESH_SECONDS + 0.02
+        await asyncio.sleep(confirmed.stale_for_seconds)  # as the agent waits it
+        assert await bodies(web, app.hostname, 30) == {"v2"}
+    await publish(api_js, app.deleted())
+
+
 async def test_after_a_restart_the_live_slots_come_back_from_the_agent_and_a_switch_meanwhile_wins(
     *,
     infra: Platform, router: tuple[Router, ServiceContext], api_js: JetStreamContext, web: httpx.AsyncClient,

@@ -12,13 +12,14 @@ from berth_router.slot_answers import (
     answer,
     answer_naming,
     answer_table,
+    slot_addresses,
     slot_name,
     stale_for,
 )
 from berth_shared.dns import AAAA, A, DnsError, encode_query, parse_addresses
 
 APP = "0b6f3a52-64d4-4c1e-9a57-2f0c1d1e9b11"
-TABLE = {slot_name(APP): "10.240.0.3"}
+TABLE = {slot_name(APP): ("10.240.0.3",)}
 
 
 def flags(response: bytes) -> int:
@@ -37,11 +38,32 @@ def test_the_name_is_the_app_id_under_the_slot_zone() -> None:
 
 def test_the_table_holds_the_live_slot_address_of_every_routed_app() -> None:
     subnets = {APP: "10.240.0.0/28", "other": "10.240.0.16/28"}
-    live = {APP: "b", "other": "a", "unrouted": "a"}
+    live = {APP: ("b", []), "other": ("a", []), "unrouted": ("a", [])}
     assert answer_table(subnets, live) == {  # type: ignore[arg-type]
-        slot_name(APP): "10.240.0.3",
-        slot_name("other"): "10.240.0.18",
+        slot_name(APP): ("10.240.0.3",),
+        slot_name("other"): ("10.240.0.18",),
     }
+
+
+def test_the_table_holds_every_web_address_the_agent_named_for_the_live_slot() -> None:
+    subnets = {APP: "10.240.0.0/28"}
+    live = {APP: ("b", ["10.240.0.3", "10.240.0.7", "10.240.0.5"])}
+    assert answer_table(subnets, live) == {slot_name(APP): ("10.240.0.3", "10.240.0.7", "10.240.0.5")}  # type: ignore[arg-type]
+
+
+def test_addresses_outside_the_apps_subnet_or_repeated_are_never_answered() -> None:
+    named = ["10.240.0.3", "10.240.0.99", "not an address", "10.240.0.3", "10.240.0.4"]
+    assert slot_addresses("10.240.0.0/28", "b", named) == ("10.240.0.3", "10.240.0.4")
+    assert slot_addresses("10.240.0.0/28", "b", ["10.240.1.3"]) == ("10.240.0.3",)  # none left: the fixed one
+    assert slot_addresses("10.240.0.0/28", "a", []) == ("10.240.0.2",)  # an older agent names none
+
+
+def test_an_a_query_gets_one_record_per_web_address() -> None:
+    table = {slot_name(APP): ("10.240.0.3", "10.240.0.7")}
+    response = answer(encode_query(slot_name(APP), A, 77), table)
+    assert response is not None
+    assert parse_addresses(response, 77) == ["10.240.0.3", "10.240.0.7"]
+    assert counts(response) == (1, 2, 0, 0)
 
 
 def test_an_a_query_for_a_live_app_gets_its_slot_address() -> None:
@@ -113,8 +135,19 @@ def test_only_an_address_answered_and_the_one_served_now_name_who_answered() -> 
 
 def test_the_proxy_holds_an_earlier_answer_only_for_the_refresh_bound_after_it() -> None:
     refresh = 0.1
-    assert stale_for(None, "10.0.0.3", now=50.0, refresh=refresh) == 0.0  # never looked up: a first deploy
-    assert stale_for((49.98, "10.0.0.3"), "10.0.0.3", now=50.0, refresh=refresh) == 0.0  # already this slot
-    held = stale_for((49.98, "10.0.0.2"), "10.0.0.3", now=50.0, refresh=refresh)
+    assert stale_for(None, ("10.0.0.3",), now=50.0, refresh=refresh) == 0.0  # never looked up: a first deploy
+    assert stale_for((49.98, ("10.0.0.3",)), ("10.0.0.3",), now=50.0, refresh=refresh) == 0.0  # already this slot
+    held = stale_for((49.98, ("10.0.0.2",)), ("10.0.0.3",), now=50.0, refresh=refresh)
     assert held == pytest.approx(0.08 + DELIVERY_MARGIN_SECONDS)
-    assert stale_for((49.5, "10.0.0.2"), "10.0.0.3", now=50.0, refresh=refresh) == 0.0  # an idle app
+    assert stale_for((49.5, ("10.0.0.2",)), ("10.0.0.3",), now=50.0, refresh=refresh) == 0.0  # an idle app
+
+
+def test_only_an_earlier_answer_with_an_address_no_longer_listed_is_waited_for() -> None:
+    refresh = 0.1
+    two = ("10.0.0.3", "10.0.0.5")
+    assert stale_for((49.98, ("10.0.0.3",)), two, now=50.0, refresh=refresh) == 0.0  # scaled up: nothing old
+    assert stale_for((49.98, ("10.0.0.5", "10.0.0.3")), two, now=50.0, refresh=refresh) == 0.0  # same set
+    shrunk = stale_for((49.98, two), ("10.0.0.3",), now=50.0, refresh=refresh)  # scaled down: .5 may be held
+    assert shrunk == pytest.approx(0.08 + DELIVERY_MARGIN_SECONDS)
+    moved = stale_for((49.98, two), ("10.0.0.2", "10.0.0.3", "10.0.0.6"), now=50.0, refresh=refresh)
+    assert moved == pytest.approx(0.08 + DELIVERY_MARGIN_SECONDS)

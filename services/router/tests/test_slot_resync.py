@@ -31,3 +31,19 @@ def test_a_switch_after_the_agent_was_asked_is_newer_than_its_answer() -> None:
 def test_apps_the_agent_does_not_name_are_left_as_they_are() -> None:
     table = {"unnamed": LiveSlot("r1", "a", 1)}
     assert slot_repairs(table, table, []) == []
+
+
+def test_web_addresses_the_agent_serves_otherwise_are_repaired() -> None:
+    table = {
+        "scaled": LiveSlot("r2", "b", 1, ("10.0.0.3",)),
+        "same": LiveSlot("r2", "b", 2, ("10.0.0.3", "10.0.0.5")),
+        "old agent": LiveSlot("r2", "b", 3),
+    }
+    answer = [
+        ServingSlot(app_id="scaled", release_id="r2", slot="b", addresses=["10.0.0.3", "10.0.0.5"]),
+        ServingSlot(app_id="same", release_id="r2", slot="b", addresses=["10.0.0.3", "10.0.0.5"]),
+        serving("old agent", "b"),  # names no addresses, as before ADR 0026: nothing to repair
+    ]
+    assert [(r.app_id, r.addresses) for r in slot_repairs(table, table, answer)] == [
+        ("scaled", ["10.0.0.3", "10.0.0.5"])
+    ]
