@@ -21,6 +21,7 @@ from berth_shared.contracts.desired import (
     GetDesired,
     ListDesired,
 )
+from berth_shared.contracts.runs import DESIRED_RUN, DesiredRun, DesiredRunReply, GetDesiredRun
 from berth_shared.errors import BusUnavailable
 from berth_shared.sealing import OpeningKey, SealingError, open_env
 from nats.aio.client import Client
@@ -60,3 +61,20 @@ class DesiredClient:
         query = ListDesired(host=self._host, seal_to=self._key.public)
         listed = await bus.request(self._nc, DESIRED_LIST, query, DesiredListReply, timeout=TIMEOUT_SECONDS)
         return [opened(app, self._key) for app in listed.apps]
+
+    async def get_run(self, app_id: str, run_id: str) -> tuple[DesiredRun, dict[str, str]] | None:
+        """What run ``run_id`` starts and its opened environment; None when it is no longer to be
+        started. Raises BusUnavailable (change nothing) when it cannot be had."""
+        query = GetDesiredRun(app_id=app_id, run_id=run_id, seal_to=self._key.public)
+        try:
+            reply = await bus.request(self._nc, DESIRED_RUN, query, DesiredRunReply, timeout=TIMEOUT_SECONDS)
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise BusUnavailable(f"desired run {run_id} unavailable: {type(exc).__name__}") from exc
+        run = reply.run
+        if run is None:
+            return None
+        try:
+            env = open_env(run.sealed_env, self._key, app_id, run.release_id) if run.sealed_env else {}
+        except SealingError as exc:
+            raise BusUnavailable(f"desired run {run_id}: {exc}") from None
+        return msgspec.structs.replace(run, sealed_env=None), env

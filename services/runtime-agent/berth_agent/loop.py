@@ -22,6 +22,7 @@ import nats.errors
 from berth_shared.contracts.containers import ImagePruned
 from berth_shared.contracts.desired import DesiredApp
 from berth_shared.contracts.releases import AgentCommand, ReconcileApp, RestartInPlace
+from berth_shared.contracts.runs import RunCommand, StartRun, StopRun
 from berth_shared.errors import BusUnavailable
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -45,6 +46,7 @@ from berth_agent.observe import observe
 from berth_agent.planner import DEFAULT_POLICY, HardRestart, plan, plan_hard_restart
 from berth_agent.proxy.run import ProxySwitch
 from berth_agent.publisher import Publisher
+from berth_agent.runs.run import Runs
 from berth_agent.state import ActualState, CrashPolicy, DesiredState, live_release_id, unrecorded_deaths
 
 log = logging.getLogger("berth.agent.loop")
@@ -104,6 +106,15 @@ class Agent:
             addresses=self.addresses,
             instance=instance,
         )
+        self.runs = Runs(
+            docker,
+            nc,
+            js,
+            instance=instance,
+            desired=self.desired,
+            addresses=self.addresses,
+            containers=Containers(docker, instance=instance, publisher=self.publisher, memory=self.memory),
+        )
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._dirty: set[str] = set()
         self._runners: dict[str, asyncio.Task[None]] = {}
@@ -143,13 +154,17 @@ class Agent:
                 raise_if_engine_down(exc)
                 raise
 
-    async def dispatch(self, command: AgentCommand) -> None:
+    async def dispatch(self, command: AgentCommand | RunCommand) -> None:
         """Carry out one command from the agent's consumer."""
         match command:
             case ReconcileApp():
                 await self.reconcile_app(command.app_id)
             case RestartInPlace():
                 await self.restart_in_place(command)
+            case StartRun():
+                await self.runs.start(command)
+            case StopRun():
+                await self.runs.stop(command)
 
     async def converge(self, app_id: str, app: DesiredApp | None, actual: ActualState) -> None:
         now = time.time()
@@ -289,7 +304,11 @@ class Agent:
         consumed elsewhere)."""
         try:
             await asyncio.gather(
-                self.follow_docker(), self.resync_periodically(), self.prune_periodically(), self.logs.run()
+                self.follow_docker(),
+                self.resync_periodically(),
+                self.prune_periodically(),
+                self.logs.run(),
+                self.runs.adopt(),
             )
         finally:
             await self.shutdown()
@@ -302,4 +321,5 @@ class Agent:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*tasks, return_exceptions=True)
+        await self.runs.shutdown()  # runs go on; the next agent adopts them
         await self.logs.shutdown()  # a flush in flight is finished (bounded) before the bus closes

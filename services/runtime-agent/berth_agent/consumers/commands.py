@@ -1,4 +1,5 @@
-"""The command consumer: agent commands from BERTH_CMD (``ReconcileApp``, ``RestartInPlace``),
+"""The command consumer: agent commands from BERTH_CMD (``ReconcileApp``, ``RestartInPlace``, and
+the run commands ``StartRun``/``StopRun``),
 handled concurrently; the agent's per-app lock serializes the commands of one app.
 
 A message is acked only after its reconcile finished, kept alive with ``in_progress()`` during
@@ -16,11 +17,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from berth_shared import bus
 from berth_shared.contracts.base import decode, utcnow
 from berth_shared.contracts.releases import COMMAND_RECEIVED, AgentCommand, ReconcileApp, ReleaseStep
+from berth_shared.contracts.runs import RunCommand
 from berth_shared.errors import BusUnavailable, EngineUnavailable
 from berth_shared.streams import ConsumerSpec
 from nats.aio.msg import Msg
@@ -33,11 +35,12 @@ FETCH_BATCH = 16
 RETRY_DELAY_SECONDS = 5.0
 IN_PROGRESS_EVERY_SECONDS = 15.0
 
-Dispatch = Callable[[AgentCommand], Awaitable[None]]
+Command: TypeAlias = AgentCommand | RunCommand
+Dispatch = Callable[[Command], Awaitable[None]]
 Report = Callable[[ReleaseStep], Coroutine[Any, Any, None]]
 
 
-def received_step(command: AgentCommand, stored_at: datetime, now: datetime) -> ReleaseStep | None:
+def received_step(command: Command, stored_at: datetime, now: datetime) -> ReleaseStep | None:
     """The command's arrival here for the timeline of the release it was sent for (none for a
     command sent for no release); it took the time since JetStream stored it."""
     if not isinstance(command, ReconcileApp) or not command.release_id:
@@ -57,7 +60,7 @@ def received_step(command: AgentCommand, stored_at: datetime, now: datetime) -> 
 async def run_command(msg: Msg, dispatch: Dispatch, report: Report | None = None) -> None:
     """Decode one command and run it (reporting its arrival with ``report``); a failure is
     logged here and raised as ``bus.Retry``."""
-    command: AgentCommand = decode(msg.data, AgentCommand)  # undecodable: terminated by the loop
+    command: Command = decode(msg.data, Command)  # undecodable: terminated by the loop
     step = received_step(command, msg.metadata.timestamp, utcnow()) if report is not None else None
     reported: asyncio.Task[None] | None = None
     if report is not None and step is not None:
@@ -69,7 +72,7 @@ async def run_command(msg: Msg, dispatch: Dispatch, report: Report | None = None
             await reported
 
 
-async def _run(command: AgentCommand, dispatch: Dispatch) -> None:
+async def _run(command: Command, dispatch: Dispatch) -> None:
     try:
         await dispatch(command)
     except (EngineUnavailable, BusUnavailable) as exc:

@@ -8,6 +8,7 @@ from berth_agent.consumers.commands import RETRY_DELAY_SECONDS, handle, received
 from berth_agent.loop import Agent
 from berth_shared.contracts.base import encode
 from berth_shared.contracts.releases import AgentCommand, ReconcileApp, ReleaseStep, RestartInPlace, restart_subject
+from berth_shared.contracts.runs import StartRun, StopRun, run_command_subject, stop_run_subject
 from berth_shared.errors import BusUnavailable, EngineUnavailable
 from berth_testing import FakeMsg
 
@@ -130,3 +131,18 @@ async def test_the_arrival_is_reported_while_the_rollout_still_runs() -> None:
     msg.metadata = SimpleNamespace(timestamp=STORED)  # type: ignore[attr-defined]
     await run_command(msg, rollout, report)  # type: ignore[arg-type]
     assert [(s.release_id, s.step) for s in reported] == [("r1", "command.received")]
+
+
+async def test_run_commands_are_decoded_and_dispatched_as_such() -> None:
+    seen: list[object] = []
+
+    async def dispatch(command: object) -> None:
+        seen.append(command)
+
+    start = StartRun(app_id="app1", run_id="run1")
+    stop = StopRun(app_id="app1", run_id="run1", reason="replace")
+    for sent, subject in ((start, run_command_subject("h1")), (stop, stop_run_subject("h1"))):
+        msg = FakeMsg(encode(sent), subject=subject)
+        await handle(msg, dispatch)  # type: ignore[arg-type]
+        assert msg.settled == [("ack", None)]
+    assert seen == [start, stop] and isinstance(seen[0], StartRun) and isinstance(seen[1], StopRun)
