@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
@@ -27,20 +27,19 @@ from berth_shared.contracts.health import (
 )
 from berth_shared.contracts.owner_state import AppFacts
 from berth_shared.contracts.releases import AgentEvent, AppCrashed, ReleaseFailed, ReleaseLive
-from berth_shared.netplan import Slot, slot_address
+from berth_shared.netplan import slot_address
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from berth_health import machine
 from berth_health.checker import Checker, Target
+from berth_health.instances import AddressOf, instance_hosts
 from berth_health.machine import Action, HealthState, Transition
 from berth_health.resync import HealthResync, HeldApp, health_resync
 from berth_health.webhooks import Webhooks
 
 log = logging.getLogger("berth.health.tracker")
-
-AddressOf = Callable[[str, Slot], str]
 
 
 def _check_of(raw: Any) -> HealthCheck | None:
@@ -90,7 +89,7 @@ class CheckTargets:
                 app_id=app_id,
                 release_id=row["release_id"],
                 slot=row["slot"],
-                host=self.address_of(row["subnet"], row["slot"]),
+                hosts=instance_hosts(row["subnet"], row["slot"], row["addresses"], self.address_of),
                 port=row["port"],
                 check=_check_of(row["health_check"]),
                 state=state,
@@ -140,6 +139,7 @@ class CheckTargets:
                 release_id=row["release_id"],
                 slot=row["slot"],
                 live_at=row["live_at"],
+                addresses=tuple(row["addresses"]),
             )
             for row in rows
         }
@@ -160,7 +160,13 @@ class CheckTargets:
             assert app.live is not None
             live = app.live
             await self._on_live(
-                ReleaseLive(app_id=app.app_id, release_id=live.release_id, slot=live.slot, at=live.live_at)
+                ReleaseLive(
+                    app_id=app.app_id,
+                    release_id=live.release_id,
+                    slot=live.slot,
+                    at=live.live_at,
+                    addresses=live.addresses,
+                )
             )
             log.warning("resync: app %s checks release %s (its ReleaseLive was lost)", app.app_id, live.release_id)
         for app_id in plan.removals:
@@ -225,19 +231,30 @@ class CheckTargets:
     async def _on_live(self, e: ReleaseLive) -> None:
         current = await self.pool.fetchrow("SELECT * FROM apps WHERE app_id = $1", e.app_id)
         if current is not None and current["release_id"] == e.release_id and current["slot"] == e.slot:
+            if list(current["addresses"]) != e.addresses:  # the same release, scaled: check where it is now
+                row = await self.pool.fetchrow(
+                    "UPDATE apps SET addresses = $2, updated_at = now() WHERE app_id = $1 RETURNING *",
+                    e.app_id,
+                    e.addresses,
+                )
+                assert row is not None
+                self._apply_row(row, None)
             return  # redelivered
         target = self.checker.targets.get(e.app_id)
         before = target.state if target else _state_of(current["state"]) if current else HealthState()
         state = machine.went_live(before, e.at.timestamp())
         row = await self.pool.fetchrow(
-            "INSERT INTO apps (app_id, release_id, slot, live_at, state) VALUES ($1, $2, $3, $4, $5::jsonb) "
+            "INSERT INTO apps (app_id, release_id, slot, live_at, state, addresses) "
+            "VALUES ($1, $2, $3, $4, $5::jsonb, $6) "
             "ON CONFLICT (app_id) DO UPDATE SET release_id = EXCLUDED.release_id, slot = EXCLUDED.slot, "
-            "live_at = EXCLUDED.live_at, state = EXCLUDED.state, updated_at = now() RETURNING *",
+            "live_at = EXCLUDED.live_at, state = EXCLUDED.state, addresses = EXCLUDED.addresses, "
+            "updated_at = now() RETURNING *",
             e.app_id,
             e.release_id,
             e.slot,
             e.at,
             json.dumps(state.to_json()),
+            e.addresses,
         )
         assert row is not None
         self._apply_row(row, state)

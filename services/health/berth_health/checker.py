@@ -1,5 +1,6 @@
-"""The check loop: every live instance with a check is probed on its own schedule (jitter on
-first schedule, no drift), under one global concurrency limit; each probe has its own timeout,
+"""The check loop: every live app is checked on its own schedule (jitter on first schedule, no
+drift), each check probing every web instance at once (the app is as healthy as its worst one:
+berth_health.instances), under one global concurrency limit; each probe has its own timeout,
 so a slow or hanging app only ever occupies its own slot. Results are buffered and written in
 batches; state changes go to a single effects worker (persist, publish) off the probe path."""
 
@@ -14,9 +15,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from berth_shared.contracts.health import HealthCheck, describe_expected, status_matches
+from berth_shared.contracts.health import HealthCheck
 
 from berth_health import machine
+from berth_health.instances import judge
 from berth_health.machine import Action, HealthState, Transition
 from berth_health.probe import ProbeResult, http_get_status
 from berth_health.schedule import Schedule
@@ -36,7 +38,7 @@ class Target:
     app_id: str
     release_id: str
     slot: str
-    host: str
+    hosts: tuple[str, ...]  # every web instance of the live slot (berth_health.instances)
     port: int
     check: HealthCheck | None
     state: HealthState = field(default_factory=HealthState)
@@ -164,17 +166,14 @@ class Checker:
             async with self.sem:
                 if self.lateness is not None:
                     self.lateness.append(time.monotonic() - due)
-                result = await self.probe(target.host, target.port, check.path, check.timeout_seconds)
+                results = await asyncio.gather(
+                    *(self.probe(host, target.port, check.path, check.timeout_seconds) for host in target.hosts)
+                )
         finally:
             self.inflight.discard(target.app_id)
         self.checks_run += 1
-        ok = result.status_code is not None and status_matches(result.status_code, check.expected_status)
-        if result.error is not None:
-            reason = f"GET {check.path}: {result.error}"
-        elif not ok:
-            reason = f"GET {check.path}: HTTP {result.status_code}, expected {describe_expected(check.expected_status)}"
-        else:
-            reason = ""
+        outcome = judge(check, list(zip(target.hosts, results, strict=True)))
+        result, ok, reason = outcome.result, outcome.ok, outcome.reason
         now = time.time()
         self.buffer.append(
             (

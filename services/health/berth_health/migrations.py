@@ -65,4 +65,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
     CREATE INDEX deliveries_webhook ON deliveries (webhook_id, id);
     """,
+    """
+    -- Every web instance of the live slot (ReleaseLive.addresses, ADR 0026); empty: the slot's
+    -- fixed address (an agent from before ADR 0026).
+    ALTER TABLE apps ADD COLUMN addresses text[] NOT NULL DEFAULT '{}';
+    """,
 )

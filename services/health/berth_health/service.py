@@ -26,9 +26,10 @@ from berth_shared.streams import (
 )
 
 from berth_health import query, retention
-from berth_health.check_targets import AddressOf, CheckTargets
+from berth_health.check_targets import CheckTargets
 from berth_health.checker import Checker, CheckRow
 from berth_health.cleanup import app_checks_cleanup
+from berth_health.instances import AddressOf
 from berth_health.webhooks import Webhooks
 
 # The durable consumers the health service owns (created at start, ``OWNED_CONSUMERS``).

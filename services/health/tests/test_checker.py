@@ -53,7 +53,7 @@ async def servers() -> AsyncIterator[list[Server]]:
 
 
 def target(app: str, port: int, check: HealthCheck) -> Target:
-    return Target(app, "rel", "a", "127.0.0.1", port, check, went_live(HealthState(), 0))
+    return Target(app, "rel", "a", ("127.0.0.1",), port, check, went_live(HealthState(), 0))
 
 
 async def until(cond: Callable[[], bool], within: float = 10, what: str = "") -> None:
@@ -132,3 +132,35 @@ async def test_detection_and_recovery_reach_the_change_sink_once_each(servers: l
     await until(lambda: changes == ["unhealthy", "recovered"], what="recovered")
     stop.set()
     await asyncio.wait_for(task, 10)
+
+
+async def test_every_web_instance_is_probed_and_one_sick_instance_makes_the_app_unhealthy(
+    servers: list[Server],
+) -> None:
+    first = servers[0]
+    second = Server()  # instance 1: the same port on another loopback address
+    handle = await asyncio.start_server(second.handle, "127.0.0.2", first.port)
+    reasons: list[str] = []
+
+    async def on_change(t: Target, tr: Transition | None, a: Action | None) -> None:
+        if tr is not None:
+            reasons.append(f"{tr.kind}: {tr.reason}")
+
+    checker = Checker(on_change=on_change)
+    check = HealthCheck(interval_seconds=0.1, timeout_seconds=1, unhealthy_threshold=2, start_period_seconds=0)
+    checker.upsert(
+        Target("app", "rel", "a", ("127.0.0.1", "127.0.0.2"), first.port, check, went_live(HealthState(), 0))
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(checker.run(stop))
+    try:
+        await until(lambda: checker.targets["app"].state.state == "healthy", what="healthy")
+        assert first.hits >= 1 and second.hits >= 1  # both instances answered the checks
+        second.mode = "sick"
+        await until(lambda: len(reasons) == 1, what="unhealthy")
+        assert reasons == ["unhealthy: instance 127.0.0.2: GET /: HTTP 500, expected a status in [200, 400)"]
+        assert first.mode == "ok"  # instance 0 still answers: the app is as healthy as its worst instance
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        handle.close()

@@ -14,7 +14,7 @@ from berth_shared.probes import PROBE_USER_AGENT
 
 
 def unchecked(app: str = "app1") -> Target:
-    return Target(app, "rel", "a", "127.0.0.1", 8080, None, went_live(HealthState(), 0))
+    return Target(app, "rel", "a", ("127.0.0.1",), 8080, None, went_live(HealthState(), 0))
 
 
 def test_an_app_without_a_check_is_scheduled_with_the_default_check() -> None:

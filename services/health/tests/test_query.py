@@ -54,7 +54,9 @@ async def store(ctx: ServiceContext, app_id: str, release_id: str, slot: str, st
 
 
 def target(app_id: str, release_id: str, slot: str, state: HealthState) -> Target:
-    return Target(app_id=app_id, release_id=release_id, slot=slot, host="10.0.0.2", port=8080, check=None, state=state)
+    return Target(
+        app_id=app_id, release_id=release_id, slot=slot, hosts=("10.0.0.2",), port=8080, check=None, state=state
+    )
 
 
 async def test_a_stored_app_not_checked_now_tells_its_stored_state(health: ServiceContext, app_ids: list[str]) -> None:

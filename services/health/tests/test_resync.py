@@ -78,3 +78,14 @@ def test_an_older_live_release_from_the_api_never_replaces_a_newer_one_held() ->
 
 def test_an_app_with_nothing_live_is_not_given_a_release() -> None:
     assert health_resync({"app1": held(release_id=None, slot=None, live_at=None)}, [facts()]).went_live == ()
+
+
+def test_the_live_release_held_at_other_web_addresses_is_checked_where_the_api_says() -> None:
+    scaled = facts(live=LiveRelease(release_id="r1", slot="a", live_at=T0, addresses=["10.240.0.18", "10.240.0.20"]))
+    assert health_resync({"app1": held(addresses=("10.240.0.18",))}, [scaled]).went_live == (scaled,)
+    same = held(addresses=("10.240.0.18", "10.240.0.20"))
+    assert health_resync({"app1": same}, [scaled]).went_live == ()
+
+
+def test_an_api_from_before_adr_0026_names_no_addresses_and_changes_nothing() -> None:
+    assert not health_resync({"app1": held()}, [facts(live=live())]).changes

@@ -1,0 +1,82 @@
+"""The health service's targets from app and release events, kept in its own Postgres table
+(real Postgres through the health service's own role): every web instance of the live slot is
+checked (ADR 0026 §2), and an agent from before it still gets its slot's fixed address."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from berth_cli.launcher.platform import Platform
+from berth_health.check_targets import CheckTargets
+from berth_health.checker import Checker
+from berth_health.migrations import MIGRATIONS
+from berth_health.service import CONSUMERS
+from berth_health.webhooks import Webhooks
+from berth_shared.contracts.apps import AppCreated, AppDeleted
+from berth_shared.contracts.base import encode
+from berth_shared.contracts.releases import ReleaseLive
+from berth_shared.service import ServiceContext, close_context, open_context
+from berth_shared.settings import ServiceEnv, Settings
+
+pytestmark = pytest.mark.integration
+
+SUBNET = "10.250.7.16/28"
+
+
+@dataclass
+class Delivered:
+    """What the handlers read of a bus message."""
+
+    data: bytes
+
+
+@pytest.fixture(scope="module")
+async def health(infra: Platform) -> AsyncIterator[ServiceContext]:
+    env = infra.service_env("health")
+    ctx = await open_context(
+        "health", MIGRATIONS, CONSUMERS, env=ServiceEnv.from_env(env), settings=Settings.from_env(env)
+    )
+    try:
+        yield ctx
+    finally:
+        await close_context(ctx)
+
+
+def targets_of(ctx: ServiceContext) -> CheckTargets:
+    return CheckTargets(ctx.pool, ctx.js, Checker(), Webhooks(ctx.pool))
+
+
+async def test_every_web_instance_is_checked_and_a_scale_moves_the_checks_without_starting_over(
+    health: ServiceContext,
+) -> None:
+    app_id = f"app-{uuid.uuid4().hex[:8]}"
+    targets = targets_of(health)
+    created = AppCreated(app_id=app_id, name="web", hostname="web.berth.test", port=8080, subnet=SUBNET)
+    await targets.on_app_event(Delivered(encode(created)))  # type: ignore[arg-type]
+    try:
+        live = ReleaseLive(app_id=app_id, release_id="r1", slot="b", addresses=["10.250.7.19", "10.250.7.21"])
+        await targets.on_agent_event(Delivered(encode(live)))  # type: ignore[arg-type]
+        assert targets.checker.targets[app_id].hosts == ("10.250.7.19", "10.250.7.21")
+        went_live = targets.checker.targets[app_id].state
+
+        # The same release, scaled to one web instance: checked there, its state kept.
+        scaled = ReleaseLive(app_id=app_id, release_id="r1", slot="b", addresses=["10.250.7.19"])
+        await targets.on_agent_event(Delivered(encode(scaled)))  # type: ignore[arg-type]
+        assert targets.checker.targets[app_id].hosts == ("10.250.7.19",)
+        assert targets.checker.targets[app_id].state == went_live
+
+        # After a restart the targets come back from the table, addresses and all.
+        restarted = targets_of(health)
+        await restarted.load()
+        assert restarted.checker.targets[app_id].hosts == ("10.250.7.19",)
+
+        # An agent from before ADR 0026 names no addresses: the slot's fixed one.
+        older = ReleaseLive(app_id=app_id, release_id="r2", slot="a")
+        await targets.on_agent_event(Delivered(encode(older)))  # type: ignore[arg-type]
+        assert targets.checker.targets[app_id].hosts == ("10.250.7.18",)
+    finally:
+        deleted = AppDeleted(app_id=app_id, name="web", hostname="web.berth.test", subnet=SUBNET)
+        await targets.on_app_event(Delivered(encode(deleted)))  # type: ignore[arg-type]
