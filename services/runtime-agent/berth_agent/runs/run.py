@@ -131,9 +131,14 @@ class Runs:
         await self._containers.stop(container_id, timeout)
 
     async def adopt(self) -> None:
-        """Await every run container of this instance left by an earlier agent."""
+        """Await every run container of this instance left by an earlier agent (a failure is
+        logged: the next ``StartRun`` redelivery or the API's resync deals with the run)."""
         wanted = [*labels.instance_filter(self._instance), labels.RUN]
-        listed = await self._docker.containers.list(all=True, filters=json.dumps({"label": wanted}))
+        try:
+            listed = await self._docker.containers.list(all=True, filters=json.dumps({"label": wanted}))
+        except Exception as exc:
+            log.warning("adopting runs skipped: %s", exc)
+            return
         for found in listed:
             found_labels: dict[str, str] = dict(found["Labels"] or {})
             app_id, run_id = found_labels.get(labels.APP, ""), found_labels.get(labels.RUN, "")
@@ -160,16 +165,20 @@ class Runs:
     # -- one run ---------------------------------------------------------------------------
     async def _resume(self, app_id: str, run_id: str, container_id: str, run: DesiredRun | None) -> None:
         container = self._docker.containers.container(container_id)
+        stream: Any = None
         try:
             shown = await container.show()
             state = shown["State"]
             fresh = not decide.was_started(state)
             stdin = bool(run and run.stdin and fresh)
-            stream = container.attach(stdout=True, stderr=True, stdin=stdin, logs=False)
-            await stream._init()  # attached before the start: no line is missed
+            stream = container.attach(stdout=True, stderr=True, stdin=stdin, logs=not fresh)
+            await stream._init()  # attached before the start: no line is missed (adopted: replayed)
             if fresh:
                 await container.start()
         except aiodocker.DockerError as exc:
+            if stream is not None:
+                with contextlib.suppress(Exception):
+                    await stream.close()
             raise_if_engine_down(exc)
             await self._event("finished", decide.failed_to_start(app_id, run_id, f"the engine refused: {exc.message}"))
             await self._containers.remove(container_id)
@@ -201,11 +210,13 @@ class Runs:
         attach = bool(run and run.attach)
         output = decide.Output(run_id)
         pump = asyncio.create_task(self._pump(app_id, output, stream, attach))
-        subscription = (
-            await self._nc.subscribe(run_input_subject(app_id, run_id), cb=lambda msg: self._input(msg, stream))
-            if stdin
-            else None
-        )
+        subscription = None
+        if stdin:
+
+            async def on_input(msg: Msg) -> None:
+                await self._input(msg, stream)
+
+            subscription = await self._nc.subscribe(run_input_subject(app_id, run_id), cb=on_input)
         container = self._docker.containers.container(container_id)
         timed_out = False
         try:
@@ -224,6 +235,8 @@ class Runs:
             if subscription is not None:
                 with contextlib.suppress(Exception):
                     await subscription.unsubscribe()
+            with contextlib.suppress(Exception):
+                await stream.close()
             raise  # the agent stops: the container runs on, the next agent adopts it
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
