@@ -211,6 +211,48 @@ WITH x AS MATERIALIZED (
 )
 SELECT count(*) FROM inserted
 """
+_ON_CONFLICT = "ON CONFLICT (container_id, stream, ts_raw, seq) DO NOTHING"
+# The same insert without the duplicate check, for a pull that cannot repeat a stored line (see
+# FRESH_SQL): ``ON CONFLICT`` probes the origin key before each line's insert and confirms it after,
+# the largest part of the insert's cost (ADR 0006, addendum of 2026-12-05). The unique key still
+# holds: a line repeated within the pull fails the statement, and the pull is stored again with
+# the check (store_insert).
+INSERT_FRESH_SQL = INSERT_SQL.replace(_ON_CONFLICT, "")
+assert INSERT_FRESH_SQL != INSERT_SQL
+# Whether every (container, stream) of a pull has no stored line, or its newest stored ``ts_raw``
+# (by the origin key's order) is in the engine's fixed form and sorts before the pull's oldest
+# line of it ($3; every line of it in that form). Fixed-form stamps sort alike in any collation
+# (digits at the same places), so every stored stamp of that form is older than every line of
+# the pull, and a stamp of another form cannot equal one of the pull's.
+FRESH_SQL = r"""
+SELECT coalesce(bool_and(s.newest ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z$'
+                         AND s.newest COLLATE "C" < o.oldest COLLATE "C"), true)
+FROM unnest($1::text[], $2::text[], $3::text[]) AS o(container_id, stream, oldest)
+CROSS JOIN LATERAL (SELECT l.ts_raw AS newest FROM lines l
+                    WHERE l.container_id = o.container_id AND l.stream = o.stream
+                    ORDER BY l.ts_raw DESC, l.seq DESC LIMIT 1) s
+"""
+_FIXED_STAMPS = re.compile(r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z)+")
+
+
+def oldest_stamps(rows: list[Row]) -> tuple[list[str], list[str], list[str]] | None:
+    """Per (container, stream) of ``rows``: its oldest ``ts_raw`` (by code point, as ``COLLATE
+    "C"`` compares); None when a line's stamp is not in the engine's fixed form."""
+    stamps: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        key = (r.container_id, r.stream)
+        found = stamps.get(key)
+        if found is None:
+            found = stamps[key] = []
+        found.append(r.ts_raw)
+    oldest: tuple[list[str], list[str], list[str]] = ([], [], [])
+    for (container_id, stream), raw in stamps.items():
+        if not _FIXED_STAMPS.fullmatch("".join(raw)):
+            return None
+        oldest[0].append(container_id)
+        oldest[1].append(stream)
+        oldest[2].append(min(raw))
+    return oldest
 
 
 class Arguments(msgspec.Struct, frozen=True):
@@ -224,6 +266,7 @@ class Arguments(msgspec.Struct, frozen=True):
     message: list[str]
     notices: tuple[list[int], list[int], list[bool]]
     starts: list[int]
+    oldest: tuple[list[str], list[str], list[str]] | None = None
 
     def as_list(self, words: list[str]) -> list[object]:
         return [
@@ -274,6 +317,7 @@ def arguments(rows: list[Row], starts: list[bool]) -> Arguments:
         message=[r.message for r in rows],
         notices=(notice_at, dropped, lost),
         starts=[n for n, start in enumerate(starts, 1) if start],
+        oldest=oldest_stamps(rows),
     )
 
 
@@ -285,7 +329,7 @@ class Insert(msgspec.Struct, frozen=True):
     starts: list[bool]
     words: list[str]
     # INSERT_SQL's arguments, when already made (in the decode thread, off the event loop).
-    args: list[object] | None = None
+    args: Arguments | None = None
 
 
 def insert_of(rows: list[Row]) -> Insert:
@@ -315,15 +359,22 @@ async def store_insert(conn: Connection, insert: Insert) -> int:
             "WHERE NOT EXISTS (SELECT 1 FROM deleted_apps d WHERE d.app_id = a) ON CONFLICT DO NOTHING",
             apps,
         )
-        args = insert.args if insert.args is not None else arguments(rows, insert.starts).as_list(insert.words)
-        inserted = await conn.fetchval(INSERT_SQL, *args)
+        args = insert.args if insert.args is not None else arguments(rows, insert.starts)
+        params = args.as_list(insert.words)
+        if args.oldest is not None and await conn.fetchval(FRESH_SQL, *args.oldest):
+            try:
+                async with conn.transaction():  # a savepoint: a line repeated within the pull
+                    return int(await conn.fetchval(INSERT_FRESH_SQL, *params))
+            except asyncpg.UniqueViolationError:
+                log.info("a pull repeats one of its own lines; storing it with the duplicate check")
+        inserted = await conn.fetchval(INSERT_SQL, *params)
     return int(inserted)
 
 
 def _insert_of_batches(batches: list[LogBatch]) -> Insert:
     rows = rows_of(batches)  # already in insert order: no second sort
     starts, words = plan_chunks([r.app_id for r in rows], [r.message for r in rows])
-    return Insert(rows, starts, words, arguments(rows, starts).as_list(words))
+    return Insert(rows, starts, words, arguments(rows, starts))
 
 
 @dataclass

@@ -8,15 +8,18 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import msgspec
 import pytest
 from berth_logs.ingest import (
     BULK,
     BULK_PATIENCE,
+    FRESH_SQL,
     PROMPT,
     check_batch,
     choose,
     clean_message,
     insert_of,
+    oldest_stamps,
     parse_docker_ts,
     rows_of,
     store,
@@ -206,3 +209,32 @@ async def test_a_redelivered_pull_adds_no_lines_no_chunks_and_counts_nothing_twi
     ids = [r["id"] for r in await pool.fetch("SELECT id FROM lines WHERE app_id = $1 AND message LIKE 'second%'", app)]
     assert (await chunk_spans(pool, app))[2:] == [(min(ids), max(ids))]
     assert await pool.fetchval("SELECT stored FROM counters WHERE app_id = $1", app) == 302
+
+
+async def test_a_pull_newer_than_what_is_stored_skips_the_duplicate_check_yet_never_stores_a_line_twice(
+    pool: asyncpg.Pool,
+) -> None:
+    app = f"app{uuid.uuid4().hex[:10]}"
+    lines = rows_of_app(app, [f"line {i}" for i in range(10)])
+    async with pool.acquire() as conn:
+        # Nothing stored of its container: fresh, stored without ON CONFLICT.
+        assert (await conn.fetchval(FRESH_SQL, *oldest_stamps(lines[:5]) or ())) is True
+        assert await store(conn, lines[:5]) == 5
+        # Newer than what is stored: fresh; overlapping it: not.
+        assert (await conn.fetchval(FRESH_SQL, *oldest_stamps(lines[5:]) or ())) is True
+        assert (await conn.fetchval(FRESH_SQL, *oldest_stamps(lines[4:]) or ())) is False
+        # A fresh pull that repeats one of its own lines (two overlapping batches in one pull):
+        # the unique key refuses it and the pull is stored with the check, each line once.
+        assert await store(conn, lines[5:] + lines[7:8]) == 5
+        assert await store(conn, lines[3:]) == 0
+    assert await pool.fetchval("SELECT count(*) FROM lines WHERE app_id = $1", app) == 10
+    assert await pool.fetchval("SELECT stored FROM counters WHERE app_id = $1", app) == 10
+    spans = await chunk_spans(pool, app)
+    assert len(spans) == 2 and spans[0][1] < spans[1][0]
+
+
+def test_stamps_not_in_the_engines_fixed_form_always_take_the_duplicate_check() -> None:
+    lines = rows_of_app("app1", ["a", "b"])
+    assert oldest_stamps(lines) == ([lines[0].container_id], ["stdout"], [lines[0].ts_raw])
+    odd = [*lines[:1], msgspec.structs.replace(lines[1], ts_raw="2026-12-05T07:00:00.5Z")]
+    assert oldest_stamps(odd) is None
