@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from berth_shared.contracts.apps import APP_DELETED_EVENTS, APP_EVENTS
 from berth_shared.contracts.containers import CONTAINER_EVENTS
+from berth_shared.contracts.cron import CRON_EVENTS
 from berth_shared.contracts.domains import DOMAIN_EVENTS
 from berth_shared.contracts.health import HEALTH_EVENTS
 from berth_shared.contracts.logs import BULK_LOG_SUBJECTS, LOG_SUBJECTS, PROMPT_LOG_SUBJECTS
@@ -111,6 +112,8 @@ LOGS_BULK_LINES = ConsumerSpec(
 HEALTH_APP_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="health-app-events", filter_subject=APP_EVENTS)
 HEALTH_AGENT_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="health-agent-events", filter_subject=AGENT_EVENTS)
 HEALTH_ALERTS = ConsumerSpec(stream=EVENTS.name, durable="health-alerts", filter_subject=HEALTH_EVENTS)
+# The API's cron run failures and missed due times become cron.failed / cron.missed webhooks (ADR 0026).
+HEALTH_CRON_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="health-cron-events", filter_subject=CRON_EVENTS)
 # The API applies health transitions to app status/history and acts on restart requests.
 API_HEALTH_EVENTS = ConsumerSpec(stream=EVENTS.name, durable="api-health-events", filter_subject=HEALTH_EVENTS)
 
@@ -127,5 +130,5 @@ OWNED_CONSUMERS: dict[str, tuple[tuple[str, str], ...]] = {
     "agent": ((COMMANDS.name, "*"),),
     "router": _owned(ROUTER_APP_EVENTS),
     "logs": _owned(LOGS_APP_DELETED, LOGS_LINES, LOGS_BULK_LINES),
-    "health": _owned(HEALTH_APP_DELETED, HEALTH_APP_EVENTS, HEALTH_AGENT_EVENTS, HEALTH_ALERTS),
+    "health": _owned(HEALTH_APP_DELETED, HEALTH_APP_EVENTS, HEALTH_AGENT_EVENTS, HEALTH_ALERTS, HEALTH_CRON_EVENTS),
 }

@@ -183,7 +183,8 @@ class CheckTargets:
         event: AgentEvent | ContainerEvent = decode(msg.data, AgentEvent | ContainerEvent)
         match event:
             case ReleaseLive():
-                await self._on_live(event)
+                if not await self._on_live(event):
+                    return  # the live release scaled: no new deploy
                 await self.webhooks.enqueue(
                     event.id,
                     "deploy.succeeded",
@@ -228,7 +229,10 @@ class CheckTargets:
             case _:
                 pass
 
-    async def _on_live(self, e: ReleaseLive) -> None:
+    async def _on_live(self, e: ReleaseLive) -> bool:
+        """Check ``e``'s release from now on; False when it is the live release at other web
+        addresses (a scale: only where it is checked moves). A redelivery changes nothing (True:
+        its webhook is enqueued once per event id, also after a crash before it was)."""
         current = await self.pool.fetchrow("SELECT * FROM apps WHERE app_id = $1", e.app_id)
         if current is not None and current["release_id"] == e.release_id and current["slot"] == e.slot:
             if list(current["addresses"]) != e.addresses:  # the same release, scaled: check where it is now
@@ -239,7 +243,8 @@ class CheckTargets:
                 )
                 assert row is not None
                 self._apply_row(row, None)
-            return  # redelivered
+                return False
+            return True  # redelivered
         target = self.checker.targets.get(e.app_id)
         before = target.state if target else _state_of(current["state"]) if current else HealthState()
         state = machine.went_live(before, e.at.timestamp())
@@ -258,6 +263,7 @@ class CheckTargets:
         )
         assert row is not None
         self._apply_row(row, state)
+        return True
 
     def _liveness(self, app_id: str, release_id: str, running: bool, reason: str) -> None:
         target = self.checker.targets.get(app_id)

@@ -22,6 +22,7 @@ from berth_shared.streams import (
     HEALTH_ALERTS,
     HEALTH_APP_DELETED,
     HEALTH_APP_EVENTS,
+    HEALTH_CRON_EVENTS,
     ConsumerSpec,
 )
 
@@ -33,7 +34,13 @@ from berth_health.instances import AddressOf
 from berth_health.webhooks import Webhooks
 
 # The durable consumers the health service owns (created at start, ``OWNED_CONSUMERS``).
-CONSUMERS: list[ConsumerSpec] = [HEALTH_APP_DELETED, HEALTH_APP_EVENTS, HEALTH_AGENT_EVENTS, HEALTH_ALERTS]
+CONSUMERS: list[ConsumerSpec] = [
+    HEALTH_APP_DELETED,
+    HEALTH_APP_EVENTS,
+    HEALTH_AGENT_EVENTS,
+    HEALTH_ALERTS,
+    HEALTH_CRON_EVENTS,
+]
 COLUMNS = ["app_id", "release_id", "slot", "ts", "status_code", "error", "latency_ms", "ok"]
 
 
@@ -58,6 +65,7 @@ def appliers(
         "app-events": (HEALTH_APP_EVENTS, targets.on_app_event),
         "agent-events": (HEALTH_AGENT_EVENTS, targets.on_agent_event),
         "alerts": (HEALTH_ALERTS, webhooks.on_health_event),
+        "cron-events": (HEALTH_CRON_EVENTS, webhooks.on_cron_event),
     }
 
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import httpx
 from berth_shared.contracts.base import decode
+from berth_shared.contracts.cron import CRON_ALERT_EVENTS, CronEvent
 from berth_shared.contracts.health import (
     ALERT_EVENTS,
     AppRecovered,
@@ -39,6 +40,7 @@ from berth_shared.webhook_targets import TargetPolicy, TargetRefused, TargetUnre
 from nats.aio.msg import Msg
 
 from berth_health import signing
+from berth_health.cron_alerts import cron_alert
 from berth_health.delivery import describe_failure, pinned_request
 
 log = logging.getLogger("berth.health.webhooks")
@@ -47,6 +49,8 @@ MAX_ATTEMPTS = int(os.environ.get("BERTH_WEBHOOK_MAX_ATTEMPTS", "6"))
 RETRY_BASE_SECONDS = float(os.environ.get("BERTH_WEBHOOK_RETRY_BASE_SECONDS", "2"))
 TIMEOUT_SECONDS = 5.0
 BATCH = 32
+# What a webhook may subscribe to: the health service's own alerts and the API's cron events.
+EVENTS = (*ALERT_EVENTS, *CRON_ALERT_EVENTS)
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -64,10 +68,10 @@ def check_url(url: str) -> str:
 
 def check_events(events: list[str]) -> list[str]:
     if not events:
-        raise ValidationFailed.on("events", f"must name at least one of {', '.join(ALERT_EVENTS)}")
+        raise ValidationFailed.on("events", f"must name at least one of {', '.join(EVENTS)}")
     for i, event in enumerate(events):
-        if event not in ALERT_EVENTS:
-            raise ValidationFailed.on(f"events[{i}]", f"unknown event {event!r}; one of {', '.join(ALERT_EVENTS)}")
+        if event not in EVENTS:
+            raise ValidationFailed.on(f"events[{i}]", f"unknown event {event!r}; one of {', '.join(EVENTS)}")
     return sorted(set(events), key=events.index)
 
 
@@ -146,6 +150,12 @@ class Webhooks:
                 await self.enqueue(event.id, "health.recovered", event.app_id, details, event.at)
             case _:
                 pass
+
+    async def on_cron_event(self, msg: Msg) -> None:
+        """The API's cron events → ``cron.failed`` / ``cron.missed`` (``health-cron-events``)."""
+        event: CronEvent = decode(msg.data, CronEvent)
+        name, details = cron_alert(event)
+        await self.enqueue(event.id, name, event.app_id, details, event.at)
 
     # -- delivery --
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import pytest
 from berth_cli.launcher.platform import Platform
@@ -45,8 +47,20 @@ async def health(infra: Platform) -> AsyncIterator[ServiceContext]:
         await close_context(ctx)
 
 
+class SeenWebhooks(Webhooks):
+    """Webhooks that remember which events were enqueued."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        super().__init__(ctx.pool)
+        self.seen: list[str] = []
+
+    async def enqueue(self, event_id: str, event: str, app_id: str, details: dict[str, Any], at: datetime) -> int:
+        self.seen.append(event)
+        return await super().enqueue(event_id, event, app_id, details, at)
+
+
 def targets_of(ctx: ServiceContext) -> CheckTargets:
-    return CheckTargets(ctx.pool, ctx.js, Checker(), Webhooks(ctx.pool))
+    return CheckTargets(ctx.pool, ctx.js, Checker(), SeenWebhooks(ctx))
 
 
 async def test_every_web_instance_is_checked_and_a_scale_moves_the_checks_without_starting_over(
@@ -67,6 +81,7 @@ async def test_every_web_instance_is_checked_and_a_scale_moves_the_checks_withou
         await targets.on_agent_event(Delivered(encode(scaled)))  # type: ignore[arg-type]
         assert targets.checker.targets[app_id].hosts == ("10.250.7.19",)
         assert targets.checker.targets[app_id].state == went_live
+        assert targets.webhooks.seen == ["deploy.succeeded"]  # a scale is no new deploy
 
         # After a restart the targets come back from the table, addresses and all.
         restarted = targets_of(health)
