@@ -17,6 +17,9 @@ LAST_LINES = 20
 MAX_LINE_CHARS = 8192
 # A chunk of output published on the run's subject: well under the bus's payload limit.
 MAX_CHUNK_BYTES = 32 * 1024
+# The first ``seq`` of a run adopted after an agent restart: what the old agent relayed is not
+# known, so the relay goes on after a gap (the terminal tells it; the logs hold every line).
+ADOPTED_SEQ = 1 << 20
 
 Stream = Literal["stdout", "stderr"]
 
@@ -51,9 +54,9 @@ class Output:
     """A run's output as :class:`RunOutput` chunks numbered from ``seq`` 0, and its last
     :data:`LAST_LINES` lines (stdout and stderr together, in arrival order)."""
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, first_seq: int = 0) -> None:
         self.run_id = run_id
-        self.seq = 0
+        self.seq = first_seq
         self.last: deque[str] = deque(maxlen=LAST_LINES)
         self._partial = ""
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -83,6 +86,16 @@ class Output:
             whole.append(self._partial)
             self._partial = ""
         self.last.extend(line.rstrip("\r")[:MAX_LINE_CHARS] for line in whole)
+
+
+def last_lines_of(logged: list[str]) -> list[str]:
+    """The last :data:`LAST_LINES` lines of the engine's log of a run (an adopted run's lines
+    before the adoption were read by the agent before)."""
+    text = "".join(logged)
+    lines = [line.rstrip("\r")[:MAX_LINE_CHARS] for line in text.split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines[-LAST_LINES:]
 
 
 def outcome_of(*, stopped: bool, timed_out: bool) -> RunOutcome:

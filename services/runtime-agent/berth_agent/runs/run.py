@@ -106,6 +106,11 @@ class Runs:
                 return
             if wanted is None:
                 return  # ended, stopped or its app deleted before it started
+            if (reason := self._stops.pop(run_id, None)) is not None:  # stopped before it started
+                ended = RunFinished(app_id=command.app_id, run_id=run_id, outcome="stopped", reason=reason)
+                await self._event("finished", ended)
+                self._remember(run_id)
+                return
             run, env = wanted
             app = await self._desired.get(command.app_id)
             if app is None:
@@ -121,7 +126,8 @@ class Runs:
     async def stop(self, command: StopRun) -> None:
         """Stop the run (SIGTERM, its stop timeout, SIGKILL); it ends as ``stopped``."""
         self._stops[command.run_id] = command.reason or "stopped"
-        container_id = await self._find(command.run_id)
+        async with self._locks.setdefault(command.run_id, asyncio.Lock()):  # a start in progress ends first
+            container_id = await self._find(command.run_id)
         if container_id is None:
             return
         timeout = 10
@@ -171,8 +177,8 @@ class Runs:
             state = shown["State"]
             fresh = not decide.was_started(state)
             stdin = bool(run and run.stdin and fresh)
-            stream = container.attach(stdout=True, stderr=True, stdin=stdin, logs=not fresh)
-            await stream._init()  # attached before the start: no line is missed (adopted: replayed)
+            stream = container.attach(stdout=True, stderr=True, stdin=stdin)
+            await stream._init()  # attached before the start: no line is missed
             if fresh:
                 await container.start()
         except aiodocker.DockerError as exc:
@@ -190,7 +196,16 @@ class Runs:
             await self._event("started", started)
         ran = 0.0 if fresh else _since(str(state.get("StartedAt") or ""))
         task = asyncio.create_task(
-            self._watch(app_id, run_id, container_id=container_id, run=run, stream=stream, stdin=stdin, ran=ran)
+            self._watch(
+                app_id,
+                run_id,
+                container_id=container_id,
+                run=run,
+                stream=stream,
+                stdin=stdin,
+                ran=ran,
+                adopted=not fresh,
+            )
         )
         self._held[run_id] = task
         task.add_done_callback(lambda _: self._held.pop(run_id, None))
@@ -205,10 +220,11 @@ class Runs:
         stream: Any,
         stdin: bool,
         ran: float,
+        adopted: bool,
     ) -> None:
         began = time.monotonic() - ran
         attach = bool(run and run.attach)
-        output = decide.Output(run_id)
+        output = decide.Output(run_id, decide.ADOPTED_SEQ if adopted else 0)
         pump = asyncio.create_task(self._pump(app_id, output, stream, attach))
         subscription = None
         if stdin:
@@ -248,6 +264,10 @@ class Runs:
             await stream.close()
         if attach:
             await self._relay(app_id, output.end(exit_code))
+        last = list(output.last)
+        if adopted:  # the lines before the adoption are only in the engine's log
+            with contextlib.suppress(Exception):
+                last = decide.last_lines_of(await container.log(stdout=True, stderr=True, tail=decide.LAST_LINES))
         stop_reason = self._stops.pop(run_id, None)
         ended = decide.finished(
             run,
@@ -257,7 +277,7 @@ class Runs:
             stopped=stop_reason is not None and not timed_out,
             timed_out=timed_out,
             duration_ms=round((time.monotonic() - began) * 1000),
-            last=list(output.last),
+            last=last,
             stop_reason=stop_reason or "",
         )
         await self._event("finished", ended)

@@ -108,3 +108,11 @@ def test_a_found_container_that_already_ran_is_never_started_again() -> None:
 def test_an_adopted_run_keeps_the_rest_of_its_timeout() -> None:
     assert decide.remaining_seconds(60, 45.5) == 14.5
     assert decide.remaining_seconds(60, 90) == 0.0
+
+
+def test_an_adopted_run_relays_after_a_gap_and_reads_its_last_lines_from_the_engine() -> None:
+    output = decide.Output("r1", decide.ADOPTED_SEQ)
+    assert output.chunks("stdout", b"x\n")[0].seq == decide.ADOPTED_SEQ
+    logged = [f"{i}\n" for i in range(25)] + ["partial"]
+    assert decide.last_lines_of(logged) == [*(str(i) for i in range(6, 25)), "partial"]
+    assert decide.last_lines_of(["a\r\n", "b\n"]) == ["a", "b"]

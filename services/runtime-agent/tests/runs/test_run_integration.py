@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 from agent_harness import Harness, eventually, release
+from berth_agent.runs import decide
 from berth_shared import bus, labels
 from berth_shared.contracts.base import Message, encode
 from berth_shared.contracts.desired import Resources
@@ -177,14 +178,18 @@ async def test_a_run_outlives_its_agent_and_the_next_agent_awaits_it(
 ) -> None:
     api, app_id, release_id = await deployed(harness, test_images["v1"])
     first = harness.agents[0][1]
-    script = "sleep 4; echo finished; exit 4"
+    script = "echo begun; sleep 4; echo finished; exit 4"
     run_id = await api.run(app_id, release_id, test_images["v1"], ["/bin/sh", "-c", script])
-    await eventually(lambda: api.started(run_id), timeout=30)
+    await eventually(lambda: "begun" in api.text(run_id), timeout=30)
     await harness.kill_agent(first)
     [container] = await run_containers(harness, run_id)
     assert (await container.show())["State"]["Running"]  # the run goes on without an agent
     await harness.start_agent()
     ended = await api.finished(run_id, timeout=30)
     assert (ended.outcome, ended.exit_code) == ("exited", 4)
-    assert ended.last_lines == ["finished"] and len(api.started(run_id)) == 1  # awaited, never started again
+    assert ended.last_lines == ["begun", "finished"] and len(api.started(run_id)) == 1  # awaited, not started again
+    relayed = sorted((c for c in api.output if c.run_id == run_id), key=lambda c: c.seq)
+    assert [c.data for c in relayed if c.seq < decide.ADOPTED_SEQ] == [b"begun\n"]  # before the restart
+    assert b"".join(c.data for c in relayed if c.seq >= decide.ADOPTED_SEQ) == b"finished\n"  # after a gap
+    assert relayed[-1].eof and relayed[-1].exit_code == 4
     assert await eventually(lambda: _gone(harness, run_id), timeout=10)
