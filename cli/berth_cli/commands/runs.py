@@ -164,9 +164,14 @@ def _wait_finished(api: Api, path: str) -> dict[str, Any]:
 
 
 def _forward_stdin(api: Api, path: str) -> None:
-    """Send this terminal's stdin to the run until EOF (Ctrl-D), then close the run's stdin."""
+    """Send this terminal's stdin to the run until EOF (Ctrl-D), then close the run's stdin.
+    Nothing is sent while the run is pending: the agent listens for it once the run started."""
     fd = sys.stdin.fileno()
     try:
+        while (status := api.get(path.removesuffix("/stdin")).get("status")) == "pending":
+            time.sleep(POLL_SECONDS)
+        if status in FINISHED:
+            return
         while chunk := os.read(fd, STDIN_CHUNK):
             api.post(path, content=chunk, headers={"Content-Type": "application/octet-stream"})
         api.post(path, params={"eof": "1"}, content=b"", headers={"Content-Type": "application/octet-stream"})

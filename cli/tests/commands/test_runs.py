@@ -185,16 +185,22 @@ def test_no_live_release_is_a_conflict() -> None:
     assert caught.value.exit_code == EXIT_CONFLICT
 
 
-def test_stdin_is_sent_in_chunks_then_closed(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = FakeApi({("POST", f"{RUNS}/r5/stdin"): httpx.Response(204)})
+def test_stdin_is_sent_in_chunks_then_closed_once_the_run_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    polls = iter([{"id": "r5", "status": "pending"}, {"id": "r5", "status": "running"}])
+    fake = FakeApi(
+        {
+            ("POST", f"{RUNS}/r5/stdin"): httpx.Response(204),
+            ("GET", f"{RUNS}/r5"): lambda _request: httpx.Response(200, json=next(polls)),
+        }
+    )
     read, write = os.pipe()
     os.write(write, b"print('hi')\n")
     os.close(write)
     with os.fdopen(read, "rb") as stdin:
         monkeypatch.setattr(sys, "stdin", stdin)
         _forward_stdin(fake.api(), f"{RUNS}/r5/stdin")
-    sent = [(r.content, r.url.params.get("eof")) for r in fake.requests]
-    assert sent == [(b"print('hi')\n", None), (b"", "1")]
+    sent = [(r.method, r.content, r.url.params.get("eof")) for r in fake.requests]
+    assert sent == [("GET", b"", None), ("GET", b"", None), ("POST", b"print('hi')\n", None), ("POST", b"", "1")]
 
 
 def test_ctrl_c_stops_the_run_and_exits_with_its_code(capfd: pytest.CaptureFixture[str]) -> None:

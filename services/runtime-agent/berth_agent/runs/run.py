@@ -190,6 +190,13 @@ class Runs:
             await self._containers.remove(container_id)
             self._remember(run_id)
             return
+        subscription = None
+        if stdin:  # listening before RunStarted: the API forwards stdin once the run is running
+
+            async def on_input(msg: Msg) -> None:
+                await self._input(msg, stream)
+
+            subscription = await self._nc.subscribe(run_input_subject(app_id, run_id), cb=on_input)
         address = str(((shown.get("Config") or {}).get("Labels") or {}).get(labels.ADDRESS, ""))
         if fresh:
             started = RunStarted(app_id=app_id, run_id=run_id, container_id=container_id, address=address)
@@ -202,7 +209,7 @@ class Runs:
                 container_id=container_id,
                 run=run,
                 stream=stream,
-                stdin=stdin,
+                subscription=subscription,
                 ran=ran,
                 adopted=not fresh,
             )
@@ -218,7 +225,7 @@ class Runs:
         container_id: str,
         run: DesiredRun | None,
         stream: Any,
-        stdin: bool,
+        subscription: Any,
         ran: float,
         adopted: bool,
     ) -> None:
@@ -226,13 +233,6 @@ class Runs:
         attach = bool(run and run.attach)
         output = decide.Output(run_id, decide.ADOPTED_SEQ if adopted else 0)
         pump = asyncio.create_task(self._pump(app_id, output, stream, attach))
-        subscription = None
-        if stdin:
-
-            async def on_input(msg: Msg) -> None:
-                await self._input(msg, stream)
-
-            subscription = await self._nc.subscribe(run_input_subject(app_id, run_id), cb=on_input)
         container = self._docker.containers.container(container_id)
         timed_out = False
         try:

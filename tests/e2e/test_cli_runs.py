@@ -1,0 +1,49 @@
+"""`berth run` against the real platform (ADR 0026 §5): the API's run, the agent's one-off
+container, the output relayed live to the terminal, stdin forwarded, the exit code returned."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from berth_testing import RunningPlatform
+
+pytestmark = pytest.mark.e2e
+
+BERTH = str(Path(sys.executable).parent / "berth")
+
+
+def berth(p: RunningPlatform, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BERTH_URL": p.base, "BERTH_TOKEN": p.token, "XDG_CONFIG_HOME": str(p.home / "cli-config")}
+    return subprocess.run([BERTH, *args], env=env, capture_output=True, text=True, timeout=180, input=stdin)
+
+
+def test_berth_run_prints_the_output_forwards_stdin_and_exits_with_the_run(
+    platform: RunningPlatform, pyapp_images: dict[str, str]
+) -> None:
+    p = platform
+    created = berth(p, "apps", "create", "clirun", "--json")
+    assert created.returncode == 0, created.stderr
+    app_id = json.loads(created.stdout)["id"]
+    deployed = berth(p, "deploy", "clirun", "--image", pyapp_images["v1"])
+    assert deployed.returncode == 0, (deployed.stdout, deployed.stderr)
+
+    script = "import os, sys; print('out', os.environ['BERTH_APP']); print('err', file=sys.stderr); sys.exit(3)"
+    ran = berth(p, "run", "clirun", "--", "python", "-c", script)
+    assert ran.returncode == 3, (ran.stdout, ran.stderr)
+    assert ran.stdout == "out clirun\n" and "err\n" in ran.stderr and "Traceback" not in ran.stderr
+
+    echo = "import sys; print(sys.stdin.read().upper(), end='')"
+    piped = berth(p, "run", "clirun", "-i", "--", "python", "-c", echo, stdin="hello\nworld\n")
+    assert piped.returncode == 0, (piped.stdout, piped.stderr)
+    assert piped.stdout == "HELLO\nWORLD\n"
+
+    runs = p.api.get("/api/apps/clirun/runs").json()
+    items = runs["items"] if isinstance(runs, dict) else runs
+    assert sorted(r["exitCode"] for r in items) == [0, 3]
+    leftover = [c for c in p.containers(app_id) if "berth.run" in c["Config"]["Labels"]]  # type: ignore[index]
+    assert leftover == []  # each run's container went once it finished
