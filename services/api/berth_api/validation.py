@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, get_args
 
+from berth_shared.contracts.cron import CRON_ALERT_EVENTS
 from berth_shared.contracts.health import ALERT_EVENTS, HealthCheck
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
@@ -123,11 +124,15 @@ class HealthCheckIn(Body):
         )
 
 
+# What a webhook may subscribe to: the health service's alerts and the cron runs' (ADR 0026).
+WEBHOOK_EVENTS = (*ALERT_EVENTS, *CRON_ALERT_EVENTS)
+
+
 class WebhookIn(Body):
     """POST /api/webhooks."""
 
     url: Annotated[str, Exact, stated(WEBHOOK_URL, maxLength=2048)]
-    events: Annotated[list[str], Field(json_schema_extra={"minItems": 1, "items": {"enum": list(ALERT_EVENTS)}})]
+    events: Annotated[list[str], Field(json_schema_extra={"minItems": 1, "items": {"enum": list(WEBHOOK_EVENTS)}})]
 
     @field_validator("url")
     @classmethod
@@ -143,10 +148,10 @@ class WebhookIn(Body):
     @classmethod
     def known_events(cls, value: list[str]) -> list[str]:
         if not value:
-            raise ValueError(f"must name at least one of {', '.join(ALERT_EVENTS)}")
-        unknown = [e for e in value if e not in ALERT_EVENTS]
+            raise ValueError(f"must name at least one of {', '.join(WEBHOOK_EVENTS)}")
+        unknown = [e for e in value if e not in WEBHOOK_EVENTS]
         if unknown:
-            raise ValueError(f"unknown event(s) {', '.join(map(repr, unknown))}; known: {', '.join(ALERT_EVENTS)}")
+            raise ValueError(f"unknown event(s) {', '.join(map(repr, unknown))}; known: {', '.join(WEBHOOK_EVENTS)}")
         return list(dict.fromkeys(value))
 
 

@@ -142,6 +142,15 @@ def test_invalid_webhooks_name_the_field(body: dict[str, object], field: str) ->
     assert err.value.errors()[0]["loc"][0] == field
 
 
+def test_a_webhook_may_subscribe_to_cron_runs_besides_health_alerts() -> None:
+    from berth_api.validation import WebhookIn
+
+    hook = WebhookIn.model_validate(
+        {"url": "http://127.0.0.1:9/", "events": ["cron.failed", "cron.missed", "app.crashed"]}
+    )
+    assert hook.events == ["cron.failed", "cron.missed", "app.crashed"]
+
+
 @pytest.mark.parametrize("name", [" hello", "hello ", "hello\n"])
 def test_app_names_are_taken_as_sent_as_the_schema_says(name: str) -> None:
     with pytest.raises(ValidationError):
