@@ -1,4 +1,4 @@
-"""`berth run` against the real platform (ADR 0026 §5): the API's run, the agent's one-off
+"""`berth run` and `berth cron run` against the real platform (ADR 0026 §4-5): the API's run, the agent's one-off
 container, the output relayed live to the terminal, stdin forwarded, the exit code returned."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from berth_testing import RunningPlatform
+from berth_testing import RunningPlatform, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -47,3 +47,37 @@ def test_berth_run_prints_the_output_forwards_stdin_and_exits_with_the_run(
     assert sorted(r["exitCode"] for r in items) == [0, 3]
     leftover = [c for c in p.containers(app_id) if "berth.run" in c["Config"]["Labels"]]  # type: ignore[index]
     assert leftover == []  # each run's container went once it finished
+
+
+def test_berth_cron_run_runs_the_job_now_and_its_history_keeps_the_outcome(
+    platform: RunningPlatform, pyapp_images: dict[str, str]
+) -> None:
+    p = platform
+    created = berth(p, "apps", "create", "clicron", "--json")
+    assert created.returncode == 0, created.stderr
+    app_id = json.loads(created.stdout)["id"]
+    deployed = berth(p, "deploy", "clicron", "--image", pyapp_images["v1"])
+    assert deployed.returncode == 0, (deployed.stdout, deployed.stderr)
+    job = "python -c 'import sys; print(\"cron ran\"); sys.exit(2)'"
+    formation = {"cron": [{"name": "nightly", "schedule": "@daily", "command": job}]}
+    release = p.api.put("/api/apps/clicron/formation", json=formation)
+    assert release.status_code == 202, release.text
+
+    def live() -> bool:
+        status = p.api.get(f"/api/apps/clicron/releases/{release.json()['id']}").json()["status"]
+        assert status != "failed"
+        return bool(status == "live")
+
+    wait_for(live, timeout=120, what="the formation's release live")
+    now = berth(p, "cron", "run", "clicron", "nightly")
+    assert now.returncode == 0, (now.stdout, now.stderr)
+
+    def finished() -> list[dict[str, object]]:
+        items = p.api.get("/api/apps/clicron/cron/nightly/runs").json()["items"]
+        return [r for r in items if r["status"] not in ("pending", "running")]
+
+    [run] = wait_for(finished, timeout=60, what="the cron run's end")
+    assert (run["kind"], run["status"], run["exitCode"]) == ("cron", "exited", 2)
+    assert run["lastLines"] == ["cron ran"] and run["trigger"] != "schedule"
+    leftover = [c for c in p.containers(app_id) if "berth.run" in c["Config"]["Labels"]]  # type: ignore[index]
+    assert leftover == []
