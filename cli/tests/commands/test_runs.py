@@ -261,3 +261,14 @@ def test_a_dropped_output_stream_is_resumed_after_the_last_chunk(capfdbinary: py
     afters = [r.url.params["after"] for r in fake.requests if r.url.path.endswith("/output")]
     assert afters == ["-1", "0"]
     assert capfdbinary.readouterr().out == b"one\ntwo\n"
+
+
+def test_no_stdin_is_sent_to_a_run_that_ended_before_it_ran(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeApi({("GET", f"{RUNS}/r8"): {"id": "r8", "status": "failed_to_start"}})
+    read, write = os.pipe()
+    os.write(write, b"data")
+    os.close(write)
+    with os.fdopen(read, "rb") as stdin:
+        monkeypatch.setattr(sys, "stdin", stdin)
+        _forward_stdin(fake.api(), f"{RUNS}/r8/stdin")
+    assert [r.method for r in fake.requests] == ["GET"]
