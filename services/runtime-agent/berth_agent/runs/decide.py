@@ -98,11 +98,13 @@ def last_lines_of(logged: list[str]) -> list[str]:
     return lines[-LAST_LINES:]
 
 
-def outcome_of(*, stopped: bool, timed_out: bool) -> RunOutcome:
+def outcome_of(*, stopped: bool, timed_out: bool, gone: bool = False) -> RunOutcome:
     if stopped:
         return "stopped"
     if timed_out:
         return "timed_out"
+    if gone:  # its container was removed under it (the app deleted): no exit code
+        return "lost"
     return "exited"
 
 
@@ -117,14 +119,17 @@ def finished(
     duration_ms: int,
     last: list[str],
     stop_reason: str = "",
+    gone: bool = False,
 ) -> RunFinished:
     """The run's end as the API records it."""
-    outcome = outcome_of(stopped=stopped, timed_out=timed_out)
+    outcome = outcome_of(stopped=stopped, timed_out=timed_out, gone=gone)
     reason = ""
     if outcome == "timed_out":
         reason = f"timed out after {run.timeout_seconds if run else '?'} s"
     elif outcome == "stopped":
         reason = stop_reason or "stopped"
+    elif outcome == "lost":
+        reason = "its container was removed while it ran"
     return RunFinished(
         app_id=app_id,
         run_id=run_id,

@@ -238,12 +238,11 @@ class Runs:
         try:
             timeout = decide.remaining_seconds(run.timeout_seconds if run else 86_400, ran)
             try:
-                result = await asyncio.wait_for(container.wait(), timeout)
+                exit_code, gone = await asyncio.wait_for(self._exit_code(container_id), timeout)
             except TimeoutError:
                 timed_out = True
                 await self._containers.stop(container_id, run.stop_timeout_seconds if run else 10)
-                result = await container.wait()
-            exit_code = int(result.get("StatusCode", 0))
+                exit_code, gone = await self._exit_code(container_id)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(pump), OUTPUT_END_SECONDS)
         except BaseException:
@@ -276,6 +275,7 @@ class Runs:
             exit_code=exit_code,
             stopped=stop_reason is not None and not timed_out,
             timed_out=timed_out,
+            gone=gone,
             duration_ms=round((time.monotonic() - began) * 1000),
             last=last,
             stop_reason=stop_reason or "",
@@ -286,6 +286,19 @@ class Runs:
             await self._containers.remove(container_id)
         except Exception as exc:
             log.warning("removing run %s's container failed: %s", run_id, exc, extra={"app_id": app_id})
+
+    async def _exit_code(self, container_id: str) -> tuple[int | None, bool]:
+        """The run's exit code once it exits, and whether its container was gone before: removed
+        by someone else (its app deleted). A removal the wait sees end the container is an exit."""
+        container = self._docker.containers.container(container_id)
+        try:
+            result = await container.wait()
+        except aiodocker.DockerError as exc:
+            raise_if_engine_down(exc)
+            if exc.status == 404:
+                return None, True
+            raise
+        return int(result.get("StatusCode", 0)), False
 
     async def _pump(self, app_id: str, output: decide.Output, stream: Any, attach: bool) -> None:
         while (message := await stream.read_out()) is not None:

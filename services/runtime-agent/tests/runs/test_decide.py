@@ -116,3 +116,9 @@ def test_an_adopted_run_relays_after_a_gap_and_reads_its_last_lines_from_the_eng
     logged = [f"{i}\n" for i in range(25)] + ["partial"]
     assert decide.last_lines_of(logged) == [*(str(i) for i in range(6, 25)), "partial"]
     assert decide.last_lines_of(["a\r\n", "b\n"]) == ["a", "b"]
+
+
+def test_a_run_whose_container_was_removed_under_it_is_lost() -> None:
+    ended = decide.finished(run(), "app-1", "r1", exit_code=None, stopped=False, timed_out=False, gone=True,
+                            duration_ms=3, last=[])  # fmt: skip
+    assert (ended.outcome, ended.exit_code, ended.reason) == ("lost", None, "its container was removed while it ran")
