@@ -215,7 +215,13 @@ class Runs:
             )
         )
         self._held[run_id] = task
-        task.add_done_callback(lambda _: self._held.pop(run_id, None))
+        task.add_done_callback(lambda done: self._watched(app_id, run_id, done))
+
+    def _watched(self, app_id: str, run_id: str, task: asyncio.Task[None]) -> None:
+        """A run's watcher ended: a failure is logged (the next StartRun or agent adopts the run)."""
+        self._held.pop(run_id, None)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("watching run %s failed: %r", run_id, exc, extra={"app_id": app_id})
 
     async def _watch(
         self,
