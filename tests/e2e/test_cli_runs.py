@@ -69,6 +69,12 @@ def test_berth_cron_run_runs_the_job_now_and_its_history_keeps_the_outcome(
         return bool(status == "live")
 
     wait_for(live, timeout=120, what="the formation's release live")
+
+    def listed() -> bool:  # the scheduler takes the live release's jobs up on its own
+        jobs = p.api.get("/api/apps/clicron/cron").json()
+        return "nightly" in [j["name"] for j in (jobs["items"] if isinstance(jobs, dict) else jobs)]
+
+    wait_for(listed, timeout=60, what="the job listed")
     now = berth(p, "cron", "run", "clicron", "nightly")
     assert now.returncode == 0, (now.stdout, now.stderr)
 
