@@ -325,8 +325,10 @@ class RunningPlatform:
         ).stdout.split()
         if not ids:
             return []
-        out = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=True).stdout
-        return list(json.loads(out))
+        # A container removed between the listing and the inspect (a drain ending) is left out:
+        # `docker inspect` still prints the ones it found, and fails only for the missing.
+        out = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True).stdout
+        return list(json.loads(out)) if out.strip() else []
 
 
 def deploy_live(p: RunningPlatform, name: str, image: str, **settings: Any) -> dict[str, Any]:
