@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from berth_shared.contracts.runs import ADOPTED_SEQ
+
 from berth_cli.client import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, Api, CliError
 
 # Run statuses that are final (RunFinished.outcome); before them a run is pending or running.
@@ -115,7 +117,9 @@ class OutputRelay:
             seq = int(chunk.get("seq", self.next_seq))
             if seq < self.next_seq:
                 return False  # already written (a resumed stream repeats from where it was)
-            if seq > self.next_seq:
+            if seq >= ADOPTED_SEQ > self.next_seq:
+                self.note("the runtime agent restarted while the run went on: output written meanwhile was not relayed")
+            elif seq > self.next_seq:
                 self.note(f"{seq - self.next_seq} chunk(s) of output were not relayed")
             stream = self.stderr if chunk.get("stream") == "stderr" else self.stdout
             # Text as it is; a chunk that is not UTF-8 comes as ``base64``.

@@ -14,6 +14,7 @@ import pytest
 from berth_cli.client import EXIT_CONFLICT, EXIT_USAGE, CliError
 from berth_cli.commands.runs import OutputRelay, RunRequest, _forward_stdin, exit_code_of, parse_run_argv
 from berth_cli.main import build_parser
+from berth_shared.contracts.runs import ADOPTED_SEQ
 from fake_cli_api import FakeApi, sse
 
 RUNS = "/api/apps/shop/runs"
@@ -102,6 +103,22 @@ def test_the_relay_writes_each_stream_in_order_and_tells_a_gap() -> None:
     assert notes == ["2 chunk(s) of output were not relayed"]
     assert relay.end is not None
     assert (relay.end.outcome, relay.end.exit_code) == ("exited", 3)
+
+
+def test_a_run_adopted_by_a_restarted_agent_is_told_as_a_restart_not_a_chunk_count() -> None:
+    out, notes = io.BytesIO(), list[str]()
+    relay = OutputRelay(out, io.BytesIO(), notes.append)
+    for name, data in events(
+        ("output", {"seq": 0, "stream": "stdout", "data": "begun\n"}),
+        ("output", {"seq": ADOPTED_SEQ, "stream": "stdout", "data": "finished\n"}),
+        ("output", {"seq": ADOPTED_SEQ + 2, "stream": "stdout", "data": "after\n"}),
+    ):
+        relay.feed(name, data)
+    assert out.getvalue() == b"begun\nfinished\nafter\n"
+    assert notes == [
+        "the runtime agent restarted while the run went on: output written meanwhile was not relayed",
+        "1 chunk(s) of output were not relayed",
+    ]
 
 
 def test_exit_codes_of_finished_runs() -> None:

@@ -133,6 +133,11 @@ class RunFinished(Message, kw_only=True):
 RunEvent = RunStarted | RunFinished
 
 
+# The first ``seq`` of a run adopted after an agent restart: what the old agent relayed is not
+# known, so the relay goes on after a gap from here (the terminal tells it; the logs hold every line).
+ADOPTED_SEQ = 1 << 20
+
+
 class RunOutput(Message, kw_only=True):
     """A chunk of an attached run's output, in order (``seq`` from 0, per run); ``eof`` ends the
     stream (then ``exit_code`` is set when the command exited)."""

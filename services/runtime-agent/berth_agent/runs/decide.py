@@ -17,9 +17,6 @@ LAST_LINES = 20
 MAX_LINE_CHARS = 8192
 # A chunk of output published on the run's subject: well under the bus's payload limit.
 MAX_CHUNK_BYTES = 32 * 1024
-# The first ``seq`` of a run adopted after an agent restart: what the old agent relayed is not
-# known, so the relay goes on after a gap (the terminal tells it; the logs hold every line).
-ADOPTED_SEQ = 1 << 20
 
 Stream = Literal["stdout", "stderr"]
 

@@ -28,6 +28,7 @@ from berth_shared import bus, labels
 from berth_shared.contracts.base import decode, encode
 from berth_shared.contracts.desired import DesiredApp
 from berth_shared.contracts.runs import (
+    ADOPTED_SEQ,
     DesiredRun,
     RunFinished,
     RunInput,
@@ -237,7 +238,7 @@ class Runs:
     ) -> None:
         began = time.monotonic() - ran
         attach = bool(run and run.attach)
-        output = decide.Output(run_id, decide.ADOPTED_SEQ if adopted else 0)
+        output = decide.Output(run_id, ADOPTED_SEQ if adopted else 0)
         pump = asyncio.create_task(self._pump(app_id, output, stream, attach))
         container = self._docker.containers.container(container_id)
         timed_out = False

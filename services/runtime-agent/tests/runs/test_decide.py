@@ -3,7 +3,7 @@ from __future__ import annotations
 from berth_agent.runs import decide
 from berth_shared import labels
 from berth_shared.contracts.desired import DesiredApp, Resources
-from berth_shared.contracts.runs import DesiredRun
+from berth_shared.contracts.runs import ADOPTED_SEQ, DesiredRun
 
 
 def app() -> DesiredApp:
@@ -111,8 +111,8 @@ def test_an_adopted_run_keeps_the_rest_of_its_timeout() -> None:
 
 
 def test_an_adopted_run_relays_after_a_gap_and_reads_its_last_lines_from_the_engine() -> None:
-    output = decide.Output("r1", decide.ADOPTED_SEQ)
-    assert output.chunks("stdout", b"x\n")[0].seq == decide.ADOPTED_SEQ
+    output = decide.Output("r1", ADOPTED_SEQ)
+    assert output.chunks("stdout", b"x\n")[0].seq == ADOPTED_SEQ
     logged = [f"{i}\n" for i in range(25)] + ["partial"]
     assert decide.last_lines_of(logged) == [*(str(i) for i in range(6, 25)), "partial"]
     assert decide.last_lines_of(["a\r\n", "b\n"]) == ["a", "b"]

@@ -11,12 +11,12 @@ from typing import Any
 import msgspec
 import pytest
 from agent_harness import Harness, eventually, release
-from berth_agent.runs import decide
 from berth_shared import bus, labels
 from berth_shared.contracts.base import Message, encode
 from berth_shared.contracts.desired import Resources
 from berth_shared.contracts.releases import ReleaseLive
 from berth_shared.contracts.runs import (
+    ADOPTED_SEQ,
     DESIRED_RUN,
     RUN_EVENTS,
     DesiredRun,
@@ -189,7 +189,7 @@ async def test_a_run_outlives_its_agent_and_the_next_agent_awaits_it(
     assert (ended.outcome, ended.exit_code) == ("exited", 4)
     assert ended.last_lines == ["begun", "finished"] and len(api.started(run_id)) == 1  # awaited, not started again
     relayed = sorted((c for c in api.output if c.run_id == run_id), key=lambda c: c.seq)
-    assert [c.data for c in relayed if c.seq < decide.ADOPTED_SEQ] == [b"begun\n"]  # before the restart
-    assert b"".join(c.data for c in relayed if c.seq >= decide.ADOPTED_SEQ) == b"finished\n"  # after a gap
+    assert [c.data for c in relayed if c.seq < ADOPTED_SEQ] == [b"begun\n"]  # before the restart
+    assert b"".join(c.data for c in relayed if c.seq >= ADOPTED_SEQ) == b"finished\n"  # after a gap
     assert relayed[-1].eof and relayed[-1].exit_code == 4
     assert await eventually(lambda: _gone(harness, run_id), timeout=10)
