@@ -33,6 +33,7 @@ import aiohttp
 from berth_shared import labels
 from berth_shared.contracts.base import encode
 from berth_shared.contracts.logs import LogBatch, log_subject
+from berth_shared.contracts.processes import WEB
 from berth_shared.log_budget import LogBudget, log_budget
 from nats.js import JetStreamContext
 
@@ -62,14 +63,24 @@ class ContainerRef:
     app_id: str
     release_id: str
     slot: str
+    process: str = WEB  # ``berth.process``: web, a worker's name, or run/cron/release (one-off)
+    run_id: str = ""  # ``berth.run``: the one-off run the container belongs to
 
 
 def container_ref(container_id: str, found: dict[str, str]) -> ContainerRef | None:
-    """The identity a container's labels give its lines; None for containers that are not an app's."""
-    app_id, release_id, slot = found.get(labels.APP), found.get(labels.RELEASE), found.get(labels.SLOT)
-    if not container_id or not app_id or not release_id or not slot:
+    """The identity a container's labels give its lines; None for containers that are not an app's.
+    A web instance names its release and slot; other processes may have no slot (one-off
+    containers: ``run``/``cron``/``release``), and a run may belong to no release (ADR 0026)."""
+    app_id, release_id, slot = found.get(labels.APP), found.get(labels.RELEASE) or "", found.get(labels.SLOT) or ""
+    process = found.get(labels.PROCESS) or WEB  # absent: a container from before process types
+    run_id = found.get(labels.RUN) or ""
+    if not container_id or not app_id:
         return None
-    return ContainerRef(container_id, app_id, release_id, slot)
+    if process == WEB and (not release_id or not slot):
+        return None
+    if not release_id and not run_id:
+        return None
+    return ContainerRef(container_id, app_id, release_id, slot, process, run_id)
 
 
 def started_at(started: str) -> int | None:
@@ -342,6 +353,8 @@ class Collector:
             container_id=ref.container_id,
             stream=batch.stream,
             lines=batch.lines,
+            process=ref.process,
+            run_id=ref.run_id,
         )
         payload = encode(message)
         headers = {"Nats-Msg-Id": message_id(ref.container_id, batch.stream, batch.lines[0])}
