@@ -46,13 +46,6 @@ async def create_build(
         except (binascii.Error, UnicodeDecodeError):
             raise ValidationFailed.on("X-Berth-Config", "must be base64 of the berth.toml text") from None
         config = parse(text)
-        if config.formation is not None:
-            # Validated, but not run yet: the agent and the scheduler come with issue 17's second
-            # phase (ADR 0026), which removes this refusal. Until then it must not be ignored.
-            section = sorted(config.sections)[0]
-            raise ValidationFailed.on(
-                f"berth.toml: {section}", "process types, release commands and cron jobs are not supported yet"
-            )
     await apps_store.find_app(s.pool, ref)
     require_disk(await require_engine(s.nc, s.settings.host_id), s.settings, "build")
     spooled, size = await builds.spool(request.stream())

@@ -242,8 +242,8 @@ worker = { command = "python worker.py", memory_mb = 256 }
 
 
 async def test_a_build_records_the_formation_its_berth_toml_states(pool: asyncpg.Pool, infra: Any) -> None:
-    """Behind the phase-1 guard (routes/builds.py) until the agent runs formations: the store
-    already records what the file states, with berth.toml's paths in its refusals."""
+    """The store records what the file states, with berth.toml's paths in its refusals (the
+    route over HTTP: tests/routes/test_builds.py)."""
     app, _ = await live_app(pool, infra)
     spec = BuildSpec(context_object="ctx-test", size_bytes=1)
     async with pool.acquire() as conn:
