@@ -91,6 +91,64 @@ export interface LogLine {
   stream: string;
   releaseId: string;
   message: string;
+  /** The process type that wrote it (ADR 0026); absent from older logs services. */
+  process?: string;
+  /** The one-off or cron run that wrote it, if any. */
+  runId?: string | null;
+}
+
+/** One process type of the app's release (GET /api/apps/{id}/processes), with the count in force. */
+export interface ProcessInfo {
+  name: string;
+  /** An argv; null: the image's CMD (web only). */
+  command: string[] | null;
+  count: number;
+  /** Scaled since the release (the count is the app's, not the release's). */
+  scaled: boolean;
+  routed: boolean;
+  resources: Resources;
+  /** Why Berth stopped restarting it, if it did. */
+  crashed: string | null;
+}
+
+export interface CronJob {
+  name: string;
+  schedule: string;
+  timezone: string;
+  command: string[];
+  timeoutSeconds: number;
+  concurrency: "forbid" | "allow" | "replace";
+  catchUp: boolean;
+  nextRunAt: string | null;
+  lastDueAt: string | null;
+  releaseId: string;
+  lastRun: { id: string; status: string; exitCode: number | null; createdAt: string | null; startedAt: string | null; dueAt: string | null } | null;
+}
+
+/** A one-off or cron run, or a cron job's skipped/missed entry (status ``skipped``/``missed``). */
+export interface Run {
+  id: string;
+  appId: string;
+  releaseId: string | null;
+  kind: "run" | "cron";
+  job: string | null;
+  /** schedule | manual | catch_up (cron), null for one-off runs. */
+  trigger: string | null;
+  /** pending | running | exited | timed_out | stopped | failed_to_start | lost | skipped | missed */
+  status: string;
+  command: string[];
+  exitCode: number | null;
+  reason: string | null;
+  lastLines: string[];
+  dueAt: string | null;
+  firstDueAt: string | null;
+  missedCount: number | null;
+  lateMs: number | null;
+  createdAt: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  durationMs: number | null;
+  actor: string | null;
 }
 
 export interface CheckResult {
@@ -239,6 +297,7 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
 export const get = <T>(path: string) => api<T>("GET", path);
 export const post = <T>(path: string, body?: unknown) => api<T>("POST", path, body ?? {});
 export const put = <T>(path: string, body: unknown) => api<T>("PUT", path, body);
+export const patch = <T>(path: string, body: unknown) => api<T>("PATCH", path, body);
 export const del = <T>(path: string) => api<T>("DELETE", path);
 
 export const appPath = (app: string, rest = "") => `/api/apps/${encodeURIComponent(app)}${rest}`;

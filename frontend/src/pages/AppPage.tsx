@@ -11,11 +11,15 @@ import { Logs } from "./tabs/Logs";
 import { Health } from "./tabs/Health";
 import { Domains } from "./tabs/Domains";
 import { Webhooks } from "./tabs/Webhooks";
+import { Processes } from "./tabs/Processes";
+import { Cron } from "./tabs/Cron";
 
 const TABS: [string, string][] = [
   ["overview", "Overview"],
   ["timeline", "Internals"],
   ["releases", "Releases"],
+  ["processes", "Processes"],
+  ["cron", "Cron"],
   ["env", "Env vars"],
   ["logs", "Logs"],
   ["health", "Health"],
@@ -65,6 +69,8 @@ export function AppPage({ name, tab }: { name: string; tab: string }) {
         {tab === "overview" && <Overview app={app} releases={live.releases} />}
         {tab === "timeline" && <Timeline app={app} releases={live.releases} steps={live.steps} history={live.history} />}
         {tab === "releases" && <Releases app={app} releases={live.releases} />}
+        {tab === "processes" && <Processes app={app} history={live.history} />}
+        {tab === "cron" && <Cron app={app} />}
         {tab === "env" && <Env app={app} />}
         {tab === "logs" && <Logs app={app} releases={live.releases} />}
         {tab === "health" && <Health app={app} />}

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import type { App, LogLine, Release } from "../../api";
+import { appPath, get, type App, type LogLine, type ProcessInfo, type Release } from "../../api";
 import { VirtualList, type VirtualListHandle } from "../../components/VirtualList";
 import { Explain } from "../../components/ui";
 import { subscribe } from "../../eventsource";
@@ -21,6 +21,10 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
   const [q, setQ] = useState("");
   const [stream, setStream] = useState("");
   const [probes, setProbes] = useState(false);
+  // Server-side filters (ADR 0026): one process type's lines, or one run's (the cron tab links here with ?run=).
+  const [process, setProcess] = useState(() => new URLSearchParams(location.search).get("process") ?? "");
+  const [run, setRun] = useState(() => new URLSearchParams(location.search).get("run") ?? "");
+  const [processNames, setProcessNames] = useState<string[]>(["web"]);
   const [connected, setConnected] = useState(false);
   const [following, setFollowing] = useState(true);
   const [jumpNote, setJumpNote] = useState<string | null>(null);
@@ -28,11 +32,17 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
   const list = useRef<VirtualListHandle>(null);
 
   useEffect(() => {
+    get<{ items: ProcessInfo[] }>(appPath(app.id, "/processes"))
+      .then((r) => setProcessNames(r.items.map((p) => p.name)))
+      .catch(() => {}); // the select then offers web and the one-off kinds
+  }, [app.id]);
+
+  useEffect(() => {
     const buf = buffer.current;
     buf.clear();
     setVersion((v) => v + 1);
     setSkipNote(null);
-    const base = `/api/apps/${encodeURIComponent(app.id)}/logs?follow=1&limit=1000${probes ? "&probes=true" : ""}`;
+    const base = `/api/apps/${encodeURIComponent(app.id)}/logs?follow=1&limit=1000${probes ? "&probes=true" : ""}${process ? `&process=${encodeURIComponent(process)}` : ""}${run ? `&run=${encodeURIComponent(run)}` : ""}`;
     let pending: LogLine[] = [];
     let frame = 0;
     const flush = () => {
@@ -55,7 +65,7 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
       sub.close();
       if (frame) cancelAnimationFrame(frame);
     };
-  }, [app.id, probes]);
+  }, [app.id, probes, process, run]);
 
   const lines = useMemo(
     () => (paused && frozen ? frozen : buffer.current.view({ q, stream })),
@@ -93,6 +103,9 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
         </time>
         <span className={`stream stream-${l.stream}`}>{streamLabel(l.stream)}</span>
         <span className="rel">{l.releaseId ? `v${versionOf.get(l.releaseId) ?? "?"}` : ""}</span>
+        <span className="proc" title={l.runId ? `run ${l.runId}` : undefined}>
+          {l.process ?? ""}
+        </span>
         <span className="msg">{l.message}</span>
       </>
     ),
@@ -118,6 +131,23 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
             </option>
           ))}
         </select>
+        <label htmlFor="log-process">Process</label>
+        <select id="log-process" value={process} onChange={(e) => setProcess(e.target.value)}>
+          <option value="">all</option>
+          {[...new Set([...processNames, "release", "cron", "run"])].map((name) => (
+            <option key={name} value={name}>
+              {name}
+            </option>
+          ))}
+        </select>
+        {run && (
+          <span className="badge badge-busy" data-testid="run-filter">
+            run {run.slice(0, 8)}{" "}
+            <button type="button" className="link" onClick={() => setRun("")} aria-label="Show every run's lines">
+              ×
+            </button>
+          </span>
+        )}
         <label title="Lines the app wrote about Berth's own health probes (User-Agent: Berth-Health/…), hidden by default">
           <input type="checkbox" checked={probes} onChange={(e) => setProbes(e.target.checked)} /> Berth's probes
         </label>
@@ -145,7 +175,7 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
       </div>
       {lines.length === 0 ? (
         <Explain>
-          No log lines {q || stream ? "match" : "yet"}. Each container's stdout and stderr are collected by the runtime agent and appear here live, with the proxy's lines about
+          No log lines {q || stream || process || run ? "match" : "yet"}. Each container's stdout and stderr are collected by the runtime agent and appear here live, with the proxy's lines about
           this app (routing failures, TLS errors) as the "proxy" stream.
           {!probes && " Lines about Berth's own health probes (User-Agent: Berth-Health/…) are hidden; tick \"Berth's probes\" to see them."}
         </Explain>
