@@ -16,6 +16,7 @@ from berth_cli.output import ago, print_json, table
 from berth_cli.packing import pack
 
 POLL_SECONDS = 0.25
+DONE = ("live", "failed", "superseded")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -121,19 +122,22 @@ def follow(api: Api, args: argparse.Namespace, release: dict[str, Any]) -> int:
             print(text, flush=True)
 
     say(f"Release v{release['version']} ({release['kind']}) of {release['image']}")
-    shown, build_shown = 0, 0
+    shown = 0
+    # The build's output, then the release command's (ADR 0026 §3), each as it grows.
+    logs_shown = {"buildLog": 0, "releaseLog": 0}
     while True:
         current = api.get(f"/api/apps/{args.app}/releases/{release['id']}")
-        build_log = current.get("buildLog") or ""
-        if len(build_log) > build_shown:
-            for line in build_log[build_shown:].splitlines():
-                say(f"  | {line}")
-            build_shown = len(build_log)
+        for key, prefix in (("buildLog", "  | "), ("releaseLog", "  release | ")):
+            text = current.get(key) or ""
+            if len(text) > logs_shown[key]:
+                for line in text[logs_shown[key] :].splitlines():
+                    say(f"{prefix}{line}")
+                logs_shown[key] = len(text)
         for step in current["steps"][shown:]:
             slot = f" [slot {step['slot']}]" if step["slot"] else ""
             say(f"  {step['step']:<20}{slot} {step['detail']}  ({step['durationMs']} ms)")
         shown = len(current["steps"])
-        if current["status"] in ("live", "failed", "superseded"):
+        if current["status"] in DONE:
             break
         time.sleep(POLL_SECONDS)
     if args.json:
