@@ -236,8 +236,9 @@ def _process(name: str, value: Any, problems: _Problems) -> ProcessSpec | None:
 
 def _release(raw: Any, problems: _Problems) -> ReleaseCommand | None:
     key = problems.key("release")
-    if isinstance(raw, str | list):
-        raw = {"command": raw}
+    if isinstance(raw, str | list):  # the command alone: its problems name the key it was given as
+        command = _command(raw, problems, key)
+        return ReleaseCommand(command=command, timeout_seconds=RELEASE_TIMEOUT_DEFAULT) if command else None
     table = _table(raw, problems, key)
     if table is None:
         return None

@@ -70,6 +70,9 @@ def test_the_api_spells_keys_in_camel_case() -> None:
     assert fields({"processes": {"worker": {"command": "w", "memory_mb": 64}}}, "json") == [
         "processes.worker.memory_mb"
     ]
+    # the release command given as a string alone: its problem names the key the body used
+    assert fields({"releaseCommand": "sh -c 'oops"}, "json") == ["releaseCommand"]
+    assert fields({"releaseCommand": {"command": ""}}, "json") == ["releaseCommand.command"]
     assert given_sections(body, style="json") == {"processes", "release", "cron"}
 
 
@@ -88,6 +91,8 @@ def test_the_api_spells_keys_in_camel_case() -> None:
         ('[processes]\nWorker = "x"\nrun = "x"\n', ["berth.toml: processes.Worker", "berth.toml: processes.run"]),
         ('processes = "web"\n', ["berth.toml: processes"]),
         ('release = { timeout_seconds = 5 }\n', ["berth.toml: release.command"]),
+        ('release = "sh -c \'oops"\n', ["berth.toml: release"]),
+        ('release = []\n', ["berth.toml: release"]),
         ('release = { command = "m", timeout_seconds = 0 }\n', ["berth.toml: release.timeout_seconds"]),
         ('[[cron]]\nname = "x"\n', ["berth.toml: cron[0].schedule", "berth.toml: cron[0].command"]),
         ('[[cron]]\nname = "x"\nschedule = "61 * * * *"\ncommand = "c"\n', ["berth.toml: cron[0].schedule"]),
