@@ -100,3 +100,16 @@ class SkipDetector(Generic[T]):
                 told += (Skip(jump_from, line),)
         recent.append(nanos)
         return told
+
+    @property
+    def past_start(self) -> bool:
+        """The start of the read is judged (a skip before its first lines told or ruled out) and
+        the window is full: reading a json-file log from disk, nothing later needs guessing."""
+        return not self._pending and len(self._recent) >= WINDOW
+
+
+class NoSkips(Generic[T]):
+    """A read whose skips are known without guessing (the json-file log read from disk)."""
+
+    def check(self, nanos: int, now_nanos: int, line: T) -> tuple[Skip[T], ...]:
+        return ()

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,10 +39,12 @@ from berth_shared.log_budget import LogBudget, log_budget
 from nats.js import JetStreamContext
 
 from berth_agent.logs.decide_batch import Batcher, Progress, ReadyBatch, batch_limit, format_nanos, message_id
-from berth_agent.logs.decide_budget import NOTICE_EVERY_SECONDS, SKIPPED, Gate, TokenBucket, lost_notice
+from berth_agent.logs.decide_budget import NOTICE_EVERY_SECONDS, ROTATED, SKIPPED, Gate, TokenBucket, lost_notice
 from berth_agent.logs.decide_frames import CollectedLine, FrameDecoder, LineAssembler, RawDecoder, Resume, ts_nanos
+from berth_agent.logs.decide_json_file import JSON_FILE, EntryAssembler, Loss, Spot, parse_entries
 from berth_agent.logs.decide_lane import Lane
-from berth_agent.logs.decide_skips import SkipDetector
+from berth_agent.logs.decide_skips import NoSkips, SkipDetector
+from berth_agent.logs.json_file import JsonFileLog
 from berth_agent.logs.store import CursorStore
 
 log = logging.getLogger("berth.agent.logs")
@@ -54,6 +57,12 @@ RESTART_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
 FINISH_ON_STOP_SECONDS = 5.0  # a flush in flight when the agent stops gets this long to be acked
 SETTLE_SECONDS = 5.0  # before a removal, how long to wait for the container's last lines
 READ_CHUNK = 64 * 1024
+# Where logs are read: ``disk`` (the json-file log, ADR 0027; the engine's API when the container
+# has no readable json-file log) or ``engine`` (always the engine's API).
+READ_FROM_ENV = "BERTH_AGENT_LOGS_FROM"
+POLL_SECONDS = 0.05  # at the end of a log file, look again this soon while lines keep coming ...
+IDLE_POLL_SECONDS = 0.1  # ... and this soon once it has been quiet for IDLE_AFTER_SECONDS
+IDLE_AFTER_SECONDS = 1.0
 FLUSH_LINES = 2000  # lines per flush (and per batch at most): fewer acks to wait for
 
 
@@ -96,12 +105,12 @@ def started_at(started: str) -> int | None:
 class ReadState:
     """What one read of a container's log carries from line to line."""
 
-    decoder: FrameDecoder | RawDecoder
-    assembler: LineAssembler
+    decoder: FrameDecoder | RawDecoder | None
+    assembler: LineAssembler | EntryAssembler
     resume: Resume
     gate: Gate
     batcher: Batcher
-    skips: SkipDetector[CollectedLine] = field(default_factory=SkipDetector)
+    skips: SkipDetector[CollectedLine] | NoSkips[CollectedLine] = field(default_factory=SkipDetector)
     read_at: int = 0  # wall clock (ns) of the chunk being read
 
 
@@ -117,8 +126,11 @@ class Collector:
         max_bytes: int,
         *,
         bucket: TokenBucket | None = None,
+        from_disk: bool = True,
     ) -> None:
         self._docker = docker
+        self._from_disk = from_disk
+        self._spot: Spot | None = None  # where the last read of the json-file log ended, all published
         self._js = js
         self.ref = ref
         self._store = store
@@ -133,6 +145,7 @@ class Collector:
         self.published_lines = 0
         self.dropped_lines = 0  # over the app's budget (each told by a notice line)
         self.lost_gaps = 0  # rotations past the cursor (each told by a notice line)
+        self.reading = ""  # how the latest read reads the log: "disk" (its json-file) or "engine" (its API)
 
     def kick(self) -> None:
         self._kick.set()
@@ -169,16 +182,17 @@ class Collector:
             started = str(state.get("StartedAt") or "")
             tty = bool((info.get("Config") or {}).get("Tty"))
             started_nanos = started_at(started)
+            log_path = self._log_path(info)
             self._kick.clear()
             if running:
                 began = time.monotonic()
-                await self._follow(tty, final=False, started=started_nanos)
+                await self._follow(tty, final=False, started=started_nanos, log_path=log_path)
                 quick_ends = quick_ends + 1 if time.monotonic() - began < 1.0 else 0
                 if quick_ends > 1:  # the engine keeps ending the stream of a running container
                     await asyncio.sleep(RESTART_BACKOFF_SECONDS[min(quick_ends, len(RESTART_BACKOFF_SECONDS)) - 1])
                 continue
             if started != drained_for or self._drain_requested >= self._drained_from:
-                await self._follow(tty, final=True, started=started_nanos)
+                await self._follow(tty, final=True, started=started_nanos, log_path=log_path)
                 drained_for = started
                 async with self._drained:
                     self._drained_from = inspected_at
@@ -195,11 +209,36 @@ class Collector:
         if self._store is not None:
             await self._store.forget([self.ref.container_id])
 
-    async def _follow(self, tty: bool, *, final: bool, started: int | None = None) -> None:
+    def _log_path(self, info: dict[str, Any]) -> str:
+        """The container's json-file log to read from disk; "" to follow it over the engine's API
+        (another driver, no path, reading from disk turned off)."""
+        driver = ((info.get("HostConfig") or {}).get("LogConfig") or {}).get("Type")
+        if not self._from_disk or driver != JSON_FILE:
+            return ""
+        return str(info.get("LogPath") or "")
+
+    async def _follow(self, tty: bool, *, final: bool, started: int | None = None, log_path: str = "") -> None:
         """One read of the log from the cursor: to its end for a stopped container (``final``:
         a last line without newline is a line), until the container stops for a running one.
-        ``started``: when the container's run started (ns), to see a skip before its first line."""
+        ``started``: when the container's run started (ns), to see a skip before its first line.
+        ``log_path``: its json-file log, read from disk when it can be opened."""
         assert self._progress is not None
+        if log_path:
+            files = JsonFileLog(log_path)
+            spot, self._spot = self._spot, None  # a read that fails leaves no spot: the cursor decides
+            try:
+                opened = files.open_at(spot)
+            except OSError as exc:
+                log.warning("cannot read the log file %s (%s); following the engine's API", log_path, exc)
+                opened = None
+            if opened is not None:
+                self.reading = "disk"
+                try:
+                    await self._follow_files(files, final=final, started=started, at_spot=opened.at_spot)
+                finally:
+                    files.close()
+                return
+        self.reading = "engine"
         progress = self._progress
         fresh = not progress.cursors  # nothing read before: the read begins at the log's start
         state = ReadState(
@@ -239,6 +278,7 @@ class Collector:
         loop = asyncio.get_running_loop()
         content = response.content
         decoder, assembler, gate, batcher = state.decoder, state.assembler, state.gate, state.batcher
+        assert decoder is not None and isinstance(assembler, LineAssembler)
         while True:
             deadline = batcher.deadline
             if gate.pending():
@@ -266,6 +306,122 @@ class Collector:
             # readany() returns at once while the engine has more: give the other containers'
             # collectors (and the publishing) their turn between chunks of a flood.
             await asyncio.sleep(0)
+
+    async def _follow_files(self, files: JsonFileLog, *, final: bool, started: int | None, at_spot: bool) -> None:
+        """One read of the json-file log from disk: from where the last read ended (``at_spot``)
+        or from the oldest file there (the cursor skips what was published), across rotations,
+        until the container has stopped and its log is read to the end (then a last line
+        without newline is a line). Files deleted before they were read are told as lost."""
+        assert self._progress is not None
+        progress = self._progress
+        fresh = not progress.cursors
+        assembler = EntryAssembler()
+        state = ReadState(
+            decoder=None,
+            assembler=assembler,
+            resume=Resume({} if at_spot else progress.cursors),
+            gate=Gate(self._bucket),
+            batcher=Batcher(max_lines=FLUSH_LINES, max_bytes=self._max_bytes),
+            skips=SkipDetector(started) if fresh and not at_spot else NoSkips(),
+        )
+        gate, batcher = state.gate, state.batcher
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Any] | None = None
+        if not final:
+            container = self._docker.containers.container(self.ref.container_id)
+            waiter = asyncio.ensure_future(container.wait(condition="not-running"))
+        stopping = final  # the container has stopped: what is in the files now is all there is
+        pending = b""  # bytes read of a line not yet whole
+        gap: tuple[str, Loss] | None = None  # files deleted unread: told before the next line
+        last_data = loop.time()
+        try:
+            while True:
+                data = files.read()
+                now = loop.time()
+                if data:
+                    last_data = now
+                    if pending:
+                        data, pending = pending + data, b""
+                    parsed = parse_entries(data)
+                    pending = data[parsed.used :]
+                    if parsed.bad:
+                        log.warning("%d lines of %s are not log entries; skipped", parsed.bad, files.path)
+                    state.read_at = time.time_ns()
+                    lines = assembler.feed_all(parsed.entries)
+                    if gap is not None and lines:
+                        self._tell_file_gap(gap, lines[0], batcher, now)
+                        gap = None
+                    self._take_all(lines, state, now)
+                    if isinstance(state.skips, SkipDetector) and state.skips.past_start:
+                        state.skips = NoSkips()  # only a fresh log's start can have been skipped
+                    if len(batcher) and batcher.due(loop.time()):
+                        await self._flush(batcher, assembler)
+                    files.look()  # cheap (one stat): notes the next file while it can be seen
+                    await asyncio.sleep(0)
+                    continue
+                # The end of the current file, for now.
+                if files.rotated:
+                    if pending:  # the engine writes whole entries: a rest is not one
+                        log.warning("%d bytes at the end of a rotated log file are not an entry", len(pending))
+                        pending = b""
+                    switched = files.switch()
+                    if switched is not None:
+                        if switched.loss is not Loss.NONE:
+                            gap = (assembler.last_ts or format_nanos(started or 0), switched.loss)
+                        continue
+                elif files.look():
+                    continue  # read on to the end of the rotated file before switching
+                elif files.truncated():
+                    files.rewind()
+                    pending = b""
+                    continue
+                if stopping:
+                    break
+                if waiter is not None and waiter.done():
+                    stopping = True  # read once more: lines written before it stopped
+                    continue
+                if len(batcher) and batcher.due(now):
+                    await self._flush(batcher, assembler)
+                elif gate.pending() and now - last_data >= batcher.max_age:
+                    for notice in gate.finish():
+                        batcher.add(notice, now)
+                    continue
+                delay = POLL_SECONDS if now - last_data < IDLE_AFTER_SECONDS else IDLE_POLL_SECONDS
+                deadline = batcher.deadline
+                if deadline is not None:
+                    delay = max(0.0, min(delay, deadline - now))
+                await asyncio.sleep(delay)
+        finally:
+            if waiter is not None:
+                waiter.cancel()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await waiter  # its outcome (or error) is taken, never left unretrieved
+            self.dropped_lines += gate.dropped
+            gate.dropped = 0
+        now = loop.time()
+        if pending:
+            parsed = parse_entries(pending, final=True)
+            self._take_all(assembler.feed_all(parsed.entries), state, now)
+            pending = b""
+        self._take_all(assembler.finish(), state, now)
+        for notice in gate.finish():
+            batcher.add(notice, now)
+        if len(batcher):
+            await self._flush(batcher, assembler)
+        self._spot = files.spot(0)
+
+    def _tell_file_gap(self, gap: tuple[str, Loss], first: CollectedLine, batcher: Batcher, now: float) -> None:
+        after_ts, loss = gap
+        self.lost_gaps += 1
+        log.warning(
+            "log lines of %s %s between %s and %s: the engine rotated its log files away before they were read",
+            self.ref.container_id[:12],
+            "lost" if loss is Loss.LOST else "may have been lost",
+            after_ts,
+            first.ts,
+            extra={"app_id": self.ref.app_id},
+        )
+        batcher.add(lost_notice(first.stream, after_ts, first, ROTATED if loss is Loss.LOST else SKIPPED), now)
 
     def _take_all(self, lines: list[CollectedLine], state: ReadState, now: float) -> None:
         """The lines of one read: skipped when already published, else through the app's budget;
@@ -314,7 +470,7 @@ class Collector:
         )
         batcher.add(lost_notice(line.stream, after_ts, line, SKIPPED), now)
 
-    async def _flush(self, batcher: Batcher, assembler: LineAssembler) -> None:
+    async def _flush(self, batcher: Batcher, assembler: LineAssembler | EntryAssembler) -> None:
         """Publish everything buffered and save the cursor. A stop (cancellation) arriving
         meanwhile waits for this flush (bounded), so a stopped agent leaves no duplicate behind."""
         assert self._progress is not None
@@ -327,7 +483,7 @@ class Collector:
                 await asyncio.wait_for(work, FINISH_ON_STOP_SECONDS)
             raise
 
-    async def _publish_and_save(self, batches: list[ReadyBatch], assembler: LineAssembler) -> None:
+    async def _publish_and_save(self, batches: list[ReadyBatch], assembler: LineAssembler | EntryAssembler) -> None:
         assert self._progress is not None
         # Every batch of the flush is in flight at once: one round trip of acks, not one per batch.
         bulk = self._lane.bulk(sum(len(batch.lines) for batch in batches), asyncio.get_running_loop().time())
@@ -391,10 +547,12 @@ class LogCollectors:
         store: CursorStore | None = None,
         max_payload: int = 1024 * 1024,
         budget: LogBudget | None = None,
+        from_disk: bool | None = None,
     ) -> None:
         self._docker = docker
         self._js = js
         self._instance = instance
+        self._from_disk = os.environ.get(READ_FROM_ENV, "disk") != "engine" if from_disk is None else from_disk
         self._store = store
         self._max_bytes = batch_limit(max_payload)
         self.budget = budget or log_budget()
@@ -435,7 +593,9 @@ class LogCollectors:
             bucket = self._buckets.get(ref.app_id)
             if bucket is None:
                 bucket = self._buckets[ref.app_id] = TokenBucket(self.budget.lines_per_second, self.budget.burst)
-            collector = Collector(self._docker, self._js, ref, self._store, self._max_bytes, bucket=bucket)
+            collector = Collector(
+                self._docker, self._js, ref, self._store, self._max_bytes, bucket=bucket, from_disk=self._from_disk
+            )
             self._collectors[ref.container_id] = collector
             self._tasks[ref.container_id] = asyncio.create_task(self._supervise(collector))
         return collector
