@@ -100,7 +100,7 @@ export interface LogLine {
 /** One process type of the app's release (GET /api/apps/{id}/processes), with the count in force. */
 export interface ProcessInfo {
   name: string;
-  /** An argv; null: the image's CMD (web only). */
+  /** An argv; empty or null: the image's CMD (web only). */
   command: string[] | null;
   count: number;
   /** Scaled since the release (the count is the app's, not the release's). */

@@ -3,7 +3,9 @@ of their own, with the observer identity and a short resync interval. Each test 
 its own names, so none sees another's.
 
 It is started by the first module that needs it and stopped at the end of the last one (not at
-the end of the session), so it does not run beside the modules between them."""
+the end of the session), so it does not run beside the modules between them.
+
+The dashboard tests' Chromium fixtures (``browser``, ``page``) come from ``dashboard_testing``."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from berth_cli.launcher.platform import Platform
+from dashboard_testing import browser, page  # noqa: F401 (fixtures of the dashboard tests)
 from observed_platform import admin_client, observed_platform
 
 # Short enough for a test to see the periodic pass (the default is a minute).

@@ -350,6 +350,21 @@ def deploy_live(p: RunningPlatform, name: str, image: str, **settings: Any) -> d
     return dict(container)
 
 
+def formation_live(p: RunningPlatform, name: str, formation: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
+    """``PUT`` the app's formation (ADR 0026) and wait until the config release it makes is live;
+    that release."""
+    response = p.api.put(f"/api/apps/{name}/formation", json=formation)
+    assert response.status_code == 202, response.text
+    rid = response.json()["id"]
+
+    def live() -> dict[str, Any]:
+        release: dict[str, Any] = p.api.get(f"/api/apps/{name}/releases/{rid}").json()
+        assert release["status"] != "failed", release.get("reason")
+        return release if release["status"] == "live" else {}
+
+    return wait_for(live, timeout=timeout, what=f"{name}'s formation live")
+
+
 def start_platform(home: Path, **overrides: str) -> RunningPlatform:
     settings = isolated_settings(home, **overrides)
     env = {

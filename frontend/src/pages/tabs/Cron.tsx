@@ -133,7 +133,7 @@ export function Cron({ app }: { app: App }) {
               <dt>Concurrency</dt>
               <dd>
                 {j.concurrency}
-                {j.catchUp && ", catches up one missed run"}, timeout {duration(j.timeoutSeconds * 1000)}
+                {j.catchUp && ", catches up one missed run"}, timeout {j.timeoutSeconds % 60 === 0 ? `${j.timeoutSeconds / 60} min` : `${j.timeoutSeconds} s`}
               </dd>
               <dt>Next run</dt>
               <dd data-testid="next-run">

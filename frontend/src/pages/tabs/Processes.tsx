@@ -125,7 +125,7 @@ export function Processes({ app, history }: { app: App; history: HistoryEntry[] 
           {p.crashed && <p className="reason">{p.crashed}</p>}
           <dl className="facts">
             <dt>Command</dt>
-            <dd className="mono">{p.command ? commandLine(p.command) : <span className="muted">the image's CMD</span>}</dd>
+            <dd className="mono">{p.command?.length ? commandLine(p.command) : <span className="muted">the image's CMD</span>}</dd>
             <dt>Count</dt>
             <dd data-testid="process-count">{p.count}</dd>
             <dt>Limits</dt>
