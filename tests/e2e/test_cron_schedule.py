@@ -11,7 +11,7 @@ import os
 import signal
 import time
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -21,6 +21,8 @@ from berth_testing import RunningPlatform, deploy_live, wait_for
 pytestmark = pytest.mark.e2e
 
 EVERY = timedelta(seconds=5)
+# kill -9s of the API in a row: `berth up` waits 0.5, 1, 2, 4 and 8 s before it starts it again.
+KILLS = 5
 FINISHED = ("exited", "stopped", "timed_out", "failed_to_start", "lost")
 
 
@@ -80,6 +82,15 @@ def app_live(p: RunningPlatform, name: str, image: str, **settings: Any) -> str:
     return str(deploy_live(p, name, image, **settings)["Config"]["Labels"]["berth.app"])
 
 
+def new_api_pid(p: RunningPlatform, old: int) -> int | None:
+    """The pid of an API process other than ``old``, once `berth up` started one."""
+    try:
+        pid = p.service_pid("berth_api")
+    except LookupError:
+        return None
+    return pid if pid != old else None
+
+
 def api_healthy(p: RunningPlatform) -> bool:
     return httpx.get(f"{p.base}/healthz", timeout=2).status_code == 200
 
@@ -92,17 +103,21 @@ def test_a_kill_9_of_the_api_neither_skips_nor_doubles_a_due_time(
     with_jobs(p, app, [{"name": "tick", "schedule": "@every 5s", "command": "python cronjob.py 0.5 --name tick"}])
     wait_for(lambda: len(history(p, app, "tick")) >= 2, timeout=30, what="two scheduled runs")
 
-    # Mid-schedule: 2.5 s after a due time, halfway to the next.
+    # SIGKILL as the pass of a due time runs, then each API `berth up` starts again as soon as it
+    # appears: the supervisor's backoff (0.5, 1, 2, 4, 8 s) keeps the scheduler away for more than
+    # two intervals, so due times fall in the outage and the first of them is late by more than one.
+    now = datetime.now(UTC)
     last_due = at(p.api.get(f"/api/apps/{app}/cron").json()["items"][0]["lastDueAt"])
-    time.sleep(max(0.0, (last_due + timedelta(seconds=2.5) - datetime.now(last_due.tzinfo)).total_seconds()))
+    time.sleep(max(0.0, (last_due + EVERY + timedelta(milliseconds=20) - now).total_seconds()))
+    killed_at = datetime.now(UTC)
     pid = p.service_pid("berth_api")
-    os.kill(pid, signal.SIGKILL)
-    killed_at = datetime.now(last_due.tzinfo)
-    wait_for(lambda: p.service_pid("berth_api") != pid, timeout=60, what="the API restarted by berth up")
+    for _ in range(KILLS):
+        os.kill(pid, signal.SIGKILL)
+        pid = wait_for(lambda old=pid: new_api_pid(p, old), timeout=60, interval=0.02, what="the API started again")
+    respawned_at = datetime.now(UTC)  # the API that stays: nothing could be handled before it existed
     wait_for(lambda: api_healthy(p), timeout=90, what="the restarted API healthy")
-    # Four more due times after it is back.
-    back_at = datetime.now(last_due.tzinfo)
-    wait_for(
+    back_at = datetime.now(UTC)
+    wait_for(  # three more due times after it is back
         lambda: any(at(e["dueAt"]) >= back_at + 3 * EVERY for e in history(p, app, "tick")),
         timeout=60,
         what="due times after the restart handled",
@@ -116,10 +131,20 @@ def test_a_kill_9_of_the_api_neither_skips_nor_doubles_a_due_time(
     first, last = min(covered), max(covered)
     expected = {first + i * EVERY for i in range(int((last - first) / EVERY) + 1)}
     assert set(covered) == expected, f"due times skipped: {sorted(expected - set(covered))}"
-    assert first < killed_at - EVERY and last > back_at + 2 * EVERY  # the window spans the kill
+    assert first < killed_at - EVERY and last > back_at + 2 * EVERY  # the window spans the outage
     for e in entries:
         if e["status"] != "missed":  # a run: on time or late by at most its interval
             assert e["trigger"] == "schedule" and e["lateMs"] is not None and e["lateMs"] <= 5000, e
+    # Each due time in the outage is made visible: a run late by the outage's rest, or `missed`.
+    entry_of = {d: e for e in entries for d in covered_due_times([e])}
+    in_outage = sorted(d for d in covered if killed_at < d < respawned_at)
+    assert len(in_outage) >= 2, (killed_at, respawned_at, sorted(covered))
+    for d in in_outage:
+        e = entry_of[d]
+        waited_ms = (respawned_at - d) / timedelta(milliseconds=1)
+        assert e["status"] == "missed" or e["lateMs"] >= waited_ms - 100, (d, e)
+        assert e["status"] == "missed" or waited_ms <= 5000, (d, e)
+    assert entry_of[in_outage[0]]["status"] == "missed"
 
     # Every run that was started ran to its end (none lost with the API).
     def ended() -> list[dict[str, Any]] | None:
