@@ -3,7 +3,8 @@
 and running instances; scaling the worker to 2 in the page starts a second worker (the engine
 runs it and the page lists it), a count the app's network cannot hold is refused next to the
 field, and 0 asks first; an ``@every 5s`` cron job's history fills in with exit codes, "Run now"
-adds a manual run, and a run's "Logs" link opens the logs view filtered to that run."""
+adds a manual run, and a run's "Logs" link opens the logs view filtered to that run; runs that
+exit non-zero leave the app healthy."""
 
 from __future__ import annotations
 
@@ -119,6 +120,11 @@ def test_processes_and_cron_tabs(platform: RunningPlatform, page: Any) -> None:
     expect_text(page, ".vlist", "worker up")
     wait_for(lambda: "tick ran" not in page.locator(".vlist").inner_text(), timeout=10, what="only worker lines")
     assert page.console_errors == []
+    # Runs that exited 3 are the job's failures, not the app's: web kept serving, healthy.
+    runs = p.api.get(f"/api/apps/{APP}/cron/tick/runs").json()["items"]
+    assert len([r for r in runs if r["exitCode"] == 3]) >= 2
+    health = p.api.get(f"/api/apps/{APP}/health").json()
+    assert (p.api.get(f"/api/apps/{APP}").json()["status"], health["state"]) == ("running", "healthy"), health
 
     # Stop the schedule and remove the app (the platform is shared by the session's tests).
     p.api.delete(f"/api/apps/{APP}")

@@ -34,7 +34,7 @@ from nats.js import JetStreamContext
 
 from berth_health import machine
 from berth_health.checker import Checker, Target
-from berth_health.instances import AddressOf, instance_hosts
+from berth_health.instances import AddressOf, instance_hosts, serves_web
 from berth_health.machine import Action, HealthState, Transition
 from berth_health.resync import HealthResync, HeldApp, health_resync
 from berth_health.webhooks import Webhooks
@@ -217,9 +217,13 @@ class CheckTargets:
                     },
                     event.at,
                 )
-                self._liveness(
-                    event.app_id, event.release_id, False, event.reason or f"crashed with exit code {event.exit_code}"
-                )
+                if serves_web(event.process, ""):
+                    reason = event.reason or f"crashed with exit code {event.exit_code}"
+                    self._liveness(event.app_id, event.release_id, False, reason)
+            case ContainerStarted() | ContainerExited() | ContainerOomKilled() if not serves_web(
+                event.process, event.run_id
+            ):
+                pass  # a worker, a release command or a run: web's health is not about them
             case ContainerStarted():
                 self._liveness(event.app_id, event.release_id, True, "")
             case ContainerExited() if not event.expected:

@@ -66,3 +66,10 @@ def _failure(check: HealthCheck, result: ProbeResult) -> str:
     if result.status_code is None or not status_matches(result.status_code, check.expected_status):
         return f"GET {check.path}: HTTP {result.status_code}, expected {describe_expected(check.expected_status)}"
     return ""
+
+
+def serves_web(process: str, run_id: str) -> bool:
+    """Whether a container event (or a crash) is about a web instance, the only containers the
+    app's health is about: a worker that dies, a cron or one-off run that exits non-zero (its
+    outcome is the run's, ADR 0026 §4-5) or a release command leaves web serving."""
+    return process == "web" and not run_id

@@ -19,7 +19,8 @@ from berth_health.service import CONSUMERS
 from berth_health.webhooks import Webhooks
 from berth_shared.contracts.apps import AppCreated, AppDeleted
 from berth_shared.contracts.base import encode
-from berth_shared.contracts.releases import ReleaseLive
+from berth_shared.contracts.containers import ContainerExited
+from berth_shared.contracts.releases import AppCrashed, ReleaseLive
 from berth_shared.service import ServiceContext, close_context, open_context
 from berth_shared.settings import ServiceEnv, Settings
 
@@ -94,4 +95,34 @@ async def test_every_web_instance_is_checked_and_a_scale_moves_the_checks_withou
         assert targets.checker.targets[app_id].hosts == ("10.250.7.18",)
     finally:
         deleted = AppDeleted(app_id=app_id, name="web", hostname="web.berth.test", subnet=SUBNET)
+        await targets.on_app_event(Delivered(encode(deleted)))  # type: ignore[arg-type]
+
+
+async def test_only_web_containers_make_an_app_without_a_check_unhealthy(health: ServiceContext) -> None:
+    """A cron run that exits 3, a worker that dies or crashes: web keeps serving and the app's
+    health says so; a web instance that exits does make it unhealthy."""
+    app_id = f"app-{uuid.uuid4().hex[:8]}"
+    targets = targets_of(health)
+    created = AppCreated(app_id=app_id, name="jobs", hostname="jobs.berth.test", port=8080, subnet=SUBNET)
+    await targets.on_app_event(Delivered(encode(created)))  # type: ignore[arg-type]
+    try:
+        live = ReleaseLive(app_id=app_id, release_id="r1", slot="a", addresses=["10.250.7.18"])
+        await targets.on_agent_event(Delivered(encode(live)))  # type: ignore[arg-type]
+        before = targets.checker.targets[app_id].state
+
+        exited = {"app_id": app_id, "release_id": "r1", "slot": "a", "container_id": "c1", "exit_code": 3}
+        others = [
+            ContainerExited(**exited, process="cron", run_id="run-1"),
+            ContainerExited(**exited, process="worker"),
+            AppCrashed(app_id=app_id, release_id="r1", exit_code=1, restarts=5, process="worker"),
+        ]
+        for event in others:
+            await targets.on_agent_event(Delivered(encode(event)))  # type: ignore[arg-type]
+            assert targets.checker.targets[app_id].state == before, event
+
+        await targets.on_agent_event(Delivered(encode(ContainerExited(**exited))))  # type: ignore[arg-type]
+        state = targets.checker.targets[app_id].state
+        assert (state.state, state.reason) == ("unhealthy", "container exited with code 3")
+    finally:
+        deleted = AppDeleted(app_id=app_id, name="jobs", hostname="jobs.berth.test", subnet=SUBNET)
         await targets.on_app_event(Delivered(encode(deleted)))  # type: ignore[arg-type]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from berth_health.instances import instance_hosts, judge
+from berth_health.instances import instance_hosts, judge, serves_web
 from berth_health.probe import ProbeResult
 from berth_shared.contracts.health import HealthCheck
 
@@ -53,3 +53,11 @@ def test_one_instance_reads_as_before() -> None:
 def test_a_check_of_no_instance_is_a_mistake() -> None:
     with pytest.raises(ValueError):
         judge(HealthCheck(), [])
+
+
+def test_only_web_instances_speak_for_the_apps_health() -> None:
+    assert serves_web("web", "")
+    assert not serves_web("worker", "")
+    assert not serves_web("release", "")
+    assert not serves_web("cron", "0eaa7656-0000-4000-8000-000000000000")
+    assert not serves_web("web", "a-run")  # a one-off run's container is never a web instance
