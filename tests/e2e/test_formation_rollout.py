@@ -143,6 +143,11 @@ def test_a_failing_release_command_fails_the_release_and_the_old_one_keeps_servi
         assert failed["status"] == "failed"
         reason = failed["reason"]
         assert "exited with 7" in reason and "migrating" in reason and "step two" in reason, reason
+        wait_for(
+            lambda: "migrating\nstep two" in (release(p, app, failing).get("releaseLog") or ""),
+            timeout=15,
+            what="the command's output in the release's log",
+        )
         steps = [s["step"] for s in release(p, app, failing)["steps"]]
         assert "release_command.finished" in steps
         assert not {"container.created", "proxy.switched"} & set(steps), steps
