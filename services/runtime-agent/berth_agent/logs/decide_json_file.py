@@ -19,9 +19,10 @@ one read to its end and whether files between were deleted before they were read
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import msgspec
 
@@ -37,6 +38,15 @@ from berth_agent.logs.decide_frames import (
 
 JSON_FILE = "json-file"
 MAX_ROTATED = 100  # ``<LogPath>.1`` ... at most this many rotated names are looked at
+
+
+def log_file_of(inspect: Mapping[str, Any], *, from_disk: bool = True) -> str:
+    """The container's json-file log to read from disk (its inspect's ``LogPath``); "" to follow
+    it over the engine's API: another driver, no path, or reading from disk turned off."""
+    driver = ((inspect.get("HostConfig") or {}).get("LogConfig") or {}).get("Type")
+    if not from_disk or driver != JSON_FILE:
+        return ""
+    return str(inspect.get("LogPath") or "")
 
 
 class Entry(msgspec.Struct, frozen=True):

@@ -41,7 +41,7 @@ from nats.js import JetStreamContext
 from berth_agent.logs.decide_batch import Batcher, Progress, ReadyBatch, batch_limit, format_nanos, message_id
 from berth_agent.logs.decide_budget import NOTICE_EVERY_SECONDS, ROTATED, SKIPPED, Gate, TokenBucket, lost_notice
 from berth_agent.logs.decide_frames import CollectedLine, FrameDecoder, LineAssembler, RawDecoder, Resume, ts_nanos
-from berth_agent.logs.decide_json_file import JSON_FILE, EntryAssembler, Loss, Spot, parse_entries
+from berth_agent.logs.decide_json_file import EntryAssembler, Loss, Spot, log_file_of, parse_entries
 from berth_agent.logs.decide_lane import Lane
 from berth_agent.logs.decide_skips import NoSkips, SkipDetector
 from berth_agent.logs.json_file import JsonFileLog
@@ -182,7 +182,7 @@ class Collector:
             started = str(state.get("StartedAt") or "")
             tty = bool((info.get("Config") or {}).get("Tty"))
             started_nanos = started_at(started)
-            log_path = self._log_path(info)
+            log_path = log_file_of(info, from_disk=self._from_disk)
             self._kick.clear()
             if running:
                 began = time.monotonic()
@@ -208,14 +208,6 @@ class Collector:
             self._drained.notify_all()
         if self._store is not None:
             await self._store.forget([self.ref.container_id])
-
-    def _log_path(self, info: dict[str, Any]) -> str:
-        """The container's json-file log to read from disk; "" to follow it over the engine's API
-        (another driver, no path, reading from disk turned off)."""
-        driver = ((info.get("HostConfig") or {}).get("LogConfig") or {}).get("Type")
-        if not self._from_disk or driver != JSON_FILE:
-            return ""
-        return str(info.get("LogPath") or "")
 
     async def _follow(self, tty: bool, *, final: bool, started: int | None = None, log_path: str = "") -> None:
         """One read of the log from the cursor: to its end for a stopped container (``final``:

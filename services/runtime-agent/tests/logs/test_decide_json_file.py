@@ -12,6 +12,7 @@ from berth_agent.logs.decide_json_file import (
     Next,
     Spot,
     fixed_ts,
+    log_file_of,
     next_file,
     parse_entries,
     start_at,
@@ -125,3 +126,12 @@ def test_a_read_begins_where_the_last_one_ended_while_its_file_is_there() -> Non
     assert start_at([6, 7], Spot(5, 1234)) == (6, 0)  # rotated out: the oldest; the cursor skips
     assert start_at([6, 7], None) == (6, 0)
     assert start_at([], None) is None
+
+
+def test_only_a_json_file_log_with_a_path_is_read_from_disk() -> None:
+    inspect = {"LogPath": "/var/lib/docker/containers/c/c-json.log", "HostConfig": {"LogConfig": {"Type": "json-file"}}}
+    assert log_file_of(inspect) == "/var/lib/docker/containers/c/c-json.log"
+    assert log_file_of(inspect, from_disk=False) == ""  # BERTH_AGENT_LOGS_FROM=engine
+    assert log_file_of({**inspect, "HostConfig": {"LogConfig": {"Type": "local"}}}) == ""
+    assert log_file_of({**inspect, "LogPath": ""}) == ""
+    assert log_file_of({}) == ""

@@ -21,7 +21,7 @@ from berth_agent.containers import decide as container_decide
 from berth_agent.logs.decide_batch import format_nanos
 from berth_agent.logs.decide_frames import Position, ts_nanos
 from berth_agent.logs.decide_skips import BEHIND_NANOS
-from berth_agent.logs.run import Collector
+from berth_agent.logs.run import READ_FROM_ENV, Collector
 from berth_shared.contracts.base import decode
 from berth_shared.contracts.logs import LogBatch, LogLine, app_log_subjects, log_subject
 from berth_shared.contracts.releases import ReleaseLive, ReleaseStep
@@ -243,11 +243,13 @@ async def test_lines_arrive_tagged_in_order_per_stream_long_and_binary_included(
     assert reader.messages("stderr") == [f"err {i}" for i in range(5)]
     for p in reader.published:
         b = p.batch
-        assert (b.app_id, b.release_id, b.slot, b.container_id) == (
+        assert (b.app_id, b.release_id, b.slot, b.container_id, b.process, b.run_id) == (
             app.app_id,
             live.release_id,
             live.slot,
             live.container_id,
+            "web",
+            "",
         )
         assert p.subject == log_subject(app.app_id, b.stream)
         assert p.msg_id.startswith(f"{live.container_id}:{b.stream}:{b.lines[0].ts}")
@@ -260,6 +262,20 @@ async def test_lines_arrive_tagged_in_order_per_stream_long_and_binary_included(
         live.container_id,
     )
     assert sorted((r["stream"], r["app_id"]) for r in rows) == [("stderr", app.app_id), ("stdout", app.app_id)]
+
+
+async def test_the_engines_api_is_read_when_reading_from_disk_is_off(
+    harness: Harness, log_images: dict[str, str], readers: Readers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(READ_FROM_ENV, "engine")
+    reader, live = await deployed(harness, readers, log_images["chatty"], "chatty")
+    await reader.wait(lambda: "bad \ufffd byte" in reader.messages("stdout") and len(reader.messages("stderr")) >= 5)
+    await asyncio.sleep(0.5)
+    await reader.poll()
+
+    assert collector_of(harness, live.container_id).reading == "engine"
+    assert reader.messages("stdout") == [*(f"out {i}" for i in range(20)), "x" * 102_400, "bad \ufffd byte"]
+    assert reader.messages("stderr") == [f"err {i}" for i in range(5)]
 
 
 async def test_a_redeploy_keeps_every_line_of_the_old_release(
@@ -493,14 +509,19 @@ def lost_lines(reader: LogReader) -> list[LogLine]:
     return [line for _, line in reader.lines() if line.lost]
 
 
+async def deployed(harness: Harness, readers: Readers, image: str, name: str) -> tuple[LogReader, ReleaseLive]:
+    """An app named ``name`` live on ``image`` under a started agent, its log reader started first."""
+    app = harness.new_app(name)
+    reader = await readers(app.app_id)
+    await harness.start_agent()
+    return reader, await deploy(harness, app.app_id, image)
+
+
 async def test_lines_written_across_many_rotations_are_read_from_disk_whole_in_order_once(
     harness: Harness, log_images: dict[str, str], readers: Readers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     small_ring(monkeypatch, "20k", 5)
-    app = harness.new_app("rotating")
-    reader = await readers(app.app_id)
-    await harness.start_agent()
-    live = await deploy(harness, app.app_id, log_images["rotating"])
+    reader, live = await deployed(harness, readers, log_images["rotating"], "rotating")
     await reader.wait(lambda: "done" in reader.messages("stdout"), timeout=60)
     await asyncio.sleep(0.5)  # anything extra (a duplicate) would show up now
     await reader.poll()
@@ -563,10 +584,7 @@ async def test_files_rotated_away_while_the_reader_was_held_up_are_told_as_lost(
         await publish_and_save(self, *args)
 
     monkeypatch.setattr(Collector, "_publish_and_save", slow_acks)
-    app = harness.new_app("burst")
-    reader = await readers(app.app_id)
-    await harness.start_agent()
-    live = await deploy(harness, app.app_id, log_images["burst"])
+    reader, live = await deployed(harness, readers, log_images["burst"], "burst")
     container = harness.docker.containers.container(live.container_id)
 
     held.clear()
@@ -604,10 +622,7 @@ async def test_a_tty_containers_json_file_log_is_read_from_disk(
 ) -> None:
     config = container_decide.container_config
     monkeypatch.setattr(container_decide, "container_config", lambda *a, **k: config(*a, **k) | {"Tty": True})
-    app = harness.new_app("tty")
-    reader = await readers(app.app_id)
-    await harness.start_agent()
-    live = await deploy(harness, app.app_id, log_images["tty"])
+    reader, live = await deployed(harness, readers, log_images["tty"], "tty")
     assert (await harness.docker.containers.container(live.container_id).show())["Config"]["Tty"]
     await reader.wait(lambda: len(reader.messages("stdout")) >= 21)
     await asyncio.sleep(0.3)
@@ -622,10 +637,7 @@ async def test_a_tty_containers_json_file_log_is_read_from_disk(
 async def test_a_stopped_containers_last_line_without_newline_is_read_from_disk(
     harness: Harness, log_images: dict[str, str], readers: Readers
 ) -> None:
-    app = harness.new_app("last-words")
-    reader = await readers(app.app_id)
-    await harness.start_agent()
-    live = await deploy(harness, app.app_id, log_images["last-words"])
+    reader, live = await deployed(harness, readers, log_images["last-words"], "last-words")
     await reader.wait(lambda: len(reader.messages("stdout")) >= 5)
     assert collector_of(harness, live.container_id).reading == "disk"
 
