@@ -72,6 +72,10 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
     // version: recompute when lines arrive
     [version, q, stream, paused, frozen],
   );
+  const clearRun = () => {
+    setRun("");
+    history.replaceState(null, "", location.pathname); // a reload then shows every run's lines too
+  };
   const behind = paused && frozen ? buffer.current.length - frozen.length : 0;
 
   const togglePause = () => {
@@ -143,7 +147,7 @@ export function Logs({ app, releases }: { app: App; releases: Release[] }) {
         {run && (
           <span className="badge badge-busy" data-testid="run-filter">
             run {run.slice(0, 8)}{" "}
-            <button type="button" className="link" onClick={() => setRun("")} aria-label="Show every run's lines">
+            <button type="button" className="link" onClick={clearRun} aria-label="Show every run's lines">
               ×
             </button>
           </span>

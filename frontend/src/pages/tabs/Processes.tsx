@@ -10,47 +10,49 @@ const INSTANCE_LABEL: Record<string, string> = { oom_killed: "OOM-killed", waiti
 function InstanceRows({ instances }: { instances: Instance[] }) {
   if (instances.length === 0) return <p className="muted small">No instances (count 0).</p>;
   return (
-    <table className="instances">
-      <thead>
-        <tr>
-          <th scope="col">Instance</th>
-          <th scope="col">State</th>
-          <th scope="col">Slot / container</th>
-          <th scope="col">Restarts</th>
-          <th scope="col">Last exit</th>
-        </tr>
-      </thead>
-      <tbody>
-        {instances.map((i) => (
-          <tr key={i.index} data-instance={i.index} data-state={i.state}>
-            <th scope="row">#{i.index}</th>
-            <td>
-              <Badge tone={INSTANCE_TONE[i.state] ?? "idle"}>{INSTANCE_LABEL[i.state] ?? i.state}</Badge>{" "}
-              {i.since && <RelTime at={i.since} />}
-            </td>
-            <td className="mono small">
-              {i.slot ? `slot ${i.slot}` : "—"}
-              {i.containerId && <div className="muted">{i.containerId}</div>}
-            </td>
-            <td>{i.restarts}</td>
-            <td>
-              {i.lastOomAt && (
-                <div className="reason">
-                  out of memory <RelTime at={i.lastOomAt} />
-                </div>
-              )}
-              {i.lastExitAt ? (
-                <>
-                  code {i.lastExitCode ?? "?"}, <RelTime at={i.lastExitAt} />
-                </>
-              ) : (
-                !i.lastOomAt && <span className="muted">—</span>
-              )}
-            </td>
+    <div className="table-wrap">
+      <table className="instances">
+        <thead>
+          <tr>
+            <th scope="col">Instance</th>
+            <th scope="col">State</th>
+            <th scope="col">Slot / container</th>
+            <th scope="col">Restarts</th>
+            <th scope="col">Last exit</th>
           </tr>
-        ))}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {instances.map((i) => (
+            <tr key={i.index} data-instance={i.index} data-state={i.state}>
+              <th scope="row">#{i.index}</th>
+              <td>
+                <Badge tone={INSTANCE_TONE[i.state] ?? "idle"}>{INSTANCE_LABEL[i.state] ?? i.state}</Badge>{" "}
+                {i.since && <RelTime at={i.since} />}
+              </td>
+              <td className="mono small">
+                {i.slot ? `slot ${i.slot}` : "—"}
+                {i.containerId && <div className="muted">{i.containerId}</div>}
+              </td>
+              <td>{i.restarts}</td>
+              <td>
+                {i.lastOomAt && (
+                  <div className="reason">
+                    out of memory <RelTime at={i.lastOomAt} />
+                  </div>
+                )}
+                {i.lastExitAt ? (
+                  <>
+                    code {i.lastExitCode ?? "?"}, <RelTime at={i.lastExitAt} />
+                  </>
+                ) : (
+                  !i.lastOomAt && <span className="muted">—</span>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
