@@ -37,7 +37,8 @@ async def fail(conn: Connection, e: ReleaseFailed) -> None:
 
 async def go_live(conn: Connection, e: ReleaseLive) -> None:
     """The release is live (only from pending/starting: a redelivery changes nothing); the one
-    live before it is superseded and the app points at it. Call inside a transaction."""
+    live before it is superseded and the app points at it. Of a release already live (a scale):
+    its web addresses. Call inside a transaction."""
     release_id, app_id = uuid.UUID(e.release_id), uuid.UUID(e.app_id)
     updated = await conn.fetchval(
         "UPDATE releases SET status = 'live', live_at = $2, slot = $3, "
@@ -50,6 +51,13 @@ async def go_live(conn: Connection, e: ReleaseLive) -> None:
         list(e.addresses),
     )
     if updated is None:
+        # The live release at other web addresses (a scale in place, ADR 0026): where it serves
+        # now, for the health service's resync; nothing else changes (it is no new deploy).
+        await conn.execute(
+            "UPDATE releases SET addresses = $2 WHERE id = $1 AND status = 'live' AND addresses IS DISTINCT FROM $2",
+            release_id,
+            list(e.addresses),
+        )
         return
     await conn.execute(
         "UPDATE releases SET status = 'superseded', finished_at = $3 "

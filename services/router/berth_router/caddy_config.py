@@ -137,6 +137,7 @@ def render(
     log_port: int | None = None,
     secure_hosts: Iterable[str] = (),
     slot_dns_port: int = DEFAULT_SLOT_DNS_PORT,
+    no_instance_dir: str | None = None,
 ) -> Config:
     """The full config Caddy should run: equal inputs (in any order) give equal output.
 
@@ -150,7 +151,7 @@ def render(
     Each app's live slot is looked up in the router's slot DNS on ``127.0.0.1:slot_dns_port``.
     """
     ordered = sorted(routes, key=lambda r: (r.hostname, r.app_id))
-    app_routes = [*(app_route(r, slot_dns_port) for r in ordered), not_found_route()]
+    app_routes = [*(app_route(r, slot_dns_port, no_instance_dir) for r in ordered), not_found_route()]
     errors_json = {"routes": [no_release_route(r) for r in ordered]}
     own_plain = [platform_route(platform, https_port=None)] if platform is not None else []
     if platform is not None and is_public_platform(platform, tls) and tls is not None:
@@ -298,10 +299,25 @@ def upstreams(route: Route) -> list[dict[str, str]]:
     return [{"dial": f"{slot_address(route.subnet, slot)}:{route.port}"} for slot in SLOTS]
 
 
-def app_route(route: Route, slot_dns_port: int = DEFAULT_SLOT_DNS_PORT) -> Config:
+def app_route(route: Route, slot_dns_port: int = DEFAULT_SLOT_DNS_PORT, no_instance_dir: str | None = None) -> Config:
+    """The app's hosts proxied to its live slot. With ``no_instance_dir``, an app marked there as
+    having no web instance (``berth_router.no_instance_marks``: a file named by its id, looked
+    at on each request) gets its 503 page at once instead of the retry window on dead addresses."""
+    proxy = reverse_proxy(route, slot_dns_port)
+    if no_instance_dir is None:
+        return {"match": [{"host": route.hosts}], "handle": [proxy], "terminal": True}
+    marked = {"file": {"root": no_instance_dir, "try_files": [f"/{route.app_id}"]}}
     return {
         "match": [{"host": route.hosts}],
-        "handle": [reverse_proxy(route, slot_dns_port)],
+        "handle": [
+            {
+                "handler": "subroute",
+                "routes": [
+                    {"match": [marked], **html_response(503, pages.no_instance_page(route.name)), "terminal": True},
+                    {"handle": [proxy]},
+                ],
+            }
+        ],
         "terminal": True,
     }
 

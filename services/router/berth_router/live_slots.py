@@ -19,6 +19,7 @@ from berth_shared.netplan import Slot
 from nats.aio.client import Client
 
 from berth_router.caddy_config import Route
+from berth_router.no_instance_marks import NoInstanceMarks
 from berth_router.slot_answers import answer_table, slot_name
 from berth_router.slot_dns import SlotDns
 from berth_router.slot_resync import LiveSlot, slot_repairs
@@ -30,18 +31,23 @@ log = logging.getLogger("berth.router.slots")
 class Slots:
     dns: SlotDns
     host: str = "local"
+    # Where the apps without a web instance are marked for Caddy (None: not marked).
+    marks: NoInstanceMarks | None = None
 
     def __post_init__(self) -> None:
         self.live: dict[str, LiveSlot] = {}
         self._subnets: dict[str, str] = {}
         self._version = 0
 
-    def switch(self, app_id: str, release_id: str, slot: Slot, addresses: Sequence[str] = ()) -> float:
+    def switch(
+        self, app_id: str, release_id: str, slot: Slot, addresses: Sequence[str] = (), *, no_instances: bool = False
+    ) -> float:
         """Answer ``slot``'s web ``addresses`` (none: its fixed address) for ``app_id`` from the
-        next lookup on; how much longer the proxy may still use an earlier answer
+        next lookup on — or, ``no_instances`` (web at 0), mark the app so that the proxy answers
+        its 503 page at once; how much longer the proxy may still use an earlier answer
         (:meth:`SlotDns.stale_for`)."""
         self._version += 1
-        self.live[app_id] = LiveSlot(release_id, slot, self._version, tuple(addresses))
+        self.live[app_id] = LiveSlot(release_id, slot, self._version, tuple(addresses), no_instances)
         self._serve()
         return self.dns.stale_for(slot_name(app_id))
 
@@ -56,7 +62,10 @@ class Slots:
             self._serve()
 
     def _serve(self) -> None:
-        self.dns.serve(answer_table(self._subnets, {app_id: (s.slot, s.addresses) for app_id, s in self.live.items()}))
+        serving = {app_id: (s.slot, s.addresses) for app_id, s in self.live.items() if not s.no_instances}
+        if self.marks is not None:
+            self.marks.mark({app_id for app_id, s in self.live.items() if s.no_instances})
+        self.dns.serve(answer_table(self._subnets, serving))
 
     async def resync(self, nc: Client, timeout: float = 5.0) -> list[ServingSlot]:
         """Repair the table from the agent's serving slots (after a restart: fill it); the repairs."""
@@ -68,5 +77,7 @@ class Slots:
             log.info(
                 "live slot of %s: %s (from the agent)", repair.app_id, repair.slot, extra={"app_id": repair.app_id}
             )
-            self.switch(repair.app_id, repair.release_id, repair.slot, repair.addresses)
+            self.switch(
+                repair.app_id, repair.release_id, repair.slot, repair.addresses, no_instances=repair.no_instances
+            )
         return repairs

@@ -26,3 +26,10 @@ def no_release_page(app_name: str) -> str:
         f"{app_name} is not serving right now: it has no live release yet, or every instance is down. "
         "Try again in a moment.",
     )
+
+
+def no_instance_page(app_name: str) -> str:
+    return page(
+        f"503 · {app_name} has no web instance",
+        f"{app_name} runs no web instance right now (its web process is scaled to 0).",
+    )

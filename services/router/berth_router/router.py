@@ -31,6 +31,7 @@ from berth_router.caddy_config import AcmeIssuer, PlatformRoute, Route, TlsOptio
 from berth_router.domain_store import DomainStore
 from berth_router.domains import DomainWatcher
 from berth_router.live_slots import Slots
+from berth_router.no_instance_marks import NoInstanceMarks
 from berth_router.proxy_logs import AppLogWriter, ProxyLog, ProxyLogSink
 from berth_router.resync import RouteResync, route_resync
 from berth_router.route_changes import InvalidRoute, Remove, Upsert, route_change
@@ -127,6 +128,7 @@ class Router:
             internal_all=tls_env.internal_all,
             acme=tls_env.acme,
         )
+        marks = NoInstanceMarks(settings.home / "router" / "no-instance")
         sync = CaddySync(
             admin,
             store.all,
@@ -146,6 +148,7 @@ class Router:
             tls=tls,
             log_port=settings.proxy_log_port,
             slot_dns_port=settings.slot_dns_port,
+            no_instance_dir=str(marks.directory),
         )
         tokens = Tokens()
         verifier = Verifier(
@@ -172,7 +175,7 @@ class Router:
             ask_port=settings.tls_ask_port,
             log_port=settings.proxy_log_port,
             tokens=tokens,
-            slots=Slots(SlotDns(), host=settings.host_id),
+            slots=Slots(SlotDns(), host=settings.host_id, marks=marks),
             slot_dns_port=settings.slot_dns_port,
         )
         sync.secure_hosts = router.secure_hosts

@@ -12,7 +12,9 @@ from berth_router.live_slots import Slots
 
 async def switched(slots: Slots, data: bytes) -> SlotSwitched:
     request = decode(data, SwitchSlot)
-    stale = slots.switch(request.app_id, request.release_id, request.slot, request.addresses)
+    stale = slots.switch(
+        request.app_id, request.release_id, request.slot, request.addresses, no_instances=request.no_instances
+    )
     return SlotSwitched(
         app_id=request.app_id, release_id=request.release_id, slot=request.slot, stale_for_seconds=round(stale, 4)
     )

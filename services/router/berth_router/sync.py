@@ -55,9 +55,11 @@ class CaddySync:
         on_refused: OnRefused | None = None,
         app_networks: Callable[[], tuple[str, ...]] | None = None,
         slot_dns_port: int = DEFAULT_SLOT_DNS_PORT,
+        no_instance_dir: str | None = None,
     ) -> None:
         self.admin = admin
         self.slot_dns_port = slot_dns_port
+        self.no_instance_dir = no_instance_dir
         self.platform = platform
         self.tls = tls
         self.log_port = log_port
@@ -87,6 +89,7 @@ class CaddySync:
             log_port=self.log_port,
             secure_hosts=secure_hosts,
             slot_dns_port=self.slot_dns_port,
+            no_instance_dir=self.no_instance_dir,
         )
 
     async def reconcile(self) -> bool:

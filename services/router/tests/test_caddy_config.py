@@ -99,6 +99,16 @@ def test_an_app_without_a_healthy_slot_gets_its_own_503_page() -> None:
     assert "shop" not in handler["body"]
 
 
+def test_an_app_marked_as_without_web_instances_gets_its_503_page_before_any_proxying() -> None:
+    config = render([DEMO, SHOP], http_port=80, admin_socket="/b/admin.sock", no_instance_dir="/home/router/none")
+    (subroute,) = route_for(config, "demo.berth.test")["handle"]
+    marked, proxied = subroute["routes"]
+    assert marked["match"] == [{"file": {"root": "/home/router/none", "try_files": ["/app1"]}}]
+    (page,) = marked["handle"]
+    assert page["status_code"] == 503 and "demo has no web instance" in page["body"] and marked["terminal"]
+    assert proxied["handle"] == [proxy_for(render([DEMO], http_port=80, admin_socket="/b/admin.sock"), DEMO.hostname)]
+
+
 def test_page_text_is_html_escaped() -> None:
     evil = Route(app_id="x", name="<b>x</b>", hostname="x.berth.test", port=80, subnet="10.240.0.0/28")
     (error_route,) = server(render([evil], http_port=80, admin_socket="/b/admin.sock"))["errors"]["routes"]

@@ -47,3 +47,15 @@ def test_web_addresses_the_agent_serves_otherwise_are_repaired() -> None:
     assert [(r.app_id, r.addresses) for r in slot_repairs(table, table, answer)] == [
         ("scaled", ["10.0.0.3", "10.0.0.5"])
     ]
+
+
+def test_an_app_the_agent_serves_with_no_web_instance_is_repaired_both_ways() -> None:
+    table = {"to zero": LiveSlot("r2", "a", 1, ("10.0.0.2",)), "back": LiveSlot("r2", "a", 2, (), no_instances=True)}
+    answer = [
+        ServingSlot(app_id="to zero", release_id="r2", slot="a", no_instances=True),
+        ServingSlot(app_id="back", release_id="r2", slot="a", addresses=["10.0.0.2"]),
+    ]
+    assert [(r.app_id, r.no_instances) for r in slot_repairs(table, table, answer)] == [
+        ("to zero", True),
+        ("back", False),
+    ]

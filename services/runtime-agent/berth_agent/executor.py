@@ -43,6 +43,7 @@ from berth_agent.planner import (
     Step,
 )
 from berth_agent.processes.run import Made, ProcessInstances, made_of, web_addresses
+from berth_agent.proxy.decide import scale_switch
 from berth_agent.proxy.run import ProxySwitch
 from berth_agent.publisher import Publisher
 from berth_agent.release_command.run import ReleaseCommands
@@ -150,6 +151,8 @@ class Executor:
             addresses = web_addresses(made)
             if addresses:
                 await self._switch.switch(app, release, slot, addresses)
+            elif not step.web:  # worker-only: the proxy answers the 503 page at once
+                await self._switch.switch(app, release, slot, no_instances=True)
         except RolloutFailed as exc:
             for instance in made:
                 await self._containers.remove(instance.container_id)
@@ -189,11 +192,18 @@ class Executor:
         kept = [made_of(app, c) for c in step.keep]
         before = web_addresses([*kept, *(made_of(app, c) for c in step.stop if c.running)])
         after = web_addresses([*kept, *made])
-        if after and after != before:
+        proxy = scale_switch(before, after)
+        if proxy.switch:
+            # Before any removed web instance is drained: the router answers the new set (and the
+            # agent waits what the proxy may still hold of the old one), so a removed instance
+            # gets no new request and an added one gets its share at once.
             try:
-                await self._switch.switch(app, release, slot, after)
+                await self._switch.switch(app, release, slot, proxy.addresses, no_instances=proxy.no_instances)
             except RolloutFailed as exc:
                 log.warning("scale not switched: %s", exc.reason, extra={"app_id": app.app_id})
+        if proxy.announce:
+            web0 = next((m.container_id for m in [*kept, *made] if m.web and m.index == 0), "")
+            await self.announce(app, release, slot, web0, proxy.addresses)
         await self.retire(app, release, stop)
         counts: dict[str, int] = {}
         for instance in [*kept, *made]:
@@ -287,6 +297,22 @@ class Executor:
         addresses: tuple[str, ...] = (),
     ) -> None:
         self._memory.release_live(app.app_id, release.release_id)
+        await self.announce(app, release, slot, container_id, addresses, digest=digest)
+        log.info("release %s is live in slot %s", release.release_id, slot, extra={"app_id": app.app_id})
+
+    async def announce(
+        self,
+        app: DesiredApp,
+        release: DesiredRelease,
+        slot: Slot,
+        container_id: str,
+        addresses: tuple[str, ...],
+        *,
+        digest: str = "",
+    ) -> None:
+        """``ReleaseLive``: the release went live, or (a scale) the live release serves at other
+        web addresses — then the API records them and the health service checks every instance,
+        neither treating it as a new deploy."""
         live = ReleaseLive(
             app_id=app.app_id,
             release_id=release.release_id,
@@ -296,7 +322,6 @@ class Executor:
             addresses=list(addresses),
         )
         await self._publish.release_event("live", app.app_id, live)
-        log.info("release %s is live in slot %s", release.release_id, slot, extra={"app_id": app.app_id})
 
     async def fail(self, app_id: str, release_id: str, reason: str) -> None:
         self._memory.release_failed(app_id, release_id)

@@ -113,6 +113,7 @@ class Serving:
     slot: Slot
     # Every web instance the router answers (empty: the slot's fixed address alone).
     addresses: tuple[str, ...] = ()
+    no_instances: bool = False  # web at 0: the proxy answers the 503 page at once
 
 
 @dataclass(frozen=True)

@@ -255,7 +255,14 @@ class Harness:
         if release_id:
             wanted.append(f"{labels.RELEASE}={release_id}")
         listed = await self.docker.containers.list(all=True, filters=json.dumps({"label": wanted}))
-        return [await c.show() for c in listed]
+        shown = []
+        for container in listed:
+            try:
+                shown.append(await container.show())
+            except aiodocker.DockerError as exc:
+                if exc.status != 404:  # removed between the listing and its inspect (a drain): gone
+                    raise
+        return shown
 
     async def networks(self, app_id: str) -> list[dict[str, Any]]:
         wanted = [*labels.instance_filter(self.instance), f"{labels.APP}={app_id}"]

@@ -102,6 +102,11 @@ async def test_the_live_release_scales_up_and_down_in_place(harness: Harness, te
     assert switch[0].slot == "a" and switch[0].release_id == rel.release_id
     for address in switch[0].addresses:
         assert await get_text(f"http://{address}:8080/") == "v1\n"
+    # The API and the health service learn the new set: ReleaseLive of the same release again.
+    relive = await eventually(
+        lambda: [e for e in harness.events.of(ReleaseLive, release_id=rel.release_id) if len(e.addresses) == 2]
+    )
+    assert relive[-1].addresses == switch[0].addresses
 
     down = msgspec.structs.replace(up, processes=formation("x", web=1, worker=1).processes)
     await harness.api.set_release(app.app_id, down)
@@ -109,6 +114,18 @@ async def test_the_live_release_scales_up_and_down_in_place(harness: Harness, te
     assert harness.router.switches[-1].addresses == [slot_address(app.subnet, "a")]
     assert await get_text(f"http://{slot_address(app.subnet, 'a')}:8080/") == "v1\n"
     assert harness.events.of(ReleaseStep, release_id=rel.release_id, step="process.scaled")
+    assert harness.events.of(ReleaseLive, release_id=rel.release_id)[-1].addresses == [slot_address(app.subnet, "a")]
+
+    # Web to 0: the router is told there is no instance (its 503 page at once); back to 1: served again.
+    none = msgspec.structs.replace(up, processes=formation("x", web=0, worker=1).processes)
+    await harness.api.set_release(app.app_id, none)
+    await eventually(lambda: scaled_to({"worker": 1}), timeout=60)
+    last = harness.router.switches[-1]
+    assert (last.no_instances, last.addresses) == (True, [])
+    await harness.api.set_release(app.app_id, down)
+    await eventually(lambda: scaled_to({"web": 1, "worker": 1}), timeout=60)
+    back = await eventually(lambda: [s for s in harness.router.switches[-1:] if not s.no_instances], timeout=30)
+    assert back[0].addresses and await get_text(f"http://{back[0].addresses[0]}:8080/") == "v1\n"
 
 
 async def test_a_failing_release_command_fails_the_release_and_the_old_one_keeps_serving(

@@ -29,6 +29,9 @@ class SwitchSlot(Message, kw_only=True):
     # older agents: the slot's fixed address. A scale of the live release sends the same slot
     # with the new list.
     addresses: list[str] = []
+    # The app has no web instance (web scaled to 0, a worker-only release): the proxy answers
+    # its 503 page at once instead of trying addresses (``addresses`` is then empty).
+    no_instances: bool = False
 
 
 class SlotSwitched(Message, kw_only=True):
@@ -59,6 +62,7 @@ class ServingSlot(msgspec.Struct, kw_only=True):
     release_id: str
     slot: Slot
     addresses: list[str] = []
+    no_instances: bool = False  # as in SwitchSlot
 
 
 class ServingSlots(Message, kw_only=True):

@@ -309,3 +309,31 @@ async def test_a_live_release_keeps_its_web_addresses(pool: asyncpg.Pool, infra:
     listed = await app_list.list_apps(pool, encode(ListApps(requester="health")), "test")
     (facts,) = [a for a in listed.apps if a.app_id == str(app["id"])]
     assert facts.live is not None and facts.live.addresses == addresses
+
+
+async def test_a_scale_of_the_live_release_moves_its_web_addresses_and_nothing_else(
+    pool: asyncpg.Pool, infra: Any
+) -> None:
+    app = await new_app(pool, infra)
+    rel = await deploy(pool, app, "img:1")
+    ids = {"app_id": str(app["id"]), "release_id": str(rel["id"])}
+    await apply(pool, ReleaseLive(**ids, slot="a", image_digest="sha256:abc", addresses=["10.240.0.2"]))
+    before_app, before = await state(pool, app, rel)
+
+    scaled = ["10.240.0.2", "10.240.0.4", "10.240.0.5"]
+    await apply(pool, ReleaseLive(**ids, slot="a", addresses=scaled))  # the agent's scale: web 1 -> 3
+    after_app, after = await state(pool, app, rel)
+    assert after["addresses"] == scaled
+    assert (after["status"], after["live_at"], after["image_digest"]) == ("live", before["live_at"], "sha256:abc")
+    kept = ("status", "last_deployed_at", "current_release_id")
+    assert [after_app[k] for k in kept] == [before_app[k] for k in kept]
+    listed = await app_list.list_apps(pool, encode(ListApps(requester="health")), "test")
+    (facts,) = [a for a in listed.apps if a.app_id == str(app["id"])]
+    assert facts.live is not None and facts.live.addresses == scaled
+
+    # A release no longer live is not moved by a late one.
+    second = await deploy(pool, app, "img:2")
+    await apply(pool, ReleaseLive(app_id=str(app["id"]), release_id=str(second["id"]), slot="b"))
+    await apply(pool, ReleaseLive(**ids, slot="a", addresses=["10.240.0.2"]))
+    _, old = await state(pool, app, rel)
+    assert old["status"] == "superseded" and old["addresses"] == scaled

@@ -60,15 +60,24 @@ class ProxySwitch:
         self._deadline = deadline
 
     async def switch(
-        self, app: DesiredApp, release: DesiredRelease, slot: Slot, addresses: tuple[str, ...] = ()
+        self,
+        app: DesiredApp,
+        release: DesiredRelease,
+        slot: Slot,
+        addresses: tuple[str, ...] = (),
+        *,
+        no_instances: bool = False,
     ) -> None:
         """Switch ``app`` to ``slot`` (its web instances at ``addresses``; none: the slot's fixed
-        address); raises :class:`RolloutFailed` when the router never confirms."""
+        address; ``no_instances``: web is at 0, the proxy answers the 503 page at once); raises
+        :class:`RolloutFailed` when the router never confirms."""
         watch = Stopwatch()
         previous = self._memory.of(app.app_id).serving
-        self._memory.serving(app.app_id, Serving(release.release_id, slot, addresses))
+        self._memory.serving(app.app_id, Serving(release.release_id, slot, addresses, no_instances))
         try:
-            confirmed = await self.ask(app.app_id, release.release_id, slot, self._deadline, addresses)
+            confirmed = await self.ask(
+                app.app_id, release.release_id, slot, self._deadline, addresses, no_instances=no_instances
+            )
         except NotSwitched as exc:
             self._memory.serving(app.app_id, previous)
             await self.switch_back(app.app_id, previous)
@@ -83,11 +92,13 @@ class ProxySwitch:
             if stale
             else "no earlier answer held"
         )
-        serves = f"slot {slot} at {', '.join(addresses)}" if addresses else f"slot {slot}"
-        detail = (
-            f"the router serves {serves} (confirmed in {confirmed_ms} ms; {held}); every request from now on "
-            f"goes there (the proxy looks it up at most every {UPSTREAM_REFRESH_SECONDS:g}s)"
-        )
+        if no_instances:
+            serves, goes = "no web instance", "the proxy answers every request from now on with the app's 503 page"
+        else:
+            serves = f"slot {slot} at {', '.join(addresses)}" if addresses else f"slot {slot}"
+            goes = "every request from now on goes there (the proxy looks it up at most every "
+            goes += f"{UPSTREAM_REFRESH_SECONDS:g}s)"
+        detail = f"the router serves {serves} (confirmed in {confirmed_ms} ms; {held}); {goes}"
         await self._publish.step(
             app.app_id,
             release.release_id,
@@ -110,17 +121,33 @@ class ProxySwitch:
         if previous is None:
             return
         try:
-            await self.ask(app_id, previous.release_id, previous.slot, ATTEMPT_SECONDS, previous.addresses)
+            await self.ask(
+                app_id,
+                previous.release_id,
+                previous.slot,
+                ATTEMPT_SECONDS,
+                previous.addresses,
+                no_instances=previous.no_instances,
+            )
         except NotSwitched as exc:
             log.warning("router not switched back to slot %s: %s", previous.slot, exc.reason, extra={"app_id": app_id})
 
     async def ask(
-        self, app_id: str, release_id: str, slot: Slot, deadline: float, addresses: tuple[str, ...] = ()
+        self,
+        app_id: str,
+        release_id: str,
+        slot: Slot,
+        deadline: float,
+        addresses: tuple[str, ...] = (),
+        *,
+        no_instances: bool = False,
     ) -> SlotSwitched:
         """Ask the router until it confirms, for at most ``deadline`` seconds."""
         loop = asyncio.get_running_loop()
         until = loop.time() + deadline
-        request = SwitchSlot(app_id=app_id, release_id=release_id, slot=slot, addresses=list(addresses))
+        request = SwitchSlot(
+            app_id=app_id, release_id=release_id, slot=slot, addresses=list(addresses), no_instances=no_instances
+        )
         last = "no answer"
         while True:
             remaining = until - loop.time()

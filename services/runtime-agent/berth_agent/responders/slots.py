@@ -27,9 +27,14 @@ def serving_slots(actual: ActualState, memory: Memory) -> list[ServingSlot]:
     for app_id in sorted(actual.app_ids() | set(memory.apps)):
         serving = memory.of(app_id).serving
         if serving is not None:
-            addresses = list(serving.addresses)
             answer.append(
-                ServingSlot(app_id=app_id, release_id=serving.release_id, slot=serving.slot, addresses=addresses)
+                ServingSlot(
+                    app_id=app_id,
+                    release_id=serving.release_id,
+                    slot=serving.slot,
+                    addresses=list(serving.addresses),
+                    no_instances=serving.no_instances,
+                )
             )
             continue
         running = [c for c in actual.containers_of(app_id) if c.running and c.process == WEB and not c.one_off]
