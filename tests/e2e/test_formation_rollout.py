@@ -53,6 +53,7 @@ def rolled_out(p: RunningPlatform, app: str, app_id: str, release_id: str) -> di
     live = settled(p, app, release_id)
     assert live["status"] == "live", live["reason"]
     wanted = Counter(c["process"] for c in old)
+    assert wanted, "no instance of the release before it was seen running"
 
     def last_step_in() -> dict[str, Any] | None:
         r = release(p, app, release_id)
