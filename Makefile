@@ -32,6 +32,7 @@ bench:
 	.venv/bin/python bench/durability.py
 	.venv/bin/python bench/status_lag.py
 	.venv/bin/python bench/probes.py
+	.venv/bin/python bench/cron.py
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
