@@ -1,11 +1,17 @@
 """Log collection: one collector per app container of this instance, following its stdout and
 stderr with Docker's timestamps and publishing LogBatches on ``berth.logs.<app_id>.<stream>``.
 
-A collector reads the raw log stream (``follow=1&timestamps=1&since=<cursor second>``), turns it
-into lines (:mod:`berth_agent.logs.decide_frames`), buffers them (:mod:`berth_agent.logs.decide_batch`), publishes
+A collector reads the container's json-file log from disk (``LogPath``, across the engine's
+rotations: :mod:`berth_agent.logs.json_file`, entries to lines in
+:mod:`berth_agent.logs.decide_json_file`; ADR 0027), or, for another log driver, a path it cannot
+open, or ``BERTH_AGENT_LOGS_FROM=engine``, the engine's raw log stream
+(``follow=1&timestamps=1&since=<cursor second>``, lines by :mod:`berth_agent.logs.decide_frames`).
+Either way it buffers the lines (:mod:`berth_agent.logs.decide_batch`), publishes
 each flush and waits for JetStream's acks, then saves the cursor (``agent.log_cursors``). While a
 publish is not acked it does not read: Docker keeps the (bounded) json-file log meanwhile. After a
-restart it re-reads from the cursor's second and drops what it had published: no gap, no duplicate.
+restart it re-reads from the oldest file there (over the API: from the cursor's second) and drops
+what it had published: no gap, no duplicate. A file the engine rotated away and deleted before it
+was read is told as lost.
 A container that stops is read to the end of its log; a container about to be removed by the
 agent is read to the end first (:meth:`LogCollectors.before_remove`). A collector that fails is
 restarted with backoff; it never takes the agent down.
