@@ -229,3 +229,40 @@ async def test_a_release_command_survives_an_agent_restart_and_is_awaited_not_ru
     finished = harness.events.of(ReleaseStep, release_id=rel.release_id, step="release_command.finished")
     assert [s.detail.split(" in ")[0] for s in finished] == ["exit code 0"]
     assert "release" not in await by_process(harness, app.app_id)
+
+
+async def test_old_workers_get_sigterm_then_sigkill_after_the_stop_timeout(
+    harness: Harness, test_images: dict[str, str]
+) -> None:
+    """A worker that leaves on SIGTERM goes at once with its own exit code; one that ignores it is
+    killed once the stop timeout has passed, and neither outlives the rollout."""
+    await harness.start_agent()
+    app = harness.new_app()
+    graceful = ProcessSpec(
+        name="graceful", command=["/bin/sh", "-c", "trap 'echo bye; exit 0' TERM; while :; do sleep 0.2; done"]
+    )
+    stubborn = ProcessSpec(name="stubborn", command=["/bin/sh", "-c", "trap '' TERM; while :; do sleep 0.2; done"])
+
+    def rel(image: str) -> DesiredRelease:
+        return release(image, processes=[ProcessSpec(name="web"), graceful, stubborn], stop_timeout_seconds=3)
+
+    first, second = rel(test_images["v1"]), rel(test_images["v2"])
+    assert isinstance(await deploy(harness, app.app_id, first), ReleaseLive)
+    assert isinstance(await deploy(harness, app.app_id, second), ReleaseLive)
+
+    def stopped() -> list[ReleaseStep]:
+        steps = harness.events.of(ReleaseStep, release_id=second.release_id, step="old.stopped")
+        return steps if {s.process for s in steps} >= {"graceful", "stubborn"} else []
+
+    steps = {s.process: s for s in await eventually(stopped, timeout=60)}
+    assert steps["graceful"].duration_ms < 3000 <= steps["stubborn"].duration_ms
+    assert "timeout 3s" in steps["stubborn"].detail
+
+    def exits() -> dict[str, ContainerExited]:
+        found = {e.process: e for e in harness.events.of(ContainerExited, release_id=first.release_id)}
+        return found if {"graceful", "stubborn"} <= set(found) else {}
+
+    exited = await eventually(exits, timeout=30)
+    assert (exited["graceful"].exit_code, exited["graceful"].expected) == (0, True)  # left on SIGTERM
+    assert (exited["stubborn"].exit_code, exited["stubborn"].expected) == (137, True)  # SIGKILL
+    assert await harness.containers(app.app_id, first.release_id) == []
