@@ -1,3 +1,5 @@
+import type { HeldInstance } from "./processes";
+
 // The dashboard talks only to the public HTTP API (README), on this origin, signed in by the
 // HttpOnly session cookie. Every request carries X-Berth-CSRF: 1, which the API requires of
 // cookie-authenticated mutations and which a cross-site form cannot send.
@@ -109,6 +111,8 @@ export interface ProcessInfo {
   resources: Resources;
   /** Why Berth stopped restarting it, if it did. */
   crashed: string | null;
+  /** With ?instances=true: its containers as the agent holds them; null: the agent did not answer. */
+  instances?: HeldInstance[] | null;
 }
 
 export interface CronJob {

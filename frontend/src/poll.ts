@@ -2,9 +2,9 @@ import { useCallback, useEffect, useState } from "react";
 import { get } from "./api";
 
 /** GET ``path`` now and every ``ms`` while mounted (for data the app's event stream does not
- * carry). ``error`` is the last failure (cleared by the next success); ``set`` takes a fresher
- * copy from elsewhere (e.g. the reply of a change); ``reload`` asks again now. */
-export function usePolled<T>(path: string, ms = 3000): { data: T | null; error: unknown; set: (data: T) => void; reload: () => Promise<void> } {
+ * carry). ``error`` is the last failure (cleared by the next success); ``reload`` asks again now
+ * (e.g. after a change). */
+export function usePolled<T>(path: string, ms = 3000): { data: T | null; error: unknown; reload: () => Promise<void> } {
   const [data, setData] = useState<T | null>(null);
   const [error, setError] = useState<unknown>(null);
   const reload = useCallback(async () => {
@@ -21,5 +21,5 @@ export function usePolled<T>(path: string, ms = 3000): { data: T | null; error: 
     const t = setInterval(reload, ms);
     return () => clearInterval(t);
   }, [reload, ms]);
-  return { data, error, set: setData, reload };
+  return { data, error, reload };
 }

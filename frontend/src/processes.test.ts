@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { HistoryEntry } from "./api";
-import { commandLine, instancesOf } from "./processes";
+import { commandLine, heldInstances, instancesOf, type HeldInstance } from "./processes";
 
 let n = 0;
 const at = () => new Date(Date.UTC(2026, 11, 5, 12, 0, n++)).toISOString();
@@ -47,6 +47,32 @@ describe("instancesOf", () => {
     const history = [{ kind: "container.started", releaseId: "r2", detail: { slot: "b" }, at: at() }];
     expect(instancesOf(history, "r2", "web", 1)[0].state).toBe("running");
     expect(instancesOf(history, "r2", "worker", 0)).toEqual([]);
+  });
+});
+
+describe("heldInstances", () => {
+  const held = (extra: Partial<HeldInstance>): HeldInstance => ({ index: 0, running: true, address: "10.0.0.20", slot: "b", containerId: "w0", releaseId: "r2", live: true, ...extra });
+
+  it("takes the agent's word on what runs and where, and the history's on restarts and exits", () => {
+    const history = [
+      ev("container.started", { process: "worker", index: 0, containerId: "w0" }),
+      ev("container.exited", { process: "worker", index: 0, containerId: "w0", exitCode: 2, expected: false }),
+      ev("container.started", { process: "worker", index: 0, containerId: "w0" }),
+      ev("container.oom_killed", { process: "worker", index: 1, containerId: "w1" }),
+      ev("container.exited", { process: "worker", index: 1, containerId: "w1", exitCode: 137, expected: false }),
+    ];
+    const out = heldInstances([held({}), held({ index: 1, containerId: "w1", running: false, address: "10.0.0.21" }), held({ containerId: "old", releaseId: "r1", live: false, slot: "a" })], history, 3);
+    expect(out.map((i) => [i.index, i.live, i.state, i.address, i.restarts, i.lastExitCode])).toEqual([
+      [0, true, "running", "10.0.0.20", 1, 2],
+      [0, false, "running", "10.0.0.20", 0, null],
+      [1, true, "oom_killed", "10.0.0.21", 0, 137],
+      [2, true, "waiting", null, 0, null],
+    ]);
+    expect(out[1].slot).toBe("a");
+  });
+
+  it("reads a stopped container without history as exited", () => {
+    expect(heldInstances([held({ running: false })], [], 1).map((i) => i.state)).toEqual(["exited"]);
   });
 });
 

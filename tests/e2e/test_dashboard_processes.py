@@ -1,7 +1,7 @@
 """The dashboard's Processes and Cron tabs in real headless Chromium against the whole platform
 (issue 17, ADR 0026): a web + worker app of busybox shows both process types with their counts
 and running instances; scaling the worker to 2 in the page starts a second worker (the engine
-runs it and the page lists it), a count the app's network cannot hold is refused next to the
+runs it and the page lists it, at its address), a count the app's network cannot hold is refused next to the
 field, and 0 asks first; an ``@every 5s`` cron job's history fills in with exit codes, "Run now"
 adds a manual run, and a run's "Logs" link opens the logs view filtered to that run; runs that
 exit non-zero leave the app healthy."""
@@ -28,9 +28,10 @@ FORMATION = {
 }
 
 
-def running_workers(p: RunningPlatform, app_id: str) -> int:
+def worker_addresses(p: RunningPlatform, app_id: str) -> list[str]:
+    """The addresses of the app's running workers, as the engine has them."""
     labels = [c["Config"]["Labels"] for c in p.containers(app_id) if c["State"]["Running"]]
-    return [label.get("berth.process") for label in labels].count("worker")
+    return sorted(label["berth.address"] for label in labels if label.get("berth.process") == "worker")
 
 
 def instance_states(page: Any, process: str) -> list[str]:
@@ -84,8 +85,11 @@ def test_processes_and_cron_tabs(platform: RunningPlatform, page: Any) -> None:
     worker.get_by_role("button", name="Scale").click()
     expect_text(page, 'section[data-process="worker"] [data-testid=process-count]', "^2$")
     assert "scaled" in worker.locator("h2").inner_text()
-    wait_for(lambda: running_workers(p, app_id) == 2, timeout=60, what="two workers running")
+    wait_for(lambda: len(worker_addresses(p, app_id)) == 2, timeout=60, what="two workers running")
     wait_for(lambda: instance_states(page, "worker") == ["running", "running"], timeout=30, what="two worker instances")
+    # Each at the address the agent gave it (what the engine's container says).
+    shown = page.locator('section[data-process="worker"] [data-testid=instance-address]')
+    assert sorted(shown.nth(i).inner_text() for i in range(shown.count())) == worker_addresses(p, app_id)
     shots.take(page, "worker-scaled")
 
     # Cron: the job, its next run, and scheduled runs with their exit code.

@@ -2,7 +2,7 @@ import { useEffect, useState, type FormEvent } from "react";
 import { ApiError, appPath, patch, type App, type HistoryEntry, type ProcessInfo } from "../../api";
 import { usePolled } from "../../poll";
 import { Badge, ErrorNote, Explain, FieldError, RelTime, StatusBadge } from "../../components/ui";
-import { commandLine, instancesOf, type Instance } from "../../processes";
+import { commandLine, heldInstances, instancesOf, type Instance } from "../../processes";
 
 const INSTANCE_TONE: Record<string, string> = { running: "ok", waiting: "busy", stopped: "idle", exited: "bad", oom_killed: "bad" };
 const INSTANCE_LABEL: Record<string, string> = { oom_killed: "OOM-killed", waiting: "starting" };
@@ -16,21 +16,25 @@ function InstanceRows({ instances }: { instances: Instance[] }) {
           <tr>
             <th scope="col">Instance</th>
             <th scope="col">State</th>
-            <th scope="col">Slot / container</th>
+            <th scope="col">Address / slot</th>
             <th scope="col">Restarts</th>
             <th scope="col">Last exit</th>
           </tr>
         </thead>
         <tbody>
           {instances.map((i) => (
-            <tr key={i.index} data-instance={i.index} data-state={i.state}>
-              <th scope="row">#{i.index}</th>
+            <tr key={`${i.index}-${i.containerId}`} data-instance={i.index} data-state={i.state} data-live={String(i.live)}>
+              <th scope="row">
+              #{i.index}
+              {!i.live && <div className="muted small">old release, stopping</div>}
+            </th>
               <td>
                 <Badge tone={INSTANCE_TONE[i.state] ?? "idle"}>{INSTANCE_LABEL[i.state] ?? i.state}</Badge>{" "}
                 {i.since && <RelTime at={i.since} />}
               </td>
               <td className="mono small">
-                {i.slot ? `slot ${i.slot}` : "—"}
+                <span data-testid="instance-address">{i.address ?? "—"}</span>
+                {i.slot && ` · slot ${i.slot}`}
                 {i.containerId && <div className="muted">{i.containerId}</div>}
               </td>
               <td>{i.restarts}</td>
@@ -57,7 +61,7 @@ function InstanceRows({ instances }: { instances: Instance[] }) {
 }
 
 /** The count control: a number and "Scale"; 0 (stopping every instance) asks first. */
-function ScaleForm({ app, process, onScaled }: { app: App; process: ProcessInfo; onScaled: (items: ProcessInfo[]) => void }) {
+function ScaleForm({ app, process, onScaled }: { app: App; process: ProcessInfo; onScaled: () => Promise<void> }) {
   const [count, setCount] = useState(String(process.count));
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -67,9 +71,9 @@ function ScaleForm({ app, process, onScaled }: { app: App; process: ProcessInfo;
     setBusy(true);
     setError(null);
     try {
-      const reply = await patch<{ items: ProcessInfo[] }>(appPath(app.id, `/processes/${encodeURIComponent(process.name)}`), { count: Number(count) });
+      await patch<{ items: ProcessInfo[] }>(appPath(app.id, `/processes/${encodeURIComponent(process.name)}`), { count: Number(count) });
       setConfirmZero(false);
-      onScaled(reply.items);
+      await onScaled(); // the listing again, with the agent's instances
     } catch (e) {
       setError(e);
     } finally {
@@ -108,7 +112,7 @@ function ScaleForm({ app, process, onScaled }: { app: App; process: ProcessInfo;
 /** Each process type of the live release: command, count (scalable here, without a release),
  * limits, and its instances from the app's live history (ADR 0026). */
 export function Processes({ app, history }: { app: App; history: HistoryEntry[] }) {
-  const { data, error, set } = usePolled<{ items: ProcessInfo[] }>(appPath(app.id, "/processes"));
+  const { data, error, reload } = usePolled<{ items: ProcessInfo[] }>(appPath(app.id, "/processes?instances=true"));
   const items = data?.items;
   if (!items) return error ? <ErrorNote error={error} /> : <p className="loading">Loading processes…</p>;
   return (
@@ -135,8 +139,9 @@ export function Processes({ app, history }: { app: App; history: HistoryEntry[] 
               {p.resources.memoryMb} MB memory, {p.resources.cpus} CPU each
             </dd>
           </dl>
-          <ScaleForm app={app} process={p} onScaled={(scaled) => set({ items: scaled })} />
-          <InstanceRows instances={instancesOf(history, app.currentReleaseId, p.name, p.count)} />
+          <ScaleForm app={app} process={p} onScaled={reload} />
+          {p.instances === null && <p className="muted small">The runtime agent is not answering: instances as recent events left them.</p>}
+          <InstanceRows instances={p.instances ? heldInstances(p.instances, history, p.count) : instancesOf(history, app.currentReleaseId, p.name, p.count)} />
         </section>
       ))}
     </>

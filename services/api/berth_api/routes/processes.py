@@ -6,19 +6,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from berth_shared.contracts.agent import AgentApps, AgentAppsQuery, agent_apps_subject
 from berth_shared.errors import FieldError, ValidationFailed
 from fastapi import APIRouter, Body, Depends, Path
 
-from berth_api import apps_store, release_formation
+from berth_api import apps_store, release_formation, rpc
 from berth_api.deps import Actor, State, authorize
 from berth_api.engine_check import require_engine
 from berth_api.formation import given_sections, parse_formation
+from berth_api.process_instances import instances_by_process
 from berth_api.validation import FORMATION_KEYS, FORMATION_SCHEMA, ScaleProcess
 from berth_api.views import formation_view, processes_view, release_view
 
 router = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
 
 ProcessName = Annotated[str, Path(json_schema_extra={"pattern": "^[a-z][a-z0-9-]{0,29}$"})]
+
+# How long a listing waits for the agent's containers before it answers without them.
+INSTANCES_TIMEOUT_SECONDS = 2.0
 
 
 def read_formation_body(body: Any) -> tuple[Any, frozenset[str]]:
@@ -68,9 +73,30 @@ async def _processes_json(s: Any, app: Any) -> dict[str, Any]:
     return {"appId": str(app["id"]), "items": items}
 
 
+async def _with_instances(s: Any, app: Any, listing: dict[str, Any]) -> dict[str, Any]:
+    held = await rpc.ask_if_answered(
+        s.nc,
+        agent_apps_subject(s.settings.host_id),
+        AgentAppsQuery(requester="api"),
+        AgentApps,
+        service=rpc.AGENT,
+        timeout=INSTANCES_TIMEOUT_SECONDS,
+    )
+    live = str(app["current_release_id"]) if app["current_release_id"] else None
+    by_process = None if held is None else instances_by_process(held, str(app["id"]), live)
+    for item in listing["items"]:
+        item["instances"] = None if by_process is None else by_process.get(item["name"], [])
+    return listing
+
+
 @router.get("/apps/{ref}/processes")
-async def list_processes(ref: str, s: State) -> dict[str, Any]:
-    return await _processes_json(s, await apps_store.find_app(s.pool, ref))
+async def list_processes(ref: str, s: State, instances: bool = False) -> dict[str, Any]:
+    """Each process type with its count in force. ``instances=true``: also its containers as the
+    runtime agent holds them (``instances``: index, running, address, slot, containerId, releaseId,
+    live; an old release's still draining), or null when the agent does not answer in 2 s."""
+    app = await apps_store.find_app(s.pool, ref)
+    listing = await _processes_json(s, app)
+    return await _with_instances(s, app, listing) if instances else listing
 
 
 @router.patch("/apps/{ref}/processes/{name}")
