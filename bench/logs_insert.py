@@ -80,19 +80,17 @@ def row(app_id: str, container_id: str, n: int, message: str) -> ingest.Row:
     )
 
 
-# The insert before ADR 0024: lines only (their trigram index maintained by Postgres), counters.
+# The insert before ADR 0024: lines only (their trigram index maintained by Postgres), counters
+# (into today's layout of lines: each names its origin, ``ingest.ORIGINS_SQL``).
 BEFORE_SQL = f"""
 WITH inserted AS (
-    INSERT INTO lines (app_id, release_id, slot, container_id, stream, ts, ts_raw, seq, message, dropped, lost)
-    SELECT x.app_id, x.release_id, x.slot, x.container_id, x.stream, x.ts, x.ts_raw, x.seq, x.message,
-           x.dropped, x.lost
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                $6::timestamptz[], $7::text[], $8::int[], $9::text[], $10::int[], $11::bool[])
-         WITH ORDINALITY AS x(app_id, release_id, slot, container_id, stream, ts, ts_raw, seq, message,
-                              dropped, lost, n)
-    WHERE NOT EXISTS (SELECT 1 FROM deleted_apps d WHERE d.app_id = x.app_id)
+    INSERT INTO lines (app_id, origin, ts, ts_raw, seq, message, dropped, lost)
+    SELECT x.app_id, x.origin, x.ts, x.ts_raw, x.seq, x.message, x.dropped, x.lost
+    FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::text[], $5::int[], $6::text[], $7::int[], $8::bool[])
+         WITH ORDINALITY AS x(app_id, origin, ts, ts_raw, seq, message, dropped, lost, n)
+    WHERE x.origin IS NOT NULL
     ORDER BY x.n
-    ON CONFLICT (container_id, stream, ts_raw, seq) DO NOTHING
+    ON CONFLICT (origin, ts_raw, seq) DO NOTHING
     RETURNING id, app_id, message, dropped, lost
 ), {ingest.COUNT_INSERTED}
 SELECT count(*) FROM inserted
@@ -111,21 +109,12 @@ SELECT count(*) FROM inserted""",
 )
 
 
-def columns(rows: list[ingest.Row]) -> list[list[Any]]:
-    names = (
-        "app_id",
-        "release_id",
-        "slot",
-        "container_id",
-        "stream",
-        "ts",
-        "ts_raw",
-        "seq",
-        "message",
-        "dropped",
-        "lost",
-    )
-    return [[getattr(r, name) for r in rows] for name in names]
+async def columns(conn: asyncpg.Connection, rows: list[ingest.Row]) -> list[list[Any]]:
+    """BEFORE_SQL's arguments: each line's app and origin id, then its own columns."""
+    args = ingest.arguments(rows, [False] * len(rows))
+    ids = await ingest.origin_ids(conn, args.origins)
+    own = [[getattr(r, name) for r in rows] for name in ("ts", "ts_raw", "seq", "message", "dropped", "lost")]
+    return [[r.app_id for r in rows], [ids[o - 1] for o in args.origin_of], *own]
 
 
 def plain_store(sql: str) -> Callable[[asyncpg.Connection, list[ingest.Row]], Awaitable[int]]:
@@ -133,7 +122,7 @@ def plain_store(sql: str) -> Callable[[asyncpg.Connection, list[ingest.Row]], Aw
         async with conn.transaction():
             apps = sorted({r.app_id for r in rows})
             await conn.execute("INSERT INTO retention (app_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", apps)
-            return int(await conn.fetchval(sql, *columns(rows)))
+            return int(await conn.fetchval(sql, *await columns(conn, rows)))
 
     return store
 
@@ -181,7 +170,7 @@ async def insert_rate(pool: asyncpg.Pool, store: Any, setup: str) -> tuple[float
     """Lines per second of wall time and of the backend's CPU, storing :data:`MEASURED` lines."""
     async with pool.acquire() as conn:
         await conn.execute(CLEAN)
-        await conn.execute("TRUNCATE lines, chunks, counters, retention RESTART IDENTITY")
+        await conn.execute("TRUNCATE lines, chunks, counters, retention, origins RESTART IDENTITY")
         if setup:
             await conn.execute(setup)
         for n0 in range(0, PRELOAD, PULL):
@@ -224,7 +213,7 @@ def searched_rows(rng: random.Random, n0: int) -> list[ingest.Row]:
 async def fill(conn: asyncpg.Connection, store: Any) -> float:
     """The searched app's lines, as ``bench/logs.py`` publishes them; returns lines/s."""
     rng = random.Random(7)
-    await conn.execute("TRUNCATE lines, chunks, counters, retention RESTART IDENTITY")
+    await conn.execute("TRUNCATE lines, chunks, counters, retention, origins RESTART IDENTITY")
     began = time.perf_counter()
     for n0 in range(0, SEARCH_LINES, SEARCH_PULL):
         await store(conn, searched_rows(rng, n0))

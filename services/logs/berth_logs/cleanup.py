@@ -14,10 +14,11 @@ import asyncpg
 from berth_shared.app_cleanup import AppCleanup
 from berth_shared.db import app_ids_sql, deleted_rows
 
-# Every app id with lines (a loose index scan: one probe per app, not per line), settings or
-# counters, that is not deleted already.
+# Every app id with lines (a loose index scan: one probe per app, not per line), origins, settings
+# or counters, that is not deleted already.
 _HELD_APPS = f"""
 {app_ids_sql("lines")}
+UNION SELECT app_id FROM origins
 UNION SELECT app_id FROM retention
 UNION SELECT app_id FROM counters
 EXCEPT SELECT app_id FROM deleted_apps
@@ -25,8 +26,8 @@ EXCEPT SELECT app_id FROM deleted_apps
 
 
 async def delete_app_lines(pool: asyncpg.Pool, app_id: str) -> int:
-    """Tombstone the app and delete its lines, their search chunks, settings and counters;
-    returns the lines deleted."""
+    """Tombstone the app and delete its lines, their search chunks and origins, settings and
+    counters; returns the lines deleted."""
     async with pool.acquire() as conn, conn.transaction():
         # Chunks first: an insert holds their table's lock before it touches the app's retention
         # and counters rows, so taking it first here cannot deadlock with one.
@@ -34,7 +35,9 @@ async def delete_app_lines(pool: asyncpg.Pool, app_id: str) -> int:
         await conn.execute("INSERT INTO deleted_apps (app_id) VALUES ($1) ON CONFLICT DO NOTHING", app_id)
         await conn.execute("DELETE FROM retention WHERE app_id = $1", app_id)
         await conn.execute("DELETE FROM counters WHERE app_id = $1", app_id)
-        return deleted_rows(await conn.execute("DELETE FROM lines WHERE app_id = $1", app_id))
+        deleted: int = deleted_rows(await conn.execute("DELETE FROM lines WHERE app_id = $1", app_id))
+        await conn.execute("DELETE FROM origins WHERE app_id = $1", app_id)
+        return deleted
 
 
 async def held_apps(pool: asyncpg.Pool) -> set[str]:

@@ -2,8 +2,10 @@
 
 A whole pull (up to :data:`FETCH` messages) goes into one multi-row ``INSERT ... SELECT FROM
 unnest(...) ON CONFLICT DO NOTHING`` in one transaction, and the messages are acked only
-after it commits. The unique key ``(container_id, stream, ts_raw, seq)`` makes a redelivered
-or republished batch add nothing; lines of apps already deleted are dropped. The same
+after it commits. What a batch's lines share (app, release, slot, container, stream, process,
+run) is stored once in ``origins``; a line names its origin by id, and the unique key
+``(origin, ts_raw, seq)`` makes a redelivered or republished batch add nothing; lines of apps
+already deleted are dropped. The same
 statement adds the rows it really inserted to the app's counters (lines stored, lines dropped
 over budget, gaps), so a redelivery counts nothing twice, and the search index's chunks of
 them (``chunks.py``).
@@ -114,6 +116,9 @@ class Row(msgspec.Struct, frozen=True):
     order: tuple[datetime, int, str, int]
     dropped: int = 0
     lost: bool = False
+    # The process type that wrote it and the one-off run's id (ADR 0026).
+    process: str = "web"
+    run_id: str = ""
 
 
 def rows_of(batches: list[LogBatch]) -> list[Row]:
@@ -123,6 +128,7 @@ def rows_of(batches: list[LogBatch]) -> list[Row]:
     append = rows.append
     for b in batches:
         app_id, release_id, slot, container_id, stream = b.app_id, b.release_id, b.slot, b.container_id, b.stream
+        process, run_id = b.process, b.run_id
         for line in b.lines:
             split = split_docker_ts(line.ts)
             if split is None:
@@ -145,6 +151,8 @@ def rows_of(batches: list[LogBatch]) -> list[Row]:
                     order=(second, nanos, container_id, line.seq),
                     dropped=line.dropped if line.dropped > 0 else 0,
                     lost=line.lost,
+                    process=process,
+                    run_id=run_id,
                 )
             )
     rows.sort(key=_app_then_order)
@@ -176,42 +184,67 @@ COUNT_INSERTED = """counted AS (
         lost_gaps = c.lost_gaps + EXCLUDED.lost_gaps, updated_at = now()
 )"""
 
+# A pull's origins (what a batch's lines share: app, release, slot, container, stream, process,
+# run), each stored once in ``origins``: those new are added, and the id of each is returned in
+# the order given — NULL for an origin of a deleted app (its lines are dropped). The pull's apps
+# get their retention row here too.
+ORIGINS_SQL = """
+WITH u AS (
+    SELECT u.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+         WITH ORDINALITY AS u(app_id, release_id, slot, container_id, stream, process, run_id, n)
+    WHERE NOT EXISTS (SELECT 1 FROM deleted_apps d WHERE d.app_id = u.app_id)
+), kept AS (
+    INSERT INTO retention (app_id) SELECT DISTINCT app_id FROM u ON CONFLICT DO NOTHING
+), added AS (
+    INSERT INTO origins AS g (app_id, release_id, slot, container_id, stream, process, run_id)
+    SELECT app_id, release_id, slot, container_id, stream, process, run_id FROM u ORDER BY n
+    ON CONFLICT DO NOTHING
+    RETURNING g.id, g.app_id, g.release_id, g.slot, g.container_id, g.stream, g.process, g.run_id
+)
+SELECT array_agg(coalesce(a.id, g.id) ORDER BY o.n)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+     WITH ORDINALITY AS o(app_id, release_id, slot, container_id, stream, process, run_id, n)
+LEFT JOIN u ON u.n = o.n
+LEFT JOIN added a ON (a.app_id, a.release_id, a.slot, a.container_id, a.stream, a.process, a.run_id)
+                     = (u.app_id, u.release_id, u.slot, u.container_id, u.stream, u.process, u.run_id)
+LEFT JOIN origins g ON (g.app_id, g.release_id, g.slot, g.container_id, g.stream, g.process, g.run_id)
+                     = (u.app_id, u.release_id, u.slot, u.container_id, u.stream, u.process, u.run_id)
+"""
+
 # Each line's id is taken in the order of the rows (``x``), so every chunk's lines have ids between
 # its first line's and the next chunk's first line's: ``width_bucket`` finds an inserted line's chunk.
-# What a batch's lines share (app, release, slot, container, stream: their *origin*) is sent once
-# per origin ($1-$5) and each line names its origin by position ($6); Berth's notices (lines with
-# ``dropped`` or ``lost``) are few, so they come as positions ($11-$13), as do the lines that start
-# a chunk ($14). Twelve arrays of a value per line cost the service more to encode (and Postgres
+# A line names its origin by its position among the pull's origins ($3): $1 holds their ids
+# (ORIGINS_SQL; NULL for a deleted app's: not inserted), $2 their apps. Berth's notices (lines with
+# ``dropped`` or ``lost``) are few, so they come as positions ($8-$10), as do the lines that start
+# a chunk ($11). Arrays of a value per line cost the service more to encode (and Postgres
 # more to read) than the insert's own work (bench/logs: CPU per line).
 INSERT_SQL = f"""
 WITH x AS MATERIALIZED (
-    SELECT nextval('lines_id_seq') AS id, ($1::text[])[u.o] AS app_id, ($2::text[])[u.o] AS release_id,
-           ($3::text[])[u.o] AS slot, ($4::text[])[u.o] AS container_id, ($5::text[])[u.o] AS stream,
+    SELECT nextval('lines_id_seq') AS id, ($1::int[])[u.o] AS origin, ($2::text[])[u.o] AS app_id,
            u.ts, u.ts_raw, u.seq, u.message,
-           coalesce(($12::int[])[array_position($11::int[], u.n::int)], 0) AS dropped,
-           coalesce(($13::bool[])[array_position($11::int[], u.n::int)], false) AS lost, u.n
-    FROM unnest($6::int[], $7::timestamptz[], $8::text[], $9::int[], $10::text[])
+           coalesce(($9::int[])[array_position($8::int[], u.n::int)], 0) AS dropped,
+           coalesce(($10::bool[])[array_position($8::int[], u.n::int)], false) AS lost, u.n
+    FROM unnest($3::int[], $4::timestamptz[], $5::text[], $6::int[], $7::text[])
          WITH ORDINALITY AS u(o, ts, ts_raw, seq, message, n)
 ), inserted AS (
-    INSERT INTO lines (id, app_id, release_id, slot, container_id, stream, ts, ts_raw, seq, message, dropped, lost)
-    SELECT x.id, x.app_id, x.release_id, x.slot, x.container_id, x.stream, x.ts, x.ts_raw, x.seq, x.message,
-           x.dropped, x.lost
+    INSERT INTO lines (id, app_id, origin, ts, ts_raw, seq, message, dropped, lost)
+    SELECT x.id, x.app_id, x.origin, x.ts, x.ts_raw, x.seq, x.message, x.dropped, x.lost
     FROM x
-    WHERE NOT EXISTS (SELECT 1 FROM deleted_apps d WHERE d.app_id = x.app_id)
+    WHERE x.origin IS NOT NULL
     ORDER BY x.n
-    ON CONFLICT (container_id, stream, ts_raw, seq) DO NOTHING
+    ON CONFLICT (origin, ts_raw, seq) DO NOTHING
     RETURNING id, app_id, ts, dropped, lost
 ), {COUNT_INSERTED}, chunked AS (
     INSERT INTO chunks (app_id, first_id, last_id, first_ts, last_ts, words)
-    SELECT min(i.app_id), min(i.id), max(i.id), min(i.ts), max(i.ts), lower(($15::text[])[i.k])
+    SELECT min(i.app_id), min(i.id), max(i.id), min(i.ts), max(i.ts), lower(($12::text[])[i.k])
     FROM (SELECT app_id, id, ts,
-                 width_bucket(id, (SELECT array_agg(x.id ORDER BY x.n) FROM x WHERE x.n = ANY($14::int[]))) AS k
+                 width_bucket(id, (SELECT array_agg(x.id ORDER BY x.n) FROM x WHERE x.n = ANY($11::int[]))) AS k
           FROM inserted) i
     GROUP BY i.k
 )
 SELECT count(*) FROM inserted
 """
-_ON_CONFLICT = "ON CONFLICT (container_id, stream, ts_raw, seq) DO NOTHING"
+_ON_CONFLICT = "ON CONFLICT (origin, ts_raw, seq) DO NOTHING"
 # The same insert without the duplicate check, for a pull that cannot repeat a stored line (see
 # FRESH_SQL): ``ON CONFLICT`` probes the origin key before each line's insert and confirms it after,
 # the largest part of the insert's cost (ADR 0006, addendum of 2026-12-05). The unique key still
@@ -219,46 +252,48 @@ _ON_CONFLICT = "ON CONFLICT (container_id, stream, ts_raw, seq) DO NOTHING"
 # the check (store_insert).
 INSERT_FRESH_SQL = INSERT_SQL.replace(_ON_CONFLICT, "")
 assert INSERT_FRESH_SQL != INSERT_SQL
-# Whether every (container, stream) of a pull has no stored line, or its newest stored ``ts_raw``
-# (by the origin key's order) is in the engine's fixed form and sorts before the pull's oldest
-# line of it ($3; every line of it in that form). Fixed-form stamps sort alike in any collation
-# (digits at the same places), so every stored stamp of that form is older than every line of
-# the pull, and a stamp of another form cannot equal one of the pull's.
+# Whether every origin of a pull ($1, its ids) has no stored line, or its newest stored ``ts_raw``
+# (by the origin key's order, byte-wise) is in the engine's fixed form and sorts before the pull's
+# oldest line of it ($2; every line of it in that form). Fixed-form stamps sort byte-wise as they
+# sort in time (digits at the same places), so every stored stamp of that form is older than
+# every line of the pull, and a stamp of another form cannot equal one of the pull's.
 FRESH_SQL = r"""
 SELECT coalesce(bool_and(s.newest ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z$'
-                         AND s.newest COLLATE "C" < o.oldest COLLATE "C"), true)
-FROM unnest($1::text[], $2::text[], $3::text[]) AS o(container_id, stream, oldest)
+                         AND s.newest < o.oldest COLLATE "C"), true)
+FROM unnest($1::int[], $2::text[]) AS o(origin, oldest)
 CROSS JOIN LATERAL (SELECT l.ts_raw AS newest FROM lines l
-                    WHERE l.container_id = o.container_id AND l.stream = o.stream
-                    ORDER BY l.ts_raw DESC, l.seq DESC LIMIT 1) s
+                    WHERE l.origin = o.origin ORDER BY l.ts_raw DESC, l.seq DESC LIMIT 1) s
+WHERE o.origin IS NOT NULL
 """
 _FIXED_STAMPS = re.compile(r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z)+")
 
+Origin = tuple[str, str, str, str, str, str, str]
 
-def oldest_stamps(rows: list[Row]) -> tuple[list[str], list[str], list[str]] | None:
-    """Per (container, stream) of ``rows``: its oldest ``ts_raw`` (by code point, as ``COLLATE
-    "C"`` compares); None when a line's stamp is not in the engine's fixed form."""
-    stamps: dict[tuple[str, str], list[str]] = {}
-    for r in rows:
-        key = (r.container_id, r.stream)
-        found = stamps.get(key)
-        if found is None:
-            found = stamps[key] = []
-        found.append(r.ts_raw)
-    oldest: tuple[list[str], list[str], list[str]] = ([], [], [])
-    for (container_id, stream), raw in stamps.items():
+
+def origin_of(row: Row) -> Origin:
+    """What ``row`` shares with the other lines of its batch (``origins``' columns, in order)."""
+    return (row.app_id, row.release_id, row.slot, row.container_id, row.stream, row.process, row.run_id)
+
+
+def oldest_stamps(rows: list[Row], origin_at: list[int], count: int) -> list[str] | None:
+    """Per origin (``origin_at``: each row's, 1-based, of ``count``): its oldest ``ts_raw`` (by code
+    point, as ``COLLATE "C"`` compares); None when a line's stamp is not in the engine's fixed form."""
+    stamps: list[list[str]] = [[] for _ in range(count)]
+    for r, o in zip(rows, origin_at, strict=True):
+        stamps[o - 1].append(r.ts_raw)
+    oldest: list[str] = []
+    for raw in stamps:
         if not _FIXED_STAMPS.fullmatch("".join(raw)):
             return None
-        oldest[0].append(container_id)
-        oldest[1].append(stream)
-        oldest[2].append(min(raw))
+        oldest.append(min(raw))
     return oldest
 
 
 class Arguments(msgspec.Struct, frozen=True):
-    """:data:`INSERT_SQL`'s arguments for rows in insert order."""
+    """:data:`INSERT_SQL`'s arguments for rows in insert order (its first, the origins' ids, are
+    :data:`ORIGINS_SQL`'s answer to :attr:`origins`)."""
 
-    origins: tuple[list[str], list[str], list[str], list[str], list[str]]
+    origins: list[Origin]
     origin_of: list[int]
     ts: list[datetime]
     ts_raw: list[str]
@@ -266,11 +301,15 @@ class Arguments(msgspec.Struct, frozen=True):
     message: list[str]
     notices: tuple[list[int], list[int], list[bool]]
     starts: list[int]
-    oldest: tuple[list[str], list[str], list[str]] | None = None
+    oldest: list[str] | None = None
 
-    def as_list(self, words: list[str]) -> list[object]:
+    def origin_columns(self) -> list[list[str]]:
+        return [[o[c] for o in self.origins] for c in range(7)]
+
+    def as_list(self, origin_ids: list[int | None], words: list[str]) -> list[object]:
         return [
-            *self.origins,
+            origin_ids,
+            [o[0] for o in self.origins],
             self.origin_of,
             self.ts,
             self.ts_raw,
@@ -285,39 +324,31 @@ class Arguments(msgspec.Struct, frozen=True):
 def arguments(rows: list[Row], starts: list[bool]) -> Arguments:
     """The columns of ``rows``: each distinct origin once, the rest per line (notices and chunk
     starts by their 1-based position)."""
-    index: dict[tuple[str, str, str, str, str], int] = {}
-    origin_of: list[int] = []
+    index: dict[Origin, int] = {}
+    origin_at: list[int] = []
     notice_at: list[int] = []
     dropped: list[int] = []
     lost: list[bool] = []
     for n, r in enumerate(rows, 1):
-        key = (r.app_id, r.release_id, r.slot, r.container_id, r.stream)
+        key = (r.app_id, r.release_id, r.slot, r.container_id, r.stream, r.process, r.run_id)
         o = index.get(key)
         if o is None:
             o = index[key] = len(index) + 1
-        origin_of.append(o)
+        origin_at.append(o)
         if r.dropped or r.lost:
             notice_at.append(n)
             dropped.append(r.dropped)
             lost.append(r.lost)
-    keys = list(index)
-    origins = (
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
-        [k[3] for k in keys],
-        [k[4] for k in keys],
-    )
     return Arguments(
-        origins=origins,
-        origin_of=origin_of,
+        origins=list(index),
+        origin_of=origin_at,
         ts=[r.ts for r in rows],
         ts_raw=[r.ts_raw for r in rows],
         seq=[r.seq for r in rows],
         message=[r.message for r in rows],
         notices=(notice_at, dropped, lost),
         starts=[n for n, start in enumerate(starts, 1) if start],
-        oldest=oldest_stamps(rows),
+        oldest=oldest_stamps(rows, origin_at, len(index)),
     )
 
 
@@ -344,6 +375,13 @@ async def store(conn: Connection, rows: list[Row]) -> int:
     return await store_insert(conn, insert_of(rows))
 
 
+async def origin_ids(conn: Connection, origins: list[Origin]) -> list[int | None]:
+    """The ids of ``origins`` (added when new), in their order; None for a deleted app's. Call it
+    in the insert's transaction, under its lock."""
+    columns = [[o[c] for o in origins] for c in range(7)]
+    return list(await conn.fetchval(ORIGINS_SQL, *columns))
+
+
 async def store_insert(conn: Connection, insert: Insert) -> int:
     """Insert a prepared pull (one statement); returns how many lines were new."""
     rows = insert.rows
@@ -353,15 +391,10 @@ async def store_insert(conn: Connection, insert: Insert) -> int:
         # One insert at a time takes ids (even from two processes), so an app's chunks never
         # overlap and ids commit in order.
         await conn.execute("LOCK TABLE chunks IN SHARE ROW EXCLUSIVE MODE")
-        apps = sorted({r.app_id for r in rows})
-        await conn.execute(
-            "INSERT INTO retention (app_id) SELECT a FROM unnest($1::text[]) a "
-            "WHERE NOT EXISTS (SELECT 1 FROM deleted_apps d WHERE d.app_id = a) ON CONFLICT DO NOTHING",
-            apps,
-        )
         args = insert.args if insert.args is not None else arguments(rows, insert.starts)
-        params = args.as_list(insert.words)
-        if args.oldest is not None and await conn.fetchval(FRESH_SQL, *args.oldest):
+        ids = await origin_ids(conn, args.origins)
+        params = args.as_list(ids, insert.words)
+        if args.oldest is not None and await conn.fetchval(FRESH_SQL, ids, args.oldest):
             try:
                 async with conn.transaction():  # a savepoint: a line repeated within the pull
                     return int(await conn.fetchval(INSERT_FRESH_SQL, *params))

@@ -88,4 +88,51 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX chunks_words_trgm ON chunks USING gin (words public.gin_trgm_ops);
     DROP INDEX lines_message_trgm;
     """,
+    # Origins (issue 17, ADR 0006's addendum of 2026-12-05): what a batch's lines share — app,
+    # release, slot, container, stream, and now the process type and the one-off run — is stored
+    # once per origin, and each line names its origin by a small integer. The duplicate key is
+    # (origin, ts_raw, seq), ts_raw and app_id compared byte-wise (COLLATE "C": no strcoll per
+    # comparison). Lines stored before are rewritten into the new table, as process ``web``.
+    """
+    CREATE TABLE origins (
+        id           serial PRIMARY KEY,
+        app_id       text COLLATE "C" NOT NULL,
+        release_id   text NOT NULL,
+        slot         text NOT NULL,
+        container_id text NOT NULL,
+        stream       text NOT NULL,
+        process      text NOT NULL DEFAULT 'web',
+        run_id       text NOT NULL DEFAULT ''
+    );
+    CREATE UNIQUE INDEX origins_key ON origins (app_id, container_id, stream, release_id, slot, process, run_id);
+
+    INSERT INTO origins (app_id, release_id, slot, container_id, stream)
+    SELECT DISTINCT app_id, release_id, slot, container_id, stream FROM lines ORDER BY 1, 4, 5, 2, 3;
+
+    CREATE TABLE lines_by_origin (
+        id      bigint PRIMARY KEY DEFAULT nextval('lines_id_seq'),
+        app_id  text COLLATE "C" NOT NULL,
+        origin  int NOT NULL,
+        ts      timestamptz NOT NULL,
+        ts_raw  text COLLATE "C" NOT NULL,
+        seq     int NOT NULL DEFAULT 0,
+        message text NOT NULL,
+        dropped int NOT NULL DEFAULT 0,
+        lost    boolean NOT NULL DEFAULT false
+    );
+    INSERT INTO lines_by_origin (id, app_id, origin, ts, ts_raw, seq, message, dropped, lost)
+    SELECT l.id, l.app_id, o.id, l.ts, l.ts_raw, l.seq, l.message, l.dropped, l.lost
+    FROM lines l JOIN origins o ON o.app_id = l.app_id AND o.container_id = l.container_id AND o.stream = l.stream
+        AND o.release_id = l.release_id AND o.slot = l.slot AND o.process = 'web' AND o.run_id = ''
+    ORDER BY l.id;
+    ALTER SEQUENCE lines_id_seq OWNED BY lines_by_origin.id;
+    DROP TABLE lines;
+    ALTER TABLE lines_by_origin RENAME TO lines;
+    ALTER INDEX lines_by_origin_pkey RENAME TO lines_pkey;
+    CREATE UNIQUE INDEX lines_origin ON lines (origin, ts_raw, seq);
+    CREATE INDEX lines_app_id_id ON lines (app_id, id);
+    CREATE INDEX lines_app_id_ts ON lines (app_id, ts);
+    ANALYZE origins;
+    ANALYZE lines;
+    """,
 )

@@ -45,14 +45,18 @@ class Sql:
     reverse: bool  # rows come newest first and must be reversed
 
 
-COLUMNS = "id, ts, stream, release_id, message"
+# A line's own columns (``l``) and those of its origin (``o``: what its batch's lines share).
+COLUMNS = "l.id, l.ts, o.stream, o.release_id, o.process, o.run_id, l.message"
 
 
 def build_query(q: LogQuery) -> Sql:
     """The SELECT for one page of ``q`` (fetches ``limit + 1`` rows to know if more follow)."""
     where, args, order = _conditions(q, [])
     args.append(q.limit + 1)
-    text = f"SELECT {COLUMNS} FROM lines WHERE {where} ORDER BY id {order} LIMIT ${len(args)}"
+    text = (
+        f"SELECT {COLUMNS} FROM lines l JOIN origins o ON o.id = l.origin WHERE {where} "
+        f"ORDER BY l.id {order} LIMIT ${len(args)}"
+    )
     return Sql(text, tuple(args), reverse=order == "DESC")
 
 
@@ -63,45 +67,62 @@ def build_ranged(q: LogQuery, ranges: Sequence[tuple[int, int]], want: int) -> S
     args.append(want)
     text = (
         f"SELECT {COLUMNS} FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) CROSS JOIN LATERAL "
-        f"(SELECT {COLUMNS} FROM lines WHERE {where} AND id BETWEEN r.lo AND r.hi "
-        f"ORDER BY id {order} LIMIT ${len(args)}) l ORDER BY id {order} LIMIT ${len(args)}"
+        f"(SELECT l.id, l.ts, l.origin, l.message FROM lines l WHERE {where} AND l.id BETWEEN r.lo AND r.hi "
+        f"ORDER BY l.id {order} LIMIT ${len(args)}) l JOIN origins o ON o.id = l.origin "
+        f"ORDER BY l.id {order} LIMIT ${len(args)}"
     )
     return Sql(text, tuple(args), reverse=order == "DESC")
 
 
 def _conditions(q: LogQuery, source_args: list[Any]) -> tuple[str, list[Any], str]:
-    """The WHERE of one page of ``q`` over ``lines``, its arguments (after ``$1`` = app and
-    ``source_args``) and the order of ids ("ASC", or "DESC" for a tail)."""
+    """The WHERE of one page of ``q`` over ``lines l``, its arguments (after ``$1`` = app and
+    ``source_args``) and the order of ids ("ASC", or "DESC" for a tail). Conditions on what a
+    line's batch said (stream, release, process, run) pick the app's origins once (an init
+    plan), then each line is kept by its origin's id."""
     if not 1 <= q.limit <= MAX_LIMIT:
         raise ValidationFailed.on("limit", f"must be between 1 and {MAX_LIMIT}")
     if q.stream is not None and q.stream not in LOG_STREAMS:
         raise ValidationFailed.on("stream", f"must be one of {', '.join(LOG_STREAMS)}")
     args: list[Any] = [q.app_id, *source_args]
-    where = ["app_id = $1"]
+    where = ["l.app_id = $1"]
+    origin: list[str] = []  # conditions on the app's origins
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
 
     def add(condition: str, value: Any) -> None:
-        args.append(value)
-        where.append(condition.format(f"${len(args)}"))
+        where.append(condition.format(arg(value)))
 
     since, until = parse_time("since", q.since), parse_time("until", q.until)
     if since is not None:
-        add("ts >= {}", since)
+        add("l.ts >= {}", since)
     if until is not None:
-        add("ts < {}", until)
+        add("l.ts < {}", until)
     if q.stream:
-        add("stream = {}", q.stream)
+        origin.append(f"stream = {arg(q.stream)}")
     if q.release_id:
-        add("release_id = {}", q.release_id)
+        origin.append(f"release_id = {arg(q.release_id)}")
+    if q.process:
+        origin.append(f"process = {arg(q.process)}")
+    if q.run_id:
+        origin.append(f"run_id = {arg(q.run_id)}")
+    if origin:
+        where.append(f"l.origin = ANY(ARRAY(SELECT id FROM origins WHERE app_id = $1 AND {' AND '.join(origin)}))")
     if q.q:
-        add("message ILIKE '%' || {} || '%'", escape_like(q.q))
+        add("l.message ILIKE '%' || {} || '%'", escape_like(q.q))
     if not q.include_probes:  # an app's own record of one of Berth's probes (berth_shared.probes)
-        args.append(list(APP_STREAMS))
-        add(f"NOT (stream = ANY(${len(args)}::text[]) AND strpos(message, {{}}) > 0)", PROBE_MARK)
+        streams = arg(list(APP_STREAMS))
+        add(
+            f"NOT (l.origin = ANY(ARRAY(SELECT id FROM origins WHERE app_id = $1 AND stream = ANY({streams}::text[]))) "
+            "AND strpos(l.message, {}) > 0)",
+            PROBE_MARK,
+        )
     newest_first = search.backwards(q)
     if q.after_id is not None:
-        add("id > {}", q.after_id)
+        add("l.id > {}", q.after_id)
     if newest_first and q.before_id is not None:
-        add("id < {}", q.before_id)
+        add("l.id < {}", q.before_id)
     return " AND ".join(where), args, "DESC" if newest_first else "ASC"
 
 
@@ -127,6 +148,8 @@ def page_of(rows: list[Any], q: LogQuery, reverse: bool, max_bytes: int = MAX_PA
             stream=r["stream"],
             release_id=r["release_id"],
             message=r["message"],
+            process=r["process"],
+            run_id=r["run_id"],
         )
         for r in (reversed(taken) if reverse else taken)
     ]

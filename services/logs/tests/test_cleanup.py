@@ -43,10 +43,15 @@ async def logs(infra: Platform) -> AsyncIterator[ServiceContext]:
 
 async def insert_lines(pool: asyncpg.Pool, app_id: str, count: int) -> None:
     now = datetime.now(UTC)
+    origin = await pool.fetchval(
+        "INSERT INTO origins (app_id, release_id, slot, container_id, stream) VALUES ($1, 'rel1', 'a', $2, 'stdout') "
+        "RETURNING id",
+        app_id,
+        f"c-{app_id}",
+    )
     await pool.executemany(
-        "INSERT INTO lines (app_id, release_id, container_id, stream, ts, ts_raw, seq, message) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        [(app_id, "rel1", f"c-{app_id}", "stdout", now, now.isoformat(), i, f"line {i}") for i in range(count)],
+        "INSERT INTO lines (app_id, origin, ts, ts_raw, seq, message) VALUES ($1, $2, $3, $4, $5, $6)",
+        [(app_id, origin, now, now.isoformat(), i, f"line {i}") for i in range(count)],
     )
 
 
@@ -82,8 +87,9 @@ async def test_app_deleted_removes_that_apps_lines_and_keeps_the_others(
 
     await eventually(gone_lines_deleted, what="the deleted app's lines to go")
     assert await lines_of(logs.pool, kept) == 3
-    chunks = "SELECT count(*) FROM chunks WHERE app_id = $1"
-    assert (await logs.pool.fetchval(chunks, gone), await logs.pool.fetchval(chunks, kept)) == (0, 1)
+    for table, left in (("chunks", (0, 1)), ("origins", (0, 1))):
+        count = f"SELECT count(*) FROM {table} WHERE app_id = $1"
+        assert (await logs.pool.fetchval(count, gone), await logs.pool.fetchval(count, kept)) == left, table
 
     seq = await publish_deleted(api_js, gone)
     await eventually(lambda: acked_through(logs, seq), what="the duplicate to be handled")

@@ -15,16 +15,20 @@ from berth_logs.ingest import (
     BULK_PATIENCE,
     FRESH_SQL,
     PROMPT,
+    Row,
     check_batch,
     choose,
     clean_message,
     insert_of,
     oldest_stamps,
+    origin_ids,
+    origin_of,
     parse_docker_ts,
     rows_of,
     store,
 )
 from berth_shared.contracts.logs import LogBatch, LogLine
+from berth_shared.db import Connection
 from log_pages import rows_of_app
 
 
@@ -216,13 +220,19 @@ async def test_a_pull_newer_than_what_is_stored_skips_the_duplicate_check_yet_ne
 ) -> None:
     app = f"app{uuid.uuid4().hex[:10]}"
     lines = rows_of_app(app, [f"line {i}" for i in range(10)])
+
+    async def fresh(conn: Connection, rows: list[Row]) -> bool:
+        async with conn.transaction():
+            ids = await origin_ids(conn, [origin_of(rows[0])])
+            return bool(await conn.fetchval(FRESH_SQL, ids, oldest_stamps(rows, [1] * len(rows), 1)))
+
     async with pool.acquire() as conn:
-        # Nothing stored of its container: fresh, stored without ON CONFLICT.
-        assert (await conn.fetchval(FRESH_SQL, *oldest_stamps(lines[:5]) or ())) is True
+        # Nothing stored of its origin: fresh, stored without ON CONFLICT.
+        assert await fresh(conn, lines[:5])
         assert await store(conn, lines[:5]) == 5
         # Newer than what is stored: fresh; overlapping it: not.
-        assert (await conn.fetchval(FRESH_SQL, *oldest_stamps(lines[5:]) or ())) is True
-        assert (await conn.fetchval(FRESH_SQL, *oldest_stamps(lines[4:]) or ())) is False
+        assert await fresh(conn, lines[5:])
+        assert not await fresh(conn, lines[4:])
         # A fresh pull that repeats one of its own lines (two overlapping batches in one pull):
         # the unique key refuses it and the pull is stored with the check, each line once.
         assert await store(conn, lines[5:] + lines[7:8]) == 5
@@ -235,6 +245,6 @@ async def test_a_pull_newer_than_what_is_stored_skips_the_duplicate_check_yet_ne
 
 def test_stamps_not_in_the_engines_fixed_form_always_take_the_duplicate_check() -> None:
     lines = rows_of_app("app1", ["a", "b"])
-    assert oldest_stamps(lines) == ([lines[0].container_id], ["stdout"], [lines[0].ts_raw])
+    assert oldest_stamps(lines, [1, 1], 1) == [lines[0].ts_raw]
     odd = [*lines[:1], msgspec.structs.replace(lines[1], ts_raw="2026-12-05T07:00:00.5Z")]
-    assert oldest_stamps(odd) is None
+    assert oldest_stamps(odd, [1, 1], 1) is None

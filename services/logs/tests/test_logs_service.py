@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import msgspec
 import pytest
 from berth_cli.launcher.platform import Platform
 from berth_logs.cleanup import delete_app_lines
@@ -165,6 +166,42 @@ async def test_batches_are_stored_in_order_with_their_origin(
     ]
     assert [i.id for i in items] == sorted(i.id for i in items)
     assert items[0].timestamp == t0.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def test_lines_carry_their_process_and_run_and_are_filtered_by_them(
+    logs: ServiceContext, agent_nc: Client, api_nc: Client
+) -> None:
+    app, run = new_app(), str(uuid.uuid4())
+    t0 = datetime.now(UTC) - timedelta(seconds=30)
+    await publish_batch(agent_nc, batch(app, ["serving", "served"], at=t0))
+    worker = msgspec.structs.replace(
+        batch(app, ["job 1"], container="w1", at=t0 + timedelta(seconds=1)), process="worker"
+    )
+    await publish_batch(agent_nc, worker)
+    one_off = batch(app, ["migrating", "done"], container="r1", stream="stderr", at=t0 + timedelta(seconds=2))
+    await publish_batch(agent_nc, msgspec.structs.replace(one_off, process="run", run_id=run))
+
+    items = await stored(api_nc, app, 5)
+    assert [(i.process, i.run_id, i.message) for i in items] == [
+        ("web", "", "serving"),
+        ("web", "", "served"),
+        ("worker", "", "job 1"),
+        ("run", run, "migrating"),
+        ("run", run, "done"),
+    ]
+    assert [i.message for i in (await query(api_nc, app, process="worker", tail=True)).items] == ["job 1"]
+    assert [i.message for i in (await query(api_nc, app, run_id=run, tail=True)).items] == ["migrating", "done"]
+    # With the other filters, in a search, paged with a cursor.
+    page = await query(api_nc, app, process="run", stream="stderr", q="DONE", after_id=items[0].id, limit=1)
+    assert [(i.message, i.run_id) for i in page.items] == [("done", run)]
+    assert (await query(api_nc, app, process="run", stream="stdout", tail=True)).items == []
+    assert (await query(api_nc, app, run_id=str(uuid.uuid4()), tail=True)).items == []
+
+    # A redelivered run batch (the agent's republish under another message id) adds nothing.
+    again = msgspec.structs.replace(one_off, process="run", run_id=run)
+    seq = await publish_batch(agent_nc, again, msg_id=f"again-{run}")
+    await eventually(lambda: consumer_caught_up(logs, seq), what="the republished batch to be handled")
+    assert len(await all_lines(api_nc, app)) == 5
 
 
 async def test_a_redelivered_or_republished_batch_adds_nothing(

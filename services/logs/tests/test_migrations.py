@@ -7,11 +7,13 @@ import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
+import msgspec
 import pytest
 from berth_cli.launcher.home import SCHEMAS
 from berth_cli.launcher.platform import Platform
-from berth_logs import ingest
+from berth_logs import ingest, query
 from berth_logs.migrations import MIGRATIONS
+from berth_logs.words import escape_like
 from berth_shared.contracts.logs import LogQuery
 from berth_shared.db import create_pool, migrate
 from log_pages import rows_of_app, scanned, searched
@@ -45,6 +47,26 @@ async def insert_as_before(pool: asyncpg.Pool, rows: list[ingest.Row]) -> None:
     )
 
 
+async def scanned_as_before(pool: asyncpg.Pool, q: LogQuery) -> list[tuple[int, str]]:
+    """A page of ``q`` (a search, optionally a tail, a cursor, a stream) as one query over the
+    lines of the layout before origins."""
+    args: list[object] = [q.app_id, escape_like(q.q or "")]
+    where = "app_id = $1 AND message ILIKE '%' || $2 || '%'"
+    if q.stream:
+        args.append(q.stream)
+        where += f" AND stream = ${len(args)}"
+    if q.after_id is not None:
+        args.append(q.after_id)
+        where += f" AND id > ${len(args)}"
+    args.append(q.limit)
+    order = "DESC" if q.tail and q.after_id is None else "ASC"
+    rows = await pool.fetch(
+        f"SELECT id, message FROM lines WHERE {where} ORDER BY id {order} LIMIT ${len(args)}", *args
+    )
+    page = [(r["id"], r["message"]) for r in rows]
+    return page[::-1] if order == "DESC" else page
+
+
 QUERIES = ["failed", "TIMEOUT after", "user=7 ", "=1", "naïve→", "50%", "a_b", "order 7)", "x\\y", "line 5"]
 
 
@@ -64,7 +86,7 @@ async def test_lines_stored_before_chunks_are_found_after_the_migration(
         for q in QUERIES
         for limit, kw in ((500, {"tail": True}), (7, {"tail": True}), (20, {"after_id": 100, "stream": "stderr"}))
     ]
-    before = [await scanned(pool, q) for q in asked]
+    before = [await scanned_as_before(pool, q) for q in asked]
     assert any(len(page) == 7 for page in before) and any(page == [] for page in before)
 
     await migrate(pool, schema, MIGRATIONS)
@@ -82,3 +104,49 @@ async def test_lines_stored_before_chunks_are_found_after_the_migration(
     found = (await searched(pool, LogQuery(app_id="app1", q="FAILED", tail=True, limit=1000)))[0]
     assert len(found) == 1 + sum("FAILED" in m for m in app)
     assert found[-1][1] == "payment failed again"
+
+
+BEFORE_ORIGINS = 4  # the migrations of a schema whose lines held their origin's values each
+
+
+async def test_lines_stored_before_origins_read_the_same_as_process_web_and_are_not_stored_twice(
+    old_schema: tuple[asyncpg.Pool, str],
+) -> None:
+    pool, schema = old_schema
+    out = rows_of_app("app1", [f"out {i} payment failed" if i % 3 == 0 else f"out {i}" for i in range(300)])
+    err = rows_of_app("app1", [f"err {i}" for i in range(5)], 300, stream="stderr")
+    other = [msgspec.structs.replace(r, release_id="r2") for r in rows_of_app("app2", ["other 0", "other 1"])]
+    await insert_as_before(pool, out + err + other)
+    await migrate(pool, schema, MIGRATIONS[:BEFORE_ORIGINS])  # the layout before, with its chunks
+    asked = [
+        LogQuery(app_id=a, q=q, limit=limit, **kw)
+        for a in ("app1", "app2")
+        for q in ("failed", "out 1", "err", "other")
+        for limit, kw in ((500, {"tail": True}), (7, {"tail": True}), (20, {"after_id": 100, "stream": "stderr"}))
+    ]
+    before = [await scanned_as_before(pool, q) for q in asked]
+    assert any(len(page) == 7 for page in before) and any(page == [] for page in before)
+    old_ids = [r["id"] for r in await pool.fetch("SELECT id FROM lines ORDER BY id")]
+
+    await migrate(pool, schema, MIGRATIONS)
+    assert [(await searched(pool, q))[0] for q in asked] == before
+    assert [(await scanned(pool, q)) for q in asked] == before
+    async with pool.acquire() as conn:
+        items = (await query.run_query(conn, LogQuery(app_id="app2", tail=True))).items
+    assert [(i.message, i.stream, i.release_id, i.process, i.run_id) for i in items] == [
+        ("other 0", "stdout", "r2", "web", ""),
+        ("other 1", "stdout", "r2", "web", ""),
+    ]
+    origins = await pool.fetch("SELECT app_id, stream, release_id, process FROM origins ORDER BY app_id, stream")
+    assert [tuple(o) for o in origins] == [
+        ("app1", "stderr", "r1", "web"),
+        ("app1", "stdout", "r1", "web"),
+        ("app2", "stdout", "r2", "web"),
+    ]
+
+    # Redelivered after the upgrade (as process web, as the agent said before): nothing twice.
+    async with pool.acquire() as conn:
+        assert await ingest.store(conn, out[250:] + err) == 0
+        assert await ingest.store(conn, rows_of_app("app1", ["new"], 1000)) == 1
+    new_ids = [r["id"] for r in await pool.fetch("SELECT id FROM lines ORDER BY id")]
+    assert new_ids[:-1] == old_ids and new_ids[-1] > old_ids[-1]

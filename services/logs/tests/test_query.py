@@ -17,7 +17,7 @@ def test_like_wildcards_are_escaped() -> None:
 
 def test_a_query_names_only_the_filters_given_and_fetches_one_extra_row() -> None:
     sql = build_query(LogQuery(app_id="a1"))
-    assert sql.text.endswith("WHERE app_id = $1 ORDER BY id ASC LIMIT $2")
+    assert sql.text.endswith("WHERE l.app_id = $1 ORDER BY l.id ASC LIMIT $2")
     assert sql.args == ("a1", 201)
 
     sql = build_query(
@@ -27,18 +27,27 @@ def test_a_query_names_only_the_filters_given_and_fetches_one_extra_row() -> Non
             until="2024-01-02T00:00:00",
             stream="stderr",
             release_id="r9",
+            process="worker",
+            run_id="run-1",
             q="50%",
             after_id=42,
             limit=10,
         )
     )
-    assert "ts >= $2 AND ts < $3 AND stream = $4 AND release_id = $5" in sql.text
-    assert "message ILIKE '%' || $6 || '%' AND id > $7" in sql.text
+    assert "l.ts >= $2 AND l.ts < $3 AND " in sql.text
+    # What a line's batch said is looked up once among the app's origins.
+    origins = (
+        "SELECT id FROM origins WHERE app_id = $1 AND stream = $4 AND release_id = $5 AND process = $6 AND run_id = $7"
+    )
+    assert f"l.origin = ANY(ARRAY({origins}))" in sql.text
+    assert "l.message ILIKE '%' || $8 || '%' AND l.id > $9" in sql.text
     assert sql.args[1:] == (
         datetime(2024, 1, 1, tzinfo=UTC),
         datetime(2024, 1, 2, tzinfo=UTC),  # naive means UTC
         "stderr",
         "r9",
+        "worker",
+        "run-1",
         "50\\%",
         42,
         11,
@@ -48,7 +57,7 @@ def test_a_query_names_only_the_filters_given_and_fetches_one_extra_row() -> Non
 
 def test_a_tail_reads_newest_first_and_pages_backwards() -> None:
     sql = build_query(LogQuery(app_id="a1", tail=True, before_id=100, limit=5))
-    assert "id < $2" in sql.text and "ORDER BY id DESC" in sql.text
+    assert "l.id < $2" in sql.text and "ORDER BY l.id DESC" in sql.text
     assert sql.reverse
     # A cursor wins over tail: paging forward from it.
     assert not build_query(LogQuery(app_id="a1", tail=True, after_id=7)).reverse
@@ -66,7 +75,18 @@ def test_invalid_queries_name_the_field(kw: dict[str, Any], field: str) -> None:
 
 def rows(ids: list[int], size: int = 1) -> list[dict[str, Any]]:
     at = datetime(2024, 1, 1, tzinfo=UTC)
-    return [{"id": i, "ts": at, "stream": "stdout", "release_id": "r", "message": "x" * size} for i in ids]
+    return [
+        {
+            "id": i,
+            "ts": at,
+            "stream": "stdout",
+            "release_id": "r",
+            "process": "web",
+            "run_id": "",
+            "message": "x" * size,
+        }
+        for i in ids
+    ]
 
 
 def test_a_full_page_has_a_cursor_and_the_last_page_has_none() -> None:
