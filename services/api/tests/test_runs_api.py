@@ -26,7 +26,14 @@ from berth_shared import bus
 from berth_shared.contracts.base import decode, encode
 from berth_shared.contracts.processes import CronJob, Formation
 from berth_shared.contracts.releases import ReleaseLive
-from berth_shared.contracts.runs import RunFinished, RunInput, RunOutput, run_input_subject, run_output_subject
+from berth_shared.contracts.runs import (
+    RunFinished,
+    RunInput,
+    RunOutput,
+    RunStarted,
+    run_input_subject,
+    run_output_subject,
+)
 from berth_shared.service import ServiceEnv
 from nats.aio.client import Client
 
@@ -168,3 +175,45 @@ async def test_a_run_that_never_started_ends_its_output_stream_with_the_reason(
         body = (await read.get(f"/api/apps/{name}/runs/{run['id']}/output")).text
     assert body.rstrip().endswith('event: exit\ndata: {"exitCode":null,"outcome":"failed_to_start"}')
     assert (await read.get(f"/api/apps/{name}/runs/{run['id']}")).json()["reason"] == "no free address"
+
+
+async def test_a_finished_run_reads_back_by_its_id_and_the_audit_log_says_who_ran_what_and_how_it_ended(
+    pool: asyncpg.Pool, infra: Any
+) -> None:
+    nc = await connect(infra, "api")
+    names = {scope: f"{scope.value}-{uuid.uuid4().hex[:8]}" for scope in (Scope.DEPLOY, Scope.ADMIN)}
+    values = {}
+    async with pool.acquire() as conn:
+        for scope, token_name in names.items():
+            _, values[scope] = await tokens_store.create(conn, token_name, scope, None, None, actor=ROOT)
+    transport = httpx.ASGITransport(app=create_app(ApiState(pool=pool, nc=nc, settings=infra.settings)))
+
+    def client(scope: Scope) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {values[scope]}"}
+        return httpx.AsyncClient(transport=transport, base_url="http://api", headers=headers)
+
+    async with client(Scope.DEPLOY) as deploy, client(Scope.ADMIN) as admin:
+        name = await new_app(pool, infra)
+        started = await deploy.post(f"/api/apps/{name}/runs", json={"command": "python manage.py check --deploy"})
+        assert started.status_code == 202, started.text
+        app_id, run_id = started.json()["appId"], started.json()["id"]
+        async with pool.acquire() as conn:
+            await run_events.apply(conn, RunStarted(app_id=app_id, run_id=run_id, container_id="c-run"))
+            ended = RunFinished(
+                app_id=app_id, run_id=run_id, outcome="exited", exit_code=4, duration_ms=1234, last_lines=["no"]
+            )
+            await run_events.apply(conn, ended)
+
+        run = (await deploy.get(f"/api/apps/{name}/runs/{run_id}")).json()
+        assert (run["status"], run["exitCode"], run["durationMs"], run["lastLines"]) == ("exited", 4, 1234, ["no"])
+        assert run["command"] == ["python", "manage.py", "check", "--deploy"] and run["kind"] == "run"
+        assert run["actor"] == names[Scope.DEPLOY] and run["startedAt"] and run["finishedAt"]
+
+        audit = (await admin.get("/api/audit", params={"appId": app_id})).json()["items"]
+        entries = {e["action"]: e for e in audit if e["action"].startswith("run.")}
+        assert entries["run.started"]["actor"] == names[Scope.DEPLOY]  # who
+        assert entries["run.started"]["tokenId"] is not None
+        assert entries["run.started"]["detail"]["argv"] == ["python", "manage.py", "check", "--deploy"]  # what
+        assert entries["run.finished"]["detail"]["run"] == run_id
+        assert entries["run.finished"]["detail"]["exitCode"] == 4  # how it ended
+    await nc.close()
