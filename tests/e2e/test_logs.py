@@ -58,6 +58,8 @@ class Collector:
         release: str = "rel-1",
         container: str | None = None,
         at: datetime | None = None,
+        process: str = "web",
+        run_id: str = "",
     ) -> LogBatch:
         at = at or datetime.now(UTC)
         lines = [LogLine(ts=docker_ts(at + timedelta(microseconds=i)), message=m) for i, m in enumerate(messages)]
@@ -68,6 +70,8 @@ class Collector:
             container_id=container or f"ctr-{app_id}",
             stream=stream,
             lines=lines,
+            process=process,
+            run_id=run_id,
         )
 
     async def _publish(self, batches: list[LogBatch], pause: float) -> None:
@@ -185,6 +189,47 @@ def test_lines_are_read_back_filtered_searched_and_paged(platform: Any, collecto
     recent = logs(platform, app, limit=3)
     older = logs(platform, app, limit=3, before=recent["prevCursor"])
     assert [i["message"] for i in older["items"] + recent["items"]] == [i["message"] for i in items[-6:]]
+
+
+def test_lines_name_their_process_and_run_and_are_filtered_by_them(platform: Any, collector: Collector) -> None:
+    app, run = new_app(platform, "logsp"), str(uuid.uuid4())
+    t0 = datetime.now(UTC) - timedelta(minutes=5)
+    collector.publish(
+        collector.batch(app, ["GET / 200"], at=t0),
+        collector.batch(app, ["picked job 1"], at=t0 + timedelta(seconds=1), container="ctr-w", process="worker"),
+        collector.batch(
+            app, ["migrated", "exit 0"], at=t0 + timedelta(seconds=2), container="ctr-r", process="run", run_id=run
+        ),
+    )
+    items = wait_lines(platform, app, 4)
+    assert [(i["process"], i["runId"], i["message"]) for i in items] == [
+        ("web", None, "GET / 200"),
+        ("worker", None, "picked job 1"),
+        ("run", run, "migrated"),
+        ("run", run, "exit 0"),
+    ]
+    assert messages(platform, app, process="worker") == ["picked job 1"]
+    assert messages(platform, app, run=run.upper()) == ["migrated", "exit 0"]
+    assert messages(platform, app, process="web", q="200") == ["GET / 200"]
+    assert messages(platform, app, process="worker", run=run) == []
+    # An empty filter is no filter; a bad one is refused naming it.
+    assert len(messages(platform, app, process="", run="")) == 4
+    url = f"/api/apps/{app}/logs"
+    assert field_error(platform.api.get(url, params={"process": "Worker"})) == "process"
+    assert field_error(platform.api.get(url, params={"run": "42"})) == "run"
+
+    # The live tail of one process says which process and run each line is from.
+    with platform.api.stream("GET", url, params={"follow": 1, "process": "run"}) as response:
+        reader = SseReader(response)
+        first = reader.next_data()
+        assert (first["message"], first["process"], first["runId"]) == ("migrated", "run", run)
+        collector.publish(
+            collector.batch(app, ["web again"], container="ctr-2"),
+            collector.batch(app, ["second run"], container="ctr-r2", process="run", run_id=str(uuid.uuid4())),
+        )
+        assert reader.next_data()["message"] == "exit 0"
+        nxt = reader.next_data()  # not the web line published before it
+        assert (nxt["message"], nxt["process"]) == ("second run", "run")
 
 
 def test_bad_log_queries_are_refused_naming_the_field(platform: Any) -> None:

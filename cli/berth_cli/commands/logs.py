@@ -50,8 +50,13 @@ def query_params(args: argparse.Namespace) -> dict[str, str]:
 
 
 def format_line(item: dict[str, Any]) -> str:
+    """``<timestamp> [<process>] out|err <message>``, like Heroku's ``app[worker.1]:``; a run's
+    lines say which run (``[run 1f0c2a9b]``, the start of its id)."""
     stream = "err" if item.get("stream") == "stderr" else "out"
-    return f"{item['timestamp']} {stream} {item['message']}"
+    process = item.get("process") or "web"
+    if item.get("runId"):
+        process = f"{process} {str(item['runId'])[:8]}"
+    return f"{item['timestamp']} [{process}] {stream} {item['message']}"
 
 
 def show_logs(api: Api, args: argparse.Namespace) -> int:

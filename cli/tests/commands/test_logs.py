@@ -25,6 +25,10 @@ def test_sse_events_comments_and_names() -> None:
     assert list(parse_sse(iter(stream))) == [("message", '{"a": 1}'), ("skipped", "12 lines skipped")]
 
 
-def test_line_format_marks_stderr() -> None:
+def test_line_format_marks_stderr_and_names_the_process() -> None:
     line = format_line({"timestamp": "2026-12-01T10:00:00Z", "stream": "stderr", "message": "boom"})
-    assert line == "2026-12-01T10:00:00Z err boom"
+    assert line == "2026-12-01T10:00:00Z [web] err boom"  # a line of an API from before processes
+    worker = {"timestamp": "2026-12-01T10:00:01Z", "stream": "stdout", "message": "job", "process": "worker"}
+    assert format_line({**worker, "runId": None}) == "2026-12-01T10:00:01Z [worker] out job"
+    run = {**worker, "process": "run", "runId": "1f0c2a9b-0000-4000-8000-000000000000"}
+    assert format_line(run) == "2026-12-01T10:00:01Z [run 1f0c2a9b] out job"
