@@ -4,7 +4,8 @@ requests through the proxy to the realistic Python app (``/whoami`` names the in
 - ``berth scale APP web=3``: all three instances answer through the proxy;
 - ``web=1``: once the scale's step is in, no request reaches a removed instance, and no request
   of the load fails across either scale (the removed ones are drained like a flip's old slot);
-- ``web=0``: the proxy answers the app's 503 page at once (not after its retry window);
+- ``web=0``: the proxy answers the app's 503 page at once (not after its retry window), and the
+  app's proxy log says why;
 - back to ``web=1``: it serves again.
 """
 
@@ -105,6 +106,12 @@ def test_web_scales_in_place_under_load_and_to_zero_answers_503_at_once(
         took = time.monotonic() - started
         assert response.status_code == 503 and "has no web instance" in response.text, response.text[:200]
         assert took < 1.0, f"503 after {took:.2f}s"
+
+    def told_in_the_proxy_log() -> bool:
+        items = p.api.get(f"/api/apps/{APP}/logs", params={"stream": "proxy", "q": "no web instance"}).json()["items"]
+        return any("web is scaled to 0" in i["message"] for i in items)
+
+    wait_for(told_in_the_proxy_log, timeout=30, what="the app's proxy log saying it has no web instance")
 
     scale(p, release_id, 1)
     wait_for(lambda: p.proxy_get(HOST, "/").text == "v1\n", timeout=30, what="web x1 serving again")

@@ -22,6 +22,7 @@ from berth_shared.proxy_timing import UPSTREAM_REFRESH_SECONDS
 from berth_shared.settings import DEFAULT_SLOT_DNS_PORT
 
 from berth_router import pages
+from berth_router.proxy_logs import NO_INSTANCE, ROUTE_HEADER
 from berth_router.slot_answers import slot_name
 
 SERVER_NAME = "berth"
@@ -307,13 +308,15 @@ def app_route(route: Route, slot_dns_port: int = DEFAULT_SLOT_DNS_PORT, no_insta
     if no_instance_dir is None:
         return {"match": [{"host": route.hosts}], "handle": [proxy], "terminal": True}
     marked = {"file": {"root": no_instance_dir, "try_files": [f"/{route.app_id}"]}}
+    page = html_response(503, pages.no_instance_page(route.name))
+    page["handle"][0]["headers"][ROUTE_HEADER] = [NO_INSTANCE]  # its proxy log line says why
     return {
         "match": [{"host": route.hosts}],
         "handle": [
             {
                 "handler": "subroute",
                 "routes": [
-                    {"match": [marked], **html_response(503, pages.no_instance_page(route.name)), "terminal": True},
+                    {"match": [marked], **page, "terminal": True},
                     {"handle": [proxy]},
                 ],
             }

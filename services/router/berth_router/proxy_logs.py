@@ -29,6 +29,8 @@ log = logging.getLogger("berth.router.proxy")
 PROXY_STREAM = "proxy"
 # Statuses the proxy itself produces when no slot of the app answered.
 ROUTING_FAILURES = {502: "no slot answered", 503: "no healthy slot", 504: "the app timed out"}
+# The header Caddy's answer for an app without a web instance carries (``caddy_config.app_route``).
+ROUTE_HEADER, NO_INSTANCE = "X-Berth-Route", "no-instance"
 # The steps of obtaining a certificate worth a line (Caddy logs more, such as its locks).
 TLS_PROGRESS = frozenset(
     {
@@ -66,6 +68,9 @@ def note_of(entry: dict[str, Any]) -> Note | None:
         host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         path = str(request.get("uri", "")).split("?", 1)[0]  # query strings may carry secrets
         what = f"{request.get('method', '?')} {path}"
+        if (entry.get("resp_headers") or {}).get(ROUTE_HEADER) == [NO_INSTANCE]:
+            text = f"routing: {status} for {what} on {host}: no web instance (web is scaled to 0)"
+            return Note(host, "routing", f"routing:{status}:{NO_INSTANCE}", text)
         text = f"routing: {status} for {what} on {host}: {ROUTING_FAILURES[status]} (Caddy answered for the app)"
         return Note(host, "routing", f"routing:{status}", text)
     identifier = str(entry.get("identifier") or entry.get("server_name") or "").lower()

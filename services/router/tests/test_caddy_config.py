@@ -106,6 +106,7 @@ def test_an_app_marked_as_without_web_instances_gets_its_503_page_before_any_pro
     assert marked["match"] == [{"file": {"root": "/home/router/none", "try_files": ["/app1"]}}]
     (page,) = marked["handle"]
     assert page["status_code"] == 503 and "demo has no web instance" in page["body"] and marked["terminal"]
+    assert page["headers"]["X-Berth-Route"] == ["no-instance"]  # told apart in the app's proxy log
     assert proxied["handle"] == [proxy_for(render([DEMO], http_port=80, admin_socket="/b/admin.sock"), DEMO.hostname)]
 
 

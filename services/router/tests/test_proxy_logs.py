@@ -28,6 +28,13 @@ def test_a_proxy_made_failure_becomes_a_routing_line_without_the_query_string() 
     assert note_of(access(502)) is not None and note_of(access(504)) is not None
 
 
+def test_the_503_of_an_app_without_a_web_instance_says_so() -> None:
+    entry = {**access(503), "resp_headers": {"X-Berth-Route": ["no-instance"], "Content-Type": ["text/html"]}}
+    note = note_of(entry)
+    assert note is not None and note.key == "routing:503:no-instance"
+    assert note.message == "routing: 503 for POST /cart on shop.berth.test: no web instance (web is scaled to 0)"
+
+
 def test_the_apps_own_error_answers_are_not_the_proxys_business() -> None:
     assert note_of(access(404)) is None
     assert note_of(access(500)) is None
