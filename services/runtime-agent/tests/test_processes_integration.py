@@ -128,6 +128,25 @@ async def test_the_live_release_scales_up_and_down_in_place(harness: Harness, te
     assert back[0].addresses and await get_text(f"http://{back[0].addresses[0]}:8080/") == "v1\n"
 
 
+async def test_a_worker_only_release_tells_the_proxy_there_is_no_web_instance(
+    harness: Harness, test_images: dict[str, str]
+) -> None:
+    await harness.start_agent()
+    app = harness.new_app()
+    first = formation(test_images["v1"], web=1)
+    assert isinstance(await deploy(harness, app.app_id, first), ReleaseLive)
+    workers = formation(test_images["v1"], web=0, worker=1)
+    live = await deploy(harness, app.app_id, workers)
+    assert isinstance(live, ReleaseLive), live
+    switch = [s for s in harness.router.switches if s.release_id == workers.release_id]
+    assert [(s.no_instances, s.addresses) for s in switch] == [(True, [])]
+
+    async def only_workers() -> bool:  # the old web is drained and removed after the switch
+        return list(await by_process(harness, app.app_id)) == ["worker"]
+
+    await eventually(only_workers, timeout=30)
+
+
 async def test_a_failing_release_command_fails_the_release_and_the_old_one_keeps_serving(
     harness: Harness, test_images: dict[str, str]
 ) -> None:
