@@ -85,5 +85,14 @@ def test_berth_cron_run_runs_the_job_now_and_its_history_keeps_the_outcome(
     [run] = wait_for(finished, timeout=60, what="the cron run's end")
     assert (run["kind"], run["status"], run["exitCode"]) == ("cron", "exited", 2)
     assert run["lastLines"] == ["cron ran"] and run["trigger"] != "schedule"
+
+    # Run now and wait: the CLI exits with the job's exit code; the history shows both manual runs.
+    waited = berth(p, "cron", "run", "clicron", "nightly", "--wait")
+    assert waited.returncode == 2, (waited.stdout, waited.stderr)
+    shown = berth(p, "cron", "history", "clicron", "nightly")
+    assert shown.returncode == 0, shown.stderr
+    rows = [line.split() for line in shown.stdout.splitlines()[1:] if line.split()[1:2] == ["manual"]]
+    assert len(rows) == 2 and all(row[3:5] == ["exited", "2"] for row in rows), shown.stdout
+    assert any(run["id"].startswith(row[0]) for row in rows)  # the first run is listed by its id
     leftover = [c for c in p.containers(app_id) if "berth.run" in c["Config"]["Labels"]]  # type: ignore[index]
     assert leftover == []
