@@ -165,6 +165,43 @@ def test_a_failing_release_command_fails_the_release_and_the_old_one_keeps_servi
     assert {c["id"] for c in instances(p, app_id)} == before
 
 
+def test_a_restart_rolls_every_process_without_the_release_command_and_an_env_change_runs_it_with_the_new_env(
+    platform: RunningPlatform, pyapp_images: dict[str, str]
+) -> None:
+    p = platform
+    app, app_id = "cycler", app_live(p, "cycler", pyapp_images["v1"], stopTimeoutSeconds=5)
+    formation = {
+        "processes": {"web": {"count": 1}, "worker": {"command": "python worker.py"}},
+        "releaseCommand": "python migrate.py",
+    }
+    configured = accepted(p.api.put(f"/api/apps/{app}/formation", json=formation))
+    rolled_out(p, app, app_id, configured)
+    assert "migrate: done" in (release(p, app, configured).get("releaseLog") or "")
+
+    # A restart moves the worker too (a new container of the restart release, the old one
+    # stopped), but migrates nothing.
+    old_worker = {c["id"] for c in instances(p, app_id) if c["process"] == "worker"}
+    restart = accepted(p.api.post(f"/api/apps/{app}/restart"))
+    steps = rolled_out(p, app, app_id, restart)["steps"]
+    assert counts(p, app_id) == Counter({"web": 1, "worker": 1})
+    new_worker = {c["id"] for c in instances(p, app_id) if c["process"] == "worker"}
+    assert new_worker and not new_worker & old_worker
+    assert [s["process"] for s in steps if s["step"] == "old.stopped"][-1] == "worker"
+    assert not [s for s in steps if s["step"].startswith("release_command.")], steps
+    assert not release(p, app, restart).get("releaseLog")
+
+    # An env change runs the command again, in the new env: MIGRATE_EXIT=5 makes it fail, the
+    # restart's release keeps running.
+    before = {c["id"] for c in instances(p, app_id)}
+    changed = p.api.post(f"/api/apps/{app}/env", json={"vars": {"MIGRATE_EXIT": "5"}})
+    assert changed.status_code == 200, changed.text
+    failed = settled(p, app, str(changed.json()["release"]["id"]))
+    assert failed["status"] == "failed" and "exited with 5" in failed["reason"], failed["reason"]
+    assert "migrate: failed with code 5" in failed["reason"]
+    assert p.api.get(f"/api/apps/{app}").json()["currentReleaseId"] == restart
+    assert {c["id"] for c in instances(p, app_id)} == before
+
+
 def test_invalid_formations_get_422_naming_each_field(platform: RunningPlatform, pyapp_images: dict[str, str]) -> None:
     """Through the real API edge, cases services/api/tests/routes/test_processes.py does not send
     (it covers a bad 5-field schedule, concurrency, counts, reserved names and capacity): an
