@@ -247,4 +247,9 @@ MIGRATIONS = [
     -- 0026 §2), for the owners' resync (LiveRelease.addresses); empty: the slot's fixed address.
     ALTER TABLE releases ADD COLUMN addresses text[] NOT NULL DEFAULT '{}';
     """,
+    """
+    -- 14: the live release runs no web instance (ReleaseLive.no_instances: web scaled to 0, a
+    -- worker-only release; ADR 0026), for the owners' resync (LiveRelease.no_instances).
+    ALTER TABLE releases ADD COLUMN no_instances boolean NOT NULL DEFAULT false;
+    """,
 ]

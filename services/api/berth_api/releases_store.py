@@ -43,20 +43,23 @@ async def go_live(conn: Connection, e: ReleaseLive) -> None:
     updated = await conn.fetchval(
         "UPDATE releases SET status = 'live', live_at = $2, slot = $3, "
         "image_digest = coalesce(nullif($4, ''), image_digest), started_at = coalesce(started_at, $2), reason = NULL, "
-        "addresses = $5 WHERE id = $1 AND status IN ('pending', 'starting') RETURNING id",
+        "addresses = $5, no_instances = $6 WHERE id = $1 AND status IN ('pending', 'starting') RETURNING id",
         release_id,
         e.at,
         e.slot,
         e.image_digest,
         list(e.addresses),
+        e.no_instances,
     )
     if updated is None:
-        # The live release at other web addresses (a scale in place, ADR 0026): where it serves
-        # now, for the health service's resync; nothing else changes (it is no new deploy).
+        # The live release at other web addresses, or with none (a scale in place, ADR 0026):
+        # where it serves now, for the health service's resync; nothing else changes (it is no
+        # new deploy).
         await conn.execute(
-            "UPDATE releases SET addresses = $2 WHERE id = $1 AND status = 'live' AND addresses IS DISTINCT FROM $2",
+            "UPDATE releases SET addresses = $2, no_instances = $3 WHERE id = $1 AND status = 'live'",
             release_id,
             list(e.addresses),
+            e.no_instances,
         )
         return
     await conn.execute(

@@ -78,8 +78,8 @@ class CheckTargets:
 
     def _apply_row(self, row: asyncpg.Record, state: HealthState | None) -> None:
         app_id = row["app_id"]
-        if not (row["configured"] and row["release_id"] and row["slot"] in ("a", "b")):
-            self.checker.remove(app_id)
+        if not (row["configured"] and row["release_id"] and row["slot"] in ("a", "b")) or row["no_instances"]:
+            self.checker.remove(app_id)  # nothing to check (no web instance: the proxy answers 503)
             return
         current = self.checker.targets.get(app_id)
         if state is None:
@@ -140,6 +140,7 @@ class CheckTargets:
                 slot=row["slot"],
                 live_at=row["live_at"],
                 addresses=tuple(row["addresses"]),
+                no_instances=row["no_instances"],
             )
             for row in rows
         }
@@ -166,6 +167,7 @@ class CheckTargets:
                     slot=live.slot,
                     at=live.live_at,
                     addresses=live.addresses,
+                    no_instances=live.no_instances,
                 )
             )
             log.warning("resync: app %s checks release %s (its ReleaseLive was lost)", app.app_id, live.release_id)
@@ -239,11 +241,14 @@ class CheckTargets:
         its webhook is enqueued once per event id, also after a crash before it was)."""
         current = await self.pool.fetchrow("SELECT * FROM apps WHERE app_id = $1", e.app_id)
         if current is not None and current["release_id"] == e.release_id and current["slot"] == e.slot:
-            if list(current["addresses"]) != e.addresses:  # the same release, scaled: check where it is now
+            if (list(current["addresses"]), current["no_instances"]) != (e.addresses, e.no_instances):
+                # the same release, scaled: check where it is now (nowhere at web 0)
                 row = await self.pool.fetchrow(
-                    "UPDATE apps SET addresses = $2, updated_at = now() WHERE app_id = $1 RETURNING *",
+                    "UPDATE apps SET addresses = $2, no_instances = $3, updated_at = now() WHERE app_id = $1 "
+                    "RETURNING *",
                     e.app_id,
                     e.addresses,
+                    e.no_instances,
                 )
                 assert row is not None
                 self._apply_row(row, None)
@@ -253,17 +258,18 @@ class CheckTargets:
         before = target.state if target else _state_of(current["state"]) if current else HealthState()
         state = machine.went_live(before, e.at.timestamp())
         row = await self.pool.fetchrow(
-            "INSERT INTO apps (app_id, release_id, slot, live_at, state, addresses) "
-            "VALUES ($1, $2, $3, $4, $5::jsonb, $6) "
+            "INSERT INTO apps (app_id, release_id, slot, live_at, state, addresses, no_instances) "
+            "VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) "
             "ON CONFLICT (app_id) DO UPDATE SET release_id = EXCLUDED.release_id, slot = EXCLUDED.slot, "
             "live_at = EXCLUDED.live_at, state = EXCLUDED.state, addresses = EXCLUDED.addresses, "
-            "updated_at = now() RETURNING *",
+            "no_instances = EXCLUDED.no_instances, updated_at = now() RETURNING *",
             e.app_id,
             e.release_id,
             e.slot,
             e.at,
             json.dumps(state.to_json()),
             e.addresses,
+            e.no_instances,
         )
         assert row is not None
         self._apply_row(row, state)

@@ -70,4 +70,9 @@ MIGRATIONS: tuple[str, ...] = (
     -- fixed address (an agent from before ADR 0026).
     ALTER TABLE apps ADD COLUMN addresses text[] NOT NULL DEFAULT '{}';
     """,
+    """
+    -- The live release runs no web instance (ReleaseLive.no_instances: web scaled to 0, a
+    -- worker-only release; ADR 0026): nothing is checked until it has one again.
+    ALTER TABLE apps ADD COLUMN no_instances boolean NOT NULL DEFAULT false;
+    """,
 )

@@ -5,7 +5,7 @@ from the list was deleted (its AppDeleted was lost): its target and state go (it
 too, through ``berth_shared.app_cleanup``). An app the list has that is not configured here, or
 configured differently, lost an AppCreated/AppUpdated; one whose live release the API recorded
 later than the one held (or none held) lost a ReleaseLive, and so did one whose live release is
-held at other web addresses than the API recorded (ADR 0026 §2).
+held at other web addresses (or with or without web instances) than the API recorded (ADR 0026 §2).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class HeldApp:
     slot: str | None = None
     live_at: datetime | None = None
     addresses: tuple[str, ...] = ()  # the live slot's web instances (empty: its fixed address)
+    no_instances: bool = False  # the live release runs no web instance: not checked
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ def _live_is_newer(held: HeldApp | None, app: AppFacts) -> bool:
     if held is None or held.release_id is None or held.live_at is None:
         return True
     if (held.release_id, held.slot) == (live.release_id, live.slot):
-        return held.addresses != tuple(live.addresses)  # scaled: the same release at other addresses
+        # scaled: the same release at other addresses, or with none
+        return (held.addresses, held.no_instances) != (tuple(live.addresses), live.no_instances)
     return live.live_at > held.live_at
 
 

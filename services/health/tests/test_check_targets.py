@@ -89,6 +89,19 @@ async def test_every_web_instance_is_checked_and_a_scale_moves_the_checks_withou
         await restarted.load()
         assert restarted.checker.targets[app_id].hosts == ("10.250.7.19",)
 
+        # Web scaled to 0: nothing is checked (the proxy answers 503), also after a restart;
+        # back to one instance: checked again, its state kept, still no new deploy.
+        none = ReleaseLive(app_id=app_id, release_id="r1", slot="b", no_instances=True)
+        await targets.on_agent_event(Delivered(encode(none)))  # type: ignore[arg-type]
+        assert app_id not in targets.checker.targets
+        restarted = targets_of(health)
+        await restarted.load()
+        assert app_id not in restarted.checker.targets
+        await targets.on_agent_event(Delivered(encode(scaled)))  # type: ignore[arg-type]
+        assert targets.checker.targets[app_id].hosts == ("10.250.7.19",)
+        assert targets.checker.targets[app_id].state == went_live
+        assert targets.webhooks.seen == ["deploy.succeeded"]
+
         # An agent from before ADR 0026 names no addresses: the slot's fixed one.
         older = ReleaseLive(app_id=app_id, release_id="r2", slot="a")
         await targets.on_agent_event(Delivered(encode(older)))  # type: ignore[arg-type]

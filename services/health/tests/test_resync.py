@@ -87,5 +87,13 @@ def test_the_live_release_held_at_other_web_addresses_is_checked_where_the_api_s
     assert health_resync({"app1": same}, [scaled]).went_live == ()
 
 
+def test_the_live_release_the_api_says_has_no_web_instance_is_not_checked_and_back() -> None:
+    none = facts(live=LiveRelease(release_id="r1", slot="a", live_at=T0, no_instances=True))
+    assert health_resync({"app1": held(addresses=("10.240.0.18",))}, [none]).went_live == (none,)
+    assert health_resync({"app1": held(no_instances=True)}, [none]).went_live == ()
+    back = facts(live=LiveRelease(release_id="r1", slot="a", live_at=T0, addresses=["10.240.0.18"]))
+    assert health_resync({"app1": held(no_instances=True)}, [back]).went_live == (back,)
+
+
 def test_an_api_from_before_adr_0026_names_no_addresses_and_changes_nothing() -> None:
     assert not health_resync({"app1": held()}, [facts(live=live())]).changes

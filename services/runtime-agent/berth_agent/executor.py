@@ -159,7 +159,7 @@ class Executor:
             await self.fail(app.app_id, release.release_id, exc.reason)
             return
         web0 = next((m.container_id for m in made if m.web and m.index == 0), "")
-        await self.go_live(app, release, slot, web0, digest, addresses=addresses)
+        await self.go_live(app, release, slot, web0, digest, addresses=addresses, no_instances=not step.web)
         await self.retire(app, release, step.retire)
         self._loop.request_prune()
 
@@ -203,7 +203,7 @@ class Executor:
                 log.warning("scale not switched: %s", exc.reason, extra={"app_id": app.app_id})
         if proxy.announce:
             web0 = next((m.container_id for m in [*kept, *made] if m.web and m.index == 0), "")
-            await self.announce(app, release, slot, web0, proxy.addresses)
+            await self.announce(app, release, slot, web0, proxy.addresses, no_instances=proxy.no_instances)
         await self.retire(app, release, stop)
         counts: dict[str, int] = {}
         for instance in [*kept, *made]:
@@ -295,9 +295,10 @@ class Executor:
         digest: str,
         *,
         addresses: tuple[str, ...] = (),
+        no_instances: bool = False,
     ) -> None:
         self._memory.release_live(app.app_id, release.release_id)
-        await self.announce(app, release, slot, container_id, addresses, digest=digest)
+        await self.announce(app, release, slot, container_id, addresses, digest=digest, no_instances=no_instances)
         log.info("release %s is live in slot %s", release.release_id, slot, extra={"app_id": app.app_id})
 
     async def announce(
@@ -309,10 +310,11 @@ class Executor:
         addresses: tuple[str, ...],
         *,
         digest: str = "",
+        no_instances: bool = False,
     ) -> None:
         """``ReleaseLive``: the release went live, or (a scale) the live release serves at other
-        web addresses — then the API records them and the health service checks every instance,
-        neither treating it as a new deploy."""
+        web addresses, or none — then the API records them and the health service checks every
+        instance (none at web 0), neither treating it as a new deploy."""
         live = ReleaseLive(
             app_id=app.app_id,
             release_id=release.release_id,
@@ -320,6 +322,7 @@ class Executor:
             image_digest=digest,
             container_id=container_id,
             addresses=list(addresses),
+            no_instances=no_instances,
         )
         await self._publish.release_event("live", app.app_id, live)
 

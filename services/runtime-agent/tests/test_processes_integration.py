@@ -122,6 +122,7 @@ async def test_the_live_release_scales_up_and_down_in_place(harness: Harness, te
     await eventually(lambda: scaled_to({"worker": 1}), timeout=60)
     last = harness.router.switches[-1]
     assert (last.no_instances, last.addresses) == (True, [])
+    assert harness.events.of(ReleaseLive, release_id=rel.release_id)[-1].no_instances  # health: nothing to check
     await harness.api.set_release(app.app_id, down)
     await eventually(lambda: scaled_to({"web": 1, "worker": 1}), timeout=60)
     back = await eventually(lambda: [s for s in harness.router.switches[-1:] if not s.no_instances], timeout=30)
@@ -137,7 +138,7 @@ async def test_a_worker_only_release_tells_the_proxy_there_is_no_web_instance(
     assert isinstance(await deploy(harness, app.app_id, first), ReleaseLive)
     workers = formation(test_images["v1"], web=0, worker=1)
     live = await deploy(harness, app.app_id, workers)
-    assert isinstance(live, ReleaseLive), live
+    assert isinstance(live, ReleaseLive) and live.no_instances, live
     switch = [s for s in harness.router.switches if s.release_id == workers.release_id]
     assert [(s.no_instances, s.addresses) for s in switch] == [(True, [])]
 

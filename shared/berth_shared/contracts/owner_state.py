@@ -35,6 +35,7 @@ class LiveRelease(msgspec.Struct, kw_only=True):
     live_at: datetime
     # The web instances' addresses from that ReleaseLive (empty: the slot's fixed address).
     addresses: list[str] = []
+    no_instances: bool = False  # as in that ReleaseLive: web at 0, nothing to check
 
 
 class AppFacts(msgspec.Struct, kw_only=True):

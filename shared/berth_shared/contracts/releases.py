@@ -107,6 +107,9 @@ class ReleaseLive(Message, kw_only=True):
     # Every web instance serving now, in instance order (empty from older agents: the slot's
     # fixed address); the health service checks each.
     addresses: list[str] = []
+    # The release runs no web instance (web at 0, a worker-only release): nothing to check, the
+    # proxy answers the app's 503 page (ADR 0026). ``addresses`` is then empty.
+    no_instances: bool = False
 
 
 class ReleaseFailed(Message, kw_only=True):

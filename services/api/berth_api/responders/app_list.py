@@ -16,7 +16,7 @@ log = logging.getLogger("berth.api.app_list")
 
 _APPS = (
     "SELECT a.*, r.id AS live_release_id, r.slot AS live_slot, r.live_at AS live_release_at, "
-    "r.addresses AS live_addresses "
+    "r.addresses AS live_addresses, r.no_instances AS live_no_instances "
     "FROM apps a LEFT JOIN releases r ON r.id = a.current_release_id AND r.live_at IS NOT NULL "
     "AND r.slot IN ('a', 'b') WHERE a.deleted_at IS NULL ORDER BY a.created_at"
 )
@@ -33,6 +33,7 @@ def app_facts(row: asyncpg.Record, domain: str, domains: list[str]) -> AppFacts:
             slot=row["live_slot"],
             live_at=row["live_release_at"],
             addresses=list(row.get("live_addresses") or []),
+            no_instances=bool(row.get("live_no_instances")),
         )
     return AppFacts(
         app_id=event.app_id,

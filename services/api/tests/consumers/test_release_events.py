@@ -331,6 +331,17 @@ async def test_a_scale_of_the_live_release_moves_its_web_addresses_and_nothing_e
     (facts,) = [a for a in listed.apps if a.app_id == str(app["id"])]
     assert facts.live is not None and facts.live.addresses == scaled
 
+    # Web scaled to 0: no instance to check (the resync says so), then back.
+    await apply(pool, ReleaseLive(**ids, slot="a", no_instances=True))
+    _, none = await state(pool, app, rel)
+    assert (none["status"], none["addresses"], none["no_instances"]) == ("live", [], True)
+    listed = await app_list.list_apps(pool, encode(ListApps(requester="health")), "test")
+    (facts,) = [a for a in listed.apps if a.app_id == str(app["id"])]
+    assert facts.live is not None and facts.live.no_instances
+    await apply(pool, ReleaseLive(**ids, slot="a", addresses=scaled))
+    _, back = await state(pool, app, rel)
+    assert (back["addresses"], back["no_instances"]) == (scaled, False)
+
     # A release no longer live is not moved by a late one.
     second = await deploy(pool, app, "img:2")
     await apply(pool, ReleaseLive(app_id=str(app["id"]), release_id=str(second["id"]), slot="b"))

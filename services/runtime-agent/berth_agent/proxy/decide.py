@@ -6,7 +6,7 @@ as soon as an added one passed its gate (so it gets its share); the API and the 
 learn the new set from a ``ReleaseLive`` of the same release (the health service then checks
 where the instances are, without starting the app's health state over). Web scaled to 0 switches
 the app to "no instances": the proxy answers its 503 page at once instead of trying addresses
-that are gone.
+that are gone, and the health service stops checking it until web is back.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ class ScaleSwitch:
     switch: bool  # ask the router to answer ``addresses`` (or no instance at all)
     addresses: tuple[str, ...] = ()
     no_instances: bool = False  # web is at 0: the proxy answers the 503 page at once
-    announce: bool = False  # publish ReleaseLive of the live release at ``addresses``
+    announce: bool = False  # publish ReleaseLive of the live release at ``addresses`` (or with none)
 
 
 def scale_switch(before: tuple[str, ...], after: tuple[str, ...]) -> ScaleSwitch:
@@ -28,7 +28,7 @@ def scale_switch(before: tuple[str, ...], after: tuple[str, ...]) -> ScaleSwitch
     if after == before:
         return ScaleSwitch(switch=False)
     if not after:
-        # Nothing to check any more: the health service keeps its targets until the next
-        # release (an empty list would mean the slot's fixed address to it).
-        return ScaleSwitch(switch=True, no_instances=True)
+        # Announced with no_instances (an empty list alone means the slot's fixed address): the
+        # health service stops checking instead of finding the removed instances gone.
+        return ScaleSwitch(switch=True, no_instances=True, announce=True)
     return ScaleSwitch(switch=True, addresses=after, announce=True)

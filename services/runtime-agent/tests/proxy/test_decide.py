@@ -15,8 +15,8 @@ def test_scaling_web_down_answers_only_the_kept_instances_and_announces_them() -
     assert scale_switch((A, B, C), (A,)) == ScaleSwitch(switch=True, addresses=(A,), announce=True)
 
 
-def test_scaling_web_to_zero_switches_to_no_instances_without_announcing_an_empty_set() -> None:
-    assert scale_switch((A,), ()) == ScaleSwitch(switch=True, no_instances=True)
+def test_scaling_web_to_zero_switches_and_announces_no_instances() -> None:
+    assert scale_switch((A,), ()) == ScaleSwitch(switch=True, no_instances=True, announce=True)
 
 
 def test_scaling_web_back_from_zero_answers_the_new_instance() -> None:
