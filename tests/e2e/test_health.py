@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from berth_testing import RunningPlatform, wait_for
+from berth_testing import RunningPlatform, formation_live, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -228,6 +228,43 @@ def test_detection_recovery_history_and_signed_alerts(platform: RunningPlatform,
     finally:
         receiver.close()
         platform.api.delete(f"/api/webhooks/{hook['id']}")
+
+
+def test_failing_and_timed_out_cron_runs_alert_cron_failed_once_each(
+    platform: RunningPlatform, pyapp_images: dict[str, str]
+) -> None:
+    """ADR 0026 §4: the API's scheduler runs the jobs in the agent, a run that exits non-zero or
+    passes its job's timeout_seconds ends as such, and the health service delivers one signed
+    ``cron.failed`` per run with its outcome, exit code and last lines."""
+    receiver = Receiver()
+    try:
+        hook = ok(platform.api.post("/api/webhooks", json={"url": receiver.url, "events": ["cron.failed"]}), 201)
+        app = ok(platform.api.post("/api/apps", json={"name": "hc-cron"}), 201)
+        deploy_live(platform, "hc-cron", pyapp_images["v1"])
+        jobs = [
+            {"name": "fails", "schedule": "@every 5s", "command": "python cronjob.py 0 --name fails --exit 3"},
+            {"name": "slow", "schedule": "@every 5s", "command": "python cronjob.py 60 --name slow", "timeoutSeconds": 2},
+        ]
+        formation_live(platform, "hc-cron", {"cron": jobs})
+
+        def alerts() -> dict[str, list[dict[str, Any]]]:
+            by_job: dict[str, list[dict[str, Any]]] = {}
+            for e in receiver.events(hook["secret"], app["id"]):
+                if e["event"] == "cron.failed":
+                    by_job.setdefault(e["job"], []).append(e)
+            return by_job if len(by_job.get("fails", [])) >= 2 and by_job.get("slow") else {}
+
+        got = wait_for(alerts, timeout=120, interval=1, what="cron.failed of both jobs")
+        fails, slow = got["fails"], got["slow"]
+        assert all((e["outcome"], e["exitCode"]) == ("exited", 3) for e in fails), fails
+        assert "cron end name=fails" in fails[0]["lastLines"][-1]
+        assert slow[0]["outcome"] == "timed_out" and "cron start name=slow" in slow[0]["lastLines"][0]
+        assert len({e["runId"] for e in fails}) == len(fails)  # one alert per run
+        history = ok(platform.api.get("/api/apps/hc-cron/cron/fails/runs"))["items"]
+        assert fails[0]["runId"] in {r["id"] for r in history if r["exitCode"] == 3}
+    finally:
+        platform.api.delete("/api/apps/hc-cron")
+        receiver.close()
 
 
 def test_an_app_unhealthy_past_its_window_is_restarted_by_a_flip(
