@@ -69,6 +69,7 @@ READ_FROM_ENV = "BERTH_AGENT_LOGS_FROM"
 POLL_SECONDS = 0.05  # at the end of a log file, look again this soon while lines keep coming ...
 IDLE_POLL_SECONDS = 0.1  # ... and this soon once it has been quiet for IDLE_AFTER_SECONDS
 IDLE_AFTER_SECONDS = 1.0
+MAX_PENDING_BYTES = 1024 * 1024  # an entry is at most 16 KiB of text, escaped up to 6 times
 FLUSH_LINES = 2000  # lines per flush (and per batch at most): fewer acks to wait for
 
 
@@ -342,6 +343,9 @@ class Collector:
                         data, pending = pending + data, b""
                     parsed = parse_entries(data)
                     pending = data[parsed.used :]
+                    if len(pending) > MAX_PENDING_BYTES:  # no newline in a megabyte: not the engine's entries
+                        log.warning("%d bytes without a newline in %s skipped", len(pending), files.path)
+                        pending = b""
                     if parsed.bad:
                         log.warning("%d lines of %s are not log entries; skipped", parsed.bad, files.path)
                     state.read_at = time.time_ns()
