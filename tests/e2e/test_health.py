@@ -243,7 +243,12 @@ def test_failing_and_timed_out_cron_runs_alert_cron_failed_once_each(
         deploy_live(platform, "hc-cron", pyapp_images["v1"])
         jobs = [
             {"name": "fails", "schedule": "@every 5s", "command": "python cronjob.py 0 --name fails --exit 3"},
-            {"name": "slow", "schedule": "@every 5s", "command": "python cronjob.py 60 --name slow", "timeoutSeconds": 2},
+            {
+                "name": "slow",
+                "schedule": "@every 5s",
+                "command": "python cronjob.py 60 --name slow",
+                "timeoutSeconds": 2,
+            },
         ]
         formation_live(platform, "hc-cron", {"cron": jobs})
 
