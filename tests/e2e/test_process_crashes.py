@@ -1,8 +1,8 @@
 """Crash and OOM history per process against the real platform with the realistic Python app
 (issue 17, ADR 0026 §1 "Crashes per process"): a worker that outgrows its own memory limit is
 killed by the kernel, started again with its own backoff, and given up alone; the app's history
-names the process of every OOM kill, exit and crash, `GET processes` and `berth ps` say the worker
-crashed, and web keeps serving."""
+names the process of every OOM kill, exit and crash (`GET events`, `berth events`), `GET processes`
+and `berth ps` say the worker crashed, and web keeps serving."""
 
 from __future__ import annotations
 
@@ -53,4 +53,9 @@ def test_a_worker_killed_for_memory_is_told_by_process_and_crashes_alone_while_w
     ps = subprocess.run([BERTH, "ps", "hoggy", "--json"], env=env, capture_output=True, text=True, timeout=60)
     assert ps.returncode == 0, ps.stderr
     assert {i["name"]: bool(i["crashed"]) for i in json.loads(ps.stdout)["items"]} == {"web": False, "hog": True}
+    told = subprocess.run([BERTH, "events", "hoggy"], env=env, capture_output=True, text=True, timeout=60)
+    assert told.returncode == 0, told.stderr
+    oom_lines = [line for line in told.stdout.splitlines() if "container.oom_killed" in line]
+    assert oom_lines and all("process=hog" in line for line in oom_lines), told.stdout
+    assert any("app.crashed" in line and "process=hog" in line for line in told.stdout.splitlines())
     assert p.proxy_get("hoggy.berth.test").text == "v1\n"  # web keeps serving
