@@ -286,3 +286,28 @@ async def test_old_workers_get_sigterm_then_sigkill_after_the_stop_timeout(
     assert (exited["graceful"].exit_code, exited["graceful"].expected) == (0, True)  # left on SIGTERM
     assert (exited["stubborn"].exit_code, exited["stubborn"].expected) == (137, True)  # SIGKILL
     assert await harness.containers(app.app_id, first.release_id) == []
+
+
+async def test_every_process_runs_the_release_image_and_env_with_its_own_limits_and_only_web_is_routed(
+    harness: Harness, test_images: dict[str, str]
+) -> None:
+    await harness.start_agent()
+    app = harness.new_app()
+    worker = ProcessSpec(name="worker", command=WORKER, memory_mb=64, cpus=0.25)
+    rel = release(test_images["v1"], processes=[ProcessSpec(name="web"), worker], env={"GREETING": "hello"})
+    live = await deploy(harness, app.app_id, rel)
+    assert isinstance(live, ReleaseLive), live
+    assert live.addresses == [slot_address(app.subnet, "a")]  # the worker is not behind the proxy
+    found = await by_process(harness, app.app_id, rel.release_id)
+    [web], [work] = found["web"], found["worker"]
+    assert work["Image"] == web["Image"]  # the release's image
+    for container in (web, work):
+        env = dict(e.split("=", 1) for e in container["Config"]["Env"])
+        assert (env["GREETING"], env["BERTH_RELEASE"], env["BERTH_APP"]) == ("hello", rel.release_id, app.name)
+        assert not container["HostConfig"]["PortBindings"] and not container["Config"].get("ExposedPorts")
+    assert (work["HostConfig"]["Memory"], work["HostConfig"]["NanoCpus"]) == (64 << 20, 250_000_000)
+    assert (web["HostConfig"]["Memory"], web["HostConfig"]["NanoCpus"]) == (256 << 20, 500_000_000)  # the app's
+    assert (
+        work["HostConfig"]["CapDrop"] == ["ALL"]
+        and work["HostConfig"]["SecurityOpt"] == web["HostConfig"]["SecurityOpt"]
+    )
