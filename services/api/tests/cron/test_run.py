@@ -38,21 +38,28 @@ class FakeClock:
             self.stop.set()
 
 
-async def test_the_loop_runs_each_due_time_once_across_a_restart(pool: asyncpg.Pool, infra: Any) -> None:
+async def app_with_job(pool: asyncpg.Pool, infra: Any, job: str) -> asyncpg.Record:
+    """An app whose live release states the one cron job ``job`` (JSON); other tests' jobs are
+    pushed a century away so the loop sees only this one."""
     async with pool.acquire() as conn:
         app = await apps_store.create_app(
             conn, CreateApp(name=f"l{uuid.uuid4().hex[:10]}"), infra.settings.subnet_pool, "test"
         )
-    await pool.execute("UPDATE cron_jobs SET next_due_at = next_due_at + interval '100 years'")  # other tests' jobs
+    await pool.execute("UPDATE cron_jobs SET next_due_at = next_due_at + interval '100 years'")
     release_id = uuid.uuid4()
     await pool.execute(
         "INSERT INTO releases (id, app_id, version, kind, image, status, formation) "
         "VALUES ($1, $2, 1, 'deploy', 'img:1', 'live', $3::jsonb)",
         release_id,
         app["id"],
-        '{"cron": [{"name": "beat", "schedule": "@every 30s", "command": ["true"]}]}',
+        f'{{"cron": [{job}]}}',
     )
     await pool.execute("UPDATE apps SET current_release_id = $2 WHERE id = $1", app["id"], release_id)
+    return app
+
+
+async def test_the_loop_runs_each_due_time_once_across_a_restart(pool: asyncpg.Pool, infra: Any) -> None:
+    app = await app_with_job(pool, infra, '{"name": "beat", "schedule": "@every 30s", "command": ["true"]}')
 
     stop = asyncio.Event()
     clock = FakeClock(T0, T0 + timedelta(seconds=95), stop)
@@ -69,3 +76,26 @@ async def test_the_loop_runs_each_due_time_once_across_a_restart(pool: asyncpg.P
     assert [r["status"] for r in runs] == ["pending"] + ["skipped"] * 5
     assert runs[0]["late_ms"] == 0
     assert [j["name"] for j in await store.jobs(pool, app["id"])] == ["beat"]
+
+
+async def test_a_job_every_minute_has_one_entry_per_minute_across_a_restart_mid_schedule(
+    pool: asyncpg.Pool, infra: Any
+) -> None:
+    """The issue's proof with a 5-field schedule (``* * * * *``): the loop stops 20 s into a minute
+    and a new one starts 30 s later, before the next due time; every minute has exactly one entry."""
+    job = '{"name": "minutely", "schedule": "* * * * *", "command": ["true"], "concurrency": "allow"}'
+    app = await app_with_job(pool, infra, job)
+    start = T0 + timedelta(seconds=5)
+
+    stop = asyncio.Event()
+    clock = FakeClock(start, T0 + timedelta(minutes=2, seconds=20), stop)
+    await CronLoop(pool, "h", now=clock.now, sleep_until=clock.sleep_until, idle=timedelta(seconds=10)).run(stop)
+    stop = asyncio.Event()
+    clock = FakeClock(clock.at + timedelta(seconds=30), T0 + timedelta(minutes=5, seconds=5), stop)
+    await CronLoop(pool, "h", now=clock.now, sleep_until=clock.sleep_until, idle=timedelta(seconds=10)).run(stop)
+
+    rows = await pool.fetch("SELECT due_at, status, trigger FROM runs WHERE app_id = $1 ORDER BY due_at", app["id"])
+    assert [r["due_at"] - T0 for r in rows] == [timedelta(minutes=m) for m in range(1, 6)]  # none skipped or doubled
+    assert {r["trigger"] for r in rows} == {"schedule"}
+    # allow: at most 3 unfinished at once, the due times beyond are recorded as skipped
+    assert [r["status"] for r in rows] == ["pending"] * 3 + ["skipped"] * 2
