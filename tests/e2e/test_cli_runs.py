@@ -94,5 +94,9 @@ def test_berth_cron_run_runs_the_job_now_and_its_history_keeps_the_outcome(
     rows = [line.split() for line in shown.stdout.splitlines()[1:] if line.split()[1:2] == ["manual"]]
     assert len(rows) == 2 and all(row[3:5] == ["exited", "2"] for row in rows), shown.stdout
     assert any(run["id"].startswith(row[0]) for row in rows)  # the first run is listed by its id
+    listed = berth(p, "cron", "list", "clicron")
+    assert listed.returncode == 0, listed.stderr
+    [job_line] = [line for line in listed.stdout.splitlines() if line.startswith("nightly")]
+    assert "@daily" in job_line and "exited 2" in job_line and job_line.endswith("ago")  # its last run
     leftover = [c for c in p.containers(app_id) if "berth.run" in c["Config"]["Labels"]]  # type: ignore[index]
     assert leftover == []
