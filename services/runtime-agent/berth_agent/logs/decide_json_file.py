@@ -13,7 +13,7 @@ read), :class:`EntryAssembler` turns entries into the same :class:`CollectedLine
 HTTP stream gives (:mod:`berth_agent.logs.decide_frames`: timestamps in the engine's fixed form,
 ``seq`` among same-timestamp lines of a stream, split lines joined up to ``MAX_LINE_BYTES``),
 and :func:`next_file` decides, from the inodes the log's names hold now, which file follows the
-one read to its end and whether files between were deleted before they were read.
+one read to its end and whether files between may have been deleted before they were read.
 """
 
 from __future__ import annotations
@@ -213,45 +213,40 @@ def rotated_name(log_path: str, index: int) -> str:
 
 class Loss(Enum):
     NONE = "none"
-    LOST = "lost"  # a file that followed the one read was deleted before it was read
-    MAYBE = "maybe"  # the one read was deleted with no file seen after it: files between may be
+    # Files between may have been deleted unread (the one read, or the last one seen, was deleted
+    # before the file after it was seen: the names cannot tell whether that is the oldest there).
+    MAYBE = "maybe"
+
+
+MAX_HELD = 2  # files after the one being read held open: a stalled reader keeps at most this much
 
 
 @dataclass(frozen=True)
 class Next:
     """What follows the file read to its end: ``inode`` (None: nothing yet, wait for more) and
-    whether files between the two were lost."""
+    whether files between the two may have been lost."""
 
     inode: int | None
     loss: Loss = Loss.NONE
 
 
-def next_file(current: int, successor: int | None, ring: Sequence[int]) -> Next:
-    """The file to read after ``current`` (read to its end): ``ring`` the inodes the log's names
-    hold now, oldest first (``LogPath.<n>`` ... ``LogPath``); ``successor`` the inode seen right
-    after ``current`` in an earlier ring, if any. Renames keep the order of files, so the next
-    one is the file after ``current`` in the ring; when ``current`` was deleted (rotated out) it is
-    its successor if still there, else the oldest file there and lines in between are lost —
-    known lost when the successor was seen, possibly lost when it never was."""
-    if current in ring:
-        at = ring.index(current)
-        return Next(ring[at + 1] if at + 1 < len(ring) else None)
-    if not ring:
+def files_after(last: int, ring: Sequence[int]) -> tuple[list[int], bool]:
+    """The files newer than ``last`` (the newest file known: the one read or the last one held)
+    in ``ring`` (inodes, oldest first), and whether files between may be missing: ``last`` was
+    deleted (rotated out), so the oldest file there may or may not be the one after it."""
+    if last in ring:
+        return list(ring[ring.index(last) + 1 :]), False
+    return list(ring), bool(ring)
+
+
+def next_file(current: int, ring: Sequence[int]) -> Next:
+    """With no file held after ``current`` (read to its end): the file after it in ``ring`` (the
+    inodes the log's names hold now, oldest first: ``LogPath.<n>`` ... ``LogPath``); when it was
+    deleted, the oldest file there, and files between may have been lost."""
+    after, gap = files_after(current, ring)
+    if not after:
         return Next(None)
-    if successor is not None:
-        if successor in ring:
-            return Next(successor)
-        return Next(ring[0], Loss.LOST)
-    return Next(ring[0], Loss.MAYBE)
-
-
-def successor_of(current: int, ring: Sequence[int]) -> int | None:
-    """The inode after ``current`` in ``ring`` (None when it is the newest or not there)."""
-    if current in ring:
-        at = ring.index(current)
-        if at + 1 < len(ring):
-            return ring[at + 1]
-    return None
+    return Next(after[0], Loss.MAYBE if gap else Loss.NONE)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,10 @@ the file, so the descriptor reads it to its end even after it was renamed or del
 of a file it looks whether ``LogPath`` now names another inode; if so it reads the old file to
 its end once more and goes on with the next one, chosen by inode among ``LogPath`` and its
 rotated names (:func:`~berth_agent.logs.decide_json_file.next_file`, which also says when files
-between were deleted unread). Regular files never block: reads are plain ``os.read`` calls.
+between may have been deleted unread). The files after it are opened as soon as they are seen
+and held (two at most), so the engine deleting them (or reusing their inode numbers) loses
+nothing while the reader is held up; the collector also looks while it waits for an ack. Regular files never
+block: reads are plain ``os.read`` calls.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ import os
 from dataclasses import dataclass
 
 from berth_agent.logs.decide_json_file import (
+    MAX_HELD,
     MAX_ROTATED,
     Loss,
     Spot,
+    files_after,
     next_file,
     rotated_name,
     start_at,
-    successor_of,
 )
 
 READ_BYTES = 256 * 1024
@@ -32,6 +36,15 @@ READ_BYTES = 256 * 1024
 @dataclass(frozen=True)
 class Opened:
     at_spot: bool  # where an earlier read ended (nothing before it is to be read again)
+
+
+@dataclass(frozen=True)
+class Held:
+    """A file after the one being read, open since it was seen."""
+
+    inode: int
+    fd: int
+    gap_before: bool  # files between it and the one before may have been deleted unread
 
 
 @dataclass(frozen=True)
@@ -49,7 +62,7 @@ class JsonFileLog:
         self._fd = -1
         self.inode = 0
         self.offset = 0  # bytes read from the current file
-        self._successor: int | None = None  # the file after the current one, once seen
+        self._held: list[Held] = []  # the files after the current one, oldest first, open once seen
         self._rotated = False  # LogPath named another file at the last look: read on, then switch
 
     def ring(self) -> list[int]:
@@ -77,28 +90,38 @@ class JsonFileLog:
             if begin is None:
                 return None
             inode, offset = begin
-            if self._open(inode, offset):
+            fd = self._open(inode)
+            if fd >= 0:
+                self._use(fd, inode, offset)
                 return Opened(at_spot=spot is not None and spot.inode == inode)
         return None
 
-    def _open(self, inode: int, offset: int) -> bool:
+    def _open(self, inode: int) -> int:
+        """A descriptor of the log file with ``inode`` (found among the names), or -1."""
         for index in range(MAX_ROTATED + 1):
             name = rotated_name(self.path, index)
             try:
                 fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
                 if index > 1:
-                    return False
+                    return -1
                 continue
-            if os.fstat(fd).st_ino != inode:
-                os.close(fd)
-                continue
-            self.close()
-            self._fd, self.inode, self._rotated = fd, inode, False
-            self.offset = os.lseek(fd, offset, os.SEEK_SET) if offset else 0
-            self._successor = None
-            return True
-        return False
+            if os.fstat(fd).st_ino == inode:
+                return fd
+            os.close(fd)
+        return -1
+
+    def _use(self, fd: int, inode: int, offset: int, *, keep_held: bool = False) -> None:
+        held, self._held = self._held, []
+        self.close()
+        if keep_held:
+            self._held = held
+        else:
+            for file in held:
+                with contextlib.suppress(OSError):
+                    os.close(file.fd)
+        self._fd, self.inode, self._rotated = fd, inode, False
+        self.offset = os.lseek(fd, offset, os.SEEK_SET) if offset else 0
 
     def read(self) -> bytes:
         """The next bytes of the current file (b"" at its end for now)."""
@@ -115,16 +138,25 @@ class JsonFileLog:
         self.offset = os.lseek(self._fd, 0, os.SEEK_SET)
 
     def look(self) -> bool:
-        """Whether ``LogPath`` names another file than the current one (it was rotated); notes
-        which file follows the current one while it can still be seen."""
+        """Whether ``LogPath`` names another file than the current one (it was rotated). Each
+        file after the current one is opened as soon as it is seen and held (up to
+        :data:`MAX_HELD`): it stays readable, and its inode number is not given to a new file,
+        even once the engine deletes it."""
+        newest = self._held[-1].inode if self._held else self.inode
         try:
-            rotated = os.stat(self.path).st_ino != self.inode
+            at_path = os.stat(self.path).st_ino
         except FileNotFoundError:
-            rotated = True  # between the rename and the new file
-        if rotated:
+            at_path = 0  # between the rename and the new file
+        if at_path != self.inode:
             self._rotated = True
-            if self._successor is None:
-                self._successor = successor_of(self.inode, self.ring())
+        if at_path != newest and len(self._held) < MAX_HELD:
+            after, gap = files_after(newest, self.ring())
+            for inode in after[: MAX_HELD - len(self._held)]:
+                fd = self._open(inode)
+                if fd < 0:
+                    break
+                self._held.append(Held(inode, fd, gap))
+                gap = False
         return self._rotated
 
     @property
@@ -132,14 +164,19 @@ class JsonFileLog:
         return self._rotated
 
     def switch(self) -> Switched | None:
-        """The current file is read to its end after a rotation was seen: open the next one.
-        None while there is none to open yet."""
-        ring = self.ring()
-        decided = next_file(self.inode, self._successor, ring)
+        """The current file is read to its end after a rotation was seen: go on with the next
+        one. None while there is none to open yet."""
+        if self._held:
+            held = self._held.pop(0)
+            self._use(held.fd, held.inode, 0, keep_held=True)
+            return Switched(Loss.MAYBE if held.gap_before else Loss.NONE)
+        decided = next_file(self.inode, self.ring())
         if decided.inode is None:
             return None
-        if not self._open(decided.inode, 0):
+        fd = self._open(decided.inode)
+        if fd < 0:
             return None
+        self._use(fd, decided.inode, 0)
         return Switched(decided.loss)
 
     def spot(self, unread: int) -> Spot:
@@ -147,7 +184,10 @@ class JsonFileLog:
         return Spot(self.inode, self.offset - unread)
 
     def close(self) -> None:
-        if self._fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = -1
+        """Closes the current file and the files held after it."""
+        for fd in [self._fd, *(held.fd for held in self._held)]:
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._fd = -1
+        self._held = []

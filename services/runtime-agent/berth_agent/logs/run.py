@@ -45,7 +45,7 @@ from berth_shared.log_budget import LogBudget, log_budget
 from nats.js import JetStreamContext
 
 from berth_agent.logs.decide_batch import Batcher, Progress, ReadyBatch, batch_limit, format_nanos, message_id
-from berth_agent.logs.decide_budget import NOTICE_EVERY_SECONDS, ROTATED, SKIPPED, Gate, TokenBucket, lost_notice
+from berth_agent.logs.decide_budget import NOTICE_EVERY_SECONDS, SKIPPED, Gate, TokenBucket, lost_notice
 from berth_agent.logs.decide_frames import CollectedLine, FrameDecoder, LineAssembler, RawDecoder, Resume, ts_nanos
 from berth_agent.logs.decide_json_file import EntryAssembler, Loss, Spot, log_file_of, parse_entries
 from berth_agent.logs.decide_lane import Lane
@@ -331,7 +331,7 @@ class Collector:
             waiter = asyncio.ensure_future(container.wait(condition="not-running"))
         stopping = final  # the container has stopped: what is in the files now is all there is
         pending = b""  # bytes read of a line not yet whole
-        gap: tuple[str, Loss] | None = None  # files deleted unread: told before the next line
+        gap: str | None = None  # after this time files may have been deleted unread: told before the next line
         last_data = loop.time()
         try:
             while True:
@@ -357,7 +357,7 @@ class Collector:
                     if isinstance(state.skips, SkipDetector) and state.skips.past_start:
                         state.skips = NoSkips()  # only a fresh log's start can have been skipped
                     if len(batcher) and batcher.due(loop.time()):
-                        await self._flush(batcher, assembler)
+                        await self._flush_looking(files, batcher, assembler)
                     files.look()  # cheap (one stat): notes the next file while it can be seen
                     await asyncio.sleep(0)
                     continue
@@ -369,7 +369,7 @@ class Collector:
                     switched = files.switch()
                     if switched is not None:
                         if switched.loss is not Loss.NONE:
-                            gap = (assembler.last_ts or format_nanos(started or 0), switched.loss)
+                            gap = assembler.last_ts or format_nanos(started or 0)
                         continue
                 elif files.look():
                     continue  # read on to the end of the rotated file before switching
@@ -383,7 +383,7 @@ class Collector:
                     stopping = True  # read once more: lines written before it stopped
                     continue
                 if len(batcher) and batcher.due(now):
-                    await self._flush(batcher, assembler)
+                    await self._flush_looking(files, batcher, assembler)
                 elif gate.pending() and now - last_data >= batcher.max_age:
                     for notice in gate.finish():
                         batcher.add(notice, now)
@@ -412,18 +412,25 @@ class Collector:
             await self._flush(batcher, assembler)
         self._spot = files.spot(0)
 
-    def _tell_file_gap(self, gap: tuple[str, Loss], first: CollectedLine, batcher: Batcher, now: float) -> None:
-        after_ts, loss = gap
+    async def _flush_looking(self, files: JsonFileLog, batcher: Batcher, assembler: EntryAssembler) -> None:
+        """A flush while the log's names are looked at (every :data:`POLL_SECONDS`): files the
+        engine rotates in while the acks are awaited are held open before it can delete them."""
+        watch = asyncio.ensure_future(_keep_looking(files))
+        try:
+            await self._flush(batcher, assembler)
+        finally:
+            watch.cancel()
+
+    def _tell_file_gap(self, after_ts: str, first: CollectedLine, batcher: Batcher, now: float) -> None:
         self.lost_gaps += 1
         log.warning(
-            "log lines of %s %s between %s and %s: the engine rotated its log files away before they were read",
+            "log lines of %s may have been lost between %s and %s: log files rotated away before they were read",
             self.ref.container_id[:12],
-            "lost" if loss is Loss.LOST else "may have been lost",
             after_ts,
             first.ts,
             extra={"app_id": self.ref.app_id},
         )
-        batcher.add(lost_notice(first.stream, after_ts, first, ROTATED if loss is Loss.LOST else SKIPPED), now)
+        batcher.add(lost_notice(first.stream, after_ts, first, SKIPPED), now)
 
     def _take_all(self, lines: list[CollectedLine], state: ReadState, now: float) -> None:
         """The lines of one read: skipped when already published, else through the app's budget;
@@ -535,6 +542,13 @@ class Collector:
                     )
                 failures += 1
                 await asyncio.sleep(delay)
+
+
+async def _keep_looking(files: JsonFileLog) -> None:
+    while True:
+        await asyncio.sleep(POLL_SECONDS)
+        with contextlib.suppress(OSError):
+            files.look()
 
 
 class LogCollectors:

@@ -11,12 +11,12 @@ from berth_agent.logs.decide_json_file import (
     Loss,
     Next,
     Spot,
+    files_after,
     fixed_ts,
     log_file_of,
     next_file,
     parse_entries,
     start_at,
-    successor_of,
 )
 
 T = "2026-12-05T12:00:00.123456789Z"
@@ -106,19 +106,18 @@ def test_an_entry_without_an_engine_time_takes_the_last_good_one() -> None:
 
 def test_the_next_file_follows_the_rotation_by_inode() -> None:
     # ring oldest first: LogPath.2, LogPath.1, LogPath
-    assert next_file(7, None, [5, 6, 7]) == Next(None)  # the newest: wait for more
-    assert next_file(6, None, [5, 6, 7]) == Next(7)  # renamed to .1: LogPath follows
-    assert next_file(5, 6, [5, 6, 7]) == Next(6)
-    assert next_file(5, 6, [6, 7, 8]) == Next(6)  # read to its end after it was deleted: no loss
-    assert next_file(5, 6, [7, 8, 9]) == Next(7, Loss.LOST)  # its successor went unread
-    assert next_file(5, None, [7, 8, 9]) == Next(7, Loss.MAYBE)  # no successor ever seen
-    assert next_file(5, None, []) == Next(None)
+    assert next_file(7, [5, 6, 7]) == Next(None)  # the newest: wait for more
+    assert next_file(6, [5, 6, 7]) == Next(7)  # renamed to .1: LogPath follows
+    assert next_file(5, [5, 6, 7]) == Next(6)
+    assert next_file(5, [7, 8, 9]) == Next(7, Loss.MAYBE)  # deleted before anything after it was seen
+    assert next_file(5, []) == Next(None)
 
 
-def test_the_successor_is_noted_while_it_can_be_seen() -> None:
-    assert successor_of(5, [5, 6, 7]) == 6
-    assert successor_of(7, [5, 6, 7]) is None
-    assert successor_of(4, [5, 6, 7]) is None
+def test_the_files_seen_after_the_newest_known_one_and_whether_one_may_be_missing() -> None:
+    assert files_after(5, [5, 6, 7]) == ([6, 7], False)
+    assert files_after(7, [5, 6, 7]) == ([], False)
+    assert files_after(4, [6, 7]) == ([6, 7], True)  # rotated out: is 6 the one after it? cannot tell
+    assert files_after(4, []) == ([], False)
 
 
 def test_a_read_begins_where_the_last_one_ended_while_its_file_is_there() -> None:
