@@ -485,9 +485,7 @@ async def test_a_flood_faster_than_the_agent_reads_is_accounted_for_or_told(
     assert kept == sorted(set(kept)) and dropped > 0
     if len(kept) + dropped < TORRENT_LINES:
         assert told, f"{TORRENT_LINES - len(kept) - dropped} lines vanished without a word"
-        # Read from disk, a file rotated away unread is known ("lost"); over the engine's API its
-        # skip shows only in the timestamps ("may have been lost").
-        assert all(re.match(r"berth: lines (may have been )?lost between ", m) for m in told), told
+        assert all(m.startswith("berth: lines may have been lost between ") for m in told), told
     else:
         assert (len(kept) + dropped, told) == (TORRENT_LINES, [])
 
@@ -606,11 +604,10 @@ async def test_files_rotated_away_while_the_reader_was_held_up_are_told_as_lost(
     assert len(lost) == 1, [line.message for line in lost]
     at = lines.index(lost[0])
     first_after = lines[at + 1]
-    assert re.fullmatch(
-        rf"berth: lines (may have been )?lost between {re.escape(lines[at - 1].ts)} and {re.escape(first_after.ts)} "
-        r"\(the engine rotated its log (before Berth read them|while Berth read it behind)\)",
-        lost[0].message,
-    ), lost[0].message
+    assert lost[0].message == (
+        f"berth: lines may have been lost between {lines[at - 1].ts} and {first_after.ts} "
+        "(the engine rotated its log while Berth read it behind)"
+    )
     # What the held file had, then the gap, then the rest in order.
     before, after = counted([ln.message for ln in lines[:at]], "o"), counted([ln.message for ln in lines[at:]], "o")
     assert before == list(range(len(before))) and after == list(range(after[0], 3000)) and after[0] > len(before)
