@@ -63,6 +63,14 @@ class AppConfig:
         return data
 
 
+def settings_recorded(data: dict[str, Any]) -> AppConfig:
+    """The settings part (values and health) of a release's recorded berth.toml (``as_json``),
+    which a rollback to that release applies again; its formation comes back with the release."""
+    values = {key: data[key] for key in LIMITS if key in data}
+    health = msgspec.convert(data["health"], HealthCheck) if data.get("health") is not None else None
+    return AppConfig(values, health)
+
+
 def _camel(key: str) -> str:
     head, *rest = key.split("_")
     return head + "".join(part.title() for part in rest)

@@ -18,7 +18,7 @@ from berth_shared.errors import BerthError, ValidationFailed
 from nats.js import JetStreamContext
 
 from berth_api import apps_store, context_scan, dockerfile_check
-from berth_api.app_config import COLUMNS, AppConfig
+from berth_api.app_config import COLUMNS, AppConfig, settings_recorded
 from berth_api.audit_log import PLATFORM, Actor, audit
 
 
@@ -118,7 +118,32 @@ async def create_build_release(
         return built  # type: ignore[no-any-return]
 
 
-async def _apply_config(conn: Connection, app: asyncpg.Record, config: AppConfig, domain: str, actor: Actor) -> None:
+async def rollback_release(
+    conn: Connection, ref: str, release_id: str | None, *, host: str, domain: str, actor: Actor = PLATFORM
+) -> asyncpg.Record:
+    """A rollback (``apps_store.rollback``: the target's image and formation) that also returns to
+    the settings the target's berth.toml stated (port, timeouts, resources, health), in the same
+    transaction, and records that file on the new release so a later rollback to it does too."""
+    async with conn.transaction():
+        release = await apps_store.rollback(conn, ref, release_id, host, actor=actor)
+        target = await conn.fetchrow("SELECT config, version FROM releases WHERE id = $1", release["rollback_of"])
+        if target is None or target["config"] is None:
+            return release
+        recorded = target["config"]
+        app = await conn.fetchrow("SELECT * FROM apps WHERE id = $1", release["app_id"])
+        assert app is not None  # locked by the rollback
+        settings = settings_recorded(json.loads(recorded) if isinstance(recorded, str) else recorded)
+        await _apply_config(conn, app, settings, domain, actor, source=f"rollback to v{target['version']}")
+        updated = await conn.fetchrow(
+            "UPDATE releases SET config = $2::jsonb WHERE id = $1 RETURNING *", release["id"], recorded
+        )
+        assert updated is not None
+        return updated  # type: ignore[no-any-return]
+
+
+async def _apply_config(
+    conn: Connection, app: asyncpg.Record, config: AppConfig, domain: str, actor: Actor, *, source: str = "berth.toml"
+) -> None:
     if config.health is not None and config.health != apps_store.health_check_of(app):
         app = await apps_store.set_health_check(conn, str(app["id"]), config.health, domain, actor=actor)
     changes = {COLUMNS[k]: v for k, v in config.values.items() if app[COLUMNS[k]] != v}
@@ -127,7 +152,7 @@ async def _apply_config(conn: Connection, app: asyncpg.Record, config: AppConfig
     assignments = ", ".join(f"{column} = ${i}" for i, column in enumerate(changes, start=2))
     row = await conn.fetchrow(f"UPDATE apps SET {assignments} WHERE id = $1 RETURNING *", app["id"], *changes.values())
     assert row is not None
-    await audit(conn, actor, "app.update", row["id"], {"changed": sorted(changes), "from": "berth.toml"})
+    await audit(conn, actor, "app.update", row["id"], {"changed": sorted(changes), "from": source})
     if "port" in changes:
         await apps_store.publish_app_updated(conn, row, domain)
 

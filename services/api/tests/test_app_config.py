@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from berth_api.app_config import parse
+from berth_api.app_config import parse, settings_recorded
 from berth_shared.errors import ValidationFailed
 
 
@@ -48,3 +50,14 @@ def test_formation_problems_are_reported_with_the_others() -> None:
     with pytest.raises(ValidationFailed) as err:
         parse("port = 0\n[processes]\nworker = { count = 1 }\n")
     assert [d.field for d in err.value.details] == ["berth.toml: processes.worker.command", "berth.toml: port"]
+
+
+def test_the_settings_a_release_recorded_come_back_for_a_rollback() -> None:
+    text = 'stop_timeout = 15\n[resources]\nmemory_mb = 128\n[health]\npath = "/up"\n[processes]\nweb = { count = 2 }\n'
+    config = parse(text)
+    recorded = json.loads(json.dumps(config.as_json()))  # as the releases.config column holds it
+    again = settings_recorded(recorded)
+    assert again.values == config.values == {"stop_timeout": 15, "resources.memory_mb": 128}
+    assert again.health == config.health
+    assert again.formation is None  # the formation comes back with the release itself
+    assert settings_recorded({"formation": {}}).values == {} and settings_recorded({}).health is None

@@ -11,7 +11,7 @@ from berth_shared.image_refs import gone_message
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from berth_api import apps_store, release_formation
+from berth_api import apps_store, builds, release_formation
 from berth_api.deps import Actor, State, authorize
 from berth_api.disk_check import require_disk
 from berth_api.engine_check import require_engine
@@ -95,7 +95,9 @@ async def rollback(ref: str, s: State, actor: Actor, body: Rollback | None = Non
     target = body.release_id if body else None
     await require_image(s, app, await apps_store.rollback_target(s.pool, ref, target))
     async with s.pool.acquire() as conn:
-        release = await apps_store.rollback(conn, ref, target, s.settings.host_id, actor=actor)
+        release = await builds.rollback_release(
+            conn, ref, target, host=s.settings.host_id, domain=s.settings.domain, actor=actor
+        )
     return release_view(release)
 
 

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from berth_api import apps_store, releases_store
 from berth_api.app import create_app
+from berth_api.routes import apps as apps_route
 from berth_api.routes import builds as builds_route
 from berth_api.scopes import Principal, Scope
 from berth_api.state import ApiState
@@ -134,6 +135,42 @@ async def test_a_berth_toml_formation_is_recorded_on_the_build_release(
     async with pool.acquire() as conn:
         back = await apps_store.rollback(conn, app["name"], built["id"], "local")
     assert release_view(back)["formation"] == built["formation"]
+
+
+async def test_a_rollback_returns_to_the_settings_its_berth_toml_stated(
+    pool: asyncpg.Pool, infra: Any, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: a release records its berth.toml, so a rollback to it returns to the port,
+    timeouts, resources and health check the file stated (what it did not state stays)."""
+
+    async def nothing(*args: Any) -> None:
+        return None
+
+    # No agent runs here: the engine and image checks are RPCs to the agent (the e2e tests cover them).
+    monkeypatch.setattr(apps_route, "require_engine", nothing)
+    monkeypatch.setattr(apps_route, "require_image", nothing)
+    app = await new_app(pool, infra)
+    first = await api.build(app["name"], 'stop_timeout = 15\n[resources]\nmemory_mb = 128\n[health]\npath = "/up"\n')
+    assert first.status_code == 202, first.text
+    await go_live(pool, app, first.json()["id"])
+    second_toml = 'stop_timeout = 30\n[resources]\nmemory_mb = 512\ncpus = 1.0\n[health]\npath = "/ready"\n'
+    second = await api.build(app["name"], second_toml)
+    assert second.status_code == 202, second.text
+    await go_live(pool, app, second.json()["id"])
+    auth = {"Authorization": f"Bearer {api.token}"}
+
+    async def shown() -> tuple[Any, ...]:
+        a = (await api.client.get(f"/api/apps/{app['name']}", headers=auth)).json()
+        return (a["stopTimeoutSeconds"], a["resources"]["memoryMb"], a["resources"]["cpus"], a["healthCheck"]["path"])
+
+    assert await shown() == (30, 512, 1.0, "/ready")
+    back = await api.client.post(
+        f"/api/apps/{app['name']}/rollback", json={"releaseId": first.json()["id"]}, headers=auth
+    )
+    assert back.status_code == 202, back.text
+    assert await shown() == (15, 128, 1.0, "/up")  # cpus: the first file did not state it
+    recorded = await pool.fetchval("SELECT config FROM releases WHERE id = $1", uuid.UUID(back.json()["id"]))
+    assert recorded == await pool.fetchval("SELECT config FROM releases WHERE id = $1", uuid.UUID(first.json()["id"]))
 
 
 async def test_invalid_berth_toml_sections_are_422_naming_the_field(pool: asyncpg.Pool, infra: Any, api: Api) -> None:
