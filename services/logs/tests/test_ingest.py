@@ -16,6 +16,7 @@ from berth_logs.ingest import (
     FRESH_SQL,
     PROMPT,
     Row,
+    arguments,
     check_batch,
     choose,
     clean_message,
@@ -241,6 +242,22 @@ async def test_a_pull_newer_than_what_is_stored_skips_the_duplicate_check_yet_ne
     assert await pool.fetchval("SELECT stored FROM counters WHERE app_id = $1", app) == 10
     spans = await chunk_spans(pool, app)
     assert len(spans) == 2 and spans[0][1] < spans[1][0]
+
+
+def test_a_pulls_lines_name_their_origin_and_the_origin_says_the_process_and_run() -> None:
+    web = lines_batch("c1", "stdout", ["2024-01-01T00:00:00.100000000Z", "2024-01-01T00:00:00.300000000Z"])
+    run = msgspec.structs.replace(
+        lines_batch("c2", "stdout", ["2024-01-01T00:00:00.200000000Z"]), process="run", run_id="r-1"
+    )
+    rows = rows_of([web, run])
+    args = arguments(rows, [True, False, False])
+    assert args.origins == [
+        ("app1", "r1", "a", "c1", "stdout", "web", ""),
+        ("app1", "r1", "a", "c2", "stdout", "run", "r-1"),
+    ]
+    assert args.origin_of == [1, 2, 1]  # by time: c1, c2, c1
+    assert args.oldest == ["2024-01-01T00:00:00.100000000Z", "2024-01-01T00:00:00.200000000Z"]
+    assert [origin_of(r) for r in rows] == [args.origins[o - 1] for o in args.origin_of]
 
 
 def test_stamps_not_in_the_engines_fixed_form_always_take_the_duplicate_check() -> None:
