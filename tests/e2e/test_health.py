@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import signal
 import threading
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -269,6 +271,51 @@ def test_failing_and_timed_out_cron_runs_alert_cron_failed_once_each(
         assert fails[0]["runId"] in {r["id"] for r in history if r["exitCode"] == 3}
     finally:
         platform.api.delete("/api/apps/hc-cron")
+        receiver.close()
+
+
+def test_a_scheduler_held_up_past_an_interval_alerts_cron_missed_and_catches_up(
+    platform: RunningPlatform, pyapp_images: dict[str, str]
+) -> None:
+    """ADR 0026 §4: the API (and its scheduler) is frozen for more than two intervals of an
+    ``@every 5s`` job with ``catch_up = true``; when it wakes, the due times it slept through are one
+    ``missed`` entry, a ``cron.missed`` webhook names them, and one catch-up run is started."""
+    receiver = Receiver()
+    try:
+        hook = ok(platform.api.post("/api/webhooks", json={"url": receiver.url, "events": ["cron.missed"]}), 201)
+        app = ok(platform.api.post("/api/apps", json={"name": "hc-missed"}), 201)
+        deploy_live(platform, "hc-missed", pyapp_images["v1"])
+        # allow: the run before the freeze may still read unfinished when the scheduler wakes
+        # (its end is applied by the same frozen API), and forbid would hold the catch-up back.
+        job = {"name": "beat", "schedule": "@every 5s", "command": "python cronjob.py 0", "catchUp": True}
+        job["concurrency"] = "allow"
+        formation_live(platform, "hc-missed", {"cron": [job]})
+        wait_for(
+            lambda: ok(platform.api.get("/api/apps/hc-missed/cron/beat/runs"))["items"],
+            timeout=60,
+            what="the job's first run",
+        )
+        api_pid = platform.service_pid("berth_api")
+        os.kill(api_pid, signal.SIGSTOP)
+        try:
+            frozen = threading.Event()
+            frozen.wait(13)  # the scheduler is away: due times pass with nobody to run them
+        finally:
+            os.kill(api_pid, signal.SIGCONT)
+
+        def missed() -> list[dict[str, Any]]:
+            return [e for e in receiver.events(hook["secret"], app["id"]) if e["event"] == "cron.missed"]
+
+        [alert] = wait_for(missed, timeout=60, interval=0.5, what="the cron.missed webhook")
+        assert alert["job"] == "beat" and alert["missed"] >= 2, alert
+        assert datetime.fromisoformat(alert["firstDueAt"]) < datetime.fromisoformat(alert["lastDueAt"])
+        history = ok(platform.api.get("/api/apps/hc-missed/cron/beat/runs"))["items"]
+        [entry] = [r for r in history if r["status"] == "missed"]
+        assert entry["missedCount"] == alert["missed"]
+        caught_up = [r for r in history if r["id"] == alert["caughtUpRunId"]]
+        assert caught_up and caught_up[0]["trigger"] == "catch_up", (alert, history)
+    finally:
+        platform.api.delete("/api/apps/hc-missed")
         receiver.close()
 
 
