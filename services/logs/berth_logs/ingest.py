@@ -233,8 +233,12 @@ WITH x AS MATERIALIZED (
     WHERE x.origin IS NOT NULL
     ORDER BY x.n
     ON CONFLICT (origin, ts_raw, seq) DO NOTHING
-    RETURNING id, app_id, ts, dropped, lost
-), {COUNT_INSERTED}, chunked AS (
+    RETURNING id, app_id, origin, ts, dropped, lost
+), {COUNT_INSERTED}, spans AS (
+    UPDATE origins g SET first_id = coalesce(g.first_id, s.first_id), last_id = s.last_id
+    FROM (SELECT origin, min(id) AS first_id, max(id) AS last_id FROM inserted GROUP BY origin) s
+    WHERE g.id = s.origin
+), chunked AS (
     INSERT INTO chunks (app_id, first_id, last_id, first_ts, last_ts, words)
     SELECT min(i.app_id), min(i.id), max(i.id), min(i.ts), max(i.ts), lower(($12::text[])[i.k])
     FROM (SELECT app_id, id, ts,

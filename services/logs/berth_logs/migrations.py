@@ -135,4 +135,12 @@ MIGRATIONS: tuple[str, ...] = (
     ANALYZE origins;
     ANALYZE lines;
     """,
+    # Each origin's span of line ids (kept by the insert), so a page of one run or process reads
+    # only the lines between its first and last (a run's output among an app's million lines).
+    """
+    ALTER TABLE origins ADD COLUMN first_id bigint, ADD COLUMN last_id bigint;
+    UPDATE origins o SET first_id = s.first_id, last_id = s.last_id
+    FROM (SELECT origin, min(id) AS first_id, max(id) AS last_id FROM lines GROUP BY origin) s
+    WHERE o.id = s.origin;
+    """,
 )

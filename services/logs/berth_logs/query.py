@@ -108,7 +108,12 @@ def _conditions(q: LogQuery, source_args: list[Any]) -> tuple[str, list[Any], st
     if q.run_id:
         origin.append(f"run_id = {arg(q.run_id)}")
     if origin:
-        where.append(f"l.origin = ANY(ARRAY(SELECT id FROM origins WHERE app_id = $1 AND {' AND '.join(origin)}))")
+        chosen = f"FROM origins WHERE app_id = $1 AND {' AND '.join(origin)}"
+        where.append(f"l.origin = ANY(ARRAY(SELECT id {chosen}))")
+        # Only between the chosen origins' first and last lines (none: an empty span).
+        where.append(
+            f"l.id BETWEEN (SELECT coalesce(min(first_id), 0) {chosen}) AND (SELECT coalesce(max(last_id), 0) {chosen})"
+        )
     if q.q:
         add("l.message ILIKE '%' || {} || '%'", escape_like(q.q))
     if not q.include_probes:  # an app's own record of one of Berth's probes (berth_shared.probes)

@@ -196,12 +196,20 @@ async def test_lines_carry_their_process_and_run_and_are_filtered_by_them(
     assert [(i.message, i.run_id) for i in page.items] == [("done", run)]
     assert (await query(api_nc, app, process="run", stream="stdout", tail=True)).items == []
     assert (await query(api_nc, app, run_id=str(uuid.uuid4()), tail=True)).items == []
+    # The web process's lines after the run's are found too (its span of ids reaches them).
+    await publish_batch(agent_nc, batch(app, ["serving again"], at=t0 + timedelta(seconds=3)))
+    await stored(api_nc, app, 6)
+    assert [i.message for i in (await query(api_nc, app, process="web", tail=True)).items] == [
+        "serving",
+        "served",
+        "serving again",
+    ]
 
     # A redelivered run batch (the agent's republish under another message id) adds nothing.
     again = msgspec.structs.replace(one_off, process="run", run_id=run)
     seq = await publish_batch(agent_nc, again, msg_id=f"again-{run}")
     await eventually(lambda: consumer_caught_up(logs, seq), what="the republished batch to be handled")
-    assert len(await all_lines(api_nc, app)) == 5
+    assert len(await all_lines(api_nc, app)) == 6
 
 
 async def test_a_redelivered_or_republished_batch_adds_nothing(

@@ -144,9 +144,15 @@ async def test_lines_stored_before_origins_read_the_same_as_process_web_and_are_
         ("app2", "stdout", "r2", "web"),
     ]
 
+    # Each origin knows the span of its lines' ids (a filter reads only between them).
+    spans = "SELECT origin, min(id), max(id) FROM lines GROUP BY origin ORDER BY origin"
+    kept = "SELECT id, first_id, last_id FROM origins ORDER BY id"
+    assert [tuple(r) for r in await pool.fetch(spans)] == [tuple(r) for r in await pool.fetch(kept)]
+
     # Redelivered after the upgrade (as process web, as the agent said before): nothing twice.
     async with pool.acquire() as conn:
         assert await ingest.store(conn, out[250:] + err) == 0
         assert await ingest.store(conn, rows_of_app("app1", ["new"], 1000)) == 1
     new_ids = [r["id"] for r in await pool.fetch("SELECT id FROM lines ORDER BY id")]
     assert new_ids[:-1] == old_ids and new_ids[-1] > old_ids[-1]
+    assert [tuple(r) for r in await pool.fetch(spans)] == [tuple(r) for r in await pool.fetch(kept)]
