@@ -37,7 +37,7 @@ from berth_api import agent_resync, domain_resync, health_resync, keyring
 from berth_api.app import create_app
 from berth_api.auth import seed_admin_token
 from berth_api.consumers import container_events, domain_events, health_events, release_events, run_events
-from berth_api.cron.run import CronLoop
+from berth_api.cron.run import CronLoop, run_events_applied
 from berth_api.outbox import OutboxPublisher
 from berth_api.responders import app_list, desired, runs
 from berth_api.state import ApiState
@@ -135,7 +135,7 @@ async def main(ctx: ServiceContext) -> None:
     work = {
         "outbox": outbox.run(),
         # Cron jobs of every app's live release (ADR 0026 §4).
-        "cron": CronLoop(ctx.pool, settings.host_id).run(ctx.stop),
+        "cron": CronLoop(ctx.pool, settings.host_id, settle=lambda: run_events_applied(ctx.js)).run(ctx.stop),
         **{
             f"{what}-resync": resync.periodically(ctx.stop, repair, what=what, interval=interval)
             for what, repair in owners.items()

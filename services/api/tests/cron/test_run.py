@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 from berth_api import apps_store
 from berth_api.cron import store
-from berth_api.cron.run import CronLoop
+from berth_api.cron.run import CronLoop, was_away
 from berth_api.validation import CreateApp
 
 pytestmark = pytest.mark.integration
@@ -99,3 +99,37 @@ async def test_a_job_every_minute_has_one_entry_per_minute_across_a_restart_mid_
     assert {r["trigger"] for r in rows} == {"schedule"}
     # allow: at most 3 unfinished at once, the due times beyond are recorded as skipped
     assert [r["status"] for r in rows] == ["pending"] * 3 + ["skipped"] * 2
+
+
+def test_a_pass_is_back_from_an_absence_first_or_after_a_sleep_that_overran() -> None:
+    assert was_away(None, T0)  # the loop's first pass (the API started)
+    assert not was_away(T0, T0 + timedelta(seconds=1))  # woke a little late: still here
+    assert was_away(T0, T0 + timedelta(seconds=13))  # the process was stopped or starved
+
+
+async def test_the_loop_lets_run_events_apply_before_a_pass_back_from_an_absence(
+    pool: asyncpg.Pool, infra: Any
+) -> None:
+    """The first pass and the one after a sleep that overran (the API frozen 60 s) wait for the
+    run events first; passes on time do not."""
+    app = await app_with_job(pool, infra, '{"name": "beat", "schedule": "@every 30s", "command": ["true"]}')
+    stop = asyncio.Event()
+    clock = FakeClock(T0, T0 + timedelta(seconds=150), stop)
+    settled: list[datetime] = []
+    frozen = {"done": False}
+
+    async def sleep_until(instant: datetime) -> None:
+        if instant >= T0 + timedelta(seconds=40) and not frozen["done"]:
+            frozen["done"] = True
+            instant += timedelta(seconds=60)
+        await clock.sleep_until(instant)
+
+    async def settle() -> None:
+        settled.append(clock.now())
+
+    loop = CronLoop(pool, "h", now=clock.now, sleep_until=sleep_until, idle=timedelta(seconds=10), settle=settle)
+    await loop.run(stop)
+    assert settled == [T0, T0 + timedelta(seconds=100)]
+    query = "SELECT due_at, missed_count FROM runs WHERE app_id = $1 AND status = 'missed'"
+    missed = await pool.fetchrow(query, app["id"])
+    assert missed is not None and (missed["due_at"] - T0, missed["missed_count"]) == (timedelta(seconds=90), 2)
