@@ -11,6 +11,7 @@ import asyncpg
 import msgspec
 import pytest
 from berth_logs.ingest import (
+    BEGIN_INSERT_SQL,
     BULK,
     BULK_PATIENCE,
     FRESH_SQL,
@@ -242,6 +243,25 @@ async def test_a_pull_newer_than_what_is_stored_skips_the_duplicate_check_yet_ne
     assert await pool.fetchval("SELECT stored FROM counters WHERE app_id = $1", app) == 10
     spans = await chunk_spans(pool, app)
     assert len(spans) == 2 and spans[0][1] < spans[1][0]
+
+
+@pytest.mark.integration
+async def test_the_freshness_check_reads_one_index_entry_per_origin_whatever_the_statistics_say(
+    pool: asyncpg.Pool,
+) -> None:
+    """A plan made while ``lines`` looked small (here: it is small) must not scan it: on a new
+    install that plan stayed cached while the table grew, and each pull read every line."""
+    app = f"app{uuid.uuid4().hex[:10]}"
+    lines = rows_of_app(app, [f"line {i}" for i in range(10)])
+    async with pool.acquire() as conn:
+        assert await store(conn, lines[:5]) == 5
+        async with conn.transaction():
+            await conn.execute(BEGIN_INSERT_SQL)
+            ids = await origin_ids(conn, [origin_of(lines[0])])
+            oldest = oldest_stamps(lines[5:], [1] * 5, 1)
+            plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {FRESH_SQL}", ids, oldest))
+    assert "Seq Scan on lines" not in plan
+    assert "Index Only Scan Backward using lines_origin" in plan
 
 
 def test_a_pulls_lines_name_their_origin_and_the_origin_says_the_process_and_run() -> None:
