@@ -72,11 +72,12 @@ def test_ps_scale_logs_and_cron_through_the_cli(platform: RunningPlatform, pyapp
     assert "worker   2 (scaled)" in ok(berth(p, "scale", "clipy", "worker=2"))
     wait_for(lambda: len(running(p, app["id"], "worker")) == 2, timeout=60, what="two workers running")
 
-    # (`--process worker` is sent as ?process=, which the logs service does not apply yet: the
-    # collector does not read the process label this session; the e2e of the filter comes with it.)
+    # `--process worker` shows only the workers' lines, each marked with its process.
     def both_workers_log() -> bool:
-        lines = ok(berth(p, "logs", "clipy", "--grep", "worker tick", "-n", "50"))
-        return "host=clipy-worker-0" in lines and "host=clipy-worker-1" in lines
+        lines = ok(berth(p, "logs", "clipy", "--process", "worker", "-n", "50")).splitlines()
+        assert all(" [worker] " in line for line in lines), lines
+        text = "\n".join(lines)
+        return "host=clipy-worker-0" in text and "host=clipy-worker-1" in text
 
     wait_for(both_workers_log, timeout=30, what="ticks of both workers in `berth logs`")
 
