@@ -97,7 +97,9 @@ async def bench(apps: int, interval: float, seconds: float) -> dict[str, object]
         check = HealthCheck(path="/health", interval_seconds=interval, timeout_seconds=2, start_period_seconds=0)
         for i in range(apps):
             checker.upsert(
-                Target(f"bench-{i}", "rel", "a", "127.0.0.1", ports[i % len(ports)], check, went_live(HealthState(), 0))
+                Target(
+                    f"bench-{i}", "rel", "a", ("127.0.0.1",), ports[i % len(ports)], check, went_live(HealthState(), 0)
+                )
             )
         await asyncio.sleep(1.0)  # let the target servers listen
         stop = asyncio.Event()
@@ -179,7 +181,7 @@ async def detection(trials: int) -> dict[str, object]:
         interval_seconds=0.1, timeout_seconds=1, unhealthy_threshold=3, healthy_threshold=2, start_period_seconds=0
     )
     checker = Checker(on_change=on_change)
-    checker.upsert(Target("app", "rel", "a", "127.0.0.1", app.port, check, went_live(HealthState(), 0)))
+    checker.upsert(Target("app", "rel", "a", ("127.0.0.1",), app.port, check, went_live(HealthState(), 0)))
     stop = asyncio.Event()
     task = asyncio.create_task(checker.run(stop))
     seconds: list[float] = []
