@@ -6,6 +6,7 @@ made available to ``tests/e2e`` by its conftest."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from berth_testing import RunningPlatform, wait_for
+from browser_netns import browser_namespace
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
@@ -31,9 +33,10 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def browser(platform: RunningPlatform) -> Iterator[Any]:
-    """Headless Debian Chromium; every ``*.<BERTH_DOMAIN>`` name resolves to this machine, as a
-    wildcard DNS record would make it on a server."""
+def browser(platform: RunningPlatform, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Headless Debian Chromium in a network namespace of its own (see ``browser_netns``) that
+    reaches the platform's ports on 127.0.0.1; every ``*.<BERTH_DOMAIN>`` name resolves to it, as
+    a wildcard DNS record would make it on a server."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is missing: run scripts/bootstrap.sh --dev (make test does)")
     if not DIST.exists():
@@ -41,9 +44,15 @@ def browser(platform: RunningPlatform) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     domain = platform.env["BERTH_DOMAIN"]
-    with sync_playwright() as p:
+    env = platform.env
+    ports = [int(env["BERTH_API_PORT"]), int(env["BERTH_HTTP_PORT"]), int(env["BERTH_HTTPS_PORT"])]
+    netns = f"berth-browser-{os.getpid()}"
+    with (
+        browser_namespace(netns, ports, CHROMIUM, tmp_path_factory.mktemp("browser")) as launcher,
+        sync_playwright() as p,
+    ):
         b = p.chromium.launch(
-            executable_path=CHROMIUM,
+            executable_path=launcher,
             headless=True,
             args=[*CHROMIUM_ARGS, f"--host-resolver-rules=MAP *.{domain} 127.0.0.1"],
         )

@@ -1,18 +1,12 @@
 import { useCallback, useEffect, useState } from "react";
 import { ApiError, appPath, get, post, type App, type EnvItem } from "../../api";
 import { ErrorNote, Explain, RelTime } from "../../components/ui";
-
-interface Row {
-  key: string;
-  value: string; // the new value ("" = unchanged for an existing key)
-  existing: boolean;
-  remove: boolean;
-}
+import { envRows, type EnvRow } from "../../env";
 
 export function Env({ app }: { app: App }) {
   const [items, setItems] = useState<EnvItem[]>([]);
   const [revealed, setRevealed] = useState<Record<string, string> | null>(null);
-  const [rows, setRows] = useState<Row[]>([]);
+  const [rows, setRows] = useState<EnvRow[]>([]);
   const [deploy, setDeploy] = useState(true);
   const [error, setError] = useState<unknown>(null);
   const [note, setNote] = useState<string | null>(null);
@@ -21,7 +15,7 @@ export function Env({ app }: { app: App }) {
   const load = useCallback(async () => {
     const data = await get<{ items: EnvItem[] }>(appPath(app.id, "/env"));
     setItems(data.items);
-    setRows(data.items.map((i) => ({ key: i.key, value: "", existing: true, remove: false })));
+    setRows((current) => envRows(data.items, current));
     setRevealed(null);
   }, [app.id]);
 
@@ -39,7 +33,7 @@ export function Env({ app }: { app: App }) {
     }
   };
 
-  const update = (i: number, patch: Partial<Row>) => setRows((rs) => rs.map((r, j) => (j === i ? { ...r, ...patch } : r)));
+  const update = (i: number, patch: Partial<EnvRow>) => setRows((rs) => rs.map((r, j) => (j === i ? { ...r, ...patch } : r)));
   const vars: Record<string, string> = {};
   const unset: string[] = [];
   for (const r of rows) {
