@@ -19,7 +19,8 @@ from berth_shared.netplan import first_free_subnet
 
 from berth_api import app_status, app_status_store, release_formation
 from berth_api.audit_log import PLATFORM, Actor, audit
-from berth_api.formation import Style, check_fits
+from berth_api.config_problems import Style
+from berth_api.formation import check_fits
 from berth_api.outbox import enqueue
 from berth_api.validation import APP_NAME, CreateApp, UpdateApp
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Collection, Mapping
-from typing import Any, Literal
+from typing import Any
 
 from berth_shared.contracts.processes import (
     CONCURRENCY,
@@ -47,12 +47,14 @@ from berth_shared.contracts.processes import (
     ReleaseCommand,
     counts_of,
 )
-from berth_shared.errors import FieldError, ValidationFailed
 from berth_shared.netplan import formation_fits
 
+from berth_api.config_problems import Problems, Style
+from berth_api.config_problems import table as _table
+from berth_api.config_problems import unknown as _unknown
+from berth_api.config_problems import whole as _whole
 from berth_api.cron.schedule import ScheduleError, parse, zone
 
-Style = Literal["toml", "json"]
 SECTIONS = ("processes", "release", "cron")
 _CAMEL = {
     "memory_mb": "memoryMb",
@@ -62,33 +64,10 @@ _CAMEL = {
 }
 
 
-class _Problems:
-    def __init__(self, style: Style) -> None:
-        self.style = style
-        self.found: list[FieldError] = []
-
-    def key(self, name: str) -> str:
-        """How ``name`` (snake_case) is spelled in this style's input."""
-        return _CAMEL.get(name, name) if self.style == "json" else name
-
-    def path(self, *parts: str | int) -> str:
-        text = ""
-        for part in parts:
-            text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-        return f"berth.toml: {text}" if self.style == "toml" else text
-
-    def add(self, message: str, *parts: str | int) -> None:
-        self.found.append(FieldError(self.path(*parts), message))
-
-    def raise_any(self) -> None:
-        if self.found:
-            raise ValidationFailed("; ".join(f"{p.field}: {p.message}" for p in self.found), details=self.found)
-
-
 def parse_formation(data: Mapping[str, Any], *, style: Style) -> Formation:
     """The formation in ``data`` (its ``processes``, ``release`` — ``releaseCommand`` in JSON —
     and ``cron`` keys; other keys are the caller's). Absent sections are empty."""
-    problems = _Problems(style)
+    problems = Problems(style, _CAMEL)
     processes: list[ProcessSpec] = []
     release: ReleaseCommand | None = None
     cron: list[CronJob] = []
@@ -125,26 +104,12 @@ def check_fits(formation: Formation, subnet: str, *, style: Style) -> None:
     network has (``netplan.formation_fits``)."""
     problem = formation_fits(subnet, counts_of(formation))
     if problem is not None:
-        problems = _Problems(style)
+        problems = Problems(style, _CAMEL)
         problems.add(problem, "processes")
         problems.raise_any()
 
 
-def _table(raw: Any, problems: _Problems, *parts: str | int) -> Mapping[str, Any] | None:
-    if isinstance(raw, Mapping):
-        return raw
-    problems.add("must be a table" if problems.style == "toml" else "must be an object", *parts)
-    return None
-
-
-def _unknown(table: Mapping[str, Any], known: Collection[str], problems: _Problems, *parts: str | int) -> None:
-    spelled = sorted(problems.key(k) for k in known)
-    for key in table:
-        if key not in spelled:
-            problems.add(f"unknown setting; known: {', '.join(spelled)}", *parts, str(key))
-
-
-def _command(raw: Any, problems: _Problems, *parts: str | int, required: bool = True) -> list[str]:
+def _command(raw: Any, problems: Problems, *parts: str | int, required: bool = True) -> list[str]:
     if isinstance(raw, str):
         if "\x00" in raw:
             problems.add("must not contain a NUL character", *parts)
@@ -170,17 +135,7 @@ def _command(raw: Any, problems: _Problems, *parts: str | int, required: bool = 
     return argv
 
 
-def _whole(raw: Any, low: int, high: int, problems: _Problems, *parts: str | int) -> int | None:
-    if isinstance(raw, bool) or not isinstance(raw, int):
-        problems.add("must be a whole number", *parts)
-        return None
-    if not low <= raw <= high:
-        problems.add(f"must be between {low} and {high}", *parts)
-        return None
-    return raw
-
-
-def _number(raw: Any, low: float, high: float, problems: _Problems, *parts: str | int) -> float | None:
+def _number(raw: Any, low: float, high: float, problems: Problems, *parts: str | int) -> float | None:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         problems.add("must be a number", *parts)
         return None
@@ -190,7 +145,7 @@ def _number(raw: Any, low: float, high: float, problems: _Problems, *parts: str 
     return float(raw)
 
 
-def _processes(raw: Any, problems: _Problems) -> list[ProcessSpec]:
+def _processes(raw: Any, problems: Problems) -> list[ProcessSpec]:
     table = _table(raw, problems, "processes")
     if table is None:
         return []
@@ -212,7 +167,7 @@ def _processes(raw: Any, problems: _Problems) -> list[ProcessSpec]:
     return specs
 
 
-def _process(name: str, value: Any, problems: _Problems) -> ProcessSpec | None:
+def _process(name: str, value: Any, problems: Problems) -> ProcessSpec | None:
     if isinstance(value, str | list):
         value = {"command": value}
     table = _table(value, problems, "processes", name)
@@ -234,7 +189,7 @@ def _process(name: str, value: Any, problems: _Problems) -> ProcessSpec | None:
     return ProcessSpec(name=name, command=command, count=count, memory_mb=memory, cpus=cpus)
 
 
-def _release(raw: Any, problems: _Problems) -> ReleaseCommand | None:
+def _release(raw: Any, problems: Problems) -> ReleaseCommand | None:
     key = problems.key("release")
     if isinstance(raw, str | list):  # the command alone: its problems name the key it was given as
         command = _command(raw, problems, key)
@@ -256,7 +211,7 @@ def _release(raw: Any, problems: _Problems) -> ReleaseCommand | None:
     return ReleaseCommand(command=command, timeout_seconds=timeout)
 
 
-def _cron(raw: Any, problems: _Problems) -> list[CronJob]:
+def _cron(raw: Any, problems: Problems) -> list[CronJob]:
     if not isinstance(raw, list):
         problems.add("must be a list of jobs ([[cron]] tables)" if problems.style == "toml" else "must be a list",
                      "cron")  # fmt: skip
@@ -278,7 +233,7 @@ def _cron(raw: Any, problems: _Problems) -> list[CronJob]:
     return jobs
 
 
-def _job(index: int, value: Any, problems: _Problems) -> CronJob | None:
+def _job(index: int, value: Any, problems: Problems) -> CronJob | None:
     table = _table(value, problems, "cron", index)
     if table is None:
         return None
