@@ -23,6 +23,7 @@ from berth_agent.responders.holdings import serve_holdings
 from berth_agent.responders.slots import serve_slots
 from berth_agent.responders.status import serve_images, serve_status
 from berth_agent.state import CrashPolicy
+from berth_agent.volumes.store import MIGRATION_VOLUMES
 
 log = logging.getLogger("berth.agent")
 
@@ -30,7 +31,7 @@ log = logging.getLogger("berth.agent")
 # into use and where each came from (so pruning never touches anything else on the host, nor
 # a user's own image), and where log collection stands
 # per container and stream (so a restart resumes without gap or duplicate). Append only.
-MIGRATIONS: list[str] = [MIGRATION_IMAGES, MIGRATION_LOG_CURSORS, MIGRATION_IMAGE_ORIGIN]
+MIGRATIONS: list[str] = [MIGRATION_IMAGES, MIGRATION_LOG_CURSORS, MIGRATION_IMAGE_ORIGIN, MIGRATION_VOLUMES]
 
 
 def consumers(host: str) -> list[ConsumerSpec]:

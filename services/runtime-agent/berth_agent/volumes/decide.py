@@ -138,6 +138,22 @@ def stale_loops(loops: Sequence[Loop], volumes_dir: str) -> list[str]:
     return [loop.device for loop in loops if loop.deleted and loop.back_file.startswith(prefix)]
 
 
+def superblock_argv(path: str) -> list[str]:
+    return ["dumpe2fs", "-h", path]
+
+
+def usable_bytes(superblock: str) -> int:
+    """What the app can write, from ``dumpe2fs -h``: the free blocks less those ext4 keeps back
+    (equal to ``statvfs``'s f_bavail of the mounted filesystem, without mounting it)."""
+    fields: dict[str, int] = {}
+    for line in superblock.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("Block count", "Free blocks", "Block size"):
+            fields[key] = int(value.strip())
+    count, free, size = fields["Block count"], fields["Free blocks"], fields["Block size"]
+    return max(0, free - min(count // RESERVED_SHARE, RESERVED_MAX_BLOCKS)) * size
+
+
 def volume_create_body(instance: str, app_id: str, volume: DesiredVolume) -> dict[str, Any]:
     """``POST /volumes/create``: the local driver mounts the link's loop device itself."""
     return {
