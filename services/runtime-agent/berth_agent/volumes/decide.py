@@ -181,6 +181,29 @@ def mount_of(volume: DesiredVolume, *, read_only: bool = False) -> dict[str, Any
     }
 
 
+def mounts_for(volumes: Sequence[DesiredVolume], process: str) -> list[dict[str, Any]]:
+    """The ``Mounts`` of a container of ``process`` (a process type, or ``release``, ``cron``,
+    ``run`` for the one-off containers): every volume that names it, or names no process."""
+    return [mount_of(v) for v in volumes if v.processes is None or process in v.processes]
+
+
+# The agent reports a volume's usage when it moved by this share of the usable space, or crossed
+# one of the marks (ADR 0028 §4: 90 % almost full; full when less than 1 % is free).
+USAGE_STEP: Final = 0.01
+USAGE_MARKS: Final = (0.90, 0.99)
+
+
+def usage_worth_reporting(previous_used: int | None, used: int, usable: int) -> bool:
+    """Whether ``used`` bytes (of ``usable``) is news after ``previous_used`` was reported."""
+    if previous_used is None:
+        return True
+    if usable <= 0:
+        return previous_used != used
+    if abs(used - previous_used) >= usable * USAGE_STEP:
+        return True
+    return any((previous_used >= usable * mark) != (used >= usable * mark) for mark in USAGE_MARKS)
+
+
 Action = Literal["create_image", "attach", "link", "docker_volume", "report_provisioned", "report_missing"]
 
 

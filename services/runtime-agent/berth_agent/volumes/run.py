@@ -108,14 +108,15 @@ class VolumeHost:
         self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         final = self.image(volume.id)
         partial = final + ".new"
+        # The row first: a crash after the rename never leaves an image the store does not know.
+        await self._store.record(
+            StoredVolume(volume.id, app_id, final, volume.image_bytes, volume.docker_name, loop_device="")
+        )
         with contextlib.suppress(FileNotFoundError):
             os.unlink(partial)  # a creation cut short: nothing in it was ever used
         await command(decide.fallocate_argv(partial, volume.image_bytes))
         await command(decide.mkfs_argv(partial, volume.id))
         os.rename(partial, final)
-        await self._store.record(
-            StoredVolume(volume.id, app_id, final, volume.image_bytes, volume.docker_name, loop_device="")
-        )
 
     def _link(self, volume_id: str, device: str) -> None:
         link = Path(decide.link_path(self._instance, volume_id))

@@ -1,8 +1,9 @@
 """The volumes the agent made on its host (``agent.volumes``, ADR 0028 §1).
 
-A row is written once the image holds a filesystem, before it is attached: from then on the
-agent never makes that volume again. The loop device is a hint (it changes after a reboot);
-``losetup`` is the truth. Rows are scoped by instance and host.
+A row is written before the image is made, so a crash never leaves an image the store does not
+know; whether a volume exists is the image under its final name (``decide.plan``), never the
+row. The loop device is a hint (it changes after a reboot); ``losetup`` is the truth. Rows are
+scoped by instance and host.
 """
 
 from __future__ import annotations

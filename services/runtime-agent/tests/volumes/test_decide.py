@@ -19,11 +19,13 @@ from berth_agent.volumes.decide import (
     link_path,
     mkfs_argv,
     mount_of,
+    mounts_for,
     parse_loops,
     plan,
     stale_loops,
     usable_bytes,
     usable_estimate_mb,
+    usage_worth_reporting,
     volume_create_body,
 )
 from berth_shared.contracts.volumes import DesiredVolume
@@ -31,9 +33,10 @@ from berth_shared.contracts.volumes import DesiredVolume
 DIR = "/home/b/volumes"
 
 
-def volume(vid: str = "v1", *, provisioned: bool = False) -> DesiredVolume:
+def volume(vid: str = "v1", *, provisioned: bool = False, processes: list[str] | None = None) -> DesiredVolume:
     return DesiredVolume(id=vid, name="data", docker_name=docker_name("i1", vid), size_mb=64,
-                         image_bytes=image_bytes(64), mount_path="/data", provisioned=provisioned)  # fmt: skip
+                         image_bytes=image_bytes(64), mount_path=f"/{vid}", provisioned=provisioned,
+                         processes=processes)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -73,7 +76,7 @@ def test_the_docker_volume_reaches_the_loop_device_through_the_link_and_mounts_n
     assert body["Labels"] == {"berth.managed": "true", "berth.instance": "i1", "berth.app": "app1",
                               "berth.volume": "v1", "berth.volume.name": "data"}  # fmt: skip
     mount = mount_of(volume())
-    assert mount["Type"] == "volume" and mount["Source"] == "berth-i1-v-v1" and mount["Target"] == "/data"
+    assert mount["Type"] == "volume" and mount["Source"] == "berth-i1-v-v1" and mount["Target"] == "/v1"
     assert mount["VolumeOptions"] == {"NoCopy": True}
 
 
@@ -122,3 +125,21 @@ def test_the_usable_space_is_read_from_the_superblock_less_what_ext4_keeps_back(
     # dumpe2fs -h of a fresh 64 MiB image; statvfs of it mounted said f_bavail 14760 x 4096.
     superblock = "Block count:              16384\nReserved block count:     0\nFree blocks:              15087\n"
     assert usable_bytes(superblock + "Block size:               4096\n") == 14760 * 4096
+
+
+def test_each_container_mounts_the_volumes_naming_its_process_or_naming_none() -> None:
+    volumes = [volume("all"), volume("web", processes=["web", "release"]), volume("jobs", processes=["cron", "run"])]
+    assert [m["Target"] for m in mounts_for(volumes, "web")] == ["/all", "/web"]
+    assert [m["Target"] for m in mounts_for(volumes, "release")] == ["/all", "/web"]
+    assert [m["Target"] for m in mounts_for(volumes, "worker")] == ["/all"]
+    assert [m["Target"] for m in mounts_for(volumes, "cron")] == ["/all", "/jobs"]
+    assert all(m["Type"] == "volume" for m in mounts_for(volumes, "run"))
+
+
+def test_usage_is_news_at_first_after_a_one_percent_move_and_across_the_90_and_99_percent_marks() -> None:
+    usable = 1000
+    assert usage_worth_reporting(None, 0, usable)
+    assert not usage_worth_reporting(100, 109, usable) and usage_worth_reporting(100, 110, usable)
+    assert not usage_worth_reporting(120, 111, usable) and usage_worth_reporting(120, 110, usable)
+    assert usage_worth_reporting(895, 900, usable) and usage_worth_reporting(900, 899, usable)
+    assert usage_worth_reporting(985, 990, usable) and not usage_worth_reporting(991, 999, usable)
