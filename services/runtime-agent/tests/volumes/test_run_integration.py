@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import uuid
@@ -89,6 +90,11 @@ def image_state(path: str) -> tuple[int, int] | None:
     return found.st_size, found.st_blocks * 512
 
 
+def leave(path: str, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+
+
 def desired(rig: Rig, *, provisioned: bool = False, vid: str = "") -> DesiredVolume:
     vid = vid or uuid.uuid4().hex
     return DesiredVolume(id=vid, name="data", docker_name=decide.docker_name(rig.instance, vid), size_mb=64,
@@ -133,6 +139,8 @@ async def test_writes_stop_with_enospc_inside_and_the_host_image_keeps_its_size(
     assert volume.image_bytes <= allocated <= volume.image_bytes + 64 * 1024  # preallocated (plus extent blocks)
     link = f"/run/berth-{rig.instance}/volumes/{volume.id}"
     assert os.readlink(link).startswith("/dev/loop")
+    listed = json.loads(await command(["losetup", "--list", "--json", "--output", "NAME,DIO", os.readlink(link)]))
+    assert listed["loopdevices"][0]["dio"] in (True, "1")  # no second copy of its pages in the host's cache
     shown = await aiodocker.volumes.DockerVolume(rig.docker, volume.docker_name).show()
     assert shown["Options"] == {"type": "ext4", "device": link, "o": "nodev,nosuid"}
     assert shown["Labels"]["berth.volume"] == volume.id and shown["Labels"]["berth.app"] == "app1"
@@ -212,3 +220,16 @@ async def test_an_images_filesystem_lets_the_app_write_its_size(rig: Rig, size_m
     assert available >= size_mb * MIB
     assert available <= size_mb * MIB * 1.005 + 2 * MIB  # and the estimate wastes little
     assert decide.usable_bytes(await command(decide.superblock_argv(str(image)))) == available
+
+
+async def test_a_creation_cut_short_is_made_again_whole(rig: Rig, test_images: dict[str, str]) -> None:
+    """A crash between fallocate and the rename leaves ``<id>.ext4.new``: not an image, so the
+    volume is still to be made, and what was left is replaced."""
+    volume = desired(rig)
+    rig.dir.mkdir()
+    leave(rig.host.image(volume.id) + ".new", b"half")
+    [provisioned] = await rig.host.provision("app1", [volume])
+    assert isinstance(provisioned, VolumeProvisioned) and provisioned.usable_bytes >= 64 * MIB
+    assert image_state(rig.host.image(volume.id) + ".new") is None
+    output, _ = await run_in(rig, test_images["v1"], volume, "ls -A /data")
+    assert output == ["lost+found"]
