@@ -27,12 +27,13 @@ Usage: .venv/bin/python bench/logs_insert.py [insert|search ...]   (default: bot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -353,23 +354,32 @@ def load_average() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-async def main(parts: list[str]) -> None:
-    parts = parts or ["insert", "search"]
-    start_load = load_average()
-    found: dict[str, Any] = {}
+@contextlib.asynccontextmanager
+async def logs_database() -> AsyncIterator[asyncpg.Pool]:
+    """The logs role's pool, its schema migrated, on a launcher's Postgres of its own."""
     with tempfile.TemporaryDirectory(prefix="berth-bench-") as home:
         platform = Platform(isolated_settings(Path(home)), services=())
         await platform.start()
         try:
             pool = await create_pool(platform.service_database_url("logs"), "logs")
-            await migrate(pool, "logs", MIGRATIONS)
-            if "insert" in parts:
-                found["insert"] = await inserts(pool)
-            if "search" in parts:
-                found["search"] = await search(pool)
-            await pool.close()
+            try:
+                await migrate(pool, "logs", MIGRATIONS)
+                yield pool
+            finally:
+                await pool.close()
         finally:
             await platform.stop()
+
+
+async def main(parts: list[str]) -> None:
+    parts = parts or ["insert", "search"]
+    start_load = load_average()
+    found: dict[str, Any] = {}
+    async with logs_database() as pool:
+        if "insert" in parts:
+            found["insert"] = await inserts(pool)
+        if "search" in parts:
+            found["search"] = await search(pool)
     load = (start_load, load_average())
     write_report("logs_insert", {**found, "load_average": {"start": load[0], "end": load[1]}}, report(found, load))
 

@@ -143,4 +143,16 @@ MIGRATIONS: tuple[str, ...] = (
     FROM (SELECT origin, min(id) AS first_id, max(id) AS last_id FROM lines GROUP BY origin) s
     WHERE o.id = s.origin;
     """,
+    # Two btrees fewer per stored line (ADR 0006, addendum "two indexes fewer"): every read and
+    # delete of lines names its app, so the key over ids is (app_id, id), which also serves the
+    # pages, tails and retention that (app_id, id) served (ids stay unique: one sequence); and
+    # time bounds (?since=/?until=, retention by age) become id bounds through the chunks' time
+    # spans (every line lies in a chunk of its app), so (app_id, ts) goes.
+    """
+    ALTER TABLE lines DROP CONSTRAINT lines_pkey;
+    DROP INDEX lines_app_id_id;
+    DROP INDEX lines_app_id_ts;
+    ALTER TABLE lines ADD CONSTRAINT lines_pkey PRIMARY KEY (app_id, id);
+    ANALYZE lines;
+    """,
 )

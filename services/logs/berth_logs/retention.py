@@ -75,6 +75,19 @@ DELETE FROM chunks WHERE app_id = $1
     AND last_id < coalesce((SELECT min(id) FROM lines WHERE app_id = $1), 9223372036854775807)
 """
 
+# Up to $3 of an app's lines older than $2, and up to $3 of its oldest lines up to id $2. Both
+# name the app: the key over ids is (app_id, id) (migration 7).
+# Lines have no index over time: the lines older than $2 lie in the chunks that begin before it
+# (a chunk's time span holds its lines'), so only ids up to the last of those are read.
+DELETE_OLDER = (
+    "DELETE FROM lines WHERE app_id = $1 AND id = ANY(ARRAY(SELECT id FROM lines WHERE app_id = $1 AND ts < $2 AND "
+    "id <= (SELECT coalesce(max(last_id), 0) FROM chunks WHERE app_id = $1 AND first_ts < $2) ORDER BY id LIMIT $3))"
+)
+DELETE_UP_TO = (
+    "DELETE FROM lines WHERE app_id = $1 AND id = ANY(ARRAY("
+    "SELECT id FROM lines WHERE app_id = $1 AND id <= $2 ORDER BY id LIMIT $3))"
+)
+
 
 async def trim_app(conn: Connection, trim: Trim, chunk: int = CHUNK) -> int:
     """Apply one trim in chunks of rows, then delete the chunks of the search index it emptied;
@@ -83,7 +96,7 @@ async def trim_app(conn: Connection, trim: Trim, chunk: int = CHUNK) -> int:
     while True:
         n = _count(
             await conn.execute(
-                "DELETE FROM lines WHERE id = ANY(ARRAY(SELECT id FROM lines WHERE app_id = $1 AND ts < $2 LIMIT $3))",
+                DELETE_OLDER,
                 trim.app_id,
                 trim.older_than,
                 chunk,
@@ -99,8 +112,7 @@ async def trim_app(conn: Connection, trim: Trim, chunk: int = CHUNK) -> int:
     while cutoff is not None:
         n = _count(
             await conn.execute(
-                "DELETE FROM lines WHERE id = ANY(ARRAY("
-                "SELECT id FROM lines WHERE app_id = $1 AND id <= $2 ORDER BY id LIMIT $3))",
+                DELETE_UP_TO,
                 trim.app_id,
                 cutoff,
                 chunk,

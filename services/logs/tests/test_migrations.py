@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import asyncpg
 import msgspec
@@ -13,10 +14,11 @@ from berth_cli.launcher.home import SCHEMAS
 from berth_cli.launcher.platform import Platform
 from berth_logs import ingest, query
 from berth_logs.migrations import MIGRATIONS
+from berth_logs.retention import DELETE_OLDER, DELETE_UP_TO, Trim, trim_app
 from berth_logs.words import escape_like
 from berth_shared.contracts.logs import LogQuery
 from berth_shared.db import create_pool, migrate
-from log_pages import rows_of_app, scanned, searched
+from log_pages import T0, rows_of_app, scanned, searched
 
 pytestmark = pytest.mark.integration
 
@@ -156,3 +158,72 @@ async def test_lines_stored_before_origins_read_the_same_as_process_web_and_are_
     new_ids = [r["id"] for r in await pool.fetch("SELECT id FROM lines ORDER BY id")]
     assert new_ids[:-1] == old_ids and new_ids[-1] > old_ids[-1]
     assert [tuple(r) for r in await pool.fetch(spans)] == [tuple(r) for r in await pool.fetch(kept)]
+
+
+BEFORE_APP_KEY = 6  # the migrations of a schema whose lines had a key over ids and one over (app_id, id)
+
+
+async def test_lines_stored_under_the_key_over_ids_read_and_trim_the_same_under_the_app_key(
+    old_schema: tuple[asyncpg.Pool, str],
+) -> None:
+    pool, schema = old_schema
+    await migrate(pool, schema, MIGRATIONS[:BEFORE_APP_KEY])
+    async with pool.acquire() as conn:
+        await ingest.store(conn, rows_of_app("app1", [f"one {i}" for i in range(300)]))
+        await ingest.store(conn, rows_of_app("app2", [f"two {i}" for i in range(50)]))
+    asked = [LogQuery(app_id=a, tail=True, limit=500) for a in ("app1", "app2")]
+    before = [await scanned(pool, q) for q in asked]
+
+    await migrate(pool, schema, MIGRATIONS)
+    indexes = await pool.fetch(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'lines' ORDER BY 1", schema
+    )
+    assert [(i["indexname"], i["indexdef"].split(" USING ")[1]) for i in indexes] == [
+        ("lines_origin", "btree (origin, ts_raw, seq)"),
+        ("lines_pkey", "btree (app_id, id)"),
+    ]
+    assert [await scanned(pool, q) for q in asked] == before
+    assert [(await searched(pool, q))[0] for q in asked] == before
+
+    # A redelivery adds nothing, new lines follow, and retention keeps an app's newest lines.
+    async with pool.acquire() as conn:
+        assert await ingest.store(conn, rows_of_app("app1", [f"one {i}" for i in range(300)])) == 0
+        assert await ingest.store(conn, rows_of_app("app1", ["one new"], 300)) == 1
+        assert await trim_app(conn, Trim("app1", T0 - timedelta(days=1), 100)) == 201
+        # Retention's deletes find their lines through indexes (none reads every line).
+        async with conn.transaction():
+            await conn.execute("SET LOCAL enable_seqscan = off")
+            plans = [
+                "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {sql}", "app1", value, 10))
+                for sql, value in ((DELETE_OLDER, T0), (DELETE_UP_TO, 5))
+            ]
+    assert all("Seq Scan" not in plan and "lines_pkey" in plan for plan in plans), plans
+    kept, _, _ = await searched(pool, LogQuery(app_id="app1", tail=True, limit=500))
+    assert [m for _, m in kept] == [f"one {i}" for i in range(201, 300)] + ["one new"]
+    assert (await searched(pool, asked[1]))[0] == before[1]
+
+    # Pages by time, without an index over time: a line that arrived late with an old stamp too.
+    async with pool.acquire() as conn:
+        assert await ingest.store(conn, rows_of_app("app2", ["two late"], -60_000)) == 1
+
+    async def between(since: timedelta | None, until: timedelta | None) -> list[str]:
+        bounds = {"since": since, "until": until}
+        q = LogQuery(app_id="app2", limit=500, **{k: (T0 + v).isoformat() for k, v in bounds.items() if v is not None})
+        page, _, _ = await searched(pool, q)
+        assert page == await scanned(pool, q)
+        return [m for _, m in page]
+
+    ms = timedelta(milliseconds=1)
+    assert await between(10 * ms, 13 * ms) == ["two 10", "two 11", "two 12"]
+    assert await between(None, 0 * ms) == ["two late"]
+    assert await between(-60_000 * ms, 2 * ms) == ["two 0", "two 1", "two late"]
+    assert await between(49 * ms, None) == ["two 49"]
+    assert await between(50 * ms, None) == []
+    async with pool.acquire() as conn:
+        assert await trim_app(conn, Trim("app2", T0, 1000)) == 1  # the late line, past the age limit
+        page = query.build_query(LogQuery(app_id="app2", since=T0.isoformat(), until=(T0 + ms).isoformat()))
+        async with conn.transaction():
+            await conn.execute("SET LOCAL enable_seqscan = off")
+            plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {page.text}", *page.args))
+    assert "Seq Scan on lines" not in plan and "lines_pkey" in plan, plan
+    assert await between(-60_000 * ms, 2 * ms) == ["two 0", "two 1"]
