@@ -21,12 +21,19 @@ log = logging.getLogger("berth.db")
 Connection: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
 
 
-# Connections idle this long are closed: each costs a Postgres backend (~2 MB), and bursts
-# (a deploy, a page of logs) should not keep five per service for the next five minutes.
+# Connections idle this long are closed (all but the pool's floor of ``min_size``): each costs a
+# Postgres backend (3-8 MB PSS once its catalog caches are warm), and bursts (a deploy, a page
+# of logs) should not keep five per service for the next five minutes.
 IDLE_CONNECTION_SECONDS = 30.0
 
+# A pool's size when its caller does not say. Each service's entry point states its own (ADR 0001,
+# addendum "Postgres backends"): a burst that is regular (cron runs every 30 s, log cursors saved
+# every second) keeps every connection it opened alive, so a size above the service's real
+# concurrency is resident memory, not spare capacity.
+DEFAULT_POOL_SIZE = 5
 
-async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int = 5) -> asyncpg.Pool:
+
+async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int = DEFAULT_POOL_SIZE) -> asyncpg.Pool:
     deadline = asyncio.get_running_loop().time() + 30
     while True:
         try:

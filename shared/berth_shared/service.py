@@ -41,10 +41,12 @@ async def open_context(
     consumers: Sequence[ConsumerSpec] = (),
     env: ServiceEnv | None = None,
     settings: Settings | None = None,
+    *,
+    pool_size: int = db.DEFAULT_POOL_SIZE,
 ) -> ServiceContext:
     env = env or ServiceEnv.from_env()
     settings = settings or Settings.from_env()
-    pool = await db.create_pool(env.database_url, schema)
+    pool = await db.create_pool(env.database_url, schema, max_size=pool_size)
     await db.migrate(pool, schema, migrations)
     nc = await bus.connect(env.nats_url, env.nats_user or None, env.nats_password or None, name=env.name)
     js = nc.jetstream()
@@ -63,12 +65,21 @@ async def close_context(ctx: ServiceContext) -> None:
     await ctx.pool.close()
 
 
-def run(service: str, schema: str, migrations: Sequence[str], consumers: Sequence[ConsumerSpec], main: Main) -> None:
-    """Entry point of ``python -m berth_<service>``."""
+def run(
+    service: str,
+    schema: str,
+    migrations: Sequence[str],
+    consumers: Sequence[ConsumerSpec],
+    main: Main,
+    *,
+    pool_size: int = db.DEFAULT_POOL_SIZE,
+) -> None:
+    """Entry point of ``python -m berth_<service>``; ``pool_size``: the most Postgres connections
+    the service holds at once (its real concurrency: each one is a Postgres backend)."""
     berth_logging.setup(service)
 
     async def runner() -> None:
-        ctx = await open_context(schema, migrations, consumers)
+        ctx = await open_context(schema, migrations, consumers, pool_size=pool_size)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, ctx.stop.set)

@@ -144,6 +144,9 @@ def command(data_dir: Path, run_dir: Path, port: int) -> list[str]:
         # this small does fine with plain synchronous reads.
         "-c",
         "io_method=sync",
+        # Berth never subscribes to a publication: no logical replication launcher process (~1 MB).
+        "-c",
+        "max_logical_replication_workers=0",
         "-c",
         "max_wal_size=256MB",
         "-c",

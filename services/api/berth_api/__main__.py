@@ -9,4 +9,7 @@ from berth_api.migrations import MIGRATIONS
 from berth_api.service import CONSUMERS, main
 
 if __name__ == "__main__":
-    run("api", "api", MIGRATIONS, CONSUMERS, main)
+    # HTTP requests, the event appliers, the desired-state answers, the cron loop and the outbox
+    # share 3 connections: each holds one for a few milliseconds (ADR 0001, addendum "Postgres
+    # backends"). The outbox's LISTEN connection is its own.
+    run("api", "api", MIGRATIONS, CONSUMERS, main, pool_size=3)

@@ -9,4 +9,7 @@ from berth_health.migrations import MIGRATIONS
 from berth_health.service import CONSUMERS, main
 
 if __name__ == "__main__":
-    run("health", "health", MIGRATIONS, CONSUMERS, main)
+    # One connection: a round of checks, a webhook's delivery record and an answer each hold it for
+    # a few milliseconds, never while waiting on anything else (ADR 0001, addendum "Postgres
+    # backends").
+    run("health", "health", MIGRATIONS, CONSUMERS, main, pool_size=1)

@@ -9,4 +9,6 @@ from berth_logs.migrations import MIGRATIONS
 from berth_logs.service import CONSUMERS, main
 
 if __name__ == "__main__":
-    run("logs", "logs", MIGRATIONS, CONSUMERS, main)
+    # An ingest transaction and a page or search at the same time: a reader never waits for a
+    # pull's insert (ADR 0001, addendum "Postgres backends").
+    run("logs", "logs", MIGRATIONS, CONSUMERS, main, pool_size=2)

@@ -9,4 +9,6 @@ from berth_router.migrations import MIGRATIONS
 from berth_router.service import CONSUMERS, main
 
 if __name__ == "__main__":
-    run("router", "router", MIGRATIONS, CONSUMERS, main)
+    # One connection: route and domain changes are a few small statements each, never held while
+    # Caddy is being told (ADR 0001, addendum "Postgres backends").
+    run("router", "router", MIGRATIONS, CONSUMERS, main, pool_size=1)

@@ -10,7 +10,9 @@ from berth_agent.service import MIGRATIONS, consumers, main
 
 
 def cli() -> None:
-    run("runtime-agent", "agent", MIGRATIONS, consumers(Settings.from_env().host_id), main)
+    # One connection: log cursors (a short upsert per container and flush) and image records take
+    # turns on it rather than keeping a backend per reader (ADR 0001, addendum "Postgres backends").
+    run("runtime-agent", "agent", MIGRATIONS, consumers(Settings.from_env().host_id), main, pool_size=1)
 
 
 if __name__ == "__main__":
