@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -112,6 +113,27 @@ def test_web_scales_in_place_under_load_and_to_zero_answers_503_at_once(
         return any("web is scaled to 0" in i["message"] for i in items)
 
     wait_for(told_in_the_proxy_log, timeout=30, what="the app's proxy log saying it has no web instance")
+
+    # Both the agent and the router restarted (neither remembers the scale; the router's marks
+    # are emptied, as its first table does): the table, rebuilt from what the agent runs, marks
+    # the app again, and the 503 comes at once again.
+    killed = {module: p.service_pid(module) for module in ("berth_agent", "berth_router")}
+    for pid in killed.values():
+        os.kill(pid, signal.SIGKILL)
+    marks = p.home / "router" / "no-instance"
+    assert (marks / app_id).exists()
+    for mark in marks.iterdir():
+        mark.unlink()
+    for module, pid in killed.items():
+        wait_for(lambda m=module, old=pid: p.service_pid(m) != old, timeout=30, what=f"{module} restarted")
+
+    def answers_503_at_once() -> bool:
+        started = time.monotonic()
+        response = p.proxy_get(HOST, "/whoami")
+        took = time.monotonic() - started
+        return response.status_code == 503 and "has no web instance" in response.text and took < 1.0
+
+    wait_for(answers_503_at_once, timeout=60, what="the restarted router answering the 503 page at once")
 
     scale(p, release_id, 1)
     wait_for(lambda: p.proxy_get(HOST, "/").text == "v1\n", timeout=30, what="web x1 serving again")

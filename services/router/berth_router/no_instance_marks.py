@@ -8,8 +8,9 @@ with no instance would wait out the proxy's retry window (``TRY_DURATION``) on a
 gone. Marking changes no config, so it needs no reload, like a flip (ADR 0025).
 
 The directory is the router's own; the marks are what the live-slot table says, rewritten on
-each change of it (a restarted router has none until the agent's slots fill the table again:
-meanwhile such an app's requests wait out the retry window, as before).
+each change of it (a restarted router has none until the agent's serving slots fill the table
+again, at its first slot resync; a restarted agent tells the router again at its first reconcile
+— the planner's ``Unserved`` step — so the marks come back whichever of them restarted).
 """
 
 from __future__ import annotations

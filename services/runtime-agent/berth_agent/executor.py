@@ -41,6 +41,7 @@ from berth_agent.planner import (
     Restore,
     Scale,
     Step,
+    Unserved,
 )
 from berth_agent.processes.run import Made, ProcessInstances, made_of, web_addresses
 from berth_agent.proxy.decide import scale_switch
@@ -108,6 +109,8 @@ class Executor:
                 await self.scale(step)
             case ConfirmLive():
                 await self.confirm_live(step)
+            case Unserved():
+                await self._switch.unserved(step.app, step.release, step.slot)
             case Restore():
                 await self.restore(step)
             case Restart():

@@ -92,6 +92,17 @@ class ConfirmLive:
 
 
 @dataclass(frozen=True)
+class Unserved:
+    """The live release has no web instance (web at 0, worker-only) and this agent has not told
+    the router so since it started: tell it again, so that the proxy answers the app's 503 page
+    at once, and so that a restarted router gets the mark back from the serving slots."""
+
+    app: DesiredApp
+    release: DesiredRelease
+    slot: Slot
+
+
+@dataclass(frozen=True)
 class Restore:
     """A live release lost its container (removed, engine wiped), or the engine refused to start
     it again: run a fresh one in ``slot``, no deploy gate. ``evict``: the container it replaces
@@ -150,7 +161,7 @@ class CleanUp:
     networks: tuple[ObservedNetwork, ...] = ()
 
 
-Step = Deploy | Scale | ConfirmLive | Restore | Restart | RecheckAt | GiveUp | RemoveContainers | CleanUp
+Step = Deploy | Scale | ConfirmLive | Unserved | Restore | Restart | RecheckAt | GiveUp | RemoveContainers | CleanUp
 
 
 def plan(
@@ -264,6 +275,7 @@ def plan_formation(
             )
         ]
     slot = own_web[0].slot if own_web else (memory.serving.slot if memory.serving else SLOTS[0])
+    dead = [c for c in keep.values() if not c.running]
     if missing or extra:
         # A container the engine refused to start again is replaced, with the restore's backoff.
         failures = memory.start_failures_of(release.release_id, since=now - policy.window_seconds)
@@ -275,7 +287,9 @@ def plan_formation(
         if len(failures) > 1 and now < (at := failures[-1].at + policy.delay_after(len(failures) - 1)):
             return [RecheckAt(app.app_id, at)]
         return [Scale(app, release, slot, keep=tuple(keep.values()), start=missing, stop=tuple(extra))]
-    return plan_process_crashes(app.app_id, [c for c in keep.values() if not c.running], now, memory, policy)
+    if (WEB, 0) not in wanted and memory.serving is None:
+        return [Unserved(app, release, slot), *plan_process_crashes(app.app_id, dead, now, memory, policy)]
+    return plan_process_crashes(app.app_id, dead, now, memory, policy)
 
 
 def plan_process_crashes(

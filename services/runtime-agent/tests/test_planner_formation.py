@@ -2,8 +2,27 @@
 
 from __future__ import annotations
 
-from berth_agent.planner import Deploy, GiveUp, HardRestart, RecheckAt, Restart, Scale, plan, plan_hard_restart
-from berth_agent.state import ActualState, AppMemory, Death, DesiredState, Memory, ObservedContainer, StartFailure
+from berth_agent.planner import (
+    Deploy,
+    GiveUp,
+    HardRestart,
+    RecheckAt,
+    Restart,
+    Scale,
+    Unserved,
+    plan,
+    plan_hard_restart,
+)
+from berth_agent.state import (
+    ActualState,
+    AppMemory,
+    Death,
+    DesiredState,
+    Memory,
+    ObservedContainer,
+    Serving,
+    StartFailure,
+)
 from berth_shared.contracts.desired import DesiredApp, DesiredRelease
 from berth_shared.contracts.processes import ProcessSpec, ReleaseCommand
 from berth_shared.netplan import Slot
@@ -78,6 +97,19 @@ def test_a_worker_only_release_has_no_web_to_gate() -> None:
     [step] = run(release(web=0, worker=2))
     assert isinstance(step, Deploy) and not step.web
     assert [(i.process, i.index) for i in step.instances] == [("worker", 0), ("worker", 1)]
+
+
+def test_a_live_release_without_web_is_told_to_the_router_once_after_the_agent_starts() -> None:
+    # web scaled to 0 (nothing runs), or worker-only: the agent that just started has told the
+    # router nothing, so it tells it the app has no web instance (the 503 page at once).
+    for rel, running in (
+        (release(status="live", web=0, worker=0), ()),
+        (release(status="live", web=0), (box("r2", "worker", 0),)),
+    ):
+        [step] = run(rel, *running)
+        assert isinstance(step, Unserved) and step.release == rel
+        told = Serving("r2", step.slot, no_instances=True)
+        assert run(rel, *running, serving=told) == []
 
 
 def test_the_live_release_scaled_up_and_down_in_place() -> None:

@@ -117,6 +117,16 @@ class ProxySwitch:
         except NotSwitched as exc:
             log.warning("router not told of the restored slot %s: %s", slot, exc.reason, extra={"app_id": app.app_id})
 
+    async def unserved(self, app: DesiredApp, release: DesiredRelease, slot: Slot) -> None:
+        """The live release has no web instance and the router may not know (this agent or the
+        router restarted): remembered first, so the router's resync learns it even if this ask
+        goes unanswered."""
+        self._memory.serving(app.app_id, Serving(release.release_id, slot, no_instances=True))
+        try:
+            await self.ask(app.app_id, release.release_id, slot, ATTEMPT_SECONDS, no_instances=True)
+        except NotSwitched as exc:
+            log.warning("router not told the app has no web instance: %s", exc.reason, extra={"app_id": app.app_id})
+
     async def switch_back(self, app_id: str, previous: Serving | None) -> None:
         if previous is None:
             return
