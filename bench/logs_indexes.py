@@ -5,6 +5,9 @@ variant measured on a fresh table, variants alternated for :data:`ROUNDS` rounds
 machine's noise falls on all of them. Printed: µs of CPU per line of the inserting backend and
 of all of Postgres' processes (the WAL writer included), per variant and round, and medians.
 
+With ``0`` rounds it times retention's line-limit probe of one app instead (before: counting
+back through its lines; now: the bound from its chunks).
+
 Usage: .venv/bin/python bench/logs_indexes.py [rounds]   (prints only; no report is written)
 """
 
@@ -15,14 +18,16 @@ import os
 import statistics
 import sys
 import time
+from typing import Any
 
-from berth_logs import ingest
+from berth_logs import ingest, retention
 from logs_insert import cpu_seconds, flood_rows, logs_database
 
 PULL = 8_000
 PRELOAD = 240_000
 MEASURED = 160_000
 ROUNDS = 2
+RETAINED = 800_000
 
 
 def parent_of(pid: int) -> int:
@@ -87,9 +92,37 @@ async def measure(pool, setup: str, teardown: str, session: str) -> tuple[float,
     return backend / MEASURED * 1e6, everything / MEASURED * 1e6
 
 
+OFFSET_PROBE = "SELECT id FROM lines WHERE app_id = $1 ORDER BY id DESC OFFSET $2 LIMIT 1"
+
+
+async def retention_probe(pool: Any, lines: int = RETAINED) -> None:
+    """Retention's line-limit probe of one app holding ``lines`` (under the default limit):
+    counting back through its lines (before) against the bound from its chunks (now)."""
+    async with pool.acquire() as conn:
+        await conn.execute("TRUNCATE lines, chunks, counters, retention, origins RESTART IDENTITY")
+        for n0 in range(0, lines, PULL):
+            await ingest.store(conn, [r for r in flood_rows(n0 * 12, PULL * 12) if r.app_id == "app00"][:PULL])
+        await conn.execute("VACUUM ANALYZE")
+        took: dict[str, list[float]] = {"OFFSET probe (before)": [], "chunks' bound (now)": []}
+        for _ in range(5):
+            for name, sql, args in (
+                ("OFFSET probe (before)", OFFSET_PROBE, ("app00", retention.DEFAULT_MAX_LINES)),
+                ("chunks' bound (now)", retention.AT_MOST, ("app00",)),
+            ):
+                began = time.perf_counter()
+                await conn.fetchval(sql, *args)
+                took[name].append((time.perf_counter() - began) * 1000)
+    for name, values in took.items():
+        each = ", ".join(f"{v:.1f}" for v in values)
+        print(f"{name}, {lines:,} lines: median {statistics.median(values):.2f} ms ({each})")
+
+
 async def main(rounds: int) -> None:
     found: dict[str, list[tuple[float, float]]] = {name: [] for name in VARIANTS}
     async with logs_database() as pool:
+        if rounds == 0:
+            await retention_probe(pool)
+            return
         for r in range(rounds):
             for name, (setup, teardown, session) in VARIANTS.items():
                 began = time.perf_counter()

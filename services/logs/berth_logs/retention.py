@@ -88,6 +88,11 @@ DELETE_UP_TO = (
     "SELECT id FROM lines WHERE app_id = $1 AND id <= $2 ORDER BY id LIMIT $3))"
 )
 
+# At least as many as the app's lines: each lies in one of its chunks, between the chunk's first
+# and last ids, and an app's chunks never overlap (chunks.py; retention leaves a chunk until its
+# last line goes). One row per up to 256 lines is read instead of every line.
+AT_MOST = "SELECT coalesce(sum(last_id - first_id + 1), 0) FROM chunks WHERE app_id = $1"
+
 
 async def trim_app(conn: Connection, trim: Trim, chunk: int = CHUNK) -> int:
     """Apply one trim in chunks of rows, then delete the chunks of the search index it emptied;
@@ -105,10 +110,13 @@ async def trim_app(conn: Connection, trim: Trim, chunk: int = CHUNK) -> int:
         deleted += n
         if n < chunk:
             break
-    # The id of the newest line beyond the limit: everything up to it goes.
-    cutoff = await conn.fetchval(
-        "SELECT id FROM lines WHERE app_id = $1 ORDER BY id DESC OFFSET $2 LIMIT 1", trim.app_id, trim.keep
-    )
+    # The id of the newest line beyond the limit: everything up to it goes. Counting back reads
+    # the app's newest ``keep`` lines, so it is skipped when its chunks say it has no more.
+    cutoff = None
+    if await conn.fetchval(AT_MOST, trim.app_id) > trim.keep:
+        cutoff = await conn.fetchval(
+            "SELECT id FROM lines WHERE app_id = $1 ORDER BY id DESC OFFSET $2 LIMIT 1", trim.app_id, trim.keep
+        )
     while cutoff is not None:
         n = _count(
             await conn.execute(

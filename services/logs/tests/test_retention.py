@@ -72,3 +72,17 @@ async def test_a_chunk_partly_trimmed_still_finds_its_lines_left_and_goes_with_i
     await trim(T0 + timedelta(days=1), keep=40)  # every line is past the age limit
     assert await chunks_of(pool, app) == 0
     assert (await searched(pool, needles))[0] == []
+
+
+@pytest.mark.integration
+async def test_an_app_at_its_line_limit_keeps_every_line_and_one_past_it_loses_its_oldest(pool: asyncpg.Pool) -> None:
+    app = f"app{uuid.uuid4().hex[:10]}"
+    async with pool.acquire() as conn:
+        await ingest.store(conn, rows_of_app(app, [f"line {i}" for i in range(300)]))
+        await ingest.store(conn, rows_of_app(app, [f"line {i}" for i in range(250, 310)], 250))  # 10 new
+        long_ago = T0 - timedelta(days=1)
+        assert await trim_app(conn, Trim(app, long_ago, keep=310)) == 0
+        assert await trim_app(conn, Trim(app, long_ago, keep=309)) == 1
+        assert await trim_app(conn, Trim(app, long_ago, keep=1000)) == 0
+    left, _, _ = await searched(pool, LogQuery(app_id=app, tail=True, limit=500))
+    assert [m for _, m in left] == [f"line {i}" for i in range(1, 310)]
