@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from berth_testing import pump
+
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -54,18 +56,6 @@ def _listen_inside(netns: str, ports: list[int]) -> list[socket.socket]:
     return listeners
 
 
-def _pipe(src: socket.socket, dst: socket.socket) -> None:
-    try:
-        while data := src.recv(65536):
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for s in (dst, src):
-            with suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-
-
 def _relay(conn: socket.socket, port: int) -> None:
     try:
         upstream = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -73,9 +63,9 @@ def _relay(conn: socket.socket, port: int) -> None:
     except OSError:
         conn.close()
         return
-    back = threading.Thread(target=_pipe, args=(upstream, conn), daemon=True)
+    back = threading.Thread(target=pump, args=(upstream, conn), daemon=True)
     back.start()
-    _pipe(conn, upstream)
+    pump(conn, upstream)
     back.join()
     conn.close()
     upstream.close()

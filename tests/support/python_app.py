@@ -1,7 +1,7 @@
 """The realistic test app: a stdlib-only Python web app, worker, release command and cron job
 (``tests/apps/pyapp``) on a Debian base image built on this machine with debootstrap.
 
-There is no registry here (``../shared/design.md``): the base is a Debian root filesystem made by
+There is no container registry on a test machine: the base is a Debian root filesystem made by
 ``debootstrap --variant=minbase --include=python3`` from the Debian mirror and imported with
 ``docker import`` as ``berth-test/pybase:<hash of its recipe>``. It takes a minute or two once;
 later runs on the same machine find the image by its name and skip the build, and a changed

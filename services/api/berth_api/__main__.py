@@ -9,7 +9,7 @@ from berth_api.migrations import MIGRATIONS
 from berth_api.service import CONSUMERS, main
 
 if __name__ == "__main__":
-    # HTTP requests, the event appliers, the desired-state answers, the cron loop and the outbox
-    # share 3 connections: each holds one for a few milliseconds (ADR 0001, addendum "Postgres
-    # backends"). The outbox's LISTEN connection is its own.
-    run("api", "api", MIGRATIONS, CONSUMERS, main, pool_size=3)
+    # The default 5: HTTP requests, the event appliers, the desired-state answers, the cron loop
+    # and the outbox share them; 3 measured a slower API under load (ADR 0001, addendum
+    # "Postgres backends"). The outbox's LISTEN connection is its own.
+    run("api", "api", MIGRATIONS, CONSUMERS, main)
