@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
+import nats.errors
 import pytest
 from berth_api import rpc
 from berth_shared import bus
@@ -47,24 +48,39 @@ def subject() -> str:
     return f"berth.rpc.logs.test-{uuid.uuid4().hex[:8]}"
 
 
-async def answer_with(nc: Client, subj: str, payload: bytes) -> None:
+async def answer_with(nc: Client, subj: str, payload: bytes, asker: Client) -> None:
+    """``nc`` answers ``subj`` with ``payload`` from now on, as ``asker`` sees it: the server's
+    interest in a new subscription can reach another connection a moment after the flush (CI
+    saw one no-responders reply in ~1,800 tests), so a probe is asked until it is answered."""
+
     async def on(msg: Msg) -> None:
         await msg.respond(payload)
 
     await nc.subscribe(subj, cb=on)
     await nc.flush()
+    deadline = asyncio.get_running_loop().time() + 5
+    while True:
+        try:
+            await asker.request(subj, b"{}", timeout=1)
+            return
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.05)
 
 
 async def test_a_reply_is_decoded_into_the_type_asked_for(api_nc: Client, responder: Client) -> None:
     subj = subject()
-    await answer_with(responder, subj, encode(Retention(app_id="a", max_age_days=7, max_lines=10)))
+    await answer_with(responder, subj, encode(Retention(app_id="a", max_age_days=7, max_lines=10)), api_nc)
     reply = await rpc.ask(api_nc, subj, GetRetention(app_id="a"), Retention, service=rpc.LOGS)
     assert (reply.app_id, reply.max_age_days, reply.max_lines) == ("a", 7, 10)
 
 
 async def test_an_error_reply_keeps_its_code(api_nc: Client, responder: Client) -> None:
     subj = subject()
-    await answer_with(responder, subj, msgspec.json.encode(ErrorReply(code="not_found", message="app 'x' not found")))
+    await answer_with(
+        responder, subj, msgspec.json.encode(ErrorReply(code="not_found", message="app 'x' not found")), api_nc
+    )
     with pytest.raises(NotFound, match="app 'x' not found"):
         await rpc.ask(api_nc, subj, GetRetention(app_id="x"), Retention, service=rpc.LOGS)
 
@@ -96,7 +112,7 @@ async def test_a_responder_too_slow_is_bus_unavailable(api_nc: Client, responder
 
 async def test_an_unreadable_reply_is_internal(api_nc: Client, responder: Client) -> None:
     subj = subject()
-    await answer_with(responder, subj, b'{"type": "something_else"}')
+    await answer_with(responder, subj, b'{"type": "something_else"}', api_nc)
     with pytest.raises(InternalError, match="unreadable"):
         await rpc.ask(api_nc, subj, GetRetention(app_id="a"), Retention, service=rpc.LOGS)
 
